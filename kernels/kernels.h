@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Compute kernels behind one ops table indexed by memory kind. The CPU
+ * kernels (kernels/cpu/) are the reference and the test oracle: any other
+ * backend must produce bit-identical bucket keys and identical grouping.
+ *
+ * Kernels never allocate on their own in the data path: callers pass
+ * workspaces sized with the *_ws_size() functions. They report errors with
+ * lshmoe_error() (lshmoe/common/error.h).
+ */
+#ifndef LSHMOE_KERNELS_H
+#define LSHMOE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lshmoe.h"
+
+/* Bucket key of a token with NaN/Inf: never produced by hashing a finite
+ * token (finite keys are < 2^63). */
+#define LSHMOE_KN_KEY_NONFINITE UINT64_MAX
+
+/* Cross-polytope LSH parameters (resolved, validated by the caller). */
+typedef struct lshmoe_kn_lsh_params {
+    uint64_t seed;
+    int      num_hashes;  /* L, 1..16                                      */
+    int      cdim;        /* c, power of two, 2..256                       */
+    int      reduce;      /* LSHMOE_REDUCE_PAD or LSHMOE_REDUCE_FOLD        */
+    int      reduce_dim;  /* m for FOLD, power of two 16..4096             */
+    int      rounds;      /* 1..3 rounds of (random signs, Hadamard)       */
+} lshmoe_kn_lsh_params_t;
+
+/*
+ * A hasher holds everything drawn from the seed for one hidden size: the
+ * fold signs (FOLD), and for each rotation the `rounds` sign vectors. The
+ * rotated vector has m coordinates (m = reduce_dim for FOLD, next_pow2(hidden)
+ * for PAD); it is cut into m / cdim blocks, one cross-polytope each, and
+ * ceil(L * cdim / m) independent rotations give L blocks in all.
+ */
+typedef struct lshmoe_kn_hasher lshmoe_kn_hasher_t;
+
+/* Returns LSHMOE_ERR_INVALID_ARG (cdim > m, hidden 0 or > 2^24, bad field)
+ * or LSHMOE_ERR_NO_MEMORY. */
+lshmoe_status_t lshmoe_kn_hasher_create(const lshmoe_kn_lsh_params_t *params,
+                                        size_t hidden,
+                                        lshmoe_kn_hasher_t **hasher_p);
+void lshmoe_kn_hasher_destroy(lshmoe_kn_hasher_t *hasher);
+
+/* The m the hasher rotates (reduce_dim or next_pow2(hidden)). */
+size_t lshmoe_kn_hasher_dim(const lshmoe_kn_hasher_t *hasher);
+
+/* Bytes of workspace lshmoe_kn_hash() needs (per call, any ntokens). */
+size_t lshmoe_kn_hash_ws_size(const lshmoe_kn_hasher_t *hasher);
+
+/*
+ * keys[i] = bucket key of token i (row i of `tokens`, `hidden` elements of a
+ * float dtype, rows contiguous). Tokens with any NaN/Inf element get
+ * LSHMOE_KN_KEY_NONFINITE; *nonfinite_p counts them. Keys are a pure
+ * function of (params, hidden, token values): bit-identical across runs,
+ * ranks and backends. Positive scaling of a token never changes its key.
+ * `ws` must hold lshmoe_kn_hash_ws_size() bytes, 64-byte aligned.
+ */
+void lshmoe_kn_hash(const lshmoe_kn_hasher_t *hasher, const void *tokens,
+                    lshmoe_dtype_t dtype, size_t ntokens, uint64_t *keys,
+                    void *ws, size_t *nonfinite_p);
+
+/* Workspace bytes lshmoe_kn_group() needs for ntokens tokens. */
+size_t lshmoe_kn_group_ws_size(size_t ntokens);
+
+/*
+ * Groups tokens by key. cluster_of[i] = cluster of token i; clusters are
+ * numbered 0..n-1 in order of first appearance (deterministic). Every token
+ * with key LSHMOE_KN_KEY_NONFINITE gets a cluster of its own.
+ * *nclusters_p = number of clusters. ntokens < 2^32.
+ */
+void lshmoe_kn_group(const uint64_t *keys, size_t ntokens, uint32_t *cluster_of,
+                     size_t *nclusters_p, void *ws);
+
+/*
+ * rows[k] = mean of the tokens of cluster k, accumulated in fp32 (`acc`:
+ * nclusters * hidden floats of workspace) and rounded to `dtype` (nearest
+ * even). Clusters of one token are copied byte for byte (exact, NaN payloads
+ * included). sizes[k] = number of tokens in cluster k.
+ */
+void lshmoe_kn_centroids(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
+                         size_t ntokens, const uint32_t *cluster_of,
+                         size_t nclusters, void *rows, uint32_t *sizes,
+                         float *acc);
+
+/* out row i = rows[cluster_of[i]] (byte copy). cluster_of[i] < nrows is the
+ * caller's duty (the codec validates before calling). */
+void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden,
+                      size_t ntokens, const uint32_t *cluster_of, void *out);
+
+/*
+ * Residual coding for transparent mode. Token i's residual
+ * r = x_i - rows[cluster_of[i]] (in fp32, after the row was rounded to
+ * dtype) is coded as one fp32 scale (max |r| / qmax) followed by
+ * `hidden` signed integers of `bits` bits (8: int8, qmax 127; 4: two per
+ * byte, low nibble first, qmax 7), rounded to nearest. Singleton clusters
+ * and non-finite tokens have zero residual by construction.
+ */
+size_t lshmoe_kn_residual_bytes(size_t hidden, int bits); /* per token */
+
+void lshmoe_kn_residual_encode(const void *tokens, const void *rows,
+                               lshmoe_dtype_t dtype, size_t hidden,
+                               size_t ntokens, const uint32_t *cluster_of,
+                               int bits, void *coded, float *scratch);
+
+/* out row i += decoded residual i, in fp32, rounded back to dtype. The
+ * caller has already expanded rows into out. A non-finite scale is treated
+ * as corrupt by the codec before this is called. */
+void lshmoe_kn_residual_decode(const void *coded, lshmoe_dtype_t dtype,
+                               size_t hidden, size_t ntokens, int bits,
+                               void *out, float *scratch);
+
+/* In-place normalised fast Walsh-Hadamard transform of n = 2^k floats
+ * (H / sqrt(n), so it is its own inverse). */
+void lshmoe_kn_fwht(float *v, size_t n);
+
+#endif /* LSHMOE_KERNELS_H */

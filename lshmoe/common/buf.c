@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int lshmoe_placeholder_t;
