@@ -61,12 +61,15 @@ size_t lshmoe_kn_hash_ws_size(const lshmoe_kn_hasher_t *hasher);
  * function of (params, hidden, token values): bit-identical across runs,
  * ranks and backends. Positive scaling of a token never changes its key.
  * `ws` must hold lshmoe_kn_hash_ws_size() bytes, 64-byte aligned.
+ * `dtype` must be a float dtype (the caller validates: nothing is written
+ * for others and *nonfinite_p is 0).
  */
 void lshmoe_kn_hash(const lshmoe_kn_hasher_t *hasher, const void *tokens,
                     lshmoe_dtype_t dtype, size_t ntokens, uint64_t *keys,
                     void *ws, size_t *nonfinite_p);
 
-/* Workspace bytes lshmoe_kn_group() needs for ntokens tokens. */
+/* Workspace bytes lshmoe_kn_group() needs for ntokens tokens (any
+ * alignment: the kernel aligns inside it). */
 size_t lshmoe_kn_group_ws_size(size_t ntokens);
 
 /*
@@ -100,7 +103,8 @@ void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden,
  * dtype) is coded as one fp32 scale (max |r| / qmax) followed by
  * `hidden` signed integers of `bits` bits (8: int8, qmax 127; 4: two per
  * byte, low nibble first, qmax 7), rounded to nearest. Singleton clusters
- * and non-finite tokens have zero residual by construction.
+ * and non-finite tokens have zero residual by construction. `scratch`
+ * holds `hidden` floats (encode and decode).
  */
 size_t lshmoe_kn_residual_bytes(size_t hidden, int bits); /* per token */
 

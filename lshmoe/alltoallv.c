@@ -1,2 +1,319 @@
-/* placeholder: being written */
-typedef int lshmoe_placeholder_t;
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * lshmoe_alltoallv in transparent mode.
+ *
+ * One round of metadata precedes the data: every rank sends every peer
+ * {its local status, the tokens it sends, the bytes it sends}. Because every
+ * rank hears from every rank, a local failure (bad argument, encode error)
+ * reaches all of them, and all skip the data round together: nobody waits
+ * forever for a rank that gave up. A count disagreement between two ranks
+ * is detected by the receiver, which still receives what the peer sends
+ * (it knows the byte size) into scratch memory and then fails naming the
+ * peer: no overflow, no hang.
+ *
+ * The rank's own segment never travels: it is copied exactly. Non-float
+ * dtypes and compress = 0 take the plain path (user buffers straight to the
+ * transport, byte-identical to a plain all-to-all); float tokens with
+ * compression go through the segment codec.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lshmoe/common/dtype.h"
+#include "lshmoe/common/error.h"
+#include "lshmoe/common/timer.h"
+#include "lshmoe/ctx_int.h"
+
+typedef struct peer_meta {
+    int32_t  status;
+    uint32_t reserved;
+    uint64_t ntokens;
+    uint64_t bytes;
+} peer_meta_t;
+
+/* Per-call view of the arguments and the scratch carved from the context. */
+typedef struct a2a_call {
+    lshmoe_ctx_t  *ctx;
+    const char    *send;
+    const size_t  *send_counts, *send_displs;
+    char          *recv;
+    const size_t  *recv_counts, *recv_displs;
+    lshmoe_dtype_t dtype;
+    size_t         hidden;
+    size_t         token_bytes;
+    int            compressed;   /* codec path */
+    peer_meta_t   *meta_out, *meta_in;
+    const void   **send_ptrs;
+    size_t        *send_bytes;
+    void         **recv_ptrs;
+    size_t        *recv_bytes;
+    size_t        *recv_offs;    /* codec path: offset of peer p in recv_stage */
+} a2a_call_t;
+
+static lshmoe_status_t check_args(const a2a_call_t *c, const void *stream)
+{
+    if (stream != NULL)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
+                            "stream-ordered (device) all-to-all is not in this version: "
+                            "pass stream NULL and host buffers");
+    if ((unsigned)c->dtype >= LSHMOE_DTYPE_COUNT)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "dtype %d is not valid", (int)c->dtype);
+    if (c->hidden == 0)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "hidden is 0");
+    if (c->send_counts == NULL || c->send_displs == NULL || c->recv_counts == NULL ||
+        c->recv_displs == NULL)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "a counts or displacements array is NULL");
+    size_t tb;
+    LSHMOE_CHECK(lshmoe_mul_size(c->hidden, lshmoe_dtype_size(c->dtype), &tb));
+    for (int p = 0; p < c->ctx->nranks; p++) {
+        size_t end;
+        if (lshmoe_mul_size(c->send_counts[p] + c->send_displs[p], tb, &end) != LSHMOE_OK ||
+            c->send_counts[p] + c->send_displs[p] < c->send_counts[p])
+            return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                                "send range for rank %d (displ %zu, count %zu) overflows", p,
+                                c->send_displs[p], c->send_counts[p]);
+        if (lshmoe_mul_size(c->recv_counts[p] + c->recv_displs[p], tb, &end) != LSHMOE_OK ||
+            c->recv_counts[p] + c->recv_displs[p] < c->recv_counts[p])
+            return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                                "recv range for rank %d (displ %zu, count %zu) overflows", p,
+                                c->recv_displs[p], c->recv_counts[p]);
+        if (c->send_counts[p] > 0 && c->send == NULL)
+            return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "send is NULL with %zu tokens for "
+                                "rank %d", c->send_counts[p], p);
+        if (c->recv_counts[p] > 0 && c->recv == NULL)
+            return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "recv is NULL with %zu tokens from "
+                                "rank %d", c->recv_counts[p], p);
+    }
+    int me = c->ctx->rank;
+    if (c->send_counts[me] != c->recv_counts[me])
+        return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sends itself %zu tokens but "
+                            "expects %zu", me, c->send_counts[me], c->recv_counts[me]);
+    return LSHMOE_OK;
+}
+
+/* Carves the per-peer arrays out of the context's scratch. */
+static lshmoe_status_t carve_scratch(a2a_call_t *c)
+{
+    size_t n = (size_t)c->ctx->nranks;
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->ctx->meta, 2 * n * sizeof(peer_meta_t)));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->ctx->ptrs, 5 * n * sizeof(void *)));
+    c->meta_out = c->ctx->meta.ptr;
+    c->meta_in = c->meta_out + n;
+    memset(c->meta_out, 0, 2 * n * sizeof(peer_meta_t));
+    /* Zero sizes and NULL pointers for every slot not set below, the
+     * rank's own included: it never travels. */
+    memset(c->ctx->ptrs.ptr, 0, 5 * n * sizeof(void *));
+    c->send_ptrs = (const void **)c->ctx->ptrs.ptr;
+    c->send_bytes = (size_t *)(c->send_ptrs + n);
+    c->recv_ptrs = (void **)(c->send_bytes + n);
+    c->recv_bytes = (size_t *)(c->recv_ptrs + n);
+    c->recv_offs = c->recv_bytes + n;
+    return LSHMOE_OK;
+}
+
+static void add_codec_stats(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs)
+{
+    s->clusters += cs->rows;
+    s->segments_compressed += cs->segments_compressed;
+    s->segments_raw += cs->segments_raw;
+    s->tokens_nonfinite += cs->tokens_nonfinite;
+    s->time_hash_s += cs->time_hash_s;
+    s->time_pack_s += cs->time_pack_s;
+    s->time_unpack_s += cs->time_unpack_s;
+}
+
+/* Encodes every remote segment into send_stage; fills meta_out. */
+static lshmoe_status_t encode_all(a2a_call_t *c)
+{
+    lshmoe_ctx_t *ctx = c->ctx;
+    size_t total = 0;
+    for (int p = 0; p < ctx->nranks; p++) {
+        size_t b;
+        if (p == ctx->rank)
+            continue;
+        LSHMOE_CHECK(lshmoe_codec_max_bytes(c->dtype, c->hidden, c->send_counts[p], &b));
+        if (total + b < total)
+            return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "staging size overflows");
+        total += b;
+    }
+    LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->send_stage, total));
+    char *out = ctx->send_stage.ptr;
+    size_t off = 0;
+    lshmoe_codec_stats_t cs = {0};
+    for (int p = 0; p < ctx->nranks; p++) {
+        c->meta_out[p].ntokens = c->send_counts[p];
+        if (p == ctx->rank)
+            continue;
+        size_t len = 0;
+        LSHMOE_CHECK(lshmoe_codec_encode(ctx->codec,
+                                         c->send + c->send_displs[p] * c->token_bytes,
+                                         c->dtype, c->hidden, c->send_counts[p], out + off,
+                                         total - off, &len, &cs));
+        c->send_ptrs[p] = out + off;
+        c->send_bytes[p] = len;
+        c->meta_out[p].bytes = len;
+        off += len;
+    }
+    add_codec_stats(&ctx->stats, &cs);
+    return LSHMOE_OK;
+}
+
+/* Plain path: point the transport at the user's buffers. */
+static void plain_send_setup(a2a_call_t *c)
+{
+    for (int p = 0; p < c->ctx->nranks; p++) {
+        c->meta_out[p].ntokens = c->send_counts[p];
+        if (p == c->ctx->rank)
+            continue;
+        c->send_ptrs[p] = c->send + c->send_displs[p] * c->token_bytes;
+        c->send_bytes[p] = c->send_counts[p] * c->token_bytes;
+        c->meta_out[p].bytes = c->send_bytes[p];
+    }
+}
+
+/*
+ * Where each peer's data lands. Returns the first peer whose token count
+ * disagrees with recv_counts (or -1); that peer's bytes still land, in
+ * scratch, so the exchange completes for everyone.
+ */
+static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
+{
+    lshmoe_ctx_t *ctx = c->ctx;
+    size_t stage = 0;
+    *bad_peer_p = -1;
+    for (int p = 0; p < ctx->nranks; p++) {
+        if (p == ctx->rank)
+            continue;
+        int direct = !c->compressed && c->meta_in[p].ntokens == c->recv_counts[p];
+        if (c->meta_in[p].ntokens != c->recv_counts[p] && *bad_peer_p < 0)
+            *bad_peer_p = p;
+        c->recv_offs[p] = direct ? SIZE_MAX : stage;
+        if (!direct)
+            stage += (c->meta_in[p].bytes + 7) & ~(size_t)7;
+    }
+    LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->recv_stage, stage));
+    for (int p = 0; p < ctx->nranks; p++) {
+        c->recv_bytes[p] = p == ctx->rank ? 0 : c->meta_in[p].bytes;
+        if (p == ctx->rank)
+            c->recv_ptrs[p] = NULL;
+        else if (c->recv_offs[p] == SIZE_MAX)
+            c->recv_ptrs[p] = c->recv + c->recv_displs[p] * c->token_bytes;
+        else
+            c->recv_ptrs[p] = (char *)ctx->recv_stage.ptr + c->recv_offs[p];
+    }
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t decode_all(a2a_call_t *c)
+{
+    lshmoe_ctx_t *ctx = c->ctx;
+    lshmoe_codec_stats_t cs = {0};
+    lshmoe_status_t st = LSHMOE_OK;
+    for (int p = 0; p < ctx->nranks && st == LSHMOE_OK; p++) {
+        if (p == ctx->rank)
+            continue;
+        st = lshmoe_codec_decode(ctx->codec, c->recv_ptrs[p], c->recv_bytes[p], c->dtype,
+                                 c->hidden, c->recv_counts[p],
+                                 c->recv + c->recv_displs[p] * c->token_bytes, &cs);
+        if (st != LSHMOE_OK) {
+            char why[LSHMOE_ERRMSG_LEN]; /* the message buffer is rewritten below */
+            snprintf(why, sizeof why, "%s", lshmoe_error_thread_msg());
+            st = lshmoe_error(st, "segment from rank %d: %s", p, why);
+        }
+    }
+    ctx->stats.time_unpack_s += cs.time_unpack_s;
+    return st;
+}
+
+static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
+{
+    lshmoe_ctx_t *ctx = c->ctx;
+    for (int p = 0; p < ctx->nranks; p++)
+        c->meta_out[p].status = local;
+    LSHMOE_CHECK(ctx->tl_ops->alltoall(ctx->tl, c->meta_out, sizeof(peer_meta_t), c->meta_in));
+    if (local != LSHMOE_OK)
+        return local;
+    for (int p = 0; p < ctx->nranks; p++)
+        if (c->meta_in[p].status != LSHMOE_OK)
+            return lshmoe_error(LSHMOE_ERR_PEER, "rank %d failed this all-to-all before the "
+                                "exchange (%s)", p,
+                                lshmoe_status_name((lshmoe_status_t)c->meta_in[p].status));
+    int bad_peer;
+    LSHMOE_CHECK(recv_setup(c, &bad_peer));
+    LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,
+                                        c->send_bytes, (void *const *)c->recv_ptrs,
+                                        c->recv_bytes, NULL));
+    if (bad_peer >= 0)
+        return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %llu tokens but recv_counts[%d] "
+                            "is %zu", bad_peer,
+                            (unsigned long long)c->meta_in[bad_peer].ntokens, bad_peer,
+                            c->recv_counts[bad_peer]);
+    return LSHMOE_OK;
+}
+
+static void count_sent(a2a_call_t *c)
+{
+    lshmoe_stats_t *s = &c->ctx->stats;
+    for (int p = 0; p < c->ctx->nranks; p++) {
+        if (p == c->ctx->rank)
+            continue;
+        s->tokens += c->send_counts[p];
+        s->bytes_in += c->send_counts[p] * c->token_bytes;
+        s->bytes_wire += c->send_bytes[p];
+        if (!c->compressed)
+            s->clusters += c->send_counts[p];
+    }
+    s->calls++;
+}
+
+lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
+                                 const size_t *send_counts, const size_t *send_displs,
+                                 void *recv, const size_t *recv_counts,
+                                 const size_t *recv_displs, lshmoe_dtype_t dtype,
+                                 size_t hidden, void *stream)
+{
+    if (!lshmoe_ctx_valid(ctx))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    lshmoe_error_clear();
+    double t0 = lshmoe_now();
+    a2a_call_t c = {.ctx = ctx, .send = send, .send_counts = send_counts,
+                    .send_displs = send_displs, .recv = recv, .recv_counts = recv_counts,
+                    .recv_displs = recv_displs, .dtype = dtype, .hidden = hidden};
+    /* Without its scratch this rank cannot even tell the others it failed. */
+    LSHMOE_CHECK(lshmoe_ctx_fail(ctx, carve_scratch(&c)));
+
+    lshmoe_status_t local = check_args(&c, stream);
+    if (local == LSHMOE_OK) {
+        c.token_bytes = hidden * lshmoe_dtype_size(dtype);
+        c.compressed = ctx->cfg.compress && lshmoe_dtype_is_float(dtype);
+        if (c.compressed)
+            local = encode_all(&c);
+        else
+            plain_send_setup(&c);
+    }
+    /* A local failure still takes part in the metadata round (with zero
+     * sizes) so that every rank learns of it. */
+    if (local != LSHMOE_OK)
+        memset(c.meta_out, 0, (size_t)ctx->nranks * sizeof(peer_meta_t));
+    double t1 = lshmoe_now();
+    lshmoe_status_t st = exchange(&c, local);
+    double t2 = lshmoe_now();
+    ctx->stats.time_exchange_s += t2 - t1;
+    if (st != LSHMOE_OK)
+        return lshmoe_ctx_fail(ctx, st);
+
+    if (c.compressed)
+        st = decode_all(&c);
+    if (st == LSHMOE_OK && send_counts[ctx->rank] > 0)
+        memmove(c.recv + recv_displs[ctx->rank] * c.token_bytes,
+                c.send + send_displs[ctx->rank] * c.token_bytes,
+                send_counts[ctx->rank] * c.token_bytes);
+    if (st != LSHMOE_OK)
+        return lshmoe_ctx_fail(ctx, st);
+    count_sent(&c);
+    ctx->stats.time_total_s += lshmoe_now() - t0;
+    return LSHMOE_OK;
+}

@@ -1,2 +1,252 @@
-/* placeholder: being written */
-typedef int lshmoe_placeholder_t;
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lshmoe/common/error.h"
+#include "lshmoe/common/log.h"
+#include "lshmoe/ctx_int.h"
+
+/*
+ * What every rank must agree on, exchanged at creation. A rank whose local
+ * set-up failed still takes part, with its status, so the others fail with
+ * LSHMOE_ERR_PEER instead of waiting for it.
+ */
+typedef struct ctx_fingerprint {
+    int32_t  status;
+    int32_t  lib_version;
+    uint64_t seed;
+    int32_t  compress;
+    int32_t  num_hashes;
+    int32_t  cdim;
+    int32_t  reduce;
+    int32_t  reduce_dim;
+    int32_t  rounds;
+} ctx_fingerprint_t;
+
+int lshmoe_ctx_valid(const lshmoe_ctx_t *ctx)
+{
+    return ctx != NULL && ctx->magic == LSHMOE_CTX_MAGIC;
+}
+
+lshmoe_status_t lshmoe_ctx_fail(lshmoe_ctx_t *ctx, lshmoe_status_t st)
+{
+    if (LSHMOE_IS_ERR(st) && lshmoe_ctx_valid(ctx)) {
+        strncpy(ctx->last_error, lshmoe_error_thread_msg(), sizeof ctx->last_error - 1);
+        ctx->last_error[sizeof ctx->last_error - 1] = '\0';
+    }
+    return st;
+}
+
+static lshmoe_status_t check_desc(const lshmoe_comm_desc_t *comm)
+{
+    if (comm == NULL)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "communicator descriptor is NULL");
+    if (comm->size < sizeof(lshmoe_comm_desc_t) || comm->magic != LSHMOE_MAGIC)
+        return lshmoe_error(LSHMOE_ERR_NOT_INIT,
+                            "communicator descriptor has size %u and magic 0x%x: fill it "
+                            "with LSHMOE_COMM_DESC_INITIALIZER", comm->size, comm->magic);
+    if (comm->version > LSHMOE_VERSION_CODE)
+        return lshmoe_error(LSHMOE_ERR_VERSION,
+                            "communicator descriptor is from header version %u, newer "
+                            "than library %d", comm->version, LSHMOE_VERSION_CODE);
+    if (comm->nranks < 1 || comm->rank < 0 || comm->rank >= comm->nranks)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "rank %d is not in 0..%d",
+                            comm->rank, comm->nranks - 1);
+    return LSHMOE_OK;
+}
+
+/* Compares every rank's fingerprint with this rank's. */
+static lshmoe_status_t check_fingerprints(const lshmoe_ctx_t *ctx,
+                                          const ctx_fingerprint_t *all)
+{
+    const ctx_fingerprint_t *me = &all[ctx->rank];
+    for (int r = 0; r < ctx->nranks; r++) {
+        if (all[r].status != LSHMOE_OK)
+            return lshmoe_error(LSHMOE_ERR_PEER, "rank %d failed to create its context (%s)",
+                                r, lshmoe_status_name((lshmoe_status_t)all[r].status));
+    }
+    for (int r = 0; r < ctx->nranks; r++) {
+        const ctx_fingerprint_t *o = &all[r];
+#define FP_CHECK_(field, label)                                                      \
+        if (o->field != me->field)                                                   \
+            return lshmoe_error(LSHMOE_ERR_MISMATCH,                                 \
+                                "rank %d has %s %lld but rank %d has %lld: every rank "\
+                                "must use the same value", r, label, (long long)o->field, \
+                                ctx->rank, (long long)me->field)
+        FP_CHECK_(lib_version, "library version");
+        FP_CHECK_(seed, "seed");
+        FP_CHECK_(compress, "compress");
+        FP_CHECK_(num_hashes, "hashes");
+        FP_CHECK_(cdim, "cdim");
+        FP_CHECK_(reduce, "reduce");
+        FP_CHECK_(reduce_dim, "reduce_dim");
+        FP_CHECK_(rounds, "rounds");
+#undef FP_CHECK_
+    }
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
+{
+    const lshmoe_config_t *c = &ctx->cfg;
+    lshmoe_codec_params_t cp = {
+        .lsh = {.seed = c->seed, .num_hashes = c->num_hashes, .cdim = c->cdim,
+                .reduce = c->reduce, .reduce_dim = c->reduce_dim, .rounds = c->rounds},
+        .compress = c->compress,
+        .min_tokens = (size_t)c->min_tokens,
+        .min_ratio = c->min_ratio,
+        .residual_bits = c->compensation == LSHMOE_COMP_RESIDUAL ? c->residual_bits : 0,
+    };
+    return lshmoe_codec_create(&cp, &ctx->codec);
+}
+
+static void ctx_free(lshmoe_ctx_t *ctx)
+{
+    if (ctx->tl != NULL)
+        ctx->tl_ops->finalize(ctx->tl);
+    lshmoe_codec_destroy(ctx->codec);
+    lshmoe_buf_free(&ctx->send_stage);
+    lshmoe_buf_free(&ctx->recv_stage);
+    lshmoe_buf_free(&ctx->meta);
+    lshmoe_buf_free(&ctx->ptrs);
+    ctx->magic = 0;
+    free(ctx);
+}
+
+lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t *comm,
+                                    const lshmoe_config_t *cfg, lshmoe_ctx_t **ctx_p)
+{
+    lshmoe_status_t st;
+    lshmoe_error_clear();
+    if (ctx_p == NULL)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "ctx_p is NULL");
+    if (header_version > LSHMOE_VERSION_CODE)
+        return lshmoe_error(LSHMOE_ERR_VERSION,
+                            "program compiled against lshmoe header %d, library is %d",
+                            header_version, LSHMOE_VERSION_CODE);
+    LSHMOE_CHECK(check_desc(comm));
+
+    lshmoe_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "cannot allocate a context");
+    ctx->magic = LSHMOE_CTX_MAGIC;
+    ctx->rank = comm->rank;
+    ctx->nranks = comm->nranks;
+    ctx->stats.size = sizeof ctx->stats;
+
+    /* The transport comes first: without it this rank cannot tell the
+     * others that its configuration failed. */
+    LSHMOE_CHECK_GOTO(lshmoe_tl_select(cfg ? cfg->transport : NULL, comm, &ctx->tl_ops),
+                      st, err_free);
+    LSHMOE_CHECK_GOTO(ctx->tl_ops->init(comm, &ctx->tl), st, err_free);
+
+    lshmoe_status_t local = lshmoe_config_resolve(cfg, &ctx->cfg);
+    if (local == LSHMOE_OK)
+        local = make_codec(ctx);
+    char local_msg[LSHMOE_ERRMSG_LEN];
+    strncpy(local_msg, lshmoe_error_thread_msg(), sizeof local_msg - 1);
+    local_msg[sizeof local_msg - 1] = '\0';
+
+    ctx_fingerprint_t mine = {
+        .status = local, .lib_version = LSHMOE_VERSION_CODE, .seed = ctx->cfg.seed,
+        .compress = ctx->cfg.compress, .num_hashes = ctx->cfg.num_hashes,
+        .cdim = ctx->cfg.cdim, .reduce = ctx->cfg.reduce,
+        .reduce_dim = ctx->cfg.reduce_dim, .rounds = ctx->cfg.rounds};
+    ctx_fingerprint_t *all = calloc((size_t)ctx->nranks, sizeof *all);
+    if (all == NULL) {
+        st = lshmoe_error(LSHMOE_ERR_NO_MEMORY, "cannot allocate %d fingerprints", ctx->nranks);
+        goto err_free;
+    }
+    st = ctx->tl_ops->allgather(ctx->tl, &mine, sizeof mine, all);
+    if (st == LSHMOE_OK) {
+        if (local != LSHMOE_OK)
+            st = lshmoe_error(local, "%s", local_msg); /* our own cause, not ERR_PEER */
+        else
+            st = check_fingerprints(ctx, all);
+    }
+    free(all);
+    if (st != LSHMOE_OK)
+        goto err_free;
+
+    LSHMOE_INFO("rank %d/%d: transport %s, compress %d, hashes %d, cdim %d, reduce %s/%d, "
+                "rounds %d, min tokens %d, min ratio %g, residual bits %d", ctx->rank,
+                ctx->nranks, ctx->tl_ops->name, (int)ctx->cfg.compress,
+                (int)ctx->cfg.num_hashes, (int)ctx->cfg.cdim,
+                ctx->cfg.reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold",
+                (int)ctx->cfg.reduce_dim, (int)ctx->cfg.rounds, (int)ctx->cfg.min_tokens,
+                ctx->cfg.min_ratio, (int)ctx->cfg.residual_bits);
+    *ctx_p = ctx;
+    return LSHMOE_OK;
+
+err_free:
+    {
+        /* Keep the cause: freeing may overwrite the thread's message. */
+        char msg[LSHMOE_ERRMSG_LEN];
+        strncpy(msg, lshmoe_error_thread_msg(), sizeof msg - 1);
+        msg[sizeof msg - 1] = '\0';
+        ctx_free(ctx);
+        return lshmoe_error(st, "%s", msg);
+    }
+}
+
+void lshmoe_ctx_destroy(lshmoe_ctx_t *ctx)
+{
+    if (!lshmoe_ctx_valid(ctx))
+        return;
+    ctx_free(ctx);
+}
+
+lshmoe_status_t lshmoe_ctx_get_config(const lshmoe_ctx_t *ctx, lshmoe_config_t *cfg)
+{
+    if (!lshmoe_ctx_valid(ctx) || cfg == NULL)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context or config is NULL or invalid");
+    if (cfg->size < 3 * sizeof(uint32_t))
+        return lshmoe_error(LSHMOE_ERR_NOT_INIT, "config size %u is too small: fill it "
+                            "with LSHMOE_CONFIG_INITIALIZER", cfg->size);
+    size_t n = cfg->size < sizeof ctx->cfg ? cfg->size : sizeof ctx->cfg;
+    uint32_t caller_size = cfg->size;
+    memcpy(cfg, &ctx->cfg, n);
+    cfg->size = caller_size;
+    return LSHMOE_OK;
+}
+
+int lshmoe_ctx_rank(const lshmoe_ctx_t *ctx)
+{
+    return lshmoe_ctx_valid(ctx) ? ctx->rank : -1;
+}
+
+int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx)
+{
+    return lshmoe_ctx_valid(ctx) ? ctx->nranks : -1;
+}
+
+lshmoe_status_t lshmoe_stats_get(const lshmoe_ctx_t *ctx, lshmoe_stats_t *stats)
+{
+    if (!lshmoe_ctx_valid(ctx) || stats == NULL)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context or stats is NULL or invalid");
+    if (stats->size < sizeof(uint32_t) * 2)
+        return lshmoe_error(LSHMOE_ERR_NOT_INIT, "stats size %u is too small: fill it "
+                            "with LSHMOE_STATS_INITIALIZER", stats->size);
+    uint32_t caller_size = stats->size;
+    size_t n = caller_size < sizeof ctx->stats ? caller_size : sizeof ctx->stats;
+    memcpy(stats, &ctx->stats, n);
+    stats->size = caller_size;
+    return LSHMOE_OK;
+}
+
+void lshmoe_stats_reset(lshmoe_ctx_t *ctx)
+{
+    if (!lshmoe_ctx_valid(ctx))
+        return;
+    memset(&ctx->stats, 0, sizeof ctx->stats);
+    ctx->stats.size = sizeof ctx->stats;
+}
+
+const char *lshmoe_last_error(const lshmoe_ctx_t *ctx)
+{
+    if (ctx == NULL)
+        return lshmoe_error_thread_msg();
+    return lshmoe_ctx_valid(ctx) ? ctx->last_error : "invalid context handle";
+}

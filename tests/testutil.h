@@ -3,7 +3,7 @@
 
 /*
  * Shared test helpers: a CUnit runner whose exit status reflects failures
- * (CUnit's own does not), exit 77 for skips, and deterministic data.
+ * (CUnit's own does not), exit 77 for skips, rank threads on a self world.
  */
 #ifndef LSHMOE_TESTUTIL_H
 #define LSHMOE_TESTUTIL_H
@@ -12,6 +12,10 @@
 #include <stdint.h>
 
 #include <CUnit/CUnit.h>
+
+#include "datagen.h"
+#include "ranks.h"
+#include "lshmoe.h"
 
 #define LT_EXIT_SKIP 77
 
@@ -29,30 +33,5 @@ int lt_run_suite(const char *suite, const lt_test_t *tests, size_t ntests);
     {                                                                        \
         return lt_run_suite((suite), (table), sizeof(table) / sizeof((table)[0])); \
     }
-
-/* Counter-based generator: the same (seed, index) always gives the same
- * value, so a receiver can recompute what a sender sent. */
-uint64_t lt_hash64(uint64_t seed, uint64_t index);
-/* Uniform in [0, 1). */
-double lt_uniform(uint64_t seed, uint64_t index);
-/* Standard normal (Box-Muller over two counter draws). */
-double lt_normal(uint64_t seed, uint64_t index);
-
-/* ntokens x hidden i.i.d. N(0, 1) floats: no structure to exploit. */
-void lt_gen_gaussian(float *out, size_t ntokens, size_t hidden, uint64_t seed);
-
-/*
- * ntokens x hidden floats around `ncenters` random centers (N(0,1) each):
- * token i = center[c_i] + noise * N(0,1), with c_i drawn uniformly. noise
- * 0 gives exact duplicates.
- */
-void lt_gen_clustered(float *out, size_t ntokens, size_t hidden,
-                      size_t ncenters, double noise, uint64_t seed);
-
-/* Relative L2 error ||a - b|| / ||b|| over n floats. */
-double lt_rel_l2(const float *a, const float *b, size_t n);
-
-/* Converts n floats to fp16/bf16 storage (via lshmoe/common/dtype.h). */
-void lt_to_dtype(const float *src, size_t n, lshmoe_dtype_t dtype, void *dst);
 
 #endif /* LSHMOE_TESTUTIL_H */

@@ -1,2 +1,178 @@
-/* placeholder: being written */
-typedef int lshmoe_placeholder_t;
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Grouping tokens by bucket key, cluster means and expansion.
+ *
+ * Grouping is an open-addressing (linear probing) hash table in the
+ * caller's workspace: a power-of-two number of slots >= 2n keeps the load
+ * factor <= 1/2. The empty marker is LSHMOE_KN_KEY_NONFINITE, which is never
+ * inserted (those tokens get a cluster of their own), so no separate
+ * occupancy array is needed. Clusters are numbered in order of first
+ * appearance, which makes the numbering a pure function of the keys.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "lshmoe/common/dtype.h"
+
+#define EMPTY LSHMOE_KN_KEY_NONFINITE
+/* Floats converted per step when a row is not fp32 (stack buffer). */
+#define CONV_CHUNK 256
+
+static size_t table_slots(size_t ntokens)
+{
+    size_t slots = 16;
+    while (slots < 2 * ntokens)
+        slots *= 2;
+    return slots;
+}
+
+/* Slots of uint64 keys then uint32 cluster ids, plus 8 bytes of slack so
+ * the table can be aligned inside a workspace of any alignment. */
+size_t lshmoe_kn_group_ws_size(size_t ntokens)
+{
+    return table_slots(ntokens) * (sizeof(uint64_t) + sizeof(uint32_t)) +
+           sizeof(uint64_t);
+}
+
+/* Spreads the structured bits of packed keys over the table index. */
+static uint64_t slot_hash(uint64_t k)
+{
+    k = (k ^ (k >> 33)) * 0xff51afd7ed558ccdull;
+    k = (k ^ (k >> 33)) * 0xc4ceb9fe1a85ec53ull;
+    return k ^ (k >> 33);
+}
+
+void lshmoe_kn_group(const uint64_t *keys, size_t ntokens, uint32_t *cluster_of,
+                     size_t *nclusters_p, void *ws)
+{
+    const size_t slots = table_slots(ntokens);
+    const size_t mask = slots - 1;
+    uintptr_t base = ((uintptr_t)ws + 7u) & ~(uintptr_t)7u;
+    uint64_t *tkey = (uint64_t *)base;
+    uint32_t *tid = (uint32_t *)(tkey + slots);
+    uint32_t next = 0;
+
+    for (size_t s = 0; s < slots; s++)
+        tkey[s] = EMPTY;
+    for (size_t i = 0; i < ntokens; i++) {
+        uint64_t k = keys[i];
+        if (k == EMPTY) {
+            cluster_of[i] = next++;
+            continue;
+        }
+        size_t s = (size_t)slot_hash(k) & mask;
+        while (tkey[s] != EMPTY && tkey[s] != k)
+            s = (s + 1) & mask;
+        if (tkey[s] == EMPTY) {
+            tkey[s] = k;
+            tid[s] = next++;
+        }
+        cluster_of[i] = tid[s];
+    }
+    *nclusters_p = next;
+}
+
+/* Element size of any dtype (expand copies bytes of every kind). */
+static size_t elem_size(lshmoe_dtype_t dtype)
+{
+    switch (dtype) {
+    case LSHMOE_DTYPE_FP32:
+    case LSHMOE_DTYPE_INT32:
+        return 4;
+    case LSHMOE_DTYPE_FP16:
+    case LSHMOE_DTYPE_BF16:
+        return 2;
+    case LSHMOE_DTYPE_INT64:
+        return 8;
+    case LSHMOE_DTYPE_BYTES:
+    case LSHMOE_DTYPE_INT8:
+    case LSHMOE_DTYPE_UINT8:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Fixed-count inner loops so gcc vectorises them at -O2. */
+#define VEC 16
+
+static void add_f32(float *restrict a, const float *restrict b, size_t n)
+{
+    size_t i = 0;
+    for (; i + VEC <= n; i += VEC)
+        for (size_t k = 0; k < VEC; k++)
+            a[i + k] += b[i + k];
+    for (; i < n; i++)
+        a[i] += b[i];
+}
+
+static void div_f32(float *restrict a, float d, size_t n)
+{
+    size_t i = 0;
+    for (; i + VEC <= n; i += VEC)
+        for (size_t k = 0; k < VEC; k++)
+            a[i + k] /= d;
+    for (; i < n; i++)
+        a[i] /= d;
+}
+
+/* a[0..n) += row (any float dtype), in fp32. */
+static void add_row(float *restrict a, const unsigned char *row,
+                    lshmoe_dtype_t dtype, size_t n)
+{
+    float buf[CONV_CHUNK];
+    for (size_t i = 0; i < n; i += CONV_CHUNK) {
+        size_t c = n - i < CONV_CHUNK ? n - i : CONV_CHUNK;
+        lshmoe_row_to_f32(row + i * elem_size(dtype), dtype, c, buf);
+        add_f32(a + i, buf, c);
+    }
+}
+
+void lshmoe_kn_centroids(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
+                         size_t ntokens, const uint32_t *cluster_of,
+                         size_t nclusters, void *rows, uint32_t *sizes,
+                         float *acc)
+{
+    if (!lshmoe_dtype_is_float(dtype) || nclusters == 0)
+        return;
+    const size_t es = elem_size(dtype);
+    const size_t row_bytes = hidden * es;
+    const unsigned char *tok = tokens;
+    unsigned char *out = rows;
+
+    memset(sizes, 0, nclusters * sizeof *sizes);
+    memset(acc, 0, nclusters * hidden * sizeof *acc);
+    for (size_t i = 0; i < ntokens; i++) {
+        uint32_t c = cluster_of[i];
+        sizes[c]++;
+        add_row(acc + (size_t)c * hidden, tok + i * row_bytes, dtype, hidden);
+    }
+    for (size_t c = 0; c < nclusters; c++) {
+        if (sizes[c] <= 1)
+            continue; /* singletons are copied below; empty: never happens */
+        /* Division, not a reciprocal: the mean of equal values is then
+         * exactly that value. */
+        float *a = acc + c * hidden;
+        div_f32(a, (float)sizes[c], hidden);
+        lshmoe_row_from_f32(a, hidden, dtype, out + c * row_bytes);
+    }
+    /* Singletons byte for byte: exact, NaN payloads included. */
+    for (size_t i = 0; i < ntokens; i++) {
+        uint32_t c = cluster_of[i];
+        if (sizes[c] == 1)
+            memcpy(out + (size_t)c * row_bytes, tok + i * row_bytes, row_bytes);
+    }
+}
+
+void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden,
+                      size_t ntokens, const uint32_t *cluster_of, void *out)
+{
+    const size_t row_bytes = hidden * elem_size(dtype);
+    const unsigned char *src = rows;
+    unsigned char *dst = out;
+    for (size_t i = 0; i < ntokens; i++)
+        memcpy(dst + i * row_bytes, src + (size_t)cluster_of[i] * row_bytes, row_bytes);
+}

@@ -1,2 +1,195 @@
-/* placeholder: being written */
-typedef int lshmoe_placeholder_t;
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lshmoe/common/error.h"
+#include "lshmoe/common/param.h"
+
+/* The defaults of the hashing parameters come from the measurements in
+ * docs/algorithm.md (GloVe text stream). Keep docs/env.md in step: a test
+ * compares the two. */
+static const lshmoe_param_desc_t params[] = {
+    {"COMPRESS", LSHMOE_PARAM_INT, "1", "0..1",
+     "1 = compress float tokens; 0 = exact plain all-to-all"},
+    {"SEED", LSHMOE_PARAM_U64, "0x5eed", NULL,
+     "hash seed (decimal or 0x hex); must be equal on every rank"},
+    {"HASHES", LSHMOE_PARAM_INT, "6", "1..16",
+     "number of cross-polytope hash functions L (more: lower error, less compression)"},
+    {"CDIM", LSHMOE_PARAM_INT, "4", "2..256",
+     "cross-polytope dimension, a power of two (larger: lower error, less compression)"},
+    {"REDUCE", LSHMOE_PARAM_CHOICE, "fold", "pad|fold",
+     "token reduction before the rotation: zero-pad to a power of two, or random-sign fold"},
+    {"REDUCE_DIM", LSHMOE_PARAM_INT, "64", "16..4096",
+     "coordinates after folding (power of two; used with REDUCE fold)"},
+    {"ROUNDS", LSHMOE_PARAM_INT, "3", "1..3",
+     "rounds of random signs + Hadamard transform in the rotation"},
+    {"MIN_TOKENS", LSHMOE_PARAM_INT, "16", "0..1073741824",
+     "segments with fewer tokens travel raw"},
+    {"MIN_RATIO", LSHMOE_PARAM_DOUBLE, "1.2", "0..1000000",
+     "segments that would compress less than this ratio travel raw"},
+    {"COMPENSATION", LSHMOE_PARAM_CHOICE, "residual", "none|residual",
+     "receiver-side compensation: none, or centroid + residual"},
+    {"RESIDUAL_BITS", LSHMOE_PARAM_CHOICE, "0", "0|4|8",
+     "transparent mode: bits per element of the coded residual (0 = not sent)"},
+    {"TRANSPORT", LSHMOE_PARAM_STRING, "auto", "auto|self|mpi|nccl",
+     "transport when the communicator kind is AUTO"},
+    {"SELF_TIMEOUT_S", LSHMOE_PARAM_DOUBLE, "120", "0.001..1000000",
+     "self transport: seconds a collective waits for the other ranks"},
+    {"LOG_LEVEL", LSHMOE_PARAM_CHOICE, "warn", "none|error|warn|info|debug|trace",
+     "log verbosity (logs go to stderr, never stdout)"},
+    {"LOG_FILE", LSHMOE_PARAM_STRING, "", NULL,
+     "append logs to this file instead of stderr"},
+};
+
+#define NPARAMS (sizeof params / sizeof params[0])
+
+const lshmoe_param_desc_t *lshmoe_param_table(size_t *n_p)
+{
+    *n_p = NPARAMS;
+    return params;
+}
+
+const lshmoe_param_desc_t *lshmoe_param_find(const char *name)
+{
+    for (size_t i = 0; i < NPARAMS; i++)
+        if (strcmp(params[i].name, name) == 0)
+            return &params[i];
+    return NULL;
+}
+
+const char *lshmoe_param_text(const lshmoe_param_desc_t *p, int *from_env_p)
+{
+    char var[64];
+    snprintf(var, sizeof var, "LSHMOE_%s", p->name);
+    const char *v = getenv(var);
+    int from_env = v != NULL && v[0] != '\0';
+    if (from_env_p != NULL)
+        *from_env_p = from_env;
+    return from_env ? v : p->defval;
+}
+
+static lshmoe_status_t lookup(const char *name, lshmoe_param_type_t type,
+                              const lshmoe_param_desc_t **p_out)
+{
+    const lshmoe_param_desc_t *p = lshmoe_param_find(name);
+    if (p == NULL || p->type != type)
+        return lshmoe_error(LSHMOE_ERR_INTERNAL, "no parameter LSHMOE_%s of this type", name);
+    *p_out = p;
+    return LSHMOE_OK;
+}
+
+/* "lo..hi" of an INT or DOUBLE entry. */
+static void range_of(const lshmoe_param_desc_t *p, double *lo, double *hi)
+{
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    const char *dots = p->range ? strstr(p->range, "..") : NULL;
+    if (dots != NULL) {
+        /* strtod would read "1..3" as "1." then ".3": split at ".." first */
+        *lo = strtod(p->range, NULL);
+        *hi = strtod(dots + 2, NULL);
+    }
+}
+
+lshmoe_status_t lshmoe_param_parse_int(const lshmoe_param_desc_t *p,
+                                       const char *text, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 0);
+    double lo, hi;
+    range_of(p, &lo, &hi);
+    if (errno != 0 || end == text || *end != '\0')
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "LSHMOE_%s: '%s' is not an integer", p->name, text);
+    if ((double)v < lo || (double)v > hi)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "LSHMOE_%s: %lld is outside %s", p->name, v, p->range);
+    *out = v;
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_param_parse_double(const lshmoe_param_desc_t *p,
+                                          const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    double lo, hi;
+    range_of(p, &lo, &hi);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(v))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "LSHMOE_%s: '%s' is not a number", p->name, text);
+    if (v < lo || v > hi)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "LSHMOE_%s: %g is outside %s", p->name, v, p->range);
+    *out = v;
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_param_parse_choice(const lshmoe_param_desc_t *p,
+                                          const char *text, int *index_out)
+{
+    const char *c = p->range;
+    size_t len = strlen(text);
+    for (int idx = 0; c != NULL && *c != '\0'; idx++) {
+        const char *bar = strchr(c, '|');
+        size_t n = bar ? (size_t)(bar - c) : strlen(c);
+        if (n == len && strncmp(c, text, n) == 0) {
+            *index_out = idx;
+            return LSHMOE_OK;
+        }
+        c = bar ? bar + 1 : c + n;
+    }
+    return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                        "LSHMOE_%s: '%s' is not one of %s", p->name, text, p->range);
+}
+
+lshmoe_status_t lshmoe_param_int(const char *name, long long *out)
+{
+    const lshmoe_param_desc_t *p = NULL;
+    LSHMOE_CHECK(lookup(name, LSHMOE_PARAM_INT, &p));
+    return lshmoe_param_parse_int(p, lshmoe_param_text(p, NULL), out);
+}
+
+lshmoe_status_t lshmoe_param_u64(const char *name, uint64_t *out)
+{
+    const lshmoe_param_desc_t *p = NULL;
+    LSHMOE_CHECK(lookup(name, LSHMOE_PARAM_U64, &p));
+    const char *text = lshmoe_param_text(p, NULL);
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 0);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-')
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "LSHMOE_%s: '%s' is not an unsigned integer", p->name, text);
+    *out = (uint64_t)v;
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_param_double(const char *name, double *out)
+{
+    const lshmoe_param_desc_t *p = NULL;
+    LSHMOE_CHECK(lookup(name, LSHMOE_PARAM_DOUBLE, &p));
+    return lshmoe_param_parse_double(p, lshmoe_param_text(p, NULL), out);
+}
+
+lshmoe_status_t lshmoe_param_choice(const char *name, int *index_out)
+{
+    const lshmoe_param_desc_t *p = NULL;
+    LSHMOE_CHECK(lookup(name, LSHMOE_PARAM_CHOICE, &p));
+    return lshmoe_param_parse_choice(p, lshmoe_param_text(p, NULL), index_out);
+}
+
+lshmoe_status_t lshmoe_param_string(const char *name, const char **out)
+{
+    const lshmoe_param_desc_t *p = NULL;
+    LSHMOE_CHECK(lookup(name, LSHMOE_PARAM_STRING, &p));
+    *out = lshmoe_param_text(p, NULL);
+    return LSHMOE_OK;
+}

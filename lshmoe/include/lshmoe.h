@@ -212,10 +212,11 @@ typedef struct lshmoe_self_world lshmoe_self_world_t;
 /*
  * Creates a world of `nranks` in-process ranks (1..4096). Each rank is then
  * driven by its own thread, with a descriptor {kind SELF, native = world,
- * rank r, nranks}. Every collective waits at most timeout_s seconds for the
- * other ranks (<= 0: LSHMOE_SELF_TIMEOUT_S), then fails with
- * LSHMOE_ERR_TIMEOUT naming the ranks that did not arrive; the world is
- * then broken and every later collective on it fails at once.
+ * rank r, nranks}. Each synchronisation step of a collective (there are
+ * two per collective) waits at most timeout_s seconds for the other ranks
+ * (<= 0: LSHMOE_SELF_TIMEOUT_S), then fails with LSHMOE_ERR_TIMEOUT naming
+ * the ranks that did not arrive; the world is then broken and every later
+ * collective on it fails at once with LSHMOE_ERR_TIMEOUT.
  * Not collective; thread-safe.
  * [out] world_p: owned by the caller, freed with lshmoe_self_world_destroy()
  *                after every context on it was destroyed.

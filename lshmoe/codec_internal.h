@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Private to the codec (codec.c, codec_encode.c, codec_decode.c,
+ * codec_checksum.c): the codec object, the header layout and the section
+ * arithmetic that encoder and decoder must agree on byte for byte.
+ */
+#ifndef LSHMOE_CODEC_INTERNAL_H
+#define LSHMOE_CODEC_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "lshmoe/codec.h"
+#include "lshmoe/common/buf.h"
+
+/* Hashers kept per codec. A codec usually sees one or two hidden sizes
+ * (tokens and, say, gradients of another width); four covers that without
+ * a search worth optimising. */
+#define LSHMOE_CODEC_HASHERS 4
+
+typedef struct lshmoe_codec_hasher_slot {
+    size_t              hidden;   /* 0 = empty slot                         */
+    lshmoe_kn_hasher_t *hasher;   /* NULL: this hidden size cannot be hashed
+                                     with the codec's params (sent RAW)      */
+    uint64_t            used;     /* codec clock at last use (LRU)          */
+} lshmoe_codec_hasher_slot_t;
+
+struct lshmoe_codec {
+    lshmoe_codec_params_t      params;
+    lshmoe_codec_hasher_slot_t slots[LSHMOE_CODEC_HASHERS];
+    uint64_t                   clock;
+    /* grow-only workspaces */
+    lshmoe_buf_t keys;        /* u64 per token                              */
+    lshmoe_buf_t cluster_of;  /* u32 per token                              */
+    lshmoe_buf_t group_ws;
+    lshmoe_buf_t hash_ws;
+    lshmoe_buf_t acc;         /* fp32 per row element (centroid sums)        */
+    lshmoe_buf_t sizes;       /* u32 per row                                */
+    lshmoe_buf_t scratch;     /* residual kernels, unaligned fallbacks       */
+};
+
+/* Header field offsets (bytes from the segment start). */
+enum {
+    LSHMOE_WIRE_OFF_MAGIC    = 0,   /* u32 */
+    LSHMOE_WIRE_OFF_VERSION  = 4,   /* u16 */
+    LSHMOE_WIRE_OFF_FLAGS    = 6,   /* u16 */
+    LSHMOE_WIRE_OFF_DTYPE    = 8,   /* u32 */
+    LSHMOE_WIRE_OFF_HIDDEN   = 12,  /* u32 */
+    LSHMOE_WIRE_OFF_NTOKENS  = 16,  /* u64 */
+    LSHMOE_WIRE_OFF_NROWS    = 24,  /* u64 */
+    LSHMOE_WIRE_OFF_PAYLOAD  = 32,  /* u64 */
+    LSHMOE_WIRE_OFF_CHECKSUM = 40   /* u64 */
+};
+
+#define LSHMOE_WIRE_F_KNOWN                                                  \
+    (LSHMOE_WIRE_F_RAW | LSHMOE_WIRE_F_IDX32 | LSHMOE_WIRE_F_RESID8 |        \
+     LSHMOE_WIRE_F_RESID4)
+
+/* Rows a u16 index can address. */
+#define LSHMOE_WIRE_IDX16_MAX_ROWS 65536u
+
+typedef struct lshmoe_wire_header {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t flags;
+    uint32_t dtype;
+    uint32_t hidden;
+    uint64_t ntokens;
+    uint64_t nrows;
+    uint64_t payload_bytes;
+    uint64_t checksum;
+} lshmoe_wire_header_t;
+
+/* Where each section lies, as offsets from the segment start. */
+typedef struct lshmoe_wire_layout {
+    uint64_t rows_off, rows_bytes;    /* rows_bytes before padding          */
+    uint64_t idx_off, idx_bytes;      /* 0 bytes when RAW                   */
+    uint64_t resid_off, resid_bytes;  /* 0 bytes without RESID4/8           */
+    uint64_t resid_stride;            /* coded bytes per token              */
+    uint64_t payload_bytes;           /* everything after the header        */
+} lshmoe_wire_layout_t;
+
+/*
+ * Computes the layout for a header's (flags, element size, hidden, ntokens,
+ * nrows). Returns 0, or -1 when a size overflows 64 bits or size_t. Every
+ * section starts at a multiple of 8 and is zero-padded to one.
+ */
+int lshmoe_wire_layout(uint16_t flags, size_t elem_size, uint64_t hidden,
+                       uint64_t ntokens, uint64_t nrows,
+                       lshmoe_wire_layout_t *lay);
+
+/* Segment checksum (docs/wire-format.md): the header with its checksum
+ * field zeroed is hashed with seed 0, and that value seeds the hash of the
+ * payload. `hdr` is the 48 header bytes as they are on the wire. */
+uint64_t lshmoe_wire_segment_checksum(const uint8_t *hdr, const void *payload,
+                                      size_t payload_bytes);
+
+void lshmoe_wire_header_write(const lshmoe_wire_header_t *h, uint8_t *dst);
+void lshmoe_wire_header_read(const uint8_t *src, lshmoe_wire_header_t *h);
+
+/*
+ * Returns the cached hasher for `hidden` (creating it on first use). *h_p
+ * is NULL when the codec's LSH params cannot hash tokens of this width
+ * (e.g. PAD with next_pow2(hidden) < cdim): such segments travel RAW.
+ * Returns LSHMOE_ERR_NO_MEMORY (or another hard error) otherwise.
+ */
+lshmoe_status_t lshmoe_codec_hasher(lshmoe_codec_t *codec, size_t hidden,
+                                    const lshmoe_kn_hasher_t **h_p);
+
+/* Little-endian field access through memcpy: wire data may be unaligned. */
+static inline int lshmoe_wire_host_is_le(void)
+{
+    return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+}
+
+static inline void lshmoe_put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void lshmoe_put_le32(uint8_t *p, uint32_t v)
+{
+    if (lshmoe_wire_host_is_le()) {
+        memcpy(p, &v, 4);
+        return;
+    }
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void lshmoe_put_le64(uint8_t *p, uint64_t v)
+{
+    if (lshmoe_wire_host_is_le()) {
+        memcpy(p, &v, 8);
+        return;
+    }
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint16_t lshmoe_get_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t lshmoe_get_le32(const uint8_t *p)
+{
+    uint32_t v;
+    if (lshmoe_wire_host_is_le()) {
+        memcpy(&v, p, 4);
+        return v;
+    }
+    v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline uint64_t lshmoe_get_le64(const uint8_t *p)
+{
+    uint64_t v;
+    if (lshmoe_wire_host_is_le()) {
+        memcpy(&v, p, 8);
+        return v;
+    }
+    v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline uint64_t lshmoe_pad8(uint64_t n)
+{
+    return (n + 7u) & ~(uint64_t)7u;
+}
+
+#endif /* LSHMOE_CODEC_INTERNAL_H */
