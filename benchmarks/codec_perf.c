@@ -11,7 +11,11 @@
  * Usage: codec_perf [--tokens N] [--hidden H] [--dtype fp32|fp16|bf16]
  *          [--hashes L] [--cdim C] [--reduce pad|fold] [--reduce-dim M]
  *          [--rounds R] [--residual-bits 0|4|8] [--data clustered|gaussian|FILE.npy]
- *          [--centers K] [--noise S] [-n ITERS] [-w WARMUP]
+ *          [--centers K] [--noise S] [--min-ratio R] [-n ITERS] [-w WARMUP]
+ *
+ * Defaults are the library's (hashes 6, cdim 4, fold 64, rounds 3, min
+ * ratio 1.2: segments that compress less travel raw); --min-ratio 0 forces
+ * clustering to show what it would cost on data that does not compress.
  */
 #include <math.h>
 #include <stdio.h>
@@ -50,6 +54,7 @@ static int parse(int argc, char **argv, opts_t *o)
         else if (!strcmp(a, "--residual-bits")) o->cp.residual_bits = atoi(v);
         else if (!strcmp(a, "--centers")) o->centers = strtoul(v, NULL, 10);
         else if (!strcmp(a, "--noise")) o->noise = atof(v);
+        else if (!strcmp(a, "--min-ratio")) o->cp.min_ratio = atof(v);
         else if (!strcmp(a, "--data")) o->data = v;
         else if (!strcmp(a, "-n")) o->iters = atoi(v);
         else if (!strcmp(a, "-w")) o->warmup = atoi(v);
@@ -106,7 +111,7 @@ int main(int argc, char **argv)
                 .dtype = LSHMOE_DTYPE_FP32, .data = "clustered", .iters = 5, .warmup = 1,
                 .cp = {.lsh = {.seed = 0x5eed, .num_hashes = 6, .cdim = 4,
                                .reduce = LSHMOE_REDUCE_FOLD, .reduce_dim = 64, .rounds = 3},
-                       .compress = 1, .min_tokens = 16, .min_ratio = 0.0}};
+                       .compress = 1, .min_tokens = 16, .min_ratio = 1.2}};
     if (parse(argc, argv, &o) != 0) {
         fprintf(stderr, "usage: see the comment at the top of benchmarks/codec_perf.c\n");
         return 2;
@@ -168,10 +173,10 @@ int main(int argc, char **argv)
         cos += dot / (sqrt(na * nb) + 1e-30);
     }
     printf("# lshmoe %s codec_perf: data %s, %zu tokens x %zu %s, hashes %d, cdim %d, %s %d, "
-           "rounds %d, residual bits %d, %d iters\n", lshmoe_version_string(), o.data, n, h,
+           "rounds %d, residual bits %d, min ratio %g, %d iters\n", lshmoe_version_string(), o.data, n, h,
            lshmoe_dtype_name(o.dtype), o.cp.lsh.num_hashes, o.cp.lsh.cdim,
            o.cp.lsh.reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold", o.cp.lsh.reduce_dim,
-           o.cp.lsh.rounds, o.cp.residual_bits, o.iters);
+           o.cp.lsh.rounds, o.cp.residual_bits, o.cp.min_ratio, o.iters);
     printf("%12s %12s %7s %9s %8s %10s %10s %10s\n", "bytes", "wire_bytes", "ratio", "rel_err",
            "cosine", "enc_GB/s", "dec_GB/s", "memcpy");
     printf("%12zu %12zu %7.2f %9.4f %8.4f %10.3f %10.3f %10.3f\n", bytes, len,

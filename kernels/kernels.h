@@ -92,7 +92,9 @@ void lshmoe_kn_centroids(const void *tokens, lshmoe_dtype_t dtype, size_t hidden
                          size_t nclusters, void *rows, uint32_t *sizes,
                          float *acc);
 
-/* out row i = rows[cluster_of[i]] (byte copy). cluster_of[i] < nrows is the
+/* `tokens`, `rows` and `out` of the centroid and expand kernels may be
+ * unaligned (rows are read and written with memcpy).
+ * out row i = rows[cluster_of[i]] (byte copy). cluster_of[i] < nrows is the
  * caller's duty (the codec validates before calling). */
 void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden,
                       size_t ntokens, const uint32_t *cluster_of, void *out);

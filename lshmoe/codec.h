@@ -8,10 +8,11 @@
  *
  *   header (LSHMOE_WIRE_HEADER_BYTES)
  *   rows      nrows * hidden * dtype_size      centroids or raw tokens
+ *   (zero padding to a multiple of 8)
  *   index     ntokens * (2 or 4) bytes          absent when RAW
- *   (pad to 8)
+ *   (zero padding to a multiple of 8)
  *   residuals ntokens * lshmoe_kn_residual_bytes()   only with RESID4/8
- *   (pad to 8)
+ *   (zero padding to a multiple of 8)
  *
  * The decoder validates everything (magic, version, flags, dtype, hidden,
  * counts, sizes, checksum, every index < nrows, residual scales finite)

@@ -38,13 +38,15 @@ lshmoe_install_missing() {
 # lshmoe_build DIR [meson options...]: configure once, then build.
 lshmoe_build() {
     local dir="$1"; shift
+    mkdir -p "$dir"
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$LSHMOE_ROOT" "$@" >"$dir.setup.log" 2>&1 || {
-            cat "$dir.setup.log" >&2; return 1; }
+        meson setup "$dir" "$LSHMOE_ROOT" "$@" >"$dir/lshmoe-setup.log" 2>&1 || {
+            cat "$dir/lshmoe-setup.log" >&2; return 1; }
         # meson's summary says which optional components were found and why not
-        sed -n '/^lshmoe /,$p' "$dir.setup.log" >&2
+        sed -n '/^lshmoe /,$p' "$dir/lshmoe-setup.log" >&2
     fi
-    ninja -C "$dir" >"$dir.ninja.log" 2>&1 || { tail -n 60 "$dir.ninja.log" >&2; return 1; }
+    ninja -C "$dir" >"$dir/lshmoe-ninja.log" 2>&1 || {
+        tail -n 60 "$dir/lshmoe-ninja.log" >&2; return 1; }
 }
 
 # Open MPI refuses to run as root without these; the oversubscribe flag lets
