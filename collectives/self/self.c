@@ -352,53 +352,48 @@ static lshmoe_status_t self_run(self_tl_t *tl, const self_slot_t *post,
     return st;
 }
 
-static lshmoe_status_t self_pull_allgather(self_tl_t *tl, void *const *recv_ptrs,
-                                           const size_t *recv_bytes, void *recv)
+/*
+ * Fixed-size blocks from every peer: allgather takes each peer's whole
+ * block (my_block 0), alltoall the block the peer addressed to this rank
+ * (my_block 1: offset rank * bytes in the peer's send buffer).
+ */
+static lshmoe_status_t self_pull_blocks(self_tl_t *tl, const char *name, size_t my_block,
+                                        void *recv)
 {
     const self_slot_t *slots = tl->world->slots;
     size_t bytes = slots[tl->rank].bytes;
     lshmoe_status_t st = LSHMOE_OK;
-    (void)recv_ptrs;
-    (void)recv_bytes;
 
     for (int p = 0; p < tl->world->nranks; p++) {
         if (slots[p].bytes != bytes) {
             if (!LSHMOE_IS_ERR(st))
                 st = lshmoe_error(LSHMOE_ERR_MISMATCH,
-                                  "self transport allgather: peer rank %d "
-                                  "contributes %zu bytes but rank %d expects "
-                                  "%zu; nothing was copied from rank %d",
-                                  p, slots[p].bytes, tl->rank, bytes, p);
+                                  "self transport %s: peer rank %d uses blocks of "
+                                  "%zu bytes but rank %d expects %zu; nothing was "
+                                  "copied from rank %d",
+                                  name, p, slots[p].bytes, tl->rank, bytes, p);
             continue;
         }
-        self_copy((char *)recv + (size_t)p * bytes, slots[p].send, bytes);
+        self_copy((char *)recv + (size_t)p * bytes,
+                  (const char *)slots[p].send + my_block * (size_t)tl->rank * bytes, bytes);
     }
     return st;
+}
+
+static lshmoe_status_t self_pull_allgather(self_tl_t *tl, void *const *recv_ptrs,
+                                           const size_t *recv_bytes, void *recv)
+{
+    (void)recv_ptrs;
+    (void)recv_bytes;
+    return self_pull_blocks(tl, "allgather", 0, recv);
 }
 
 static lshmoe_status_t self_pull_alltoall(self_tl_t *tl, void *const *recv_ptrs,
                                           const size_t *recv_bytes, void *recv)
 {
-    const self_slot_t *slots = tl->world->slots;
-    size_t bytes = slots[tl->rank].bytes;
-    lshmoe_status_t st = LSHMOE_OK;
     (void)recv_ptrs;
     (void)recv_bytes;
-
-    for (int p = 0; p < tl->world->nranks; p++) {
-        if (slots[p].bytes != bytes) {
-            if (!LSHMOE_IS_ERR(st))
-                st = lshmoe_error(LSHMOE_ERR_MISMATCH,
-                                  "self transport alltoall: peer rank %d sends "
-                                  "blocks of %zu bytes but rank %d expects %zu; "
-                                  "nothing was copied from rank %d",
-                                  p, slots[p].bytes, tl->rank, bytes, p);
-            continue;
-        }
-        self_copy((char *)recv + (size_t)p * bytes,
-                  (const char *)slots[p].send + (size_t)tl->rank * bytes, bytes);
-    }
-    return st;
+    return self_pull_blocks(tl, "alltoall", 1, recv);
 }
 
 static lshmoe_status_t self_pull_alltoallv(self_tl_t *tl, void *const *recv_ptrs,
