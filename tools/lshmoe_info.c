@@ -11,6 +11,7 @@
 
 #include "collectives/transport.h"
 #include "lshmoe.h"
+#include "lshmoe/common/error.h"
 #include "lshmoe/common/param.h"
 #include "lshmoe_build_config.h"
 
@@ -24,6 +25,24 @@ static const char *type_name(lshmoe_param_type_t t)
     case LSHMOE_PARAM_STRING: return "string";
     }
     return "?";
+}
+
+/* Validates the parameter's current value exactly as the library will. */
+static lshmoe_status_t check_value(const lshmoe_param_desc_t *p)
+{
+    long long iv;
+    uint64_t uv;
+    double dv;
+    int idx;
+    const char *sv;
+    switch (p->type) {
+    case LSHMOE_PARAM_INT:    return lshmoe_param_int(p->name, &iv);
+    case LSHMOE_PARAM_U64:    return lshmoe_param_u64(p->name, &uv);
+    case LSHMOE_PARAM_DOUBLE: return lshmoe_param_double(p->name, &dv);
+    case LSHMOE_PARAM_CHOICE: return lshmoe_param_choice(p->name, &idx);
+    case LSHMOE_PARAM_STRING: return lshmoe_param_string(p->name, &sv);
+    }
+    return LSHMOE_ERR_INTERNAL;
 }
 
 static void print_env_md(void)
@@ -66,6 +85,8 @@ static void print_info(void)
         snprintf(var, sizeof var, "LSHMOE_%s", t[i].name);
         printf("  %-24s %-10s %-8s %s\n", var, v[0] ? v : "\"\"", from_env ? "env" : "default",
                t[i].doc);
+        if (check_value(&t[i]) != LSHMOE_OK)
+            printf("  %-24s ^ INVALID: %s\n", "", lshmoe_last_error(NULL));
     }
 }
 
