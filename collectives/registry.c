@@ -11,8 +11,22 @@
 #include <string.h>
 
 #include "collectives/transport.h"
+#include "collectives/mpi/mpi_int.h"
+#include "lshmoe_build_config.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/param.h"
+
+/* The one place that knows whether optional transports were compiled in. */
+#if LSHMOE_HAVE_MPI
+#define TL_MPI_BUILT   1
+#define TL_MPI_WHY_NOT NULL
+#define TL_MPI_OPS     (&lshmoe_tl_mpi_ops)
+#else
+#define TL_MPI_BUILT   0
+#define TL_MPI_WHY_NOT "the mpi transport is not built in this version: lshmoe " \
+                       "was configured without MPI (install one, then -Dmpi=enabled)"
+#define TL_MPI_OPS     NULL
+#endif
 
 /*
  * The one table; a transport that gets built puts its ops here and drops
@@ -21,7 +35,7 @@
  */
 static const lshmoe_tl_info_t tl_info[] = {
     { "self", 1, NULL },
-    { "mpi",  0, "the mpi transport is not built in this version" },
+    { "mpi",  TL_MPI_BUILT, TL_MPI_WHY_NOT },
     { "nccl", 0, "the nccl transport is not built in this version" },
 };
 static const lshmoe_comm_kind_t tl_kinds[] = {
@@ -31,7 +45,7 @@ static const lshmoe_comm_kind_t tl_kinds[] = {
 };
 static const lshmoe_tl_ops_t *const tl_ops[] = {
     &lshmoe_tl_self_ops,
-    NULL,
+    TL_MPI_OPS,
     NULL,
 };
 

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collectives/link/link.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/log.h"
+#include "lshmoe/common/param.h"
 #include "lshmoe/ctx_int.h"
 
 /*
@@ -142,7 +144,18 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
                       st, err_free);
     LSHMOE_CHECK_GOTO(ctx->tl_ops->init(comm, &ctx->tl), st, err_free);
 
-    lshmoe_status_t local = lshmoe_config_resolve(cfg, &ctx->cfg);
+    /* The emulated cluster link (docs/benchmarks.md) wraps the transport.
+     * A bad value is a local failure like a bad config: the peers hear of it
+     * in the fingerprint round instead of waiting for this rank. */
+    double link_gbps = 0, link_lat_us = 0;
+    lshmoe_status_t local = lshmoe_param_double("LINK_GBPS", &link_gbps);
+    if (local == LSHMOE_OK)
+        local = lshmoe_param_double("LINK_LATENCY_US", &link_lat_us);
+    if (local == LSHMOE_OK && (link_gbps > 0 || link_lat_us > 0))
+        local = lshmoe_tl_link_wrap(ctx->tl_ops, ctx->tl, comm, link_gbps, link_lat_us,
+                                    &ctx->tl_ops, &ctx->tl);
+    if (local == LSHMOE_OK)
+        local = lshmoe_config_resolve(cfg, &ctx->cfg);
     if (local == LSHMOE_OK)
         local = make_codec(ctx);
     char local_msg[LSHMOE_ERRMSG_LEN];

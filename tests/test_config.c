@@ -263,7 +263,7 @@ static void test_config_unknown_or_unbuilt_transport(void)
     c.transport = "mpi"; /* contradicts the descriptor's kind SELF */
     CU_ASSERT_EQUAL(lshmoe_ctx_create(&d, &c, &ctx), LSHMOE_ERR_INVALID_ARG);
     lshmoe_comm_desc_t m = d;
-    m.kind = LSHMOE_COMM_MPI; /* known, not built in this version */
+    m.kind = LSHMOE_COMM_NCCL; /* known, not built in this version */
     CU_ASSERT_EQUAL(lshmoe_ctx_create(&m, NULL, &ctx), LSHMOE_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(lshmoe_last_error(NULL), "not built"));
     CU_ASSERT_PTR_NULL(ctx);
