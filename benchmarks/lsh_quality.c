@@ -35,12 +35,12 @@ typedef struct family {
 } family_t;
 
 static const family_t families[] = {
-    {"pad-r3", LSHMOE_REDUCE_PAD, 0, 3, 0},
-    {"pad-r1", LSHMOE_REDUCE_PAD, 0, 1, 0},
-    {"fold32-r3", LSHMOE_REDUCE_FOLD, 32, 3, 0},
-    {"fold64-r3", LSHMOE_REDUCE_FOLD, 64, 3, 0},
-    {"fold128-r3", LSHMOE_REDUCE_FOLD, 128, 3, 0},
-    {"fold64-r1", LSHMOE_REDUCE_FOLD, 64, 1, 0},
+    {"pad-r3", LSHMOE_REDUCE_PAD, 0, 3, 0, 0},
+    {"pad-r1", LSHMOE_REDUCE_PAD, 0, 1, 0, 0},
+    {"fold32-r3", LSHMOE_REDUCE_FOLD, 32, 3, 0, 0},
+    {"fold64-r3", LSHMOE_REDUCE_FOLD, 64, 3, 0, 0},
+    {"fold128-r3", LSHMOE_REDUCE_FOLD, 128, 3, 0, 0},
+    {"fold64-r1", LSHMOE_REDUCE_FOLD, 64, 1, 0, 0},
     {"pad-r3-indep", LSHMOE_REDUCE_PAD, 0, 3, 1, 0},
     {"fold64-r3-indep", LSHMOE_REDUCE_FOLD, 64, 3, 1, 0},
     {"pad-r3-ctr", LSHMOE_REDUCE_PAD, 0, 3, 0, 1},
@@ -580,32 +580,42 @@ static void print_row(const opts_t *o, const char *sec, const char *fam, int m,
         printf("%s,%s,%zu,%d,%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.3f\n",
                sec, fam, d, m, cdim, L, r->ratio, r->sd_ratio, r->bratio,
                r->err, r->sd_err, r->errc, r->cos, r->gbps);
-    else
+    else if (o->nseeds > 1 && strcmp(sec, "lsh") == 0)
         printf("%-16s %4d %5d %3d %7.2fx %5.2f %7.2fx %6.3f %5.3f %6.3f %6.3f "
                "%7.2f\n", fam, m, cdim, L, r->ratio, r->sd_ratio, r->bratio,
                r->err, r->sd_err, r->errc, r->cos, r->gbps);
+    else
+        printf("%-16s %4d %5d %3d %7.2fx %5s %7.2fx %6.3f %5s %6.3f %6.3f "
+               "%7.2f\n", fam, m, cdim, L, r->ratio, "-", r->bratio, r->err,
+               "-", r->errc, r->cos, r->gbps);
 }
 
 static void throughput(const opts_t *o, int cdim, int L)
 {
     if (!o->csv)
-        printf("\n# hash throughput, one core: Gaussian fp32 tokens, %zu per "
-               "run, segments of %zu, cdim %d, L %d; memcpy for scale\n"
+        printf("\n# hash throughput, one core, best of 5: Gaussian fp32 tokens, "
+               "%zu per run, segments of %zu,\n# cdim %d, L %d; memcpy of the "
+               "same bytes for scale; -ctr families centre naively (double)\n"
                "%-16s %6s %9s %9s\n", o->tp_tokens, o->segment, cdim, L,
                "family", "hidden", "GB/s", "%memcpy");
     for (int h = 0; h < o->ntp; h++) {
         size_t d = (size_t)o->tp_hidden[h], n = o->tp_tokens;
         if (d < 1) continue;
         float *x = gaussian(n, d, 7), *y = xalloc(n * d * 4);
-        double t0 = now(), t;
-        size_t reps = 0;
-        do {
-            memcpy(y, x, n * d * 4);
-            __asm__ volatile("" ::"r"(y) : "memory");
-            reps++;
-            t = now() - t0;
-        } while (t < 0.1);
-        double mc = (double)reps * (double)(n * d * 4) / t * 1e-9;
+        double t0, t, mc = 0;
+        size_t reps;
+        memcpy(y, x, n * d * 4);  /* fault the pages in */
+        for (int rep = 0; rep < 5; rep++) {
+            t0 = now();
+            reps = 0;
+            do {
+                memcpy(y, x, n * d * 4);
+                __asm__ volatile("" ::"r"(y) : "memory");
+                reps++;
+                t = now() - t0;
+            } while (t < 0.05);
+            mc = fmax(mc, (double)reps * (double)(n * d * 4) / t * 1e-9);
+        }
         if (o->csv)
             printf("throughput,memcpy,%zu,0,0,0,0,0,0,0,0,0,0,%.3f\n", d, mc);
         for (int f = 0; f < NFAM; f++) {
@@ -618,7 +628,10 @@ static void throughput(const opts_t *o, int cdim, int L)
                 continue;
             }
             double best = 0;
-            for (int rep = 0; rep < 3; rep++) {
+            for (size_t s = 0; s < n; s += o->segment)  /* warm-up */
+                hash_seg(&hs, x + s * d, n - s < o->segment ? n - s : o->segment,
+                         keys);
+            for (int rep = 0; rep < 5; rep++) {
                 t0 = now();
                 reps = 0;
                 do {

@@ -216,7 +216,7 @@ def main():
           f"  vocabulary hits: {len(hits)} tokens ({len(table)} distinct), "
           f"misses: {misses} tokens ({len(missed)} distinct"
           + (f", e.g. {' '.join(missed[:8])}" if missed else "") + ")\n"
-          f"  stream: {'cycled ' + str(cycles) + 'x' if cycles > 1 else 'no cycling'}"
+          f"  stream: {f'text cycled ({a.tokens / len(hits):.2f} passes)' if cycles > 1 else 'no cycling'}"
           f", context {a.context}, weights {a.self_weight:g} self / "
           f"{1 - a.self_weight:g} context mean", file=sys.stderr)
 
