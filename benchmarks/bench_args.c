@@ -89,7 +89,7 @@ int bench_parse_size(const char *s, size_t *out)
 
 /* Strict integer in [lo, hi]: atoi's silent 0 on "abc" would turn a typo
  * into a different experiment. */
-static int parse_long(const char *s, long lo, long hi, long *out)
+int bench_parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
     errno = 0;
@@ -100,7 +100,7 @@ static int parse_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
+int bench_parse_double(const char *s, double lo, double hi, double *out)
 {
     char *end;
     errno = 0;
@@ -144,24 +144,24 @@ int bench_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t errlen
                 return BAD();
             *(a[1] == 'b' ? &o->min_bytes : &o->max_bytes) = s;
         } else if (!strcmp(a, "-f")) {
-            if (parse_double(v, 1.0 + 1e-9, 1e6, &o->factor) != 0)
+            if (bench_parse_double(v, 1.0 + 1e-9, 1e6, &o->factor) != 0)
                 return fail(err, errlen, "bad value for -f: '%s' (need a factor > 1)", v);
         } else if (!strcmp(a, "-n")) {
-            if (parse_long(v, 1, 1000000, &l) != 0) return BAD();
+            if (bench_parse_long(v, 1, 1000000, &l) != 0) return BAD();
             o->iters = (int)l;
         } else if (!strcmp(a, "-w")) {
-            if (parse_long(v, 0, 1000000, &l) != 0) return BAD();
+            if (bench_parse_long(v, 0, 1000000, &l) != 0) return BAD();
             o->warmup = (int)l;
         } else if (!strcmp(a, "-c")) {
-            if (parse_long(v, 0, 1, &l) != 0) return BAD();
+            if (bench_parse_long(v, 0, 1, &l) != 0) return BAD();
             o->check = (int)l;
         } else if (!strcmp(a, "-J")) {
             o->json = v;
         } else if (!strcmp(a, "--tokens")) {
-            if (parse_long(v, 1, 1L << 24, &l) != 0) return BAD();
+            if (bench_parse_long(v, 1, 1L << 24, &l) != 0) return BAD();
             o->tokens = (size_t)l;
         } else if (!strcmp(a, "--hidden")) {
-            if (parse_long(v, 1, 65536, &l) != 0) return BAD();
+            if (bench_parse_long(v, 1, 65536, &l) != 0) return BAD();
             o->hidden = (size_t)l;
             o->hidden_set = 1;
         } else if (!strcmp(a, "--dtype")) {
@@ -170,37 +170,37 @@ int bench_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t errlen
             else if (!strcmp(v, "bf16")) o->dtype = LSHMOE_DTYPE_BF16;
             else return BAD();
         } else if (!strcmp(a, "--hashes")) {
-            if (parse_long(v, 1, 16, &l) != 0) return BAD();
+            if (bench_parse_long(v, 1, 16, &l) != 0) return BAD();
             o->hashes = (int)l;
         } else if (!strcmp(a, "--cdim")) {
-            if (parse_long(v, 2, 256, &l) != 0 || (l & (l - 1)) != 0)
+            if (bench_parse_long(v, 2, 256, &l) != 0 || (l & (l - 1)) != 0)
                 return fail(err, errlen, "bad value for --cdim: '%s' (power of two 2..256)", v);
             o->cdim = (int)l;
         } else if (!strcmp(a, "--residual-bits")) {
-            if (parse_long(v, 0, 8, &l) != 0 || (l != 0 && l != 4 && l != 8))
+            if (bench_parse_long(v, 0, 8, &l) != 0 || (l != 0 && l != 4 && l != 8))
                 return fail(err, errlen, "bad value for --residual-bits: '%s' (0, 4 or 8)", v);
             o->residual_bits = (int)l;
         } else if (!strcmp(a, "--data")) {
             o->data = v;
         } else if (!strcmp(a, "--centers")) {
-            if (parse_long(v, 1, 1L << 24, &l) != 0) return BAD();
+            if (bench_parse_long(v, 1, 1L << 24, &l) != 0) return BAD();
             o->centers = (size_t)l;
         } else if (!strcmp(a, "--noise")) {
-            if (parse_double(v, 0.0, 1e6, &d) != 0) return BAD();
+            if (bench_parse_double(v, 0.0, 1e6, &d) != 0) return BAD();
             o->noise = d;
         } else if (!strcmp(a, "--transport")) {
             if (!strcmp(v, "self")) o->transport = BENCH_TR_SELF;
             else if (!strcmp(v, "mpi")) o->transport = BENCH_TR_MPI;
             else return BAD();
         } else if (!strcmp(a, "--ranks")) {
-            if (parse_long(v, 1, 64, &l) != 0) return BAD();
+            if (bench_parse_long(v, 1, 64, &l) != 0) return BAD();
             o->ranks = (int)l;
             o->ranks_set = 1;
         } else if (!strcmp(a, "--link-gbps")) {
-            if (parse_double(v, 0.0, 1e6, &d) != 0) return BAD();
+            if (bench_parse_double(v, 0.0, 1e6, &d) != 0) return BAD();
             o->link_gbps = d;
         } else if (!strcmp(a, "--link-latency-us")) {
-            if (parse_double(v, 0.0, 1e9, &d) != 0) return BAD();
+            if (bench_parse_double(v, 0.0, 1e9, &d) != 0) return BAD();
             o->link_latency_us = d;
         } else {
             return fail(err, errlen, "unknown option '%s'", a);
@@ -291,7 +291,7 @@ void bench_print_row(void *fp, const bench_row_t *r)
 }
 
 /* JSON string with the escapes RFC 8259 requires. */
-static void json_str(FILE *f, const char *s)
+void bench_json_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -306,7 +306,7 @@ static void json_str(FILE *f, const char *s)
 }
 
 /* A JSON number; NaN and Inf are not JSON, so they become null. */
-static void json_num(FILE *f, double v)
+void bench_json_num(FILE *f, double v)
 {
     if (isfinite(v))
         fprintf(f, "%.9g", v);
@@ -323,12 +323,12 @@ int bench_write_json(const char *path, const bench_meta_t *m, const bench_row_t 
     if (f == NULL)
         return -1;
     fputs("{\"tool\":\"alltoall_perf\",\"version\":", f);
-    json_str(f, lshmoe_version_string());
+    bench_json_str(f, lshmoe_version_string());
     fputs(",\"argv\":[", f);
     for (int i = 0; i < m->argc; i++) {
         if (i)
             fputc(',', f);
-        json_str(f, m->argv[i]);
+        bench_json_str(f, m->argv[i]);
     }
     /* Every LSHMOE_* parameter in force, so a JSON file alone says how the
      * library was configured (the --link-* flags show up here too). */
@@ -343,20 +343,20 @@ int bench_write_json(const char *path, const bench_meta_t *m, const bench_row_t 
         if (!first)
             fputc(',', f);
         first = 0;
-        json_str(f, key);
+        bench_json_str(f, key);
         fputc(':', f);
-        json_str(f, eq + 1);
+        bench_json_str(f, eq + 1);
     }
     fputs("},\"transport\":", f);
-    json_str(f, m->transport);
+    bench_json_str(f, m->transport);
     fprintf(f, ",\"ranks\":%d,\"config\":{\"hashes\":%d,\"cdim\":%d,\"reduce\":", m->ranks,
             (int)m->cfg->num_hashes, (int)m->cfg->cdim);
-    json_str(f, m->cfg->reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold");
+    bench_json_str(f, m->cfg->reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold");
     fprintf(f, ",\"reduce_dim\":%d,\"rounds\":%d,\"residual_bits\":%d,\"min_ratio\":",
             (int)m->cfg->reduce_dim, (int)m->cfg->rounds, (int)m->cfg->residual_bits);
-    json_num(f, m->cfg->min_ratio);
+    bench_json_num(f, m->cfg->min_ratio);
     fputs("},\"data\":", f);
-    json_str(f, m->data);
+    bench_json_str(f, m->data);
     fputs(",\"link_gbps\":", f);
     fprintf(f, "%.6f", m->link_gbps);
     fputs(",\"link_latency_us\":", f);
@@ -367,36 +367,36 @@ int bench_write_json(const char *path, const bench_meta_t *m, const bench_row_t 
         fprintf(f, "%s{\"mode\":\"%s\",\"bytes\":%zu,\"tokens\":%zu,\"dtype\":\"%s\","
                 "\"hidden\":%zu,\"time_us\":", i ? "," : "", r->lsh ? "lshmoe" : "plain",
                 r->bytes, r->tokens, lshmoe_dtype_name(r->dtype), r->hidden);
-        json_num(f, r->time_us);
+        bench_json_num(f, r->time_us);
         fputs(",\"algbw\":", f);
-        json_num(f, r->algbw);
+        bench_json_num(f, r->algbw);
         fputs(",\"busbw\":", f);
-        json_num(f, r->busbw);
+        bench_json_num(f, r->busbw);
         fputs(",\"wire_bytes\":", f);
-        json_num(f, r->wire_bytes);
+        bench_json_num(f, r->wire_bytes);
         fputs(",\"ratio\":", f);
-        json_num(f, r->ratio);
+        bench_json_num(f, r->ratio);
         fputs(",\"eff_bw\":", f);
-        json_num(f, r->eff_bw);
+        bench_json_num(f, r->eff_bw);
         /* -c 0: no check ran, so these are unknown, not zero */
         fputs(",\"rel_err\":", f);
-        json_num(f, r->checked ? r->rel_err : NAN);
+        bench_json_num(f, r->checked ? r->rel_err : NAN);
         fputs(",\"cosine\":", f);
-        json_num(f, r->checked ? r->cosine : NAN);
+        bench_json_num(f, r->checked ? r->cosine : NAN);
         if (r->checked)
             fprintf(f, ",\"wrong\":%lld", r->wrong);
         else
             fputs(",\"wrong\":null", f);
         fputs(",\"hash_us\":", f);
-        json_num(f, r->hash_us);
+        bench_json_num(f, r->hash_us);
         fputs(",\"pack_us\":", f);
-        json_num(f, r->pack_us);
+        bench_json_num(f, r->pack_us);
         fputs(",\"exchange_us\":", f);
-        json_num(f, r->exchange_us);
+        bench_json_num(f, r->exchange_us);
         fputs(",\"unpack_us\":", f);
-        json_num(f, r->unpack_us);
+        bench_json_num(f, r->unpack_us);
         fputs(",\"speedup\":", f);
-        json_num(f, r->speedup >= 0 ? r->speedup : NAN);
+        bench_json_num(f, r->speedup >= 0 ? r->speedup : NAN);
         fputc('}', f);
     }
     fputs("]}\n", f);

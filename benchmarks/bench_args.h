@@ -12,6 +12,7 @@
 #define LSHMOE_BENCH_ARGS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "lshmoe.h"
 
@@ -59,6 +60,15 @@ void bench_usage(void *f, const char *prog);
 /* "1048576" -> 1048576, "1M" -> 1048576, "32K", "2G": nccl-tests' suffixes.
  * Returns 0 or -1 on a malformed value. */
 int bench_parse_size(const char *s, size_t *out);
+
+/* Strict numbers in [lo, hi] (0, or -1 for junk, trailing text or out of
+ * range): atoi's silent 0 on "abc" would turn a typo into another run. */
+int bench_parse_long(const char *s, long lo, long hi, long *out);
+int bench_parse_double(const char *s, double lo, double hi, double *out);
+
+/* JSON output: a string with RFC 8259 escapes; a number, NaN/Inf as null. */
+void bench_json_str(FILE *f, const char *s);
+void bench_json_num(FILE *f, double v);
 
 /* Token counts per peer of the sweep (-b..-e by -f, rounded down to whole
  * tokens of tb bytes, sizes below one token and repeats dropped), or the one

