@@ -16,23 +16,39 @@
  * The rank's own segment never travels: it is copied exactly. Non-float
  * dtypes and compress = 0 take the plain path (user buffers straight to the
  * transport, byte-identical to a plain all-to-all); float tokens with
- * compression go through the segment codec.
+ * compression go through the segment codec, unless the adaptive policy
+ * (LSHMOE_ADAPT, docs/api.md) predicts that encoding and decoding would cost
+ * more time than the bytes they save, in which case this call's segments
+ * from this rank go plain too. Each segment's kind travels in the metadata
+ * round (flag PLAIN), so every sender decides for itself and every receiver
+ * still knows which of its segments to decode (docs/wire-format.md).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
+#include "lshmoe/common/log.h"
 #include "lshmoe/common/timer.h"
 #include "lshmoe/ctx_int.h"
 
 typedef struct peer_meta {
     int32_t  status;
-    uint32_t reserved;
+    uint32_t flags;      /* META_F_*                                       */
     uint64_t ntokens;
     uint64_t bytes;
 } peer_meta_t;
+
+/* The segment is the sender's tokens as they are (ntokens * token bytes),
+ * not a codec segment: the receiver copies it instead of decoding it. */
+#define META_F_PLAIN 0x1u
+
+/* Adaptive policy (docs/api.md "Adaptive policy"). */
+#define ADAPT_ALPHA         0.3          /* EWMA weight of a new sample        */
+#define ADAPT_EXPLORE_EVERY 16u          /* in plain mode, every 16th call encodes */
+#define ADAPT_LINK_MIN      (64u * 1024u) /* bytes a link sample needs          */
 
 /* Per-call view of the arguments and the scratch carved from the context. */
 typedef struct a2a_call {
@@ -44,7 +60,11 @@ typedef struct a2a_call {
     lshmoe_dtype_t dtype;
     size_t         hidden;
     size_t         token_bytes;
-    int            compressed;   /* codec path */
+    int            codec_ok;     /* float tokens with compress on            */
+    int            compressed;   /* this rank encodes its segments this call */
+    int            policy_plain; /* ... would have, but the policy said plain */
+    size_t         dec_bytes;    /* token bytes decoded from codec segments  */
+    double         t_encode, t_decode, t_data;
     peer_meta_t   *meta_out, *meta_in;
     const void   **send_ptrs;
     size_t        *send_bytes;
@@ -155,6 +175,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
         c->send_ptrs[p] = out + off;
         c->send_bytes[p] = len;
         c->meta_out[p].bytes = len;
+        c->meta_out[p].flags = 0;
         off += len;
     }
     add_codec_stats(&ctx->stats, &cs);
@@ -171,13 +192,16 @@ static void plain_send_setup(a2a_call_t *c)
         c->send_ptrs[p] = c->send + c->send_displs[p] * c->token_bytes;
         c->send_bytes[p] = c->send_counts[p] * c->token_bytes;
         c->meta_out[p].bytes = c->send_bytes[p];
+        c->meta_out[p].flags = META_F_PLAIN;
     }
 }
 
 /*
- * Where each peer's data lands. Returns the first peer whose token count
- * disagrees with recv_counts (or -1); that peer's bytes still land, in
- * scratch, so the exchange completes for everyone.
+ * Where each peer's data lands: a plain segment of the expected size goes
+ * straight into the user's buffer, a codec segment into scratch for the
+ * decoder. Returns the first peer whose token count (or, for a plain
+ * segment, byte count) disagrees with recv_counts (or -1); that peer's
+ * bytes still land, in scratch, so the exchange completes for everyone.
  */
 static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
 {
@@ -187,8 +211,12 @@ static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
     for (int p = 0; p < ctx->nranks; p++) {
         if (p == ctx->rank)
             continue;
-        int direct = !c->compressed && c->meta_in[p].ntokens == c->recv_counts[p];
-        if (c->meta_in[p].ntokens != c->recv_counts[p] && *bad_peer_p < 0)
+        const peer_meta_t *m = &c->meta_in[p];
+        int fits = m->ntokens == c->recv_counts[p];
+        if (m->flags & META_F_PLAIN) /* a peer with another hidden or dtype */
+            fits = fits && m->bytes == c->recv_counts[p] * c->token_bytes;
+        int direct = (m->flags & META_F_PLAIN) && fits;
+        if (!fits && *bad_peer_p < 0)
             *bad_peer_p = p;
         c->recv_offs[p] = direct ? SIZE_MAX : stage;
         if (!direct)
@@ -213,8 +241,9 @@ static lshmoe_status_t decode_all(a2a_call_t *c)
     lshmoe_codec_stats_t cs = {0};
     lshmoe_status_t st = LSHMOE_OK;
     for (int p = 0; p < ctx->nranks && st == LSHMOE_OK; p++) {
-        if (p == ctx->rank)
-            continue;
+        if (p == ctx->rank || (c->meta_in[p].flags & META_F_PLAIN))
+            continue; /* plain segments landed in place (recv_setup) */
+        c->dec_bytes += c->recv_counts[p] * c->token_bytes;
         st = lshmoe_codec_decode(ctx->codec, c->recv_ptrs[p], c->recv_bytes[p], c->dtype,
                                  c->hidden, c->recv_counts[p],
                                  c->recv + c->recv_displs[p] * c->token_bytes, &cs);
@@ -243,15 +272,121 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
                                 lshmoe_status_name((lshmoe_status_t)c->meta_in[p].status));
     int bad_peer;
     LSHMOE_CHECK(recv_setup(c, &bad_peer));
+    /* Only the data round feeds the link estimate: the metadata round
+     * absorbs the peers' skew (e.g. their encode time), which is not link. */
+    double t0 = lshmoe_now();
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,
                                         c->send_bytes, (void *const *)c->recv_ptrs,
                                         c->recv_bytes, NULL));
+    c->t_data = lshmoe_now() - t0;
+    if (bad_peer >= 0 && c->meta_in[bad_peer].ntokens == c->recv_counts[bad_peer])
+        return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %zu tokens in %llu bytes, "
+                            "not %zu tokens of %zu bytes: hidden or dtype differ", bad_peer,
+                            c->recv_counts[bad_peer],
+                            (unsigned long long)c->meta_in[bad_peer].bytes,
+                            c->recv_counts[bad_peer], c->token_bytes);
     if (bad_peer >= 0)
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %llu tokens but recv_counts[%d] "
                             "is %zu", bad_peer,
                             (unsigned long long)c->meta_in[bad_peer].ntokens, bad_peer,
                             c->recv_counts[bad_peer]);
     return LSHMOE_OK;
+}
+
+/* Token bytes this rank sends to the other ranks in this call. */
+static double remote_token_bytes(const a2a_call_t *c)
+{
+    double b = 0.0;
+    for (int p = 0; p < c->ctx->nranks; p++)
+        if (p != c->ctx->rank)
+            b += (double)c->send_counts[p] * (double)c->token_bytes;
+    return b;
+}
+
+static void ewma(double *est, double sample)
+{
+    *est = *est < 0.0 ? sample : *est + ADAPT_ALPHA * (sample - *est);
+}
+
+/*
+ * The adaptive policy's choice for a call whose float tokens could be
+ * encoded: 1 = send them plain. For B token bytes,
+ *   t_plain = B * link_plain
+ *   t_comp  = B * codec + (B / ratio) * link_comp
+ * where codec = encode + decode seconds per token byte (in a symmetric
+ * all-to-all every rank also decodes what it is sent) and each link cost is
+ * measured on calls of its own kind. No choice is made before the codec,
+ * ratio and link_comp estimates exist, and a run of plain calls is broken
+ * every ADAPT_EXPLORE_EVERY calls by an encoded one whose timings keep the
+ * codec and ratio estimates current (data and load change).
+ *
+ * Before any plain call has been timed, link_comp bounds link_plain from
+ * above (a bigger transfer spreads the fixed per-call costs over more
+ * bytes): if plain wins even so, it is chosen. Otherwise one plain call
+ * (once per context) measures link_plain. A lower bound from the metadata
+ * round's time was tried and dropped: that round also absorbs the peers'
+ * skew, which on an oversubscribed host left ranks encoding on a fast link.
+ * On a slow link the probe costs one plain call per context.
+ */
+static int adapt_choose_plain(const a2a_call_t *c)
+{
+    lshmoe_adapt_t *a = &c->ctx->adapt;
+    double b = remote_token_bytes(c);
+    if (!a->on || b <= 0.0 || a->enc_s_per_byte < 0.0 || a->ratio <= 0.0 ||
+        a->link_comp_s_per_byte < 0.0 || a->plain_streak + 1 >= ADAPT_EXPLORE_EVERY)
+        return 0;
+    double codec = a->enc_s_per_byte + (a->dec_s_per_byte > 0.0 ? a->dec_s_per_byte : 0.0);
+    double wire = b / a->ratio;
+    double t_comp = b * codec + wire * a->link_comp_s_per_byte;
+    int plain;
+    if (a->link_plain_s_per_byte >= 0.0) {
+        plain = t_comp > b * a->link_plain_s_per_byte;
+    } else if (t_comp > b * a->link_comp_s_per_byte) {
+        plain = 1; /* plain wins even at its upper bound */
+    } else {
+        plain = !a->probed && b >= ADAPT_LINK_MIN; /* it must yield a sample */
+        a->probed |= plain;
+    }
+    a->plain_streak += plain ? 1u : 0u;
+    LSHMOE_DEBUG("rank %d adapt: codec %.3g + link %.3g / ratio %.3g vs link_plain %.3g "
+                 "s/B: %s", c->ctx->rank, codec, a->link_comp_s_per_byte, a->ratio,
+                 a->link_plain_s_per_byte, plain ? "plain" : "encode");
+    return plain;
+}
+
+/*
+ * Feeds the policy's estimates from a successful call. The first encode and
+ * the first decode of a context are not sampled: they include one-off work
+ * (hasher creation, first touch of the staging buffers) that would make
+ * the codec look slower than it is for the next 1 / ADAPT_ALPHA calls.
+ */
+static void adapt_update(const a2a_call_t *c)
+{
+    lshmoe_ctx_t *ctx = c->ctx;
+    lshmoe_adapt_t *a = &ctx->adapt;
+    if (!a->on)
+        return;
+    double tok = remote_token_bytes(c), wire_out = 0.0, wire_in = 0.0;
+    for (int p = 0; p < ctx->nranks; p++) {
+        wire_out += (double)c->send_bytes[p];
+        wire_in += (double)c->recv_bytes[p];
+    }
+    double link_bytes = fmax(wire_out, wire_in);
+    if (c->compressed) {
+        a->plain_streak = 0;
+        if (tok > 0.0) {
+            ewma(&a->ratio, tok / wire_out);
+            if (a->enc_calls++ > 0)
+                ewma(&a->enc_s_per_byte, c->t_encode / tok);
+        }
+        if (link_bytes > 0.0)
+            ewma(&a->link_comp_s_per_byte, c->t_data / link_bytes);
+    } else if (link_bytes >= ADAPT_LINK_MIN) {
+        /* Small plain exchanges measure fixed costs, not bandwidth. */
+        ewma(&a->link_plain_s_per_byte, c->t_data / link_bytes);
+    }
+    if (c->dec_bytes > 0 && a->dec_calls++ > 0)
+        ewma(&a->dec_s_per_byte, c->t_decode / (double)c->dec_bytes);
 }
 
 static void count_sent(a2a_call_t *c)
@@ -267,6 +402,7 @@ static void count_sent(a2a_call_t *c)
             s->clusters += c->send_counts[p];
     }
     s->calls++;
+    s->calls_plain_policy += c->policy_plain ? 1u : 0u;
 }
 
 lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
@@ -288,11 +424,16 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
     lshmoe_status_t local = check_args(&c, stream);
     if (local == LSHMOE_OK) {
         c.token_bytes = hidden * lshmoe_dtype_size(dtype);
-        c.compressed = ctx->cfg.compress && lshmoe_dtype_is_float(dtype);
-        if (c.compressed)
+        c.codec_ok = ctx->cfg.compress && lshmoe_dtype_is_float(dtype);
+        c.policy_plain = c.codec_ok && adapt_choose_plain(&c);
+        c.compressed = c.codec_ok && !c.policy_plain;
+        if (c.compressed) {
+            double te = lshmoe_now();
             local = encode_all(&c);
-        else
+            c.t_encode = lshmoe_now() - te;
+        } else {
             plain_send_setup(&c);
+        }
     }
     /* A local failure still takes part in the metadata round (with zero
      * sizes) so that every rank learns of it. */
@@ -305,8 +446,11 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
     if (st != LSHMOE_OK)
         return lshmoe_ctx_fail(ctx, st);
 
-    if (c.compressed)
-        st = decode_all(&c);
+    /* Routed by each peer's flag: a peer may send codec segments while
+     * this rank sent plain, and the other way round. */
+    double td = lshmoe_now();
+    st = decode_all(&c);
+    c.t_decode = lshmoe_now() - td;
     if (st == LSHMOE_OK && send_counts[ctx->rank] > 0)
         memmove(c.recv + recv_displs[ctx->rank] * c.token_bytes,
                 c.send + send_displs[ctx->rank] * c.token_bytes,
@@ -314,6 +458,7 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
     if (st != LSHMOE_OK)
         return lshmoe_ctx_fail(ctx, st);
     count_sent(&c);
+    adapt_update(&c);
     ctx->stats.time_total_s += lshmoe_now() - t0;
     return LSHMOE_OK;
 }

@@ -55,6 +55,12 @@ static lshmoe_status_t check_params(const lshmoe_codec_params_t *p)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: min_ratio %g is not a finite value >= 0",
                             p->min_ratio);
+    if (p->error_guard != 0 && p->error_guard != 1)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "codec: error_guard %d is neither 0 nor 1", p->error_guard);
+    if (!(p->max_error >= 0.0 && p->max_error <= 1000.0))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "codec: max_error %g is not in 0..1000", p->max_error);
     return LSHMOE_OK;
 }
 

@@ -44,6 +44,17 @@ typedef struct lshmoe_codec_params {
     size_t min_tokens;     /* fewer tokens: RAW                            */
     double min_ratio;      /* raw bytes / encoded bytes below this: RAW    */
     int    residual_bits;  /* 0, 4, 8                                      */
+    /*
+     * Quality guard. With error_guard 1, a segment whose centroid
+     * reconstruction error (relative L2 over its tokens, see
+     * lshmoe_codec_encode) exceeds max_error travels RAW; max_error 0 sends
+     * RAW anything with any error. Skipped with residual_bits > 0: the
+     * residuals repair the error, so the centroid error says nothing about
+     * what the receiver gets. error_guard 0 (what a zero-initialised struct
+     * gives, so older callers keep their behaviour) turns the guard off.
+     */
+    int    error_guard;    /* 0 or 1                                       */
+    double max_error;      /* 0..1000                                      */
 } lshmoe_codec_params_t;
 
 /* What one encode or decode did, added to the caller's totals. */
@@ -76,8 +87,11 @@ lshmoe_status_t lshmoe_codec_max_bytes(lshmoe_dtype_t dtype, size_t hidden,
 
 /*
  * Encodes ntokens rows of `hidden` elements. Any dtype: non-float dtypes,
- * compress = 0, small or incompressible segments are written RAW (byte
- * exact). `out` holds `cap` bytes (>= lshmoe_codec_max_bytes()); *len_p is
+ * compress = 0, small or incompressible segments, and (with the quality
+ * guard) segments whose error sqrt(sum ||x_i - c_k||^2 / sum ||x_i||^2)
+ * exceeds max_error are written RAW (byte exact). In that error, tokens in
+ * clusters of one contribute 0 to the numerator, and tokens with NaN/Inf
+ * are left out of both sums. `out` holds `cap` bytes (>= lshmoe_codec_max_bytes()); *len_p is
  * the segment length (a multiple of 8). `st` may be NULL.
  */
 lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,

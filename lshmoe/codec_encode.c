@@ -6,8 +6,10 @@
  * (cheap tests first, then the best case of one row), hash and group, size
  * the compressed segment from the real row count, and only then write the
  * segment: centroids go straight into `out`, so a compressed segment costs
- * no copy of its rows. Format: docs/wire-format.md.
+ * no copy of its rows. The quality guard (centroid error above max_error:
+ * RAW) runs after the centroids and before anything else is written. Format: docs/wire-format.md.
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -95,9 +97,66 @@ static void write_index(uint8_t *dst, const uint32_t *cluster_of, size_t n,
     }
 }
 
-/* Writes the compressed segment; workspaces hold cluster_of already. */
+/* Is the quality guard on for this codec? With residuals the receiver gets
+ * centroid + residual, so the centroid error is not what it sees. */
+static int guard_on(const lshmoe_codec_t *c)
+{
+    return c->params.error_guard && c->params.residual_bits == 0;
+}
+
+/*
+ * Relative L2 reconstruction error of the segment if it travels as these
+ * centroids: sqrt(sum ||x_i - c_k||^2 / sum ||x_i||^2), fp64 sums. Tokens in
+ * clusters of one are sent exactly (0 error, but their energy counts);
+ * tokens with NaN/Inf (always alone) are left out of both sums. `f32` holds
+ * (nrows + 1) * hidden floats: the rows as the receiver will decode them,
+ * then one token. One pass over the tokens, like the centroids themselves.
+ */
+static double centroid_error(const enc_job_t *j, const void *rows, size_t nrows,
+                             float *f32)
+{
+    const lshmoe_codec_t *c = j->codec;
+    const uint32_t *cluster_of = c->cluster_of.ptr;
+    const uint32_t *sizes = c->sizes.ptr;
+    size_t hidden = j->hidden, row_bytes = hidden * j->es;
+    float *tok = f32 + nrows * hidden;
+    double num = 0.0, den = 0.0;
+
+    /* the rounded rows, not the fp32 means: what the receiver decodes */
+    lshmoe_row_to_f32(rows, j->dtype, nrows * hidden, f32);
+    for (size_t i = 0; i < j->ntokens; i++) {
+        lshmoe_row_to_f32((const uint8_t *)j->tokens + i * row_bytes, j->dtype,
+                          hidden, tok);
+        double nn = 0.0;
+        for (size_t e = 0; e < hidden; e++)
+            nn += (double)tok[e] * tok[e];
+        if (!isfinite(nn))
+            continue;
+        den += nn;
+        uint32_t k = cluster_of[i];
+        if (sizes[k] <= 1)
+            continue;
+        const float *r = f32 + (size_t)k * hidden;
+        double d = 0.0;
+        for (size_t e = 0; e < hidden; e++) {
+            double diff = (double)tok[e] - r[e];
+            d += diff * diff;
+        }
+        num += d;
+    }
+    if (num <= 0.0)
+        return 0.0;
+    return den > 0.0 ? sqrt(num / den) : INFINITY;
+}
+
+/*
+ * Writes the compressed segment; workspaces hold cluster_of already. With
+ * the quality guard, *kept_p = 0 when the centroid error exceeds max_error:
+ * the caller then writes the segment RAW over what is here.
+ */
 static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
-                                        const lshmoe_wire_layout_t *lay)
+                                        const lshmoe_wire_layout_t *lay,
+                                        int *kept_p)
 {
     lshmoe_codec_t *c = j->codec;
     const uint32_t *cluster_of = c->cluster_of.ptr;
@@ -105,7 +164,10 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
     int bits = c->params.residual_bits;
     size_t acc_bytes, scratch_bytes = 0;
 
-    LSHMOE_CHECK(lshmoe_mul_size(nrows * j->hidden, sizeof(float), &acc_bytes));
+    *kept_p = 1;
+    /* acc: centroid sums; afterwards, for the guard, the rows in fp32 and
+     * one token (nrows + 1 rows) */
+    LSHMOE_CHECK(lshmoe_mul_size((nrows + 1) * j->hidden, sizeof(float), &acc_bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->acc, acc_bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->sizes, nrows * sizeof(uint32_t)));
 
@@ -129,6 +191,11 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
 
     lshmoe_kn_centroids(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
                         nrows, rows_w, c->sizes.ptr, c->acc.ptr);
+    if (guard_on(c) &&
+        centroid_error(j, rows_w, nrows, c->acc.ptr) > c->params.max_error) {
+        *kept_p = 0;
+        return LSHMOE_OK;
+    }
     if (!aligned)
         memcpy(rows, rows_w, (size_t)lay->rows_bytes);
     zero_pad(j->out, lay->rows_off, lay->rows_bytes);
@@ -223,8 +290,9 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
         t1 = lshmoe_now();
         try_comp = nrows > 0 && comp_pays(&j, nrows, &lay);
     }
+    if (try_comp)
+        LSHMOE_CHECK(write_compressed(&j, nrows, &lay, &try_comp));
     if (try_comp) {
-        LSHMOE_CHECK(write_compressed(&j, nrows, &lay));
         len = (size_t)(LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes);
     } else {
         len = write_raw(&j);

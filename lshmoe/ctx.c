@@ -90,9 +90,23 @@ static lshmoe_status_t check_fingerprints(const lshmoe_ctx_t *ctx,
     return LSHMOE_OK;
 }
 
+/*
+ * LSHMOE_MAX_ERROR and LSHMOE_ADAPT are environment-only for now (not in
+ * lshmoe_config_t, whose layout is ABI). Neither has to agree across ranks:
+ * both only steer what this rank sends, and the receiver learns the result
+ * from each segment (header, or the metadata round's PLAIN flag).
+ */
 static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
 {
     const lshmoe_config_t *c = &ctx->cfg;
+    double max_error;
+    long long adapt;
+    LSHMOE_CHECK(lshmoe_param_double("MAX_ERROR", &max_error));
+    LSHMOE_CHECK(lshmoe_param_int("ADAPT", &adapt));
+    ctx->adapt = (lshmoe_adapt_t){.on = (int)adapt, .enc_s_per_byte = -1.0,
+                                  .dec_s_per_byte = -1.0, .link_comp_s_per_byte = -1.0,
+                                  .link_plain_s_per_byte = -1.0,
+                                  .ratio = -1.0};
     lshmoe_codec_params_t cp = {
         .lsh = {.seed = c->seed, .num_hashes = c->num_hashes, .cdim = c->cdim,
                 .reduce = c->reduce, .reduce_dim = c->reduce_dim, .rounds = c->rounds},
@@ -100,6 +114,8 @@ static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
         .min_tokens = (size_t)c->min_tokens,
         .min_ratio = c->min_ratio,
         .residual_bits = c->compensation == LSHMOE_COMP_RESIDUAL ? c->residual_bits : 0,
+        .error_guard = 1,
+        .max_error = max_error,
     };
     return lshmoe_codec_create(&cp, &ctx->codec);
 }
@@ -184,12 +200,13 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
         goto err_free;
 
     LSHMOE_INFO("rank %d/%d: transport %s, compress %d, hashes %d, cdim %d, reduce %s/%d, "
-                "rounds %d, min tokens %d, min ratio %g, residual bits %d", ctx->rank,
+                "rounds %d, min tokens %d, min ratio %g, residual bits %d, adapt %d",
+                ctx->rank,
                 ctx->nranks, ctx->tl_ops->name, (int)ctx->cfg.compress,
                 (int)ctx->cfg.num_hashes, (int)ctx->cfg.cdim,
                 ctx->cfg.reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold",
                 (int)ctx->cfg.reduce_dim, (int)ctx->cfg.rounds, (int)ctx->cfg.min_tokens,
-                ctx->cfg.min_ratio, (int)ctx->cfg.residual_bits);
+                ctx->cfg.min_ratio, (int)ctx->cfg.residual_bits, ctx->adapt.on);
     *ctx_p = ctx;
     return LSHMOE_OK;
 

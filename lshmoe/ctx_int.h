@@ -13,6 +13,31 @@
 
 #define LSHMOE_CTX_MAGIC 0x4C534358u /* "LSCX": catches use of a freed or bogus handle */
 
+/*
+ * The adaptive policy's running estimates (LSHMOE_ADAPT, docs/api.md
+ * "Adaptive policy"), per rank and context. Each estimate is an EWMA,
+ * negative while no sample has been taken. Not reset by
+ * lshmoe_stats_reset(): they describe the machine, not the counters.
+ */
+typedef struct lshmoe_adapt {
+    int      on;               /* LSHMOE_ADAPT at context creation          */
+    double   enc_s_per_byte;   /* encode seconds per token byte sent         */
+    double   dec_s_per_byte;   /* decode seconds per token byte received     */
+    /* Data round seconds per link byte (max of sent, received), measured
+     * apart for the two kinds of call: each is the average cost at that
+     * kind's own transfer size, fixed per-call costs included, which is
+     * what predicting a call of that kind needs. */
+    double   link_comp_s_per_byte;  /* calls whose segments were encoded  */
+    double   link_plain_s_per_byte; /* plain calls of >= 64 KiB           */
+    double   ratio;            /* token bytes / wire bytes, compressed calls */
+    uint64_t enc_calls;        /* calls whose remote tokens were encoded     */
+    uint64_t dec_calls;        /* calls that decoded a codec segment         */
+    unsigned plain_streak;     /* plain-by-policy calls since the last codec */
+    int      probed;           /* the one plain call that measures the plain
+                                  link cost, when link_comp cannot decide,
+                                  has been made                            */
+} lshmoe_adapt_t;
+
 struct lshmoe_ctx {
     uint32_t               magic;
     int                    rank;
@@ -22,6 +47,7 @@ struct lshmoe_ctx {
     void                  *tl;
     lshmoe_codec_t        *codec;
     lshmoe_stats_t         stats;
+    lshmoe_adapt_t         adapt;
     char                   last_error[LSHMOE_ERRMSG_LEN];
     /* alltoallv scratch, grow-only */
     lshmoe_buf_t           send_stage;

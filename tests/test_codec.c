@@ -736,6 +736,148 @@ static void test_codec_checksum_properties(void)
     }
 }
 
+/* ---- quality guard (max_error) ---- */
+
+/* Relative L2 error of a segment's reconstruction, in fp32. */
+static double seg_err(lshmoe_codec_t *c, const float *x, size_t n, size_t hidden,
+                      uint16_t *flags_p)
+{
+    float *out = roundtrip(c, x, LSHMOE_DTYPE_FP32, hidden, n, NULL, flags_p);
+    double e = lt_rel_l2(out, x, n * hidden);
+    free(out);
+    return e;
+}
+
+/* 2 hash functions put structureless tokens into few buckets: the segment
+ * "compresses" past min_ratio with an error near 1. The guard sends it RAW
+ * (byte exact); without the guard it would have been compressed. */
+static void test_codec_guard_gaussian_few_hashes_raw(void)
+{
+    const size_t n = 512, hidden = 64;
+    float *x = malloc(n * hidden * sizeof *x);
+    lt_gen_gaussian(x, n, hidden, 201);
+    lshmoe_codec_params_t p = params_default();
+    p.lsh.num_hashes = 2;
+    p.min_ratio = 1.2;
+    lshmoe_codec_t *off = make_codec(&p);
+    uint16_t flags;
+    double e = seg_err(off, x, n, hidden, &flags);
+    CU_ASSERT(flags == 0);  /* the problem: compressed ... */
+    CU_ASSERT(e > 0.5);     /* ... at an error the guard refuses */
+    lshmoe_codec_destroy(off);
+
+    p.error_guard = 1;
+    p.max_error = 0.5;
+    lshmoe_codec_t *c = make_codec(&p);
+    lshmoe_codec_stats_t st = {0};
+    size_t len;
+    uint8_t *seg = encode(c, x, LSHMOE_DTYPE_FP32, hidden, n, &len, &st);
+    CU_ASSERT(seg_flags(seg) == LSHMOE_WIRE_F_RAW);
+    CU_ASSERT(st.segments_raw == 1 && st.segments_compressed == 0);
+    CU_ASSERT(st.rows == n && st.tokens_nonfinite == 0);
+    free(seg);
+    CU_ASSERT(seg_err(c, x, n, hidden, &flags) == 0.0);
+    CU_ASSERT(flags == LSHMOE_WIRE_F_RAW);
+    /* half types take the same decision */
+    void *h = as_dtype(x, n * hidden, LSHMOE_DTYPE_BF16);
+    void *out = roundtrip(c, h, LSHMOE_DTYPE_BF16, hidden, n, NULL, &flags);
+    CU_ASSERT(flags == LSHMOE_WIRE_F_RAW);
+    CU_ASSERT(memcmp(out, h, n * hidden * 2) == 0);
+    free(out);
+    free(h);
+    lshmoe_codec_destroy(c);
+    free(x);
+}
+
+/* Clustered data keeps compressing with the default guard, fp32 and bf16;
+ * NaN tokens (left out of the error) change nothing. */
+static void test_codec_guard_clustered_compresses(void)
+{
+    const size_t n = 512, hidden = 64;
+    float *x = malloc(n * hidden * sizeof *x);
+    lt_gen_clustered(x, n, hidden, 8, 0.05, 202);
+    lshmoe_codec_params_t p = params_default();
+    p.min_ratio = 1.2;
+    p.error_guard = 1;
+    p.max_error = 0.5;
+    lshmoe_codec_t *c = make_codec(&p);
+    uint16_t flags;
+    size_t len;
+    CU_ASSERT(seg_err(c, x, n, hidden, &flags) < 0.15);
+    CU_ASSERT(flags == 0);
+    void *h = as_dtype(x, n * hidden, LSHMOE_DTYPE_BF16);
+    void *out = roundtrip(c, h, LSHMOE_DTYPE_BF16, hidden, n, &len, &flags);
+    CU_ASSERT(flags == 0);
+    CU_ASSERT(rel_err(out, h, LSHMOE_DTYPE_BF16, n * hidden) < 0.15);
+    CU_ASSERT(len * 4 < n * hidden * 2);
+    free(out);
+    free(h);
+    for (size_t i = 3; i < n; i += 7)
+        x[i * hidden + 5] = NAN;
+    float *o2 = roundtrip(c, x, LSHMOE_DTYPE_FP32, hidden, n, NULL, &flags);
+    CU_ASSERT(flags == 0);
+    CU_ASSERT(isnan(o2[3 * hidden + 5]));
+    free(o2);
+    lshmoe_codec_destroy(c);
+    free(x);
+}
+
+/* max_error 0: any error at all sends the segment RAW; singletons (exact)
+ * have none. With residuals the guard is skipped. */
+static void test_codec_guard_zero_and_residual(void)
+{
+    const size_t n = 512, hidden = 64;
+    float *x = malloc(n * hidden * sizeof *x);
+    lt_gen_clustered(x, n, hidden, 8, 0.05, 203);
+    lshmoe_codec_params_t p = params_default();
+    p.error_guard = 1;
+    p.max_error = 0.0;
+    lshmoe_codec_t *c = make_codec(&p);
+    uint16_t flags;
+    CU_ASSERT(seg_err(c, x, n, hidden, &flags) == 0.0);
+    CU_ASSERT(flags == LSHMOE_WIRE_F_RAW);
+    lshmoe_codec_destroy(c);
+
+    /* a loose guard lets it through */
+    p.max_error = 1000.0;
+    c = make_codec(&p);
+    CU_ASSERT(seg_err(c, x, n, hidden, &flags) > 0.0);
+    CU_ASSERT(flags == 0);
+    lshmoe_codec_destroy(c);
+
+    /* residuals: the guard does not apply, even at 0 on Gaussian data */
+    lt_gen_gaussian(x, n, hidden, 204);
+    p = params_default();
+    p.lsh.num_hashes = 2;
+    p.residual_bits = 8;
+    p.error_guard = 1;
+    p.max_error = 0.0;
+    c = make_codec(&p);
+    CU_ASSERT(seg_err(c, x, n, hidden, &flags) < 0.05);
+    CU_ASSERT(flags == LSHMOE_WIRE_F_RESID8);
+    lshmoe_codec_destroy(c);
+    free(x);
+}
+
+static void test_codec_guard_bad_params(void)
+{
+    static const double bad_err[] = { -0.1, 1000.5, NAN, INFINITY };
+    lshmoe_codec_t *c = NULL;
+    for (size_t i = 0; i < sizeof bad_err / sizeof bad_err[0]; i++) {
+        lshmoe_codec_params_t p = params_default();
+        p.error_guard = 1;
+        p.max_error = bad_err[i];
+        CU_ASSERT(lshmoe_codec_create(&p, &c) == LSHMOE_ERR_INVALID_ARG);
+        CU_ASSERT(c == NULL);
+    }
+    lshmoe_codec_params_t p = params_default();
+    p.error_guard = 2;
+    CU_ASSERT(lshmoe_codec_create(&p, &c) == LSHMOE_ERR_INVALID_ARG);
+    p.error_guard = 0; /* the range holds whether the guard is on or not */
+    p.max_error = -1.0;
+    CU_ASSERT(lshmoe_codec_create(&p, &c) == LSHMOE_ERR_INVALID_ARG);
+}
+
 static const lt_test_t tests[] = {
     { "test_codec_uncompressed_roundtrip_exact", test_codec_uncompressed_roundtrip_exact },
     { "test_codec_all_distinct_exact", test_codec_all_distinct_exact },
@@ -755,6 +897,10 @@ static const lt_test_t tests[] = {
     { "test_codec_unaligned_buffers", test_codec_unaligned_buffers },
     { "test_codec_hasher_cache_deterministic", test_codec_hasher_cache_deterministic },
     { "test_codec_checksum_properties", test_codec_checksum_properties },
+    { "test_codec_guard_gaussian_few_hashes_raw", test_codec_guard_gaussian_few_hashes_raw },
+    { "test_codec_guard_clustered_compresses", test_codec_guard_clustered_compresses },
+    { "test_codec_guard_zero_and_residual", test_codec_guard_zero_and_residual },
+    { "test_codec_guard_bad_params", test_codec_guard_bad_params },
 };
 
 LT_MAIN("codec", tests)

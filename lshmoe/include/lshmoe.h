@@ -363,10 +363,15 @@ typedef struct lshmoe_stats {
     double   time_exchange_s;   /* transport                                 */
     double   time_unpack_s;     /* validation and reconstruction             */
     double   time_total_s;
+    /* Appended (older callers pass a smaller size and never see it). */
+    uint64_t calls_plain_policy; /* calls whose float tokens the adaptive
+                                    policy (LSHMOE_ADAPT) sent plain, because
+                                    compressing was predicted to be slower
+                                    than the link                           */
 } lshmoe_stats_t;
 
 #define LSHMOE_STATS_INITIALIZER { sizeof(lshmoe_stats_t), 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-                                   0.0, 0.0, 0.0, 0.0, 0.0 }
+                                   0.0, 0.0, 0.0, 0.0, 0.0, 0 }
 
 /*
  * Copies the context's statistics. Not collective.
