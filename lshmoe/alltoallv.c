@@ -47,8 +47,9 @@ typedef struct peer_meta {
 
 /* Adaptive policy (docs/api.md "Adaptive policy"). */
 #define ADAPT_ALPHA         0.3          /* EWMA weight of a new sample        */
-#define ADAPT_EXPLORE_EVERY 16u          /* in plain mode, every 16th call encodes */
-#define ADAPT_LINK_MIN      (64u * 1024u) /* bytes a link sample needs          */
+#define ADAPT_EXPLORE_MIN   16u          /* calls between tries of the other mode... */
+#define ADAPT_EXPLORE_MAX   256u         /* ...doubling while the tries confirm   */
+#define ADAPT_MIN_BYTES     (64u * 1024u) /* remote bytes a timing sample needs   */
 
 /* Per-call view of the arguments and the scratch carved from the context. */
 typedef struct a2a_call {
@@ -63,8 +64,6 @@ typedef struct a2a_call {
     int            codec_ok;     /* float tokens with compress on            */
     int            compressed;   /* this rank encodes its segments this call */
     int            policy_plain; /* ... would have, but the policy said plain */
-    size_t         dec_bytes;    /* token bytes decoded from codec segments  */
-    double         t_encode, t_decode, t_data;
     peer_meta_t   *meta_out, *meta_in;
     const void   **send_ptrs;
     size_t        *send_bytes;
@@ -243,7 +242,6 @@ static lshmoe_status_t decode_all(a2a_call_t *c)
     for (int p = 0; p < ctx->nranks && st == LSHMOE_OK; p++) {
         if (p == ctx->rank || (c->meta_in[p].flags & META_F_PLAIN))
             continue; /* plain segments landed in place (recv_setup) */
-        c->dec_bytes += c->recv_counts[p] * c->token_bytes;
         st = lshmoe_codec_decode(ctx->codec, c->recv_ptrs[p], c->recv_bytes[p], c->dtype,
                                  c->hidden, c->recv_counts[p],
                                  c->recv + c->recv_displs[p] * c->token_bytes, &cs);
@@ -272,13 +270,9 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
                                 lshmoe_status_name((lshmoe_status_t)c->meta_in[p].status));
     int bad_peer;
     LSHMOE_CHECK(recv_setup(c, &bad_peer));
-    /* Only the data round feeds the link estimate: the metadata round
-     * absorbs the peers' skew (e.g. their encode time), which is not link. */
-    double t0 = lshmoe_now();
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,
                                         c->send_bytes, (void *const *)c->recv_ptrs,
                                         c->recv_bytes, NULL));
-    c->t_data = lshmoe_now() - t0;
     if (bad_peer >= 0 && c->meta_in[bad_peer].ntokens == c->recv_counts[bad_peer])
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %zu tokens in %llu bytes, "
                             "not %zu tokens of %zu bytes: hidden or dtype differ", bad_peer,
@@ -310,83 +304,66 @@ static void ewma(double *est, double sample)
 
 /*
  * The adaptive policy's choice for a call whose float tokens could be
- * encoded: 1 = send them plain. For B token bytes,
- *   t_plain = B * link_plain
- *   t_comp  = B * codec + (B / ratio) * link_comp
- * where codec = encode + decode seconds per token byte (in a symmetric
- * all-to-all every rank also decodes what it is sent) and each link cost is
- * measured on calls of its own kind. No choice is made before the codec,
- * ratio and link_comp estimates exist, and a run of plain calls is broken
- * every ADAPT_EXPLORE_EVERY calls by an encoded one whose timings keep the
- * codec and ratio estimates current (data and load change).
+ * encoded: 1 = send them plain. It compares what the two kinds of call have
+ * cost this rank, measured end to end: whole-call seconds per remote token
+ * byte, one running average for encoded calls and one for plain calls. A
+ * model (codec cost + wire bytes / link speed) was tried first and dropped:
+ * the data round of an encoded call also absorbs the peers' encode skew,
+ * which, divided by the few wire bytes, made compression look expensive
+ * even on a 1 Gb/s link. End-to-end times carry that skew in both modes.
  *
- * Before any plain call has been timed, link_comp bounds link_plain from
- * above (a bigger transfer spreads the fixed per-call costs over more
- * bytes): if plain wins even so, it is chosen. Otherwise one plain call
- * (once per context) measures link_plain. A lower bound from the metadata
- * round's time was tried and dropped: that round also absorbs the peers'
- * skew, which on an oversubscribed host left ranks encoding on a fast link.
- * On a slow link the probe costs one plain call per context.
+ * Rules: the first encoded call is not sampled (hasher creation, first
+ * touch of the buffers), so the first two calls encode; then one plain call
+ * (when it moves at least ADAPT_MIN_BYTES) measures the plain cost; from
+ * then on the cheaper mode wins, and now and then a call tries the other
+ * one so that both estimates follow the data and the load. Each try costs
+ * a slow call, so the interval doubles (ADAPT_EXPLORE_MIN up to
+ * ADAPT_EXPLORE_MAX) while the tries confirm the preferred mode, and falls
+ * back to the minimum when the preference flips.
  */
 static int adapt_choose_plain(const a2a_call_t *c)
 {
     lshmoe_adapt_t *a = &c->ctx->adapt;
     double b = remote_token_bytes(c);
-    if (!a->on || b <= 0.0 || a->enc_s_per_byte < 0.0 || a->ratio <= 0.0 ||
-        a->link_comp_s_per_byte < 0.0 || a->plain_streak + 1 >= ADAPT_EXPLORE_EVERY)
+    if (!a->on || b < (double)ADAPT_MIN_BYTES || a->comp_s_per_byte < 0.0)
         return 0;
-    double codec = a->enc_s_per_byte + (a->dec_s_per_byte > 0.0 ? a->dec_s_per_byte : 0.0);
-    double wire = b / a->ratio;
-    double t_comp = b * codec + wire * a->link_comp_s_per_byte;
     int plain;
-    if (a->link_plain_s_per_byte >= 0.0) {
-        plain = t_comp > b * a->link_plain_s_per_byte;
-    } else if (t_comp > b * a->link_comp_s_per_byte) {
-        plain = 1; /* plain wins even at its upper bound */
+    if (a->plain_s_per_byte < 0.0) {
+        plain = 1; /* the probe */
     } else {
-        plain = !a->probed && b >= ADAPT_LINK_MIN; /* it must yield a sample */
-        a->probed |= plain;
+        int prefer_plain = a->plain_s_per_byte < a->comp_s_per_byte;
+        if (a->prefer_plain != prefer_plain) { /* the preference flipped */
+            a->prefer_plain = prefer_plain;
+            a->explore_every = ADAPT_EXPLORE_MIN;
+        }
+        plain = prefer_plain;
+        if (++a->since_explore >= a->explore_every) {
+            plain = !prefer_plain;
+            a->since_explore = 0;
+            /* if this try does not flip the preference, wait longer next time */
+            if (a->explore_every < ADAPT_EXPLORE_MAX)
+                a->explore_every *= 2;
+        }
     }
-    a->plain_streak += plain ? 1u : 0u;
-    LSHMOE_DEBUG("rank %d adapt: codec %.3g + link %.3g / ratio %.3g vs link_plain %.3g "
-                 "s/B: %s", c->ctx->rank, codec, a->link_comp_s_per_byte, a->ratio,
-                 a->link_plain_s_per_byte, plain ? "plain" : "encode");
+    LSHMOE_DEBUG("rank %d adapt: encoded %.3g s/B, plain %.3g s/B: %s", c->ctx->rank,
+                 a->comp_s_per_byte, a->plain_s_per_byte, plain ? "plain" : "encode");
     return plain;
 }
 
-/*
- * Feeds the policy's estimates from a successful call. The first encode and
- * the first decode of a context are not sampled: they include one-off work
- * (hasher creation, first touch of the staging buffers) that would make
- * the codec look slower than it is for the next 1 / ADAPT_ALPHA calls.
- */
-static void adapt_update(const a2a_call_t *c)
+/* Feeds the policy from a successful call that could have been encoded;
+ * `t` is the call's wall time on this rank. */
+static void adapt_update(const a2a_call_t *c, double t)
 {
-    lshmoe_ctx_t *ctx = c->ctx;
-    lshmoe_adapt_t *a = &ctx->adapt;
-    if (!a->on)
+    lshmoe_adapt_t *a = &c->ctx->adapt;
+    double b = remote_token_bytes(c);
+    if (!a->on || !c->codec_ok || b < (double)ADAPT_MIN_BYTES)
         return;
-    double tok = remote_token_bytes(c), wire_out = 0.0, wire_in = 0.0;
-    for (int p = 0; p < ctx->nranks; p++) {
-        wire_out += (double)c->send_bytes[p];
-        wire_in += (double)c->recv_bytes[p];
-    }
-    double link_bytes = fmax(wire_out, wire_in);
     if (c->compressed) {
-        a->plain_streak = 0;
-        if (tok > 0.0) {
-            ewma(&a->ratio, tok / wire_out);
-            if (a->enc_calls++ > 0)
-                ewma(&a->enc_s_per_byte, c->t_encode / tok);
-        }
-        if (link_bytes > 0.0)
-            ewma(&a->link_comp_s_per_byte, c->t_data / link_bytes);
-    } else if (link_bytes >= ADAPT_LINK_MIN) {
-        /* Small plain exchanges measure fixed costs, not bandwidth. */
-        ewma(&a->link_plain_s_per_byte, c->t_data / link_bytes);
+        if (a->comp_calls++ > 0)
+            ewma(&a->comp_s_per_byte, t / b);
+    } else {
+        ewma(&a->plain_s_per_byte, t / b);
     }
-    if (c->dec_bytes > 0 && a->dec_calls++ > 0)
-        ewma(&a->dec_s_per_byte, c->t_decode / (double)c->dec_bytes);
 }
 
 static void count_sent(a2a_call_t *c)
@@ -427,13 +404,10 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
         c.codec_ok = ctx->cfg.compress && lshmoe_dtype_is_float(dtype);
         c.policy_plain = c.codec_ok && adapt_choose_plain(&c);
         c.compressed = c.codec_ok && !c.policy_plain;
-        if (c.compressed) {
-            double te = lshmoe_now();
+        if (c.compressed)
             local = encode_all(&c);
-            c.t_encode = lshmoe_now() - te;
-        } else {
+        else
             plain_send_setup(&c);
-        }
     }
     /* A local failure still takes part in the metadata round (with zero
      * sizes) so that every rank learns of it. */
@@ -448,9 +422,7 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
 
     /* Routed by each peer's flag: a peer may send codec segments while
      * this rank sent plain, and the other way round. */
-    double td = lshmoe_now();
     st = decode_all(&c);
-    c.t_decode = lshmoe_now() - td;
     if (st == LSHMOE_OK && send_counts[ctx->rank] > 0)
         memmove(c.recv + recv_displs[ctx->rank] * c.token_bytes,
                 c.send + send_displs[ctx->rank] * c.token_bytes,
@@ -458,7 +430,8 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
     if (st != LSHMOE_OK)
         return lshmoe_ctx_fail(ctx, st);
     count_sent(&c);
-    adapt_update(&c);
-    ctx->stats.time_total_s += lshmoe_now() - t0;
+    double t_call = lshmoe_now() - t0;
+    adapt_update(&c, t_call);
+    ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;
 }

@@ -21,21 +21,13 @@
  */
 typedef struct lshmoe_adapt {
     int      on;               /* LSHMOE_ADAPT at context creation          */
-    double   enc_s_per_byte;   /* encode seconds per token byte sent         */
-    double   dec_s_per_byte;   /* decode seconds per token byte received     */
-    /* Data round seconds per link byte (max of sent, received), measured
-     * apart for the two kinds of call: each is the average cost at that
-     * kind's own transfer size, fixed per-call costs included, which is
-     * what predicting a call of that kind needs. */
-    double   link_comp_s_per_byte;  /* calls whose segments were encoded  */
-    double   link_plain_s_per_byte; /* plain calls of >= 64 KiB           */
-    double   ratio;            /* token bytes / wire bytes, compressed calls */
-    uint64_t enc_calls;        /* calls whose remote tokens were encoded     */
-    uint64_t dec_calls;        /* calls that decoded a codec segment         */
-    unsigned plain_streak;     /* plain-by-policy calls since the last codec */
-    int      probed;           /* the one plain call that measures the plain
-                                  link cost, when link_comp cannot decide,
-                                  has been made                            */
+    double   comp_s_per_byte;  /* whole-call seconds per remote token byte,
+                                  calls that encoded                       */
+    double   plain_s_per_byte; /* the same for calls sent plain            */
+    uint64_t comp_calls;       /* encoded calls seen (the first is not sampled) */
+    unsigned since_explore;    /* calls since the other mode was last tried */
+    unsigned explore_every;    /* calls between such tries (16 .. 256)      */
+    int      prefer_plain;     /* the mode the averages prefer now          */
 } lshmoe_adapt_t;
 
 struct lshmoe_ctx {

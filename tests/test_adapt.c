@@ -37,7 +37,7 @@ typedef struct spec {
     uint64_t        comp[NR][MAXCALLS];         /* segments compressed       */
     int             exact[NR][MAXCALLS][NR];    /* [receiver][call][sender]  */
     double          err[NR][MAXCALLS][NR];
-    double          link_comp[NR], link_plain[NR]; /* final estimates */
+    double          comp_cost[NR], plain_cost[NR]; /* final s/B per mode */
     lshmoe_stats_t  stats[NR];
 } spec_t;
 
@@ -72,11 +72,8 @@ static void force_mixed(lshmoe_ctx_t *ctx, int me)
         a->on = 0;
         return;
     }
-    a->enc_s_per_byte = 1e-3;
-    a->dec_s_per_byte = 0.0;
-    a->link_comp_s_per_byte = 1e-12;
-    a->link_plain_s_per_byte = 1e-12;
-    a->ratio = 2.0;
+    a->comp_s_per_byte = 1e-3;   /* encoded calls: 1 ms per byte */
+    a->plain_s_per_byte = 1e-12; /* plain calls: free             */
 }
 
 static void run_rank(lt_rank_ctx_t *rc)
@@ -124,8 +121,8 @@ static void run_rank(lt_rank_ctx_t *rc)
             s->err[me][call][p] = lt_rel_l2(got, ref, n * s->hidden);
         }
     }
-    s->link_comp[me] = ctx->adapt.link_comp_s_per_byte;
-    s->link_plain[me] = ctx->adapt.link_plain_s_per_byte;
+    s->comp_cost[me] = ctx->adapt.comp_s_per_byte;
+    s->plain_cost[me] = ctx->adapt.plain_s_per_byte;
     lshmoe_stats_get(ctx, &s->stats[me]);
 out:
     lshmoe_ctx_destroy(ctx);
@@ -196,7 +193,7 @@ static void test_adapt_fast_link_goes_plain(void)
     int measured = 0;
     for (int r = 0; r < NR; r++) {
         total += s->stats[r].calls_plain_policy;
-        measured += s->link_plain[r] > 0.0; /* a plain call was timed */
+        measured += s->plain_cost[r] > 0.0; /* a plain call was timed */
         for (int call = 0; call < 2; call++) { /* the first two always encode */
             CU_ASSERT_FALSE(s->plain[r][call]);
             CU_ASSERT_EQUAL(s->comp[r][call], NR - 1);
@@ -226,7 +223,7 @@ static void test_adapt_slow_link_keeps_compressing(void)
         /* Exactly the one plain call that times the plain link (the
          * probe); it measures ~160 ns/B, so every other call compresses. */
         CU_ASSERT_TRUE(s->stats[r].calls_plain_policy <= 1);
-        CU_ASSERT_TRUE(s->link_comp[r] > 0.0); /* it did measure the link */
+        CU_ASSERT_TRUE(s->comp_cost[r] > 0.0); /* encoded calls were timed */
         CU_ASSERT_TRUE(s->stats[r].bytes_in > 2 * s->stats[r].bytes_wire);
         for (int call = 0; call < s->ncalls; call++)
             if (!s->plain[r][call])
