@@ -47,7 +47,7 @@ typedef struct peer_meta {
 
 /* Adaptive policy (docs/api.md "Adaptive policy"). */
 #define ADAPT_ALPHA         0.3          /* EWMA weight of a new sample        */
-#define ADAPT_EXPLORE_MIN   16u          /* calls between tries of the other mode... */
+#define ADAPT_EXPLORE_MIN   4u           /* calls between tries of the other mode... */
 #define ADAPT_EXPLORE_MAX   256u         /* ...doubling while the tries confirm   */
 #define ADAPT_MIN_BYTES     (64u * 1024u) /* remote bytes a timing sample needs   */
 

@@ -104,7 +104,7 @@ static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
     LSHMOE_CHECK(lshmoe_param_double("MAX_ERROR", &max_error));
     LSHMOE_CHECK(lshmoe_param_int("ADAPT", &adapt));
     ctx->adapt = (lshmoe_adapt_t){.on = (int)adapt, .comp_s_per_byte = -1.0,
-                                  .plain_s_per_byte = -1.0, .explore_every = 16};
+                                  .plain_s_per_byte = -1.0, .explore_every = 4};
     lshmoe_codec_params_t cp = {
         .lsh = {.seed = c->seed, .num_hashes = c->num_hashes, .cdim = c->cdim,
                 .reduce = c->reduce, .reduce_dim = c->reduce_dim, .rounds = c->rounds},

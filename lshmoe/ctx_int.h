@@ -26,7 +26,7 @@ typedef struct lshmoe_adapt {
     double   plain_s_per_byte; /* the same for calls sent plain            */
     uint64_t comp_calls;       /* encoded calls seen (the first is not sampled) */
     unsigned since_explore;    /* calls since the other mode was last tried */
-    unsigned explore_every;    /* calls between such tries (16 .. 256)      */
+    unsigned explore_every;    /* calls between such tries (4 .. 256)       */
     int      prefer_plain;     /* the mode the averages prefer now          */
 } lshmoe_adapt_t;
 

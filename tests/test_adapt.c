@@ -220,9 +220,10 @@ static void test_adapt_slow_link_keeps_compressing(void)
     run(s);
     unsetenv("LSHMOE_LINK_GBPS");
     for (int r = 0; r < NR; r++) {
-        /* Exactly the one plain call that times the plain link (the
-         * probe); it measures ~160 ns/B, so every other call compresses. */
-        CU_ASSERT_TRUE(s->stats[r].calls_plain_policy <= 1);
+        /* In 8 calls: the probe (call 2) and the first try of the other
+         * mode (call 7, 4 calls after the preference is set) go plain;
+         * plain measures ~160 ns/B here, so every other call compresses. */
+        CU_ASSERT_TRUE(s->stats[r].calls_plain_policy <= 2);
         CU_ASSERT_TRUE(s->comp_cost[r] > 0.0); /* encoded calls were timed */
         CU_ASSERT_TRUE(s->stats[r].bytes_in > 2 * s->stats[r].bytes_wire);
         for (int call = 0; call < s->ncalls; call++)

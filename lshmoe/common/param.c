@@ -35,7 +35,7 @@ static const lshmoe_param_desc_t params[] = {
     {"MAX_ERROR", LSHMOE_PARAM_DOUBLE, "0.5", "0..1000",
      "segments whose centroid reconstruction error (relative L2) would exceed this travel raw"},
     {"ADAPT", LSHMOE_PARAM_INT, "1", "0..1",
-     "1 = per call, send plain when compression is predicted slower than the link; 0 = always compress"},
+     "1 = per call, send plain when plain calls have cost less per byte than encoded ones; 0 = always compress"},
     {"COMPENSATION", LSHMOE_PARAM_CHOICE, "residual", "none|residual",
      "receiver-side compensation: none, or centroid + residual"},
     {"RESIDUAL_BITS", LSHMOE_PARAM_CHOICE, "0", "0|4|8",
