@@ -17,9 +17,9 @@
  * dtypes and compress = 0 take the plain path (user buffers straight to the
  * transport, byte-identical to a plain all-to-all); float tokens with
  * compression go through the segment codec, unless the adaptive policy
- * (LSHMOE_ADAPT, docs/api.md) predicts that encoding and decoding would cost
- * more time than the bytes they save, in which case this call's segments
- * from this rank go plain too. Each segment's kind travels in the metadata
+ * (LSHMOE_ADAPT, docs/api.md) has measured plain calls to cost this rank
+ * less per byte than encoded ones, in which case this call's segments from
+ * this rank go plain too. Each segment's kind travels in the metadata
  * round (flag PLAIN), so every sender decides for itself and every receiver
  * still knows which of its segments to decode (docs/wire-format.md).
  */
@@ -45,11 +45,6 @@ typedef struct peer_meta {
  * not a codec segment: the receiver copies it instead of decoding it. */
 #define META_F_PLAIN 0x1u
 
-/* Adaptive policy (docs/api.md "Adaptive policy"). */
-#define ADAPT_ALPHA         0.3          /* EWMA weight of a new sample        */
-#define ADAPT_EXPLORE_MIN   4u           /* calls between tries of the other mode... */
-#define ADAPT_EXPLORE_MAX   256u         /* ...doubling while the tries confirm   */
-#define ADAPT_MIN_BYTES     (64u * 1024u) /* remote bytes a timing sample needs   */
 
 /* Per-call view of the arguments and the scratch carved from the context. */
 typedef struct a2a_call {
@@ -72,6 +67,18 @@ typedef struct a2a_call {
     size_t        *recv_offs;    /* codec path: offset of peer p in recv_stage */
 } a2a_call_t;
 
+/* Tokens [displ, displ + count) of tb bytes each must be addressable. */
+static lshmoe_status_t check_range(const char *dir, int p, size_t count, size_t displ,
+                                   size_t tb)
+{
+    size_t end;
+    if (count + displ < count || lshmoe_mul_size(count + displ, tb, &end) != LSHMOE_OK)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "%s range for rank %d (displ %zu, count %zu) overflows", dir, p,
+                            displ, count);
+    return LSHMOE_OK;
+}
+
 static lshmoe_status_t check_args(const a2a_call_t *c, const void *stream)
 {
     if (stream != NULL)
@@ -88,17 +95,8 @@ static lshmoe_status_t check_args(const a2a_call_t *c, const void *stream)
     size_t tb;
     LSHMOE_CHECK(lshmoe_mul_size(c->hidden, lshmoe_dtype_size(c->dtype), &tb));
     for (int p = 0; p < c->ctx->nranks; p++) {
-        size_t end;
-        if (lshmoe_mul_size(c->send_counts[p] + c->send_displs[p], tb, &end) != LSHMOE_OK ||
-            c->send_counts[p] + c->send_displs[p] < c->send_counts[p])
-            return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
-                                "send range for rank %d (displ %zu, count %zu) overflows", p,
-                                c->send_displs[p], c->send_counts[p]);
-        if (lshmoe_mul_size(c->recv_counts[p] + c->recv_displs[p], tb, &end) != LSHMOE_OK ||
-            c->recv_counts[p] + c->recv_displs[p] < c->recv_counts[p])
-            return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
-                                "recv range for rank %d (displ %zu, count %zu) overflows", p,
-                                c->recv_displs[p], c->recv_counts[p]);
+        LSHMOE_CHECK(check_range("send", p, c->send_counts[p], c->send_displs[p], tb));
+        LSHMOE_CHECK(check_range("recv", p, c->recv_counts[p], c->recv_displs[p], tb));
         if (c->send_counts[p] > 0 && c->send == NULL)
             return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "send is NULL with %zu tokens for "
                                 "rank %d", c->send_counts[p], p);

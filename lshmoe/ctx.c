@@ -96,15 +96,22 @@ static lshmoe_status_t check_fingerprints(const lshmoe_ctx_t *ctx,
  * both only steer what this rank sends, and the receiver learns the result
  * from each segment (header, or the metadata round's PLAIN flag).
  */
+static lshmoe_status_t init_adapt(lshmoe_ctx_t *ctx)
+{
+    long long adapt;
+    LSHMOE_CHECK(lshmoe_param_int("ADAPT", &adapt));
+    /* Negative estimates: no sample yet. */
+    ctx->adapt = (lshmoe_adapt_t){.on = (int)adapt, .comp_s_per_byte = -1.0,
+                                  .plain_s_per_byte = -1.0,
+                                  .explore_every = ADAPT_EXPLORE_MIN};
+    return LSHMOE_OK;
+}
+
 static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
 {
     const lshmoe_config_t *c = &ctx->cfg;
     double max_error;
-    long long adapt;
     LSHMOE_CHECK(lshmoe_param_double("MAX_ERROR", &max_error));
-    LSHMOE_CHECK(lshmoe_param_int("ADAPT", &adapt));
-    ctx->adapt = (lshmoe_adapt_t){.on = (int)adapt, .comp_s_per_byte = -1.0,
-                                  .plain_s_per_byte = -1.0, .explore_every = 4};
     lshmoe_codec_params_t cp = {
         .lsh = {.seed = c->seed, .num_hashes = c->num_hashes, .cdim = c->cdim,
                 .reduce = c->reduce, .reduce_dim = c->reduce_dim, .rounds = c->rounds},
@@ -172,6 +179,8 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
         local = lshmoe_config_resolve(cfg, &ctx->cfg);
     if (local == LSHMOE_OK)
         local = make_codec(ctx);
+    if (local == LSHMOE_OK)
+        local = init_adapt(ctx);
     char local_msg[LSHMOE_ERRMSG_LEN];
     strncpy(local_msg, lshmoe_error_thread_msg(), sizeof local_msg - 1);
     local_msg[sizeof local_msg - 1] = '\0';

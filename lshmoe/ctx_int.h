@@ -19,6 +19,11 @@
  * negative while no sample has been taken. Not reset by
  * lshmoe_stats_reset(): they describe the machine, not the counters.
  */
+#define ADAPT_ALPHA         0.3           /* EWMA weight of a new sample          */
+#define ADAPT_EXPLORE_MIN   4u            /* calls between tries of the other mode... */
+#define ADAPT_EXPLORE_MAX   256u          /* ...doubling while the tries confirm  */
+#define ADAPT_MIN_BYTES     (64u * 1024u) /* remote bytes a timing sample needs   */
+
 typedef struct lshmoe_adapt {
     int      on;               /* LSHMOE_ADAPT at context creation          */
     double   comp_s_per_byte;  /* whole-call seconds per remote token byte,

@@ -366,8 +366,8 @@ typedef struct lshmoe_stats {
     /* Appended (older callers pass a smaller size and never see it). */
     uint64_t calls_plain_policy; /* calls whose float tokens the adaptive
                                     policy (LSHMOE_ADAPT) sent plain, because
-                                    compressing was predicted to be slower
-                                    than the link                           */
+                                    plain calls had cost this rank less per
+                                    byte than encoded ones                  */
 } lshmoe_stats_t;
 
 #define LSHMOE_STATS_INITIALIZER { sizeof(lshmoe_stats_t), 0, 0, 0, 0, 0, 0, 0, 0, 0, \
