@@ -72,6 +72,7 @@ LSHMOE_API const char *lshmoe_version_string(void);
     X(ERR_CORRUPT,      -7, "corrupt or truncated wire data")               \
     X(ERR_TIMEOUT,      -8, "timed out waiting for peer ranks")             \
     X(ERR_PEER,         -9, "a peer rank failed this collective")           \
+    X(ERR_CALLBACK,     -10, "a user callback (expert or hook) failed")     \
     X(ERR_CUDA,         -20, "CUDA error")                                  \
     X(ERR_NCCL,         -21, "NCCL error")                                  \
     X(ERR_MPI,          -22, "MPI error")                                   \

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * lshmoe MoE mode: the explicit API for Mixture-of-Experts trainers.
+ *
+ *   layout -> dispatch -> experts -> combine        (forward)
+ *   combine_backward -> experts' backward -> dispatch_backward   (backward)
+ *
+ * On the sender, the tokens routed to each destination expert are hashed
+ * (cross-polytope LSH, the context's parameters) and grouped by bucket; one
+ * centroid per group travels, with the group's size. Each rank's experts
+ * compute on centroids only, so expert rows are saved as well as bytes.
+ * Combine brings the centroid outputs back, and the token's owner expands
+ * them with compensation (docs/algorithm.md, "MoE mode"):
+ *
+ *   y_ts  = E_e(c_k) + rho * (x_t - c_k)    (rho = 1 for RESIDUAL, 0 NONE;
+ *                                             no term for groups of one)
+ *   out_t = sum over slots s of gate_ts * y_ts
+ *
+ * The backward pass is the exact gradient of that forward (the rounding of
+ * a centroid to the token dtype is taken as the identity). With the
+ * context's compress = 0 every group has one token, and dispatch/combine
+ * are exactly the standard MoE exchange.
+ *
+ * Numerics, so that references can be written bit for bit: y_ts is formed
+ * in fp64 and kept as fp32; out_t is summed in fp64 in slot order and
+ * rounded to fp32, then to the token dtype; gate gradients are fp64 dot
+ * products rounded to fp32; dx_t is summed in fp64 in slot order, then
+ * rounded the same way as out_t.
+ *
+ * Memory: host memory only in this version (every `stream` must be NULL).
+ * Threads: an lshmoe_moe_t and its handles are used by one thread at a time,
+ * the thread that drives the context's rank.
+ */
+#ifndef LSHMOE_MOE_H
+#define LSHMOE_MOE_H
+
+#include "lshmoe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lshmoe_moe lshmoe_moe_t;               /* one MoE layer      */
+typedef struct lshmoe_moe_handle lshmoe_moe_handle_t; /* one routing / pass */
+
+/* Expert id of a dropped slot in topk_idx. */
+#define LSHMOE_MOE_DROPPED (-1)
+/* lshmoe_moe_set_expert(): the functions serve every local expert. */
+#define LSHMOE_MOE_ALL_EXPERTS (-1)
+
+/* ------------------------------------------------------------------------ */
+/* Layer                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct lshmoe_moe_config {
+    uint32_t       size;         /* sizeof(lshmoe_moe_config_t)             */
+    uint32_t       magic;        /* LSHMOE_MAGIC                            */
+    uint32_t       version;      /* LSHMOE_VERSION_CODE                     */
+    int32_t        num_experts;  /* E, 1..65536, over all ranks             */
+    int32_t        topk;         /* K, slots per token, 1..64               */
+    lshmoe_dtype_t dtype;        /* token dtype: FP32, FP16 or BF16         */
+    size_t         hidden;       /* elements per token (experts map hidden
+                                    to hidden), 1..2^24                     */
+    const int32_t *expert_rank;  /* NULL: contiguous blocks (expert e on
+                                    rank e / (E / nranks); E must be a
+                                    multiple of nranks). Else E owner ranks;
+                                    copied by lshmoe_moe_create()           */
+    int32_t        compensation; /* lshmoe_compensation_t; LSHMOE_UNSET_INT
+                                    = the context's (LSHMOE_COMPENSATION)   */
+} lshmoe_moe_config_t;
+
+#define LSHMOE_MOE_CONFIG_INITIALIZER                                        \
+    { sizeof(lshmoe_moe_config_t), LSHMOE_MAGIC, LSHMOE_VERSION_CODE, 0, 0,  \
+      LSHMOE_DTYPE_BF16, 0, NULL, LSHMOE_UNSET_INT }
+
+/*
+ * Creates an MoE layer over a context. Collective over the context's ranks;
+ * every rank passes the same num_experts, topk, dtype, hidden, placement
+ * and compensation (checked: LSHMOE_ERR_MISMATCH naming a rank that
+ * differs). Not stream-ordered. The context must outlive the layer.
+ * [in]  cfg: read during the call only
+ * [out] moe_p: set on success only; free with lshmoe_moe_destroy()
+ * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL, field out of range,
+ * owner rank out of range, E not a multiple of nranks without a map);
+ * LSHMOE_ERR_NOT_INIT; LSHMOE_ERR_VERSION; LSHMOE_ERR_MISMATCH;
+ * LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_TIMEOUT, LSHMOE_ERR_PEER and transport
+ * errors. Message in lshmoe_last_error(ctx).
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_create(lshmoe_ctx_t *ctx,
+                                             const lshmoe_moe_config_t *cfg,
+                                             lshmoe_moe_t **moe_p);
+
+/* Frees a layer. NULL is ignored. Its handles must be destroyed first.
+ * Not collective. */
+LSHMOE_API void lshmoe_moe_destroy(lshmoe_moe_t *moe);
+
+/*
+ * The global ids of this rank's experts, ascending; local expert j is
+ * ids[j]. *ids_p points into the layer (valid until it is destroyed).
+ * Returns LSHMOE_OK or LSHMOE_ERR_INVALID_ARG. Not collective.
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_local_experts(const lshmoe_moe_t *moe,
+                                                    int *count_p,
+                                                    const int32_t **ids_p);
+
+/* ------------------------------------------------------------------------ */
+/* Hooks                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Expert forward: out = E_expert(in), `rows` rows of `hidden` elements of
+ * the layer's dtype each (the centroids this rank received for `expert`,
+ * rank by rank). Must write every element of `out`; must not keep the
+ * pointers. Returns 0 on success; anything else fails the collective that
+ * ran it with LSHMOE_ERR_CALLBACK (its peers get LSHMOE_ERR_PEER).
+ * stream: NULL in this version.
+ */
+typedef int (*lshmoe_moe_expert_fn)(int expert, const void *in, void *out,
+                                    size_t rows, void *user, void *stream);
+
+/*
+ * Expert backward: grad_in = J_expert(in)^T grad_out, row by row, for the
+ * same rows the forward saw (`in` is that forward's input). Same rules.
+ */
+typedef int (*lshmoe_moe_expert_bwd_fn)(int expert, const void *in,
+                                        const void *grad_out, void *grad_in,
+                                        size_t rows, void *user, void *stream);
+
+/*
+ * Registers the expert functions of one local expert (its global id), or of
+ * every local expert with LSHMOE_MOE_ALL_EXPERTS (a per-expert registration
+ * wins over the catch-all). fwd runs inside lshmoe_moe_combine() and bwd
+ * inside lshmoe_moe_dispatch_backward(), before their exchanges, so that a
+ * failure reaches every rank. A NULL function means "the caller fills that
+ * batch buffer itself" (see lshmoe_moe_batch_t). Not collective.
+ * Returns LSHMOE_OK or LSHMOE_ERR_INVALID_ARG (not a local expert).
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_set_expert(lshmoe_moe_t *moe, int expert,
+                                                 lshmoe_moe_expert_fn fwd,
+                                                 lshmoe_moe_expert_bwd_fn bwd,
+                                                 void *user);
+
+/* Where a token hook runs. */
+typedef enum lshmoe_moe_hook_point {
+    /* Sender, in lshmoe_moe_dispatch(), before hashing. rows: the copies of
+     * the tokens routed to `expert` (token order), layer dtype, writable.
+     * What the hook leaves there is what is hashed, averaged into
+     * centroids and used for the residual: it acts as if the caller had
+     * changed x for this expert. The backward pass treats it as the
+     * identity. */
+    LSHMOE_MOE_HOOK_PRE_HASH = 0,
+    /* Owner, in lshmoe_moe_combine(), after reconstruction and before the
+     * gate-weighted sum. rows: y_ts of every slot routed to `expert` (token
+     * order), fp32, writable. Gate gradients use what the hook leaves; the
+     * rest of the backward pass treats the hook as the identity. */
+    LSHMOE_MOE_HOOK_POST_RECONSTRUCT = 1
+} lshmoe_moe_hook_point_t;
+
+/*
+ * Token hook: called once per expert that has rows at that point, on this
+ * rank. Must not change the row count or keep the pointer. Returns 0 on
+ * success; anything else fails the collective with LSHMOE_ERR_CALLBACK.
+ */
+typedef int (*lshmoe_moe_token_fn)(lshmoe_moe_hook_point_t where, int expert,
+                                   void *rows, size_t nrows, void *user);
+
+/* Installs (or with NULL removes) the token hook. Not collective.
+ * Returns LSHMOE_OK or LSHMOE_ERR_INVALID_ARG. */
+LSHMOE_API lshmoe_status_t lshmoe_moe_set_token_hook(lshmoe_moe_t *moe,
+                                                     lshmoe_moe_token_fn fn,
+                                                     void *user);
+
+/* ------------------------------------------------------------------------ */
+/* Layout handle                                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Computes the layout of one routing: which (token, slot) goes to which
+ * expert and rank, and counts per destination rank and expert. Local (not
+ * collective). The handle then carries the pass: dispatch fills in the
+ * groups, combine and the backward calls reuse them.
+ * [in] topk_idx:     ntokens * topk expert ids (row-major, slot fastest),
+ *                    LSHMOE_MOE_DROPPED for a dropped slot; copied
+ * [in] topk_weights: ntokens * topk gate weights (finite fp32); copied
+ * [out] handle_p:    set on success only; free with
+ *                    lshmoe_moe_handle_destroy()
+ * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL with ntokens > 0, expert
+ * id out of range, non-finite weight, ntokens >= 2^31); LSHMOE_ERR_NO_MEMORY.
+ * A rank whose layout failed should still call lshmoe_moe_dispatch() with
+ * handle NULL: its peers then fail with LSHMOE_ERR_PEER instead of waiting.
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_layout(lshmoe_moe_t *moe, size_t ntokens,
+                                             const int32_t *topk_idx,
+                                             const float *topk_weights,
+                                             lshmoe_moe_handle_t **handle_p);
+
+/* Frees a handle (and every batch buffer it owns). NULL is ignored. */
+LSHMOE_API void lshmoe_moe_handle_destroy(lshmoe_moe_handle_t *handle);
+
+/*
+ * Routed slots per destination rank (nranks entries) and per expert
+ * (num_experts entries), as counted by the layout; either may be NULL.
+ * Returns LSHMOE_OK or LSHMOE_ERR_INVALID_ARG. Not collective.
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_layout_counts(const lshmoe_moe_handle_t *handle,
+                                                    size_t *per_rank,
+                                                    size_t *per_expert);
+
+/* ------------------------------------------------------------------------ */
+/* Forward                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One local expert's batch on this rank, owned by the handle. Pointers stay
+ * valid until the next dispatch on the handle or its destruction.
+ */
+typedef struct lshmoe_moe_batch {
+    int32_t         expert;        /* global expert id                        */
+    int32_t         local;         /* index among this rank's experts         */
+    size_t          rows;          /* centroid rows (0 is possible)           */
+    const void     *in;            /* rows x hidden, after dispatch           */
+    void           *out;           /* rows x hidden: the expert's output, for
+                                      combine                                 */
+    const uint32_t *cluster_size;  /* tokens behind each row                  */
+    const void     *grad_out;      /* rows x hidden, after combine_backward   */
+    void           *grad_in;       /* rows x hidden: J^T grad_out, for
+                                      dispatch_backward                       */
+} lshmoe_moe_batch_t;
+
+/*
+ * Dispatch: clusters the tokens bound for each expert and exchanges
+ * centroids and group sizes. Collective. Blocking.
+ * [in] handle: from lshmoe_moe_layout() on this layer, or NULL to join the
+ *              collective only to report a failed layout (returns
+ *              LSHMOE_ERR_INVALID_ARG; peers get LSHMOE_ERR_PEER)
+ * [in] x:      ntokens x hidden tokens of the layer's dtype; read during
+ *              the call only (the handle keeps what combine needs)
+ * Afterwards lshmoe_moe_batches() lists this rank's batches.
+ * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG; LSHMOE_ERR_UNSUPPORTED
+ * (stream); LSHMOE_ERR_CALLBACK (pre-hash hook); LSHMOE_ERR_PEER;
+ * LSHMOE_ERR_CORRUPT (malformed payload from a peer); LSHMOE_ERR_NO_MEMORY;
+ * LSHMOE_ERR_TIMEOUT and transport errors.
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe,
+                                               lshmoe_moe_handle_t *handle,
+                                               const void *x, void *stream);
+
+/*
+ * This rank's batches (one per local expert, in local order) after a
+ * dispatch. *batches_p points into the handle. Returns LSHMOE_OK or
+ * LSHMOE_ERR_INVALID_ARG (NULL, or no dispatch yet). Not collective.
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_batches(lshmoe_moe_handle_t *handle,
+                                              const lshmoe_moe_batch_t **batches_p,
+                                              int *count_p);
+
+/*
+ * Combine: runs the registered expert forward functions on the batches
+ * (others must have been filled by the caller), sends the outputs back and
+ * writes out_t for every token (0 for a token whose slots are all dropped).
+ * Collective. Blocking. Every rank must combine the handle of the same
+ * dispatch (else LSHMOE_ERR_MISMATCH naming the peer).
+ * [out] y: ntokens x hidden of the layer's dtype, caller-owned
+ * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL, handle not dispatched or
+ * of another layer); LSHMOE_ERR_CALLBACK; LSHMOE_ERR_MISMATCH;
+ * LSHMOE_ERR_PEER; LSHMOE_ERR_NO_MEMORY; transport errors.
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_combine(lshmoe_moe_t *moe,
+                                              lshmoe_moe_handle_t *handle,
+                                              void *y, void *stream);
+
+/* ------------------------------------------------------------------------ */
+/* Backward                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Backward of combine. Collective. Blocking. For each group, the gradient
+ * of its expert output is the gate-weighted sum of its members' dy (one row
+ * per group travels: the backward exchange is compressed too); it lands in
+ * the batches' grad_out on the expert's rank.
+ * [in]  dy:     ntokens x hidden of the layer's dtype (dL/dout)
+ * [out] dgates: NULL, or ntokens * topk fp32: dL/dgate (0 for dropped slots)
+ * Returns as lshmoe_moe_combine() (LSHMOE_ERR_INVALID_ARG also when the
+ * handle was not combined).
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_combine_backward(lshmoe_moe_t *moe,
+                                                       lshmoe_moe_handle_t *handle,
+                                                       const void *dy,
+                                                       float *dgates,
+                                                       void *stream);
+
+/*
+ * Backward of dispatch. Runs the registered expert backward functions (the
+ * others' grad_in must have been filled by the caller), sends one gradient
+ * per group back, and writes dL/dx through the centroid mean and the
+ * residual path. Collective. Blocking.
+ * [out] dx: ntokens x hidden of the layer's dtype, caller-owned
+ * Returns as lshmoe_moe_combine() (LSHMOE_ERR_INVALID_ARG also when
+ * combine_backward has not run on the handle).
+ */
+LSHMOE_API lshmoe_status_t lshmoe_moe_dispatch_backward(lshmoe_moe_t *moe,
+                                                        lshmoe_moe_handle_t *handle,
+                                                        void *dx, void *stream);
+
+/* ------------------------------------------------------------------------ */
+/* Statistics                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* What one handle's pass did on this rank. "Remote" excludes this rank's
+ * own experts (their rows never leave the process). */
+typedef struct lshmoe_moe_stats {
+    uint32_t size;                /* sizeof(lshmoe_moe_stats_t)              */
+    uint32_t reserved;
+    uint64_t tokens;              /* ntokens of the layout                   */
+    uint64_t slots;               /* routed (token, slot) pairs              */
+    uint64_t rows_sent;           /* rows dispatched: centroids + raw tokens */
+    uint64_t rows_received;       /* rows this rank's experts compute        */
+    uint64_t slots_received;      /* the tokens those rows stand for         */
+    uint64_t experts_compressed;  /* destination experts sent as centroids   */
+    uint64_t experts_raw;         /* ... sent token by token (too few, ratio
+                                     or error out of bounds, compress 0)     */
+    uint64_t bytes_remote_plain;  /* remote token bytes a plain dispatch sends */
+    uint64_t bytes_remote_dispatch; /* remote bytes this dispatch sent,
+                                       counts and sizes included             */
+    double   centroid_rel_error;  /* sqrt(sum |x - c|^2 / sum |x|^2) over the
+                                     slots this rank sent                    */
+    double   time_cluster_s;      /* hashing, grouping, centroids            */
+    double   time_exchange_s;     /* transport, all four collectives         */
+} lshmoe_moe_stats_t;
+
+#define LSHMOE_MOE_STATS_INITIALIZER { sizeof(lshmoe_moe_stats_t), 0, 0, 0, 0, 0, 0, \
+                                       0, 0, 0, 0, 0.0, 0.0, 0.0 }
+
+/* Copies the handle's statistics. Not collective.
+ * [out] stats: its size field must be set (initializer).
+ * Returns LSHMOE_OK, LSHMOE_ERR_INVALID_ARG, LSHMOE_ERR_NOT_INIT. */
+LSHMOE_API lshmoe_status_t lshmoe_moe_stats_get(const lshmoe_moe_handle_t *handle,
+                                                lshmoe_moe_stats_t *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LSHMOE_MOE_H */

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * lshmoe_moe_combine: the experts run (registered functions), their outputs
+ * for the centroids go back to the owners, and each owner reconstructs one
+ * output per routed slot with compensation,
+ *
+ *   y_ts = E(c_k) + rho * (x_t - c_k)      (no term for groups of one)
+ *
+ * then sums the slots with their gate weights. y is formed in fp64 and kept
+ * in fp32 (the backward pass needs it for the gate gradients).
+ */
+#include <string.h>
+
+#include "lshmoe/common/dtype.h"
+#include "lshmoe/common/error.h"
+#include "lshmoe/moe_int.h"
+
+lshmoe_status_t moe_run_experts(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int bwd)
+{
+    for (int j = 0; j < m->nlocal; j++) {
+        const lshmoe_moe_batch_t *b = &h->batches[j];
+        if (b->rows == 0)
+            continue;
+        void *user = m->user[j];
+        int rc = 0;
+        if (!bwd) {
+            lshmoe_moe_expert_fn f = m->fwd[j];
+            if (f == NULL) {
+                f = m->fwd_all;
+                user = m->user_all;
+            }
+            if (f != NULL)
+                rc = f(b->expert, b->in, b->out, b->rows, user, NULL);
+        } else {
+            lshmoe_moe_expert_bwd_fn f = m->bwd[j];
+            if (f == NULL) {
+                f = m->bwd_all;
+                user = m->user_all;
+            }
+            if (f != NULL)
+                rc = f(b->expert, b->in, b->grad_out, b->grad_in, b->rows, user, NULL);
+        }
+        if (rc != 0)
+            return lshmoe_error(LSHMOE_ERR_CALLBACK, "the %s function of expert %d returned "
+                                "%d", bwd ? "backward" : "forward", b->expert, rc);
+    }
+    return LSHMOE_OK;
+}
+
+/* y rows of the entries of the expert at position pos. */
+static void reconstruct_expert(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int pos,
+                               float *ef, float *xf, float *cf)
+{
+    size_t H = m->hidden, a = h->ent_off[pos], n = h->ent_off[pos + 1] - a;
+    const char *erows = (const char *)h->rows.ptr + h->row_off[pos] * m->tb;
+    const char *crows = moe_centroid_base(m, h, pos);
+    const uint32_t *size = h->row_size + h->row_off[pos];
+    float *y = (float *)h->y.ptr + a * H;
+    for (size_t i = 0; i < n; i++, y += H) {
+        uint32_t k = h->cluster_of[a + i];
+        lshmoe_row_to_f32(erows + (size_t)k * m->tb, m->dtype, H, ef);
+        if (m->comp != LSHMOE_COMP_RESIDUAL || size[k] == 1) {
+            memcpy(y, ef, H * sizeof *y);
+            continue;
+        }
+        lshmoe_row_to_f32((const char *)h->staged.ptr + (a + i) * m->tb, m->dtype, H, xf);
+        lshmoe_row_to_f32(crows + (size_t)k * m->tb, m->dtype, H, cf);
+        for (size_t d = 0; d < H; d++)
+            y[d] = (float)((double)ef[d] + ((double)xf[d] - (double)cf[d]));
+    }
+}
+
+/* out_t = sum over slots, in slot order, of gate * y (fp64). */
+static void gate_sum(const lshmoe_moe_t *m, const lshmoe_moe_handle_t *h, char *out,
+                     double *acc, float *tmp)
+{
+    size_t H = m->hidden, K = (size_t)m->topk;
+    const float *y = h->y.ptr;
+    for (size_t t = 0; t < h->ntok; t++) {
+        memset(acc, 0, H * sizeof *acc);
+        for (size_t s = 0; s < K; s++) {
+            size_t i = h->slot_ent[t * K + s];
+            if (i == SIZE_MAX)
+                continue;
+            double g = h->gate[t * K + s];
+            const float *yi = y + i * H;
+            for (size_t d = 0; d < H; d++)
+                acc[d] += g * (double)yi[d];
+        }
+        moe_store_f64(acc, H, m->dtype, tmp, out + t * m->tb);
+    }
+}
+
+static lshmoe_status_t reconstruct(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void *out)
+{
+    size_t H = m->hidden;
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->y, (h->nent + 1) * H * sizeof(float)));
+    /* three float rows, then (from 2H doubles on) one double row */
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->fscratch, 3 * H * sizeof(double) + 64));
+    float *ef = h->fscratch.ptr, *xf = ef + H, *cf = xf + H;
+    double *acc = (double *)h->fscratch.ptr + 2 * H; /* past the three float rows */
+    for (int pos = 0; pos < m->nexp; pos++)
+        reconstruct_expert(m, h, pos, ef, xf, cf);
+    if (m->token_fn != NULL)
+        for (int pos = 0; pos < m->nexp; pos++) {
+            size_t a = h->ent_off[pos], n = h->ent_off[pos + 1] - a;
+            if (n > 0 && m->token_fn(LSHMOE_MOE_HOOK_POST_RECONSTRUCT, m->order[pos],
+                                     (float *)h->y.ptr + a * H, n, m->token_user) != 0)
+                return lshmoe_error(LSHMOE_ERR_CALLBACK, "the POST_RECONSTRUCT token hook "
+                                    "failed for expert %d", m->order[pos]);
+        }
+    gate_sum(m, h, out, acc, ef);
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_moe_combine(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle, void *y,
+                                   void *stream)
+{
+    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    lshmoe_error_clear();
+    lshmoe_status_t local = moe_check_handle(moe, handle, MOE_ST_DISPATCHED,
+                                             "lshmoe_moe_combine");
+    if (local == LSHMOE_OK && stream != NULL)
+        local = lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "stream-ordered MoE combine is not in "
+                             "this version: pass stream NULL");
+    if (local == LSHMOE_OK && y == NULL && handle->ntok > 0)
+        local = lshmoe_error(LSHMOE_ERR_INVALID_ARG, "y is NULL with %zu tokens",
+                             handle->ntok);
+    if (local == LSHMOE_OK)
+        local = moe_run_experts(moe, handle, 0);
+    lshmoe_status_t st = local != LSHMOE_OK
+                             ? moe_fail_round(moe, MOE_OP_COMBINE, local)
+                             : moe_return_rows(moe, handle, MOE_OP_COMBINE, handle->bout.ptr);
+    if (st == LSHMOE_OK)
+        st = reconstruct(moe, handle, y);
+    if (st != LSHMOE_OK)
+        return lshmoe_ctx_fail(moe->ctx, st);
+    handle->state = MOE_ST_COMBINED;
+    return LSHMOE_OK;
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * lshmoe_moe_dispatch: the sender groups (moe_cluster.c), one metadata
+ * round announces each payload's size, the payloads travel, and each
+ * expert's rank validates them and lays the rows out as one batch per
+ * local expert, peer by peer.
+ */
+#include <string.h>
+
+#include "lshmoe/common/error.h"
+#include "lshmoe/common/timer.h"
+#include "lshmoe/moe_int.h"
+
+/* Checks peer p's payload (len bytes) and records its row counts. Nothing
+ * in it is trusted: counts must add up to exactly the bytes received and
+ * every group size must be at least 1. */
+static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int p,
+                                     const char *buf, size_t len)
+{
+    size_t L = (size_t)m->nlocal;
+    size_t prefix = (L * sizeof(uint32_t) + 7u) & ~(size_t)7u;
+    if (len < prefix)
+        return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d has %zu "
+                            "bytes, less than its %zu-byte header", p, len, prefix);
+    size_t rows = 0, sized = 0;
+    for (size_t j = 0; j < L; j++) {
+        uint32_t c;
+        memcpy(&c, buf + j * sizeof c, sizeof c);
+        h->recv_rows[(size_t)p * L + j] = c & ~MOE_ROWS_RAW;
+        rows += c & ~MOE_ROWS_RAW;
+        sized += (c & MOE_ROWS_RAW) ? 0 : (c & ~MOE_ROWS_RAW);
+    }
+    if (len - prefix != rows * m->tb + sized * sizeof(uint32_t))
+        return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu rows "
+                            "announced, %zu bytes received", p, rows, len);
+    const char *sizes = buf + prefix + rows * m->tb;
+    for (size_t r = 0; r < sized; r++) {
+        uint32_t s;
+        memcpy(&s, sizes + r * sizeof s, sizeof s);
+        if (s == 0)
+            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: "
+                                "a row stands for 0 tokens", p);
+    }
+    return LSHMOE_OK;
+}
+
+/* Offsets of every peer and batch, buffers, and the batch descriptors. */
+static lshmoe_status_t lay_out_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
+{
+    size_t L = (size_t)m->nlocal, R = (size_t)m->nranks;
+    h->peer_brow_off[0] = 0;
+    for (size_t p = 0; p < R; p++) {
+        size_t n = 0;
+        for (size_t j = 0; j < L; j++)
+            n += h->recv_rows[p * L + j];
+        h->peer_brow_off[p + 1] = h->peer_brow_off[p] + n;
+    }
+    h->batch_off[0] = 0;
+    for (size_t j = 0; j < L; j++) {
+        size_t n = 0;
+        for (size_t p = 0; p < R; p++)
+            n += h->recv_rows[p * L + j];
+        h->batch_off[j + 1] = h->batch_off[j] + n;
+    }
+    h->nbrows = h->batch_off[L];
+    size_t bytes = h->nbrows * m->tb + 1;
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->bin, bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->bout, bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->bgout, bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->bgin, bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->bsize, (h->nbrows + 1) * sizeof(uint32_t)));
+    const int32_t *ids = m->order + m->rank_off[m->rank];
+    for (size_t j = 0; j < L; j++) {
+        size_t o = h->batch_off[j] * m->tb;
+        h->batches[j] = (lshmoe_moe_batch_t){
+            .expert = ids[j], .local = (int32_t)j,
+            .rows = h->batch_off[j + 1] - h->batch_off[j],
+            .in = (char *)h->bin.ptr + o, .out = (char *)h->bout.ptr + o,
+            .cluster_size = (uint32_t *)h->bsize.ptr + h->batch_off[j],
+            .grad_out = (char *)h->bgout.ptr + o, .grad_in = (char *)h->bgin.ptr + o};
+    }
+    return LSHMOE_OK;
+}
+
+/* Moves each peer's rows and group sizes into the batches. */
+static void fill_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char *const *payload)
+{
+    size_t L = (size_t)m->nlocal;
+    size_t prefix = (L * sizeof(uint32_t) + 7u) & ~(size_t)7u;
+    uint32_t *bsize = h->bsize.ptr;
+    for (int p = 0; p < m->nranks; p++) {
+        const char *rows = payload[p] + prefix;
+        size_t n = h->peer_brow_off[p + 1] - h->peer_brow_off[p];
+        moe_batch_scatter(m, h, rows, p, h->bin.ptr);
+        /* sizes of the grouped experts follow, in (expert, row) order */
+        const char *prefix_p = payload[p];
+        const char *sizes = rows + n * m->tb;
+        for (size_t j = 0; j < L; j++) {
+            uint32_t c;
+            memcpy(&c, prefix_p + j * sizeof c, sizeof c);
+            size_t cnt = c & ~MOE_ROWS_RAW;
+            size_t dst = h->batch_off[j];
+            for (int q = 0; q < p; q++)
+                dst += h->recv_rows[(size_t)q * L + j];
+            if (c & MOE_ROWS_RAW) {
+                for (size_t r = 0; r < cnt; r++)
+                    bsize[dst + r] = 1;
+                continue;
+            }
+            memcpy(bsize + dst, sizes, cnt * sizeof(uint32_t));
+            sizes += cnt * sizeof(uint32_t);
+        }
+    }
+    uint64_t slots = 0;
+    for (size_t r = 0; r < h->nbrows; r++)
+        slots += bsize[r];
+    h->stats.rows_received = h->nbrows;
+    h->stats.slots_received = slots;
+}
+
+/* Data round with payload sizes learnt from the metadata. */
+static lshmoe_status_t receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const moe_meta_t *in)
+{
+    size_t R = (size_t)m->nranks;
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->work, 3 * R * sizeof(void *)));
+    const void **sp = h->work.ptr;
+    char **rp = (char **)(sp + R);
+    size_t *off = (size_t *)(rp + R);
+    size_t total = 0;
+    for (size_t p = 0; p < R; p++) {
+        sp[p] = (const char *)h->send.ptr + h->send_off[p];
+        off[p] = total;
+        total += (in[p].bytes + 7u) & ~(uint64_t)7u;
+    }
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->recv, total + 1));
+    for (size_t p = 0; p < R; p++)
+        rp[p] = (char *)h->recv.ptr + off[p];
+    double t0 = lshmoe_now();
+    lshmoe_status_t st = moe_data_round(m, MOE_OP_DISPATCH, h->seq, in, sp, h->send_bytes,
+                                        (void *const *)rp, NULL);
+    h->stats.time_exchange_s += lshmoe_now() - t0;
+    if (st != LSHMOE_OK)
+        return st;
+    for (size_t p = 0; p < R; p++)
+        LSHMOE_CHECK(parse_payload(m, h, (int)p, rp[p], in[p].bytes));
+    LSHMOE_CHECK(lay_out_batches(m, h));
+    fill_batches(m, h, rp);
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
+                                    const void *x, void *stream)
+{
+    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    lshmoe_error_clear();
+    uint64_t seq = ++moe->seq; /* every rank counts every dispatch */
+    lshmoe_status_t local = LSHMOE_OK;
+    if (handle == NULL)
+        local = lshmoe_error(LSHMOE_ERR_INVALID_ARG, "dispatch without a handle (this "
+                             "rank's layout failed)");
+    else if (stream != NULL)
+        local = lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "stream-ordered MoE dispatch is not in "
+                             "this version: pass stream NULL and host buffers");
+    else
+        local = moe_check_handle(moe, handle, MOE_ST_LAYOUT, "lshmoe_moe_dispatch");
+    if (local == LSHMOE_OK) {
+        handle->state = MOE_ST_LAYOUT;
+        handle->seq = seq;
+        handle->stats.time_exchange_s = handle->stats.time_cluster_s = 0.0;
+        local = moe_cluster(moe, handle, x);
+    }
+    moe_meta_t *in = NULL;
+    lshmoe_status_t st = moe_meta_round(moe, MOE_OP_DISPATCH, seq, local,
+                                        local == LSHMOE_OK ? handle->send_bytes : NULL, &in);
+    if (st == LSHMOE_OK)
+        st = receive(moe, handle, in);
+    if (st != LSHMOE_OK)
+        return lshmoe_ctx_fail(moe->ctx, st);
+    handle->state = MOE_ST_DISPATCHED;
+    return LSHMOE_OK;
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * MoE mode, private to lshmoe/moe*.c: the layer, the pass handle and the
+ * helpers the four collectives share.
+ *
+ * Two views of one pass. The *owner* of tokens (every rank) keeps its
+ * routed (token, slot) pairs, "entries", sorted by destination expert in
+ * expert order (owner rank, then expert id), so that the rows bound for one
+ * rank, and within it for one expert, are contiguous. Each entry belongs to
+ * a group ("row") of its expert; rows are numbered globally in the same
+ * order. The *expert* side (every rank) keeps one batch per local expert,
+ * made of the rows every peer sent it, peer by peer.
+ *
+ * Wire payloads (per peer, all collectives after one metadata round):
+ *   dispatch:            u32 rows per local expert of the receiver, with
+ *                        MOE_ROWS_RAW set when they are the tokens
+ *                        themselves (padded to 8 bytes); rows x hidden; u32
+ *                        group size per row of the experts without RAW
+ *   combine, backwards:  rows x hidden (same row order as dispatch)
+ */
+#ifndef LSHMOE_MOE_INT_H
+#define LSHMOE_MOE_INT_H
+
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+#include "lshmoe/common/buf.h"
+#include "lshmoe/ctx_int.h"
+#include "lshmoe_moe.h"
+
+#define LSHMOE_MOE_MAGIC    0x4C534D45u /* "LSME" */
+#define LSHMOE_HANDLE_MAGIC 0x4C534D48u /* "LSMH" */
+
+#define MOE_MAX_EXPERTS 65536
+#define MOE_MAX_TOPK    64
+#define MOE_MAX_HIDDEN  (1u << 24)
+
+/* Flag in a dispatch row count: every row is one token (no sizes sent). */
+#define MOE_ROWS_RAW 0x80000000u
+
+/* Which collective a metadata round belongs to (checked across ranks). */
+typedef enum moe_op {
+    MOE_OP_DISPATCH = 1,
+    MOE_OP_COMBINE = 2,
+    MOE_OP_COMBINE_BWD = 3,
+    MOE_OP_DISPATCH_BWD = 4
+} moe_op_t;
+
+/* How far a handle's pass went. */
+typedef enum moe_state {
+    MOE_ST_LAYOUT = 0,
+    MOE_ST_DISPATCHED,
+    MOE_ST_COMBINED,
+    MOE_ST_COMBINE_BWD
+} moe_state_t;
+
+/* One rank's metadata to one peer. */
+typedef struct moe_meta {
+    int32_t  status;
+    uint32_t op;
+    uint64_t seq;    /* the dispatch this collective belongs to */
+    uint64_t bytes;  /* payload bytes that follow               */
+} moe_meta_t;
+
+struct lshmoe_moe {
+    uint32_t       magic;
+    lshmoe_ctx_t  *ctx;
+    int            rank, nranks;
+    int            nexp, topk;
+    lshmoe_dtype_t dtype;
+    size_t         hidden;
+    size_t         tb;            /* bytes per token                        */
+    int            comp;          /* lshmoe_compensation_t                  */
+    int32_t       *owner;         /* [nexp] owner rank of each expert       */
+    int32_t       *pos_of;        /* [nexp] position of an expert in order  */
+    int32_t       *order;         /* [nexp] experts by (owner, id)          */
+    int           *rank_off;      /* [nranks + 1] a rank's span of order    */
+    int            nlocal;        /* this rank's experts: order[rank_off[rank]..] */
+    /* hooks: per local expert, then the catch-all */
+    lshmoe_moe_expert_fn     *fwd;
+    lshmoe_moe_expert_bwd_fn *bwd;
+    void                    **user;
+    lshmoe_moe_expert_fn      fwd_all;
+    lshmoe_moe_expert_bwd_fn  bwd_all;
+    void                     *user_all;
+    lshmoe_moe_token_fn       token_fn;
+    void                     *token_user;
+    /* clustering */
+    lshmoe_kn_hasher_t *hasher;   /* NULL: compress 0 or not hashable: raw  */
+    double              max_error;
+    uint64_t            seq;      /* dispatches so far (lockstep on ranks)  */
+    /* exchange scratch, grow-only */
+    lshmoe_buf_t meta;            /* 2 * nranks moe_meta_t                  */
+    lshmoe_buf_t ptrs;            /* per-peer pointers and sizes            */
+    lshmoe_buf_t junk;            /* payloads that disagree land here       */
+};
+
+struct lshmoe_moe_handle {
+    uint32_t      magic;
+    lshmoe_moe_t *moe;
+    moe_state_t   state;
+    uint64_t      seq;
+    size_t        ntok;
+    int32_t      *idx;            /* [ntok * topk] copies                    */
+    float        *gate;
+    /* owner side: layout */
+    size_t        nent;           /* routed slots                            */
+    size_t       *ent_off;        /* [nexp + 1] by expert position           */
+    size_t       *ent_slot;       /* [nent] t * topk + s                     */
+    size_t       *slot_ent;       /* [ntok * topk] entry, SIZE_MAX if dropped */
+    size_t       *per_rank;       /* [nranks] routed slots per rank          */
+    size_t       *per_expert;     /* [nexp] by expert id                     */
+    /* owner side: after dispatch */
+    uint32_t     *cluster_of;     /* [nent] row of the entry within its expert */
+    size_t       *row_off;        /* [nexp + 1] by position: global row index */
+    uint32_t     *row_size;       /* [nent] (first nrows used) members per row */
+    size_t        nrows;
+    size_t       *peer_row_off;   /* [nranks + 1]                            */
+    size_t       *send_off;       /* [nranks] payload offsets in `send`      */
+    size_t       *send_bytes;     /* [nranks]                                */
+    size_t       *prefix;         /* [nranks] count-prefix bytes per peer    */
+    lshmoe_buf_t  staged;         /* [nent] token rows as hashed (hook applied) */
+    lshmoe_buf_t  send;           /* dispatch payloads; centroids stay here  */
+    lshmoe_buf_t  keys;           /* u64 per entry or token                  */
+    lshmoe_buf_t  work;           /* kernel workspaces                       */
+    lshmoe_buf_t  rows;           /* nrows x hidden: E(c), then A, then B    */
+    lshmoe_buf_t  y;              /* nent x hidden fp32 reconstructed outputs */
+    lshmoe_buf_t  dxacc;          /* ntok x hidden fp64 residual-path grads  */
+    lshmoe_buf_t  fscratch;       /* float / double rows                     */
+    /* expert side */
+    size_t       *recv_rows;      /* [nranks * nlocal] rows from p for j     */
+    size_t       *peer_brow_off;  /* [nranks + 1] rows per peer, all experts */
+    size_t       *batch_off;      /* [nlocal + 1]                            */
+    size_t        nbrows;
+    lshmoe_buf_t  recv;           /* dispatch payloads; later per-peer staging */
+    lshmoe_buf_t  bin, bout, bgout, bgin, bsize;
+    lshmoe_moe_batch_t *batches;  /* [nlocal]                                */
+    lshmoe_moe_stats_t  stats;
+};
+
+/* Is the handle live and of this layer? (sets the error when not) */
+lshmoe_status_t moe_check_handle(const lshmoe_moe_t *moe,
+                                 const lshmoe_moe_handle_t *h, moe_state_t need,
+                                 const char *what);
+
+/* Number of `op` as a word, for messages. */
+const char *moe_op_name(uint32_t op);
+
+/*
+ * Metadata round: tells every peer this rank's status and the payload
+ * bytes it is about to send (zero when `local` is an error), and hears
+ * theirs in meta_in[nranks]. Returns `local` if it is an error,
+ * LSHMOE_ERR_PEER naming a failed peer, or the transport's error: in each
+ * of those cases every rank skips the data round.
+ */
+lshmoe_status_t moe_meta_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
+                               lshmoe_status_t local, const size_t *send_bytes,
+                               moe_meta_t **meta_in_p);
+
+/*
+ * Data round after a successful metadata round. recv_expect (NULL: accept
+ * what the peers announced) gives the bytes this rank expects from each
+ * peer; a peer whose op, dispatch or size disagrees is still received (into
+ * scratch, so every rank completes the round) and the call then fails with
+ * LSHMOE_ERR_MISMATCH naming it.
+ */
+lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
+                               const moe_meta_t *meta_in,
+                               const void *const *send_ptrs, const size_t *send_bytes,
+                               void *const *recv_ptrs, const size_t *recv_expect);
+
+/* Both rounds, with the byte counts known on both sides. */
+lshmoe_status_t moe_exchange(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
+                             lshmoe_status_t local, const void *const *send_ptrs,
+                             const size_t *send_bytes, void *const *recv_ptrs,
+                             const size_t *recv_expect);
+
+/* Sender side of dispatch: stages, hashes and groups the entries of every
+ * destination expert and writes the dispatch payloads into h->send. */
+lshmoe_status_t moe_cluster(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, const void *x);
+
+/* Expert side: the rows of peer p for every local expert, contiguous in
+ * `peer_rows` (rows x tb), copied from / to the batch buffer `batch`. */
+void moe_batch_gather(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
+                      const void *batch, int p, void *peer_rows);
+void moe_batch_scatter(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
+                       const void *peer_rows, int p, void *batch);
+
+/* Runs the forward (bwd 0) or backward (bwd 1) function registered for
+ * each local expert with rows; LSHMOE_ERR_CALLBACK if one fails. */
+lshmoe_status_t moe_run_experts(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int bwd);
+
+/* Joins a collective only to report this rank's failure `local`
+ * (returns it; the peers get LSHMOE_ERR_PEER). */
+lshmoe_status_t moe_fail_round(lshmoe_moe_t *moe, moe_op_t op, lshmoe_status_t local);
+
+/* Expert side -> owners: sends `batch` (bout or bgin) back, the owners
+ * receive into h->rows (combine, dispatch backward). */
+lshmoe_status_t moe_return_rows(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, moe_op_t op,
+                                const void *batch);
+
+/* Owners -> expert side: sends h->rows, the experts' ranks receive into
+ * `batch` (combine backward). */
+lshmoe_status_t moe_send_rows(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, moe_op_t op,
+                              void *batch);
+
+/* Owner side: the first centroid row this rank dispatched to the expert at
+ * position `pos` (its rows follow, tb bytes apart). */
+const void *moe_centroid_base(const lshmoe_moe_t *m, const lshmoe_moe_handle_t *h, int pos);
+
+/* Rounds `n` fp64 values to the layer's dtype (through fp32, as the header
+ * documents); `tmp` holds n floats. */
+void moe_store_f64(const double *src, size_t n, lshmoe_dtype_t dtype, float *tmp,
+                   void *dst);
+
+#endif /* LSHMOE_MOE_INT_H */
