@@ -46,9 +46,9 @@ static lshmoe_status_t check_config(const lshmoe_moe_config_t *cfg, int nranks)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "hidden %zu is not in 1..%u",
                             cfg->hidden, MOE_MAX_HIDDEN);
     if (cfg->compensation != LSHMOE_UNSET_INT && cfg->compensation != LSHMOE_COMP_NONE &&
-        cfg->compensation != LSHMOE_COMP_RESIDUAL)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "compensation %d is not NONE or "
-                            "RESIDUAL", (int)cfg->compensation);
+        cfg->compensation != LSHMOE_COMP_RESIDUAL && cfg->compensation != LSHMOE_COMP_SCALED)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "compensation %d is not NONE, RESIDUAL "
+                            "or SCALED", (int)cfg->compensation);
     if (cfg->expert_rank == NULL && cfg->num_experts % nranks != 0)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "%d experts do not split evenly over "
                             "%d ranks: pass expert_rank", (int)cfg->num_experts, nranks);
@@ -68,9 +68,11 @@ static lshmoe_status_t build_placement(lshmoe_moe_t *m, const int32_t *map)
     m->pos_of = malloc((size_t)E * sizeof *m->pos_of);
     m->order = malloc((size_t)E * sizeof *m->order);
     m->rank_off = calloc((size_t)R + 1, sizeof *m->rank_off);
-    if (!m->owner || !m->pos_of || !m->order || !m->rank_off)
+    m->alpha = malloc((size_t)E * sizeof *m->alpha);
+    if (!m->owner || !m->pos_of || !m->order || !m->rank_off || !m->alpha)
         return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "MoE placement tables (%d experts)", E);
     for (int e = 0; e < E; e++) {
+        m->alpha[e] = NAN; /* no fit yet */
         m->owner[e] = map != NULL ? map[e] : e / (E / R);
         m->rank_off[m->owner[e] + 1]++;
     }
@@ -146,6 +148,7 @@ static void moe_free(lshmoe_moe_t *m)
     free(m->pos_of);
     free(m->order);
     free(m->rank_off);
+    free(m->alpha);
     free(m->fwd);
     free(m->bwd);
     free(m->user);

@@ -10,8 +10,10 @@
  *   A_k        = sum over members i of gate_i dy_t(i)     (dL/dE(c_k))
  *   B_k        = J_E(c_k)^T A_k                         (the expert's backward)
  *   dL/dx_t    = sum over slots i of t of
- *                  (B_k - rho A_k) / n_k + rho gate_i dy_t   (n_k > 1)
- *                  B_k                                      (n_k = 1)
+ *                  (B_k - rho_e A_k) / n_k + rho_e gate_i dy_t   (n_k > 1)
+ *                  B_k                                          (n_k = 1)
+ *
+ * with the rho_e combine used (a constant of the pass, also for SCALED).
  *
  * combine_backward forms the gate gradients, A (one row per group: the
  * backward exchange is as compressed as the forward) and the residual-path
@@ -62,7 +64,8 @@ static void expert_grads(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int pos,
     }
     for (size_t k = 0; k < nr; k++)
         moe_store_f64(acc + k * H, H, m->dtype, dyf, (char *)h->rows.ptr + (r0 + k) * m->tb);
-    if (m->comp != LSHMOE_COMP_RESIDUAL)
+    double rho = h->rho[pos];
+    if (rho == 0.0)
         return;
     for (size_t i = a; i < a + n; i++) {
         uint32_t k = h->cluster_of[i];
@@ -74,7 +77,7 @@ static void expert_grads(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int pos,
         double *dx = dxacc + (slot / K) * H;
         lshmoe_row_to_f32(dy + (slot / K) * m->tb, m->dtype, H, dyf);
         for (size_t d = 0; d < H; d++)
-            dx[d] += g * (double)dyf[d] - ak[d] * inv;
+            dx[d] += rho * (g * (double)dyf[d] - ak[d] * inv);
     }
 }
 

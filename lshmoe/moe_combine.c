@@ -11,6 +11,7 @@
  * then sums the slots with their gate weights. y is formed in fp64 and kept
  * in fp32 (the backward pass needs it for the gate gradients).
  */
+#include <math.h>
 #include <string.h>
 
 #include "lshmoe/common/dtype.h"
@@ -58,18 +59,72 @@ static void reconstruct_expert(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, in
     const char *crows = moe_centroid_base(m, h, pos);
     const uint32_t *size = h->row_size + h->row_off[pos];
     float *y = (float *)h->y.ptr + a * H;
+    double rho = h->rho[pos];
     for (size_t i = 0; i < n; i++, y += H) {
         uint32_t k = h->cluster_of[a + i];
         lshmoe_row_to_f32(erows + (size_t)k * m->tb, m->dtype, H, ef);
-        if (m->comp != LSHMOE_COMP_RESIDUAL || size[k] == 1) {
+        if (rho == 0.0 || size[k] == 1) {
             memcpy(y, ef, H * sizeof *y);
             continue;
         }
         lshmoe_row_to_f32((const char *)h->staged.ptr + (a + i) * m->tb, m->dtype, H, xf);
         lshmoe_row_to_f32(crows + (size_t)k * m->tb, m->dtype, H, cf);
         for (size_t d = 0; d < H; d++)
-            y[d] = (float)((double)ef[d] + ((double)xf[d] - (double)cf[d]));
+            y[d] = (float)((double)ef[d] + rho * ((double)xf[d] - (double)cf[d]));
     }
+}
+
+/* The compensation factor of each expert for this pass. */
+static void choose_rho(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
+{
+    for (int pos = 0; pos < m->nexp; pos++) {
+        double a = m->alpha[m->order[pos]];
+        h->rho[pos] = m->comp == LSHMOE_COMP_NONE       ? 0.0
+                      : m->comp == LSHMOE_COMP_RESIDUAL ? 1.0
+                      : isnan(a)                        ? 1.0 /* no fit yet */
+                                                        : a;
+    }
+}
+
+/*
+ * SCALED: the least-squares slope of E over this pass's (centroid, output)
+ * pairs of the expert at pos, sum <o - mean o, c - mean c> / sum |c - mean
+ * c|^2: the multiple of the identity closest to the expert's Jacobian
+ * along the directions its centroids span. It feeds the next passes only,
+ * so that rho is a constant of each pass and the backward stays exact.
+ */
+static void fit_alpha(lshmoe_moe_t *m, const lshmoe_moe_handle_t *h, int pos, float *of,
+                      float *cf, double *mo, double *mc)
+{
+    size_t H = m->hidden, r0 = h->row_off[pos], n = h->row_off[pos + 1] - r0;
+    if (n < 2)
+        return;
+    const char *orows = (const char *)h->rows.ptr + r0 * m->tb;
+    const char *crows = moe_centroid_base(m, h, pos);
+    memset(mo, 0, H * sizeof *mo);
+    memset(mc, 0, H * sizeof *mc);
+    for (size_t k = 0; k < n; k++) {
+        lshmoe_row_to_f32(orows + k * m->tb, m->dtype, H, of);
+        lshmoe_row_to_f32(crows + k * m->tb, m->dtype, H, cf);
+        for (size_t d = 0; d < H; d++) {
+            mo[d] += of[d] / (double)n;
+            mc[d] += cf[d] / (double)n;
+        }
+    }
+    double num = 0.0, den = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        lshmoe_row_to_f32(orows + k * m->tb, m->dtype, H, of);
+        lshmoe_row_to_f32(crows + k * m->tb, m->dtype, H, cf);
+        for (size_t d = 0; d < H; d++) {
+            num += ((double)of[d] - mo[d]) * ((double)cf[d] - mc[d]);
+            den += ((double)cf[d] - mc[d]) * ((double)cf[d] - mc[d]);
+        }
+    }
+    double fit = num / den;
+    if (!(den > 0.0) || !isfinite(fit))
+        return;
+    double *a = &m->alpha[m->order[pos]];
+    *a = isnan(*a) ? fit : (1.0 - MOE_ALPHA_EWMA) * *a + MOE_ALPHA_EWMA * fit;
 }
 
 /* out_t = sum over slots, in slot order, of gate * y (fp64). */
@@ -101,6 +156,7 @@ static lshmoe_status_t reconstruct(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->fscratch, 3 * H * sizeof(double) + 64));
     float *ef = h->fscratch.ptr, *xf = ef + H, *cf = xf + H;
     double *acc = (double *)h->fscratch.ptr + 2 * H; /* past the three float rows */
+    choose_rho(m, h);
     for (int pos = 0; pos < m->nexp; pos++)
         reconstruct_expert(m, h, pos, ef, xf, cf);
     if (m->token_fn != NULL)
@@ -112,6 +168,13 @@ static lshmoe_status_t reconstruct(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void
                                     "failed for expert %d", m->order[pos]);
         }
     gate_sum(m, h, out, acc, ef);
+    if (m->comp == LSHMOE_COMP_SCALED) {
+        LSHMOE_CHECK(lshmoe_buf_reserve(&h->fscratch, 4 * H * sizeof(double)));
+        double *mo = h->fscratch.ptr, *mc = mo + H;
+        float *of = (float *)(mc + H), *cf2 = of + H;
+        for (int pos = 0; pos < m->nexp; pos++)
+            fit_alpha(m, h, pos, of, cf2, mo, mc);
+    }
     return LSHMOE_OK;
 }
 

@@ -36,6 +36,7 @@
 #define MOE_MAX_EXPERTS 65536
 #define MOE_MAX_TOPK    64
 #define MOE_MAX_HIDDEN  (1u << 24)
+#define MOE_ALPHA_EWMA  0.3   /* weight of a new SCALED fit              */
 
 /* Flag in a dispatch row count: every row is one token (no sizes sent). */
 #define MOE_ROWS_RAW 0x80000000u
@@ -87,6 +88,9 @@ struct lshmoe_moe {
     void                     *user_all;
     lshmoe_moe_token_fn       token_fn;
     void                     *token_user;
+    /* SCALED compensation: per expert (id), this rank's running fit of
+     * the slope of E over its centroids; NaN until the first fit */
+    double                   *alpha;
     /* clustering */
     lshmoe_kn_hasher_t *hasher;   /* NULL: compress 0 or not hashable: raw  */
     double              max_error;
@@ -128,6 +132,8 @@ struct lshmoe_moe_handle {
     lshmoe_buf_t  rows;           /* nrows x hidden: E(c), then A, then B    */
     lshmoe_buf_t  y;              /* nent x hidden fp32 reconstructed outputs */
     lshmoe_buf_t  dxacc;          /* ntok x hidden fp64 residual-path grads  */
+    double       *rho;            /* [nexp] by position: compensation factor
+                                     of this pass (set by combine)           */
     lshmoe_buf_t  fscratch;       /* float / double rows                     */
     /* expert side */
     size_t       *recv_rows;      /* [nranks * nlocal] rows from p for j     */

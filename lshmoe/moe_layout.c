@@ -48,6 +48,7 @@ static lshmoe_status_t alloc_tables(const lshmoe_moe_t *m, lshmoe_moe_handle_t *
     h->row_size = malloc(ns * sizeof *h->row_size);
     h->ent_off = calloc(E + 1, sizeof *h->ent_off);
     h->row_off = calloc(E + 1, sizeof *h->row_off);
+    h->rho = calloc(E, sizeof *h->rho);
     h->per_expert = calloc(E, sizeof *h->per_expert);
     h->per_rank = calloc(R, sizeof *h->per_rank);
     h->peer_row_off = calloc(R + 1, sizeof *h->peer_row_off);
@@ -59,7 +60,7 @@ static lshmoe_status_t alloc_tables(const lshmoe_moe_t *m, lshmoe_moe_handle_t *
     h->batch_off = calloc(L + 1, sizeof *h->batch_off);
     h->batches = calloc(L + 1, sizeof *h->batches);
     if (!h->idx || !h->gate || !h->slot_ent || !h->ent_slot || !h->cluster_of ||
-        !h->row_size || !h->ent_off || !h->row_off || !h->per_expert || !h->per_rank ||
+        !h->row_size || !h->ent_off || !h->row_off || !h->rho || !h->per_expert || !h->per_rank ||
         !h->peer_row_off || !h->send_off || !h->send_bytes || !h->prefix ||
         !h->recv_rows || !h->peer_brow_off || !h->batch_off || !h->batches)
         return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "MoE handle tables for %zu tokens",
@@ -136,7 +137,7 @@ void lshmoe_moe_handle_destroy(lshmoe_moe_handle_t *h)
     if (h == NULL || h->magic != LSHMOE_HANDLE_MAGIC)
         return;
     void *tables[] = {h->idx, h->gate, h->slot_ent, h->ent_slot, h->cluster_of,
-                      h->row_size, h->ent_off, h->row_off, h->per_expert, h->per_rank,
+                      h->row_size, h->ent_off, h->row_off, h->rho, h->per_expert, h->per_rank,
                       h->peer_row_off, h->send_off, h->send_bytes, h->prefix,
                       h->recv_rows, h->peer_brow_off, h->batch_off, h->batches};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)

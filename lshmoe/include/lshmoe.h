@@ -133,9 +133,12 @@ typedef enum lshmoe_reduce {
 /* What the receiver adds to a token's centroid. */
 typedef enum lshmoe_compensation {
     LSHMOE_COMP_NONE     = 0,  /* token = centroid                             */
-    LSHMOE_COMP_RESIDUAL = 1   /* token = centroid + residual: in transparent
+    LSHMOE_COMP_RESIDUAL = 1,  /* token = centroid + residual: in transparent
                                   mode the residual travels coded in
                                   residual_bits bits per element (0 = none) */
+    LSHMOE_COMP_SCALED   = 2   /* MoE mode only (lshmoe_moe_config_t):
+                                  E(c) + alpha_e * residual, alpha_e fitted
+                                  per expert on earlier passes             */
 } lshmoe_compensation_t;
 
 /* Communicator kinds for lshmoe_comm_desc_t. */

@@ -14,9 +14,13 @@
  * Combine brings the centroid outputs back, and the token's owner expands
  * them with compensation (docs/algorithm.md, "MoE mode"):
  *
- *   y_ts  = E_e(c_k) + rho * (x_t - c_k)    (rho = 1 for RESIDUAL, 0 NONE;
- *                                             no term for groups of one)
+ *   y_ts  = E_e(c_k) + rho_e * (x_t - c_k)  (no term for groups of one)
  *   out_t = sum over slots s of gate_ts * y_ts
+ *
+ * rho_e is 1 for LSHMOE_COMP_RESIDUAL (the paper's Eq. 5), 0 for NONE, and
+ * for SCALED the slope that fits this rank's (centroid, output) pairs of
+ * expert e in earlier combines (1 until there is one): a constant within a
+ * pass.
  *
  * The backward pass is the exact gradient of that forward (the rounding of
  * a centroid to the token dtype is taken as the identity). With the
@@ -67,8 +71,9 @@ typedef struct lshmoe_moe_config {
                                     rank e / (E / nranks); E must be a
                                     multiple of nranks). Else E owner ranks;
                                     copied by lshmoe_moe_create()           */
-    int32_t        compensation; /* lshmoe_compensation_t; LSHMOE_UNSET_INT
-                                    = the context's (LSHMOE_COMPENSATION)   */
+    int32_t        compensation; /* LSHMOE_COMP_NONE, _RESIDUAL or _SCALED;
+                                    LSHMOE_UNSET_INT = the context's
+                                    (LSHMOE_COMPENSATION)                   */
 } lshmoe_moe_config_t;
 
 #define LSHMOE_MOE_CONFIG_INITIALIZER                                        \
