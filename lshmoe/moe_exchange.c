@@ -62,16 +62,19 @@ lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
         if (!agrees) {
             if (bad < 0)
                 bad = (int)p;
-            if (meta_in[p].bytes > junk)
-                junk = meta_in[p].bytes;
+            rptr[p] = NULL; /* placed in scratch below */
+            junk += (meta_in[p].bytes + 63u) & ~(size_t)63u;
         }
     }
     if (bad >= 0) {
-        LSHMOE_CHECK(lshmoe_buf_reserve(&moe->junk, junk));
+        /* one slice per disagreeing peer: receives must not overlap */
+        LSHMOE_CHECK(lshmoe_buf_reserve(&moe->junk, junk + 1));
+        size_t off = 0;
         for (size_t p = 0; p < R; p++)
-            if (meta_in[p].op != op || meta_in[p].seq != seq ||
-                (recv_expect != NULL && meta_in[p].bytes != recv_expect[p]))
-                rptr[p] = moe->junk.ptr; /* contents dropped */
+            if (rptr[p] == NULL) {
+                rptr[p] = (char *)moe->junk.ptr + off;
+                off += (meta_in[p].bytes + 63u) & ~(size_t)63u;
+            }
     }
     const lshmoe_ctx_t *ctx = moe->ctx;
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, send_ptrs, send_bytes,
