@@ -18,9 +18,12 @@
  *   out_t = sum over slots s of gate_ts * y_ts
  *
  * rho_e is 1 for LSHMOE_COMP_RESIDUAL (the paper's Eq. 5), 0 for NONE, and
- * for SCALED the slope that fits this rank's (centroid, output) pairs of
- * expert e in earlier combines (1 until there is one): a constant within a
- * pass.
+ * for SCALED this rank's running estimate of expert e's slope (1 until
+ * there is one): after each combine, the least-squares slope (with
+ * intercept) of E over every (centroid, output) row pair this rank sent
+ * to e and got back, if there were at least 2 and it is finite, enters
+ * the estimate as new = 0.7 old + 0.3 fit (the first fit replaces the 1).
+ * It is used from the next pass on, so rho_e is a constant within a pass.
  *
  * The backward pass is the exact gradient of that forward (the rounding of
  * a centroid to the token dtype is taken as the identity). With the
@@ -34,6 +37,8 @@
  * rounded the same way as out_t.
  *
  * Memory: host memory only in this version (every `stream` must be NULL).
+ * Policies: MoE mode does not use the adaptive policy of lshmoe_alltoallv
+ * (LSHMOE_ADAPT); tokens with NaN/Inf are never averaged (groups of one).
  * Threads: an lshmoe_moe_t and its handles are used by one thread at a time,
  * the thread that drives the context's rank.
  */
@@ -149,8 +154,10 @@ LSHMOE_API lshmoe_status_t lshmoe_moe_set_expert(lshmoe_moe_t *moe, int expert,
 
 /* Where a token hook runs. */
 typedef enum lshmoe_moe_hook_point {
-    /* Sender, in lshmoe_moe_dispatch(), before hashing. rows: the copies of
-     * the tokens routed to `expert` (token order), layer dtype, writable.
+    /* Sender, in lshmoe_moe_dispatch(), before hashing (and also with
+     * compress = 0). rows: one copy of the token per slot routed to
+     * `expert` (token order, so a token with two slots on one expert
+     * appears twice), layer dtype, writable.
      * What the hook leaves there is what is hashed, averaged into
      * centroids and used for the residual: it acts as if the caller had
      * changed x for this expert. The backward pass treats it as the
@@ -159,14 +166,20 @@ typedef enum lshmoe_moe_hook_point {
     /* Owner, in lshmoe_moe_combine(), after reconstruction and before the
      * gate-weighted sum. rows: y_ts of every slot routed to `expert` (token
      * order), fp32, writable. Gate gradients use what the hook leaves; the
-     * rest of the backward pass treats the hook as the identity. */
+     * rest of the backward pass treats the hook as the identity. It runs
+     * after combine's last exchange: its failure fails this rank's
+     * combine only (the peers' combine succeeds), and the handle stays
+     * un-combined, so the next collective on it reports the failure to
+     * the peers (LSHMOE_ERR_PEER) instead of leaving them waiting. */
     LSHMOE_MOE_HOOK_POST_RECONSTRUCT = 1
 } lshmoe_moe_hook_point_t;
 
 /*
  * Token hook: called once per expert that has rows at that point, on this
- * rank. Must not change the row count or keep the pointer. Returns 0 on
- * success; anything else fails the collective with LSHMOE_ERR_CALLBACK.
+ * rank (never with 0 rows). Must not change the row count or keep the
+ * pointer. Returns 0 on success; anything else fails the call with
+ * LSHMOE_ERR_CALLBACK (for PRE_HASH, every peer's dispatch then fails with
+ * LSHMOE_ERR_PEER).
  */
 typedef int (*lshmoe_moe_token_fn)(lshmoe_moe_hook_point_t where, int expert,
                                    void *rows, size_t nrows, void *user);
