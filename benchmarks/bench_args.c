@@ -120,8 +120,35 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+int bench_parse_launch_opt(const char *a, const char *v, const bench_launch_opts_t *o)
+{
+    long l;
+    double d;
+    if (!strcmp(a, "--transport")) {
+        if (!strcmp(v, "self")) *o->transport = BENCH_TR_SELF;
+        else if (!strcmp(v, "mpi")) *o->transport = BENCH_TR_MPI;
+        else return -1;
+    } else if (!strcmp(a, "--ranks")) {
+        if (bench_parse_long(v, 1, 64, &l) != 0) return -1;
+        *o->ranks = (int)l;
+        *o->ranks_set = 1;
+    } else if (!strcmp(a, "--link-gbps")) {
+        if (bench_parse_double(v, 0.0, 1e6, &d) != 0) return -1;
+        *o->link_gbps = d;
+    } else if (!strcmp(a, "--link-latency-us")) {
+        if (bench_parse_double(v, 0.0, 1e9, &d) != 0) return -1;
+        *o->link_latency_us = d;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 int bench_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t errlen)
 {
+    const bench_launch_opts_t lo = {&o->transport, &o->ranks, &o->ranks_set, &o->link_gbps,
+                                    &o->link_latency_us};
+    int launch;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -188,20 +215,8 @@ int bench_parse(int argc, char **argv, bench_opts_t *o, char *err, size_t errlen
         } else if (!strcmp(a, "--noise")) {
             if (bench_parse_double(v, 0.0, 1e6, &d) != 0) return BAD();
             o->noise = d;
-        } else if (!strcmp(a, "--transport")) {
-            if (!strcmp(v, "self")) o->transport = BENCH_TR_SELF;
-            else if (!strcmp(v, "mpi")) o->transport = BENCH_TR_MPI;
-            else return BAD();
-        } else if (!strcmp(a, "--ranks")) {
-            if (bench_parse_long(v, 1, 64, &l) != 0) return BAD();
-            o->ranks = (int)l;
-            o->ranks_set = 1;
-        } else if (!strcmp(a, "--link-gbps")) {
-            if (bench_parse_double(v, 0.0, 1e6, &d) != 0) return BAD();
-            o->link_gbps = d;
-        } else if (!strcmp(a, "--link-latency-us")) {
-            if (bench_parse_double(v, 0.0, 1e9, &d) != 0) return BAD();
-            o->link_latency_us = d;
+        } else if ((launch = bench_parse_launch_opt(a, v, &lo)) != 0) {
+            if (launch < 0) return BAD();
         } else {
             return fail(err, errlen, "unknown option '%s'", a);
         }

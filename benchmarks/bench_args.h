@@ -43,6 +43,21 @@ typedef struct bench_opts {
     double            link_gbps, link_latency_us;   /* < 0 = not given       */
 } bench_opts_t;
 
+/*
+ * The options every multi-rank benchmark shares: --transport self|mpi,
+ * --ranks N (self only), --link-gbps G and --link-latency-us U (the
+ * emulated link). Returns 1 when `a` is one of them and `v` is valid (the
+ * field is set), -1 when `a` is one of them and `v` is not, 0 when `a` is
+ * another option.
+ */
+typedef struct bench_launch_opts {
+    bench_transport_t *transport;
+    int               *ranks, *ranks_set;
+    double            *link_gbps, *link_latency_us;
+} bench_launch_opts_t;
+
+int bench_parse_launch_opt(const char *a, const char *v, const bench_launch_opts_t *o);
+
 /* Fills *o with the defaults listed in the usage text. */
 void bench_opts_default(bench_opts_t *o);
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "benchmarks/bench_args.h"
 #include "benchmarks/npy.h"
 #include "lshmoe.h"
 #include "lshmoe_moe.h"
@@ -28,7 +29,7 @@
 /* ---- options (moe_perf_io.c) ---- */
 
 typedef struct mp_opts {
-    int            transport;      /* bench_transport_t                      */
+    bench_transport_t transport;
     int            ranks, ranks_set;
     int            experts, topk;
     size_t         tokens;         /* per rank                               */

@@ -120,6 +120,9 @@ static int split(char *s, char **items, int max)
 
 int mp_parse(int argc, char **argv, mp_opts_t *o, char *err, size_t errlen)
 {
+    const bench_launch_opts_t lo = {&o->transport, &o->ranks, &o->ranks_set, &o->link_gbps,
+                                    &o->link_latency_us};
+    int launch;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -216,20 +219,8 @@ int mp_parse(int argc, char **argv, mp_opts_t *o, char *err, size_t errlen)
             if (bench_parse_long(v, 2, 256, &l) != 0 || (l & (l - 1)) != 0)
                 return fail(err, errlen, "bad value for --cdim: '%s' (power of two 2..256)", v);
             o->cdim = (int)l;
-        } else if (!strcmp(a, "--transport")) {
-            if (!strcmp(v, "self")) o->transport = BENCH_TR_SELF;
-            else if (!strcmp(v, "mpi")) o->transport = BENCH_TR_MPI;
-            else return BAD();
-        } else if (!strcmp(a, "--ranks")) {
-            if (bench_parse_long(v, 1, 64, &l) != 0) return BAD();
-            o->ranks = (int)l;
-            o->ranks_set = 1;
-        } else if (!strcmp(a, "--link-gbps")) {
-            if (bench_parse_double(v, 0.0, 1e6, &d) != 0) return BAD();
-            o->link_gbps = d;
-        } else if (!strcmp(a, "--link-latency-us")) {
-            if (bench_parse_double(v, 0.0, 1e9, &d) != 0) return BAD();
-            o->link_latency_us = d;
+        } else if ((launch = bench_parse_launch_opt(a, v, &lo)) != 0) {
+            if (launch < 0) return BAD();
         } else {
             return fail(err, errlen, "unknown option '%s'", a);
         }
