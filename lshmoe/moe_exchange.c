@@ -163,10 +163,17 @@ lshmoe_status_t moe_fail_round(lshmoe_moe_t *moe, moe_op_t op, lshmoe_status_t l
     return moe_meta_round(moe, op, 0, local, NULL, &in);
 }
 
-lshmoe_status_t moe_return_rows(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, moe_op_t op,
-                                const void *batch)
+/*
+ * Rows between the owners' h->rows (dispatch row order) and the expert
+ * side's batch buffers, staged per peer in h->recv: from_batch (expert
+ * side -> owners: combine, dispatch backward) or to_batch (owners ->
+ * expert side: combine backward); the other is NULL.
+ */
+static lshmoe_status_t move_rows(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, moe_op_t op,
+                                 const void *from_batch, void *to_batch)
 {
     size_t R = (size_t)moe->nranks;
+    int to_owner = from_batch != NULL;
     peer_io_t io;
     lshmoe_status_t local = peer_io(R, &h->work, &io);
     if (local == LSHMOE_OK)
@@ -176,43 +183,35 @@ lshmoe_status_t moe_return_rows(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, moe_o
     if (local != LSHMOE_OK)
         return moe_fail_round(moe, op, local);
     for (size_t p = 0; p < R; p++) {
-        /* expert side: the rows of peer p, out of the batches */
         char *stage = (char *)h->recv.ptr + h->peer_brow_off[p] * moe->tb;
-        moe_batch_gather(moe, h, batch, (int)p, stage);
-        io.sp[p] = stage;
-        io.sb[p] = (h->peer_brow_off[p + 1] - h->peer_brow_off[p]) * moe->tb;
-        /* owner side: the rows it dispatched to p come back in that order */
-        io.rp[p] = (char *)h->rows.ptr + h->peer_row_off[p] * moe->tb;
-        io.rb[p] = (h->peer_row_off[p + 1] - h->peer_row_off[p]) * moe->tb;
+        size_t stage_bytes = (h->peer_brow_off[p + 1] - h->peer_brow_off[p]) * moe->tb;
+        char *rows = (char *)h->rows.ptr + h->peer_row_off[p] * moe->tb;
+        size_t rows_bytes = (h->peer_row_off[p + 1] - h->peer_row_off[p]) * moe->tb;
+        if (to_owner)
+            moe_batch_gather(moe, h, from_batch, (int)p, stage);
+        io.sp[p] = to_owner ? stage : rows;
+        io.sb[p] = to_owner ? stage_bytes : rows_bytes;
+        io.rp[p] = to_owner ? rows : stage;
+        io.rb[p] = to_owner ? rows_bytes : stage_bytes;
     }
     double t0 = lshmoe_now();
     lshmoe_status_t st = moe_exchange(moe, op, h->seq, LSHMOE_OK, io.sp, io.sb, io.rp, io.rb);
     h->stats.time_exchange_s += lshmoe_now() - t0;
-    return st;
+    if (st != LSHMOE_OK || to_owner)
+        return st;
+    for (size_t p = 0; p < R; p++)
+        moe_batch_scatter(moe, h, io.rp[p], (int)p, to_batch);
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t moe_return_rows(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, moe_op_t op,
+                                const void *batch)
+{
+    return move_rows(moe, h, op, batch, NULL);
 }
 
 lshmoe_status_t moe_send_rows(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, moe_op_t op,
                               void *batch)
 {
-    size_t R = (size_t)moe->nranks;
-    peer_io_t io;
-    lshmoe_status_t local = peer_io(R, &h->work, &io);
-    if (local == LSHMOE_OK)
-        local = lshmoe_buf_reserve(&h->recv, h->nbrows * moe->tb + 1);
-    if (local != LSHMOE_OK)
-        return moe_fail_round(moe, op, local);
-    for (size_t p = 0; p < R; p++) {
-        io.sp[p] = (const char *)h->rows.ptr + h->peer_row_off[p] * moe->tb;
-        io.sb[p] = (h->peer_row_off[p + 1] - h->peer_row_off[p]) * moe->tb;
-        io.rp[p] = (char *)h->recv.ptr + h->peer_brow_off[p] * moe->tb;
-        io.rb[p] = (h->peer_brow_off[p + 1] - h->peer_brow_off[p]) * moe->tb;
-    }
-    double t0 = lshmoe_now();
-    lshmoe_status_t st = moe_exchange(moe, op, h->seq, LSHMOE_OK, io.sp, io.sb, io.rp, io.rb);
-    h->stats.time_exchange_s += lshmoe_now() - t0;
-    if (st != LSHMOE_OK)
-        return st;
-    for (size_t p = 0; p < R; p++)
-        moe_batch_scatter(moe, h, io.rp[p], (int)p, batch);
-    return LSHMOE_OK;
+    return move_rows(moe, h, op, NULL, batch);
 }
