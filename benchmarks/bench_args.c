@@ -331,19 +331,17 @@ void bench_json_num(FILE *f, double v)
 
 extern char **environ;
 
-int bench_write_json(const char *path, const bench_meta_t *m, const bench_row_t *rows,
-                     size_t nrows)
+void bench_json_head(FILE *f, const char *tool, int argc, char **argv)
 {
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return -1;
-    fputs("{\"tool\":\"alltoall_perf\",\"version\":", f);
+    fputs("{\"tool\":", f);
+    bench_json_str(f, tool);
+    fputs(",\"version\":", f);
     bench_json_str(f, lshmoe_version_string());
     fputs(",\"argv\":[", f);
-    for (int i = 0; i < m->argc; i++) {
+    for (int i = 0; i < argc; i++) {
         if (i)
             fputc(',', f);
-        bench_json_str(f, m->argv[i]);
+        bench_json_str(f, argv[i]);
     }
     /* Every LSHMOE_* parameter in force, so a JSON file alone says how the
      * library was configured (the --link-* flags show up here too). */
@@ -362,7 +360,17 @@ int bench_write_json(const char *path, const bench_meta_t *m, const bench_row_t 
         fputc(':', f);
         bench_json_str(f, eq + 1);
     }
-    fputs("},\"transport\":", f);
+    fputc('}', f);
+}
+
+int bench_write_json(const char *path, const bench_meta_t *m, const bench_row_t *rows,
+                     size_t nrows)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    bench_json_head(f, "alltoall_perf", m->argc, m->argv);
+    fputs(",\"transport\":", f);
     bench_json_str(f, m->transport);
     fprintf(f, ",\"ranks\":%d,\"config\":{\"hashes\":%d,\"cdim\":%d,\"reduce\":", m->ranks,
             (int)m->cfg->num_hashes, (int)m->cfg->cdim);

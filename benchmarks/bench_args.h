@@ -82,6 +82,9 @@ int bench_parse_long(const char *s, long lo, long hi, long *out);
 int bench_parse_double(const char *s, double lo, double hi, double *out);
 
 /* JSON output: a string with RFC 8259 escapes; a number, NaN/Inf as null. */
+/* Opens a benchmark's JSON object: {"tool", "version", "argv", "env" (every
+ * LSHMOE_* variable in force); the caller appends ",..." and the "}". */
+void bench_json_head(FILE *f, const char *tool, int argc, char **argv);
 void bench_json_str(FILE *f, const char *s);
 void bench_json_num(FILE *f, double v);
 

@@ -323,7 +323,6 @@ void mp_print_row(FILE *f, const mp_meta_t *m, const mp_row_t *r)
 
 /* ---- JSON ---- */
 
-extern char **environ;
 
 static void jkey(FILE *f, const char *k, double v)
 {
@@ -350,25 +349,8 @@ int mp_write_json(const char *path, const mp_meta_t *m, const mp_row_t *rows, si
     FILE *f = fopen(path, "w");
     if (f == NULL)
         return -1;
-    fputs("{\"tool\":\"moe_perf\",\"version\":", f);
-    bench_json_str(f, lshmoe_version_string());
-    fputs(",\"argv\":[", f);
-    for (int i = 0; i < m->argc; i++) {
-        if (i)
-            fputc(',', f);
-        bench_json_str(f, m->argv[i]);
-    }
-    fputs("],\"env\":{", f);
-    int first = 1;
-    for (char **e = environ; e && *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (strncmp(*e, "LSHMOE_", 7) != 0 || eq == NULL)
-            continue;
-        fprintf(f, "%s\"%.*s\":", first ? "" : ",", (int)(eq - *e), *e);
-        bench_json_str(f, eq + 1);
-        first = 0;
-    }
-    fputs("},\"transport\":", f);
+    bench_json_head(f, "moe_perf", m->argc, m->argv);
+    fputs(",\"transport\":", f);
     bench_json_str(f, m->transport);
     fprintf(f, ",\"ranks\":%d,\"experts\":%d,\"topk\":%d,\"tokens_per_rank\":%zu,\"dtype\":\"%s\"",
             m->ranks, o->experts, o->topk, o->tokens, lshmoe_dtype_name(o->dtype));
