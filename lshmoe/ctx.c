@@ -239,14 +239,8 @@ lshmoe_status_t lshmoe_ctx_get_config(const lshmoe_ctx_t *ctx, lshmoe_config_t *
 {
     if (!lshmoe_ctx_valid(ctx) || cfg == NULL)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context or config is NULL or invalid");
-    if (cfg->size < 3 * sizeof(uint32_t))
-        return lshmoe_error(LSHMOE_ERR_NOT_INIT, "config size %u is too small: fill it "
-                            "with LSHMOE_CONFIG_INITIALIZER", cfg->size);
-    size_t n = cfg->size < sizeof ctx->cfg ? cfg->size : sizeof ctx->cfg;
-    uint32_t caller_size = cfg->size;
-    memcpy(cfg, &ctx->cfg, n);
-    cfg->size = caller_size;
-    return LSHMOE_OK;
+    return lshmoe_copy_sized(cfg, &ctx->cfg, sizeof ctx->cfg, 3 * sizeof(uint32_t), "config",
+                             "LSHMOE_CONFIG_INITIALIZER");
 }
 
 int lshmoe_ctx_rank(const lshmoe_ctx_t *ctx)
@@ -263,14 +257,8 @@ lshmoe_status_t lshmoe_stats_get(const lshmoe_ctx_t *ctx, lshmoe_stats_t *stats)
 {
     if (!lshmoe_ctx_valid(ctx) || stats == NULL)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context or stats is NULL or invalid");
-    if (stats->size < sizeof(uint32_t) * 2)
-        return lshmoe_error(LSHMOE_ERR_NOT_INIT, "stats size %u is too small: fill it "
-                            "with LSHMOE_STATS_INITIALIZER", stats->size);
-    uint32_t caller_size = stats->size;
-    size_t n = caller_size < sizeof ctx->stats ? caller_size : sizeof ctx->stats;
-    memcpy(stats, &ctx->stats, n);
-    stats->size = caller_size;
-    return LSHMOE_OK;
+    return lshmoe_copy_sized(stats, &ctx->stats, sizeof ctx->stats, 2 * sizeof(uint32_t),
+                             "stats", "LSHMOE_STATS_INITIALIZER");
 }
 
 void lshmoe_stats_reset(lshmoe_ctx_t *ctx)

@@ -180,12 +180,6 @@ lshmoe_status_t lshmoe_moe_stats_get(const lshmoe_moe_handle_t *h, lshmoe_moe_st
 {
     if (h == NULL || h->magic != LSHMOE_HANDLE_MAGIC || stats == NULL)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "handle or stats is NULL");
-    if (stats->size < 2 * sizeof(uint32_t))
-        return lshmoe_error(LSHMOE_ERR_NOT_INIT, "stats size %u is too small: fill it with "
-                            "LSHMOE_MOE_STATS_INITIALIZER", stats->size);
-    uint32_t size = stats->size;
-    size_t n = size < sizeof h->stats ? size : sizeof h->stats;
-    memcpy(stats, &h->stats, n);
-    stats->size = size;
-    return LSHMOE_OK;
+    return lshmoe_copy_sized(stats, &h->stats, sizeof h->stats, 2 * sizeof(uint32_t),
+                             "MoE stats", "LSHMOE_MOE_STATS_INITIALIZER");
 }

@@ -2,6 +2,7 @@
 /* Copyright (c) 2026 the lshmoe authors */
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "lshmoe/common/buf.h"
 #include "lshmoe/common/error.h"
@@ -39,5 +40,19 @@ lshmoe_status_t lshmoe_mul_size(size_t a, size_t b, size_t *out)
     if (a != 0 && b > SIZE_MAX / a)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "size %zu x %zu overflows", a, b);
     *out = a * b;
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_copy_sized(void *dst, const void *src, size_t src_size,
+                                  size_t min_size, const char *what,
+                                  const char *initializer)
+{
+    uint32_t caller_size;
+    memcpy(&caller_size, dst, sizeof caller_size);
+    if (caller_size < min_size)
+        return lshmoe_error(LSHMOE_ERR_NOT_INIT, "%s size %u is too small: fill it with %s",
+                            what, caller_size, initializer);
+    memcpy(dst, src, caller_size < src_size ? caller_size : src_size);
+    memcpy(dst, &caller_size, sizeof caller_size);
     return LSHMOE_OK;
 }

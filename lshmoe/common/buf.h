@@ -22,6 +22,16 @@ typedef struct lshmoe_buf {
 lshmoe_status_t lshmoe_buf_reserve(lshmoe_buf_t *buf, size_t bytes);
 void lshmoe_buf_free(lshmoe_buf_t *buf);
 
+/*
+ * Copies a versioned struct (its first field: uint32_t size) out to a
+ * caller whose header may be older or newer: min(dst->size, src_size)
+ * bytes, dst->size kept. Returns LSHMOE_ERR_NOT_INIT (naming `what` and
+ * the `initializer` to use) when dst->size is below min_size.
+ */
+lshmoe_status_t lshmoe_copy_sized(void *dst, const void *src, size_t src_size,
+                                  size_t min_size, const char *what,
+                                  const char *initializer);
+
 /* a * b, or LSHMOE_ERR_INVALID_ARG when it overflows size_t. */
 lshmoe_status_t lshmoe_mul_size(size_t a, size_t b, size_t *out);
 
