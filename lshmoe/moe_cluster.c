@@ -19,11 +19,6 @@
 #include "lshmoe/common/timer.h"
 #include "lshmoe/moe_int.h"
 
-static size_t pad8(size_t n)
-{
-    return (n + 7u) & ~(size_t)7u;
-}
-
 /* Payload regions sized for the worst case (every entry raw), so that each
  * expert's rows can be written in place as soon as they are known. */
 static lshmoe_status_t reserve_payloads(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
@@ -32,9 +27,10 @@ static lshmoe_status_t reserve_payloads(const lshmoe_moe_t *m, lshmoe_moe_handle
     for (int p = 0; p < m->nranks; p++) {
         size_t nl = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
         size_t ne = h->ent_off[m->rank_off[p + 1]] - h->ent_off[m->rank_off[p]];
-        h->prefix[p] = pad8(nl * sizeof(uint32_t));
+        h->prefix[p] = moe_prefix_bytes(nl);
         h->send_off[p] = off;
-        off += pad8(h->prefix[p] + ne * (m->tb + sizeof(uint32_t)));
+        /* keep every payload 8-byte aligned */
+        off += (h->prefix[p] + ne * (m->tb + sizeof(uint32_t)) + 7u) & ~(size_t)7u;
     }
     return lshmoe_buf_reserve(&h->send, off + 1);
 }

@@ -20,7 +20,7 @@ static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t 
                                      const char *buf, size_t len)
 {
     size_t L = (size_t)m->nlocal;
-    size_t prefix = (L * sizeof(uint32_t) + 7u) & ~(size_t)7u;
+    size_t prefix = moe_prefix_bytes(L);
     if (len < prefix)
         return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d has %zu "
                             "bytes, less than its %zu-byte header", p, len, prefix);
@@ -88,7 +88,7 @@ static lshmoe_status_t lay_out_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
 static void fill_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char *const *payload)
 {
     size_t L = (size_t)m->nlocal;
-    size_t prefix = (L * sizeof(uint32_t) + 7u) & ~(size_t)7u;
+    size_t prefix = moe_prefix_bytes(L);
     uint32_t *bsize = h->bsize.ptr;
     for (int p = 0; p < m->nranks; p++) {
         const char *rows = payload[p] + prefix;
@@ -101,9 +101,7 @@ static void fill_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char *const *p
             uint32_t c;
             memcpy(&c, prefix_p + j * sizeof c, sizeof c);
             size_t cnt = c & ~MOE_ROWS_RAW;
-            size_t dst = h->batch_off[j];
-            for (int q = 0; q < p; q++)
-                dst += h->recv_rows[(size_t)q * L + j];
+            size_t dst = moe_batch_row(m, h, p, (int)j);
             if (c & MOE_ROWS_RAW) {
                 for (size_t r = 0; r < cnt; r++)
                     bsize[dst + r] = 1;

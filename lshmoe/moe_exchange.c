@@ -103,8 +103,7 @@ lshmoe_status_t moe_exchange(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
     return moe_data_round(moe, op, seq, in, send_ptrs, send_bytes, recv_ptrs, recv_expect);
 }
 
-/* Row offset of peer p's rows inside local batch j. */
-static size_t batch_row(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h, int p, int j)
+size_t moe_batch_row(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h, int p, int j)
 {
     size_t r = h->batch_off[j];
     for (int q = 0; q < p; q++)
@@ -120,7 +119,7 @@ void moe_batch_gather(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
         size_t n = h->recv_rows[(size_t)p * (size_t)moe->nlocal + (size_t)j];
         if (n == 0)
             continue;
-        memcpy(dst, (const char *)batch + batch_row(moe, h, p, j) * moe->tb, n * moe->tb);
+        memcpy(dst, (const char *)batch + moe_batch_row(moe, h, p, j) * moe->tb, n * moe->tb);
         dst += n * moe->tb;
     }
 }
@@ -133,7 +132,7 @@ void moe_batch_scatter(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
         size_t n = h->recv_rows[(size_t)p * (size_t)moe->nlocal + (size_t)j];
         if (n == 0)
             continue;
-        memcpy((char *)batch + batch_row(moe, h, p, j) * moe->tb, src, n * moe->tb);
+        memcpy((char *)batch + moe_batch_row(moe, h, p, j) * moe->tb, src, n * moe->tb);
         src += n * moe->tb;
     }
 }

@@ -187,6 +187,16 @@ lshmoe_status_t moe_exchange(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
  * destination expert and writes the dispatch payloads into h->send. */
 lshmoe_status_t moe_cluster(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, const void *x);
 
+/* Bytes of a dispatch payload's count prefix for a receiver with nlocal
+ * experts (u32 each, padded to 8). */
+static inline size_t moe_prefix_bytes(size_t nlocal)
+{
+    return (nlocal * sizeof(uint32_t) + 7u) & ~(size_t)7u;
+}
+
+/* Expert side: where peer p's rows start inside local batch j. */
+size_t moe_batch_row(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h, int p, int j);
+
 /* Expert side: the rows of peer p for every local expert, contiguous in
  * `peer_rows` (rows x tb), copied from / to the batch buffer `batch`. */
 void moe_batch_gather(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
