@@ -284,6 +284,20 @@ lshmoe_status_t moe_check_handle(const lshmoe_moe_t *moe, const lshmoe_moe_handl
     return LSHMOE_OK;
 }
 
+lshmoe_status_t moe_check_call(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
+                               moe_state_t need, const void *buf, const char *buf_name,
+                               const void *stream, const char *what)
+{
+    LSHMOE_CHECK(moe_check_handle(moe, h, need, what));
+    if (stream != NULL)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: stream-ordered calls are not in "
+                            "this version: pass stream NULL and host buffers", what);
+    if (buf == NULL && h->ntok > 0)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "%s: %s is NULL with %zu tokens", what,
+                            buf_name, h->ntok);
+    return LSHMOE_OK;
+}
+
 const char *moe_op_name(uint32_t op)
 {
     switch (op) {

@@ -101,28 +101,13 @@ static lshmoe_status_t owner_grads(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, cons
     return LSHMOE_OK;
 }
 
-/* Checks shared by both backward entry points. */
-static lshmoe_status_t check_call(const lshmoe_moe_t *m, const lshmoe_moe_handle_t *h,
-                                  moe_state_t need, const void *buf, const char *buf_name,
-                                  const void *stream, const char *what)
-{
-    LSHMOE_CHECK(moe_check_handle(m, h, need, what));
-    if (stream != NULL)
-        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: stream-ordered calls are not in "
-                            "this version: pass stream NULL", what);
-    if (buf == NULL && h->ntok > 0)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "%s: %s is NULL with %zu tokens", what,
-                            buf_name, h->ntok);
-    return LSHMOE_OK;
-}
-
 lshmoe_status_t lshmoe_moe_combine_backward(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
                                             const void *dy, float *dgates, void *stream)
 {
     if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
     lshmoe_error_clear();
-    lshmoe_status_t local = check_call(moe, handle, MOE_ST_COMBINED, dy, "dy", stream,
+    lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_COMBINED, dy, "dy", stream,
                                        "lshmoe_moe_combine_backward");
     if (local == LSHMOE_OK)
         local = owner_grads(moe, handle, dy, dgates);
@@ -166,7 +151,7 @@ lshmoe_status_t lshmoe_moe_dispatch_backward(lshmoe_moe_t *moe, lshmoe_moe_handl
     if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
     lshmoe_error_clear();
-    lshmoe_status_t local = check_call(moe, handle, MOE_ST_COMBINE_BWD, dx, "dx", stream,
+    lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_COMBINE_BWD, dx, "dx", stream,
                                        "lshmoe_moe_dispatch_backward");
     if (local == LSHMOE_OK)
         local = moe_run_experts(moe, handle, 1);

@@ -91,13 +91,14 @@ static size_t group_expert(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, size_t
     float *xf = h->fscratch.ptr, *cf = xf + m->hidden, *acc = cf + m->hidden;
     size_t nc = n;
     int grouped = 0;
+    double en = 0.0, ed = -1.0; /* ed < 0: token norms not summed yet */
     if (m->hasher != NULL && n >= (size_t)m->ctx->cfg.min_tokens && n >= 2) {
         lshmoe_kn_group((const uint64_t *)h->keys.ptr + a, n, cl, &nc, h->work.ptr);
         grouped = (double)n >= m->ctx->cfg.min_ratio * (double)nc;
     }
     if (grouped) {
         lshmoe_kn_centroids(tok, m->dtype, m->hidden, n, cl, nc, dst, sizes, acc);
-        double en = 0.0, ed = 0.0;
+        ed = 0.0;
         centroid_error(m, tok, dst, cl, sizes, n, 1, xf, cf, &en, &ed);
         grouped = !(ed > 0.0 && sqrt(en / ed) > m->max_error);
         if (grouped) {
@@ -112,7 +113,10 @@ static size_t group_expert(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, size_t
         sizes[i] = 1;
     }
     memcpy(dst, tok, n * m->tb);
-    centroid_error(m, tok, NULL, cl, sizes, n, 0, xf, cf, num, den);
+    if (ed >= 0.0) /* rejected by the guard: the norms are known, the error is 0 */
+        *den += ed;
+    else
+        centroid_error(m, tok, NULL, cl, sizes, n, 0, xf, cf, num, den);
     if (n > 0)
         h->stats.experts_raw++;
     return n;
@@ -140,8 +144,6 @@ static lshmoe_status_t stage(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, cons
 lshmoe_status_t moe_cluster(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const void *x)
 {
     double t0 = lshmoe_now();
-    if (h->ntok > 0 && x == NULL)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "x is NULL with %zu tokens", h->ntok);
     size_t max_ne = 1;
     for (int pos = 0; pos < m->nexp; pos++)
         if (h->ent_off[pos + 1] - h->ent_off[pos] > max_ne)

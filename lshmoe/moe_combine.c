@@ -184,14 +184,8 @@ lshmoe_status_t lshmoe_moe_combine(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handl
     if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
     lshmoe_error_clear();
-    lshmoe_status_t local = moe_check_handle(moe, handle, MOE_ST_DISPATCHED,
-                                             "lshmoe_moe_combine");
-    if (local == LSHMOE_OK && stream != NULL)
-        local = lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "stream-ordered MoE combine is not in "
-                             "this version: pass stream NULL");
-    if (local == LSHMOE_OK && y == NULL && handle->ntok > 0)
-        local = lshmoe_error(LSHMOE_ERR_INVALID_ARG, "y is NULL with %zu tokens",
-                             handle->ntok);
+    lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_DISPATCHED, y, "y", stream,
+                                           "lshmoe_moe_combine");
     if (local == LSHMOE_OK)
         local = moe_run_experts(moe, handle, 0);
     lshmoe_status_t st = local != LSHMOE_OK

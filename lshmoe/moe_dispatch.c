@@ -159,11 +159,9 @@ lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe, lshmoe_moe_handle_t *hand
     if (handle == NULL)
         local = lshmoe_error(LSHMOE_ERR_INVALID_ARG, "dispatch without a handle (this "
                              "rank's layout failed)");
-    else if (stream != NULL)
-        local = lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "stream-ordered MoE dispatch is not in "
-                             "this version: pass stream NULL and host buffers");
     else
-        local = moe_check_handle(moe, handle, MOE_ST_LAYOUT, "lshmoe_moe_dispatch");
+        local = moe_check_call(moe, handle, MOE_ST_LAYOUT, x, "x", stream,
+                               "lshmoe_moe_dispatch");
     if (local == LSHMOE_OK) {
         handle->state = MOE_ST_LAYOUT;
         handle->seq = seq;

@@ -151,6 +151,12 @@ lshmoe_status_t moe_check_handle(const lshmoe_moe_t *moe,
                                  const lshmoe_moe_handle_t *h, moe_state_t need,
                                  const char *what);
 
+/* moe_check_handle(), then: stream must be NULL, and the token buffer
+ * `buf` (named buf_name) non-NULL when the handle has tokens. */
+lshmoe_status_t moe_check_call(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
+                               moe_state_t need, const void *buf, const char *buf_name,
+                               const void *stream, const char *what);
+
 /* Number of `op` as a word, for messages. */
 const char *moe_op_name(uint32_t op);
 
