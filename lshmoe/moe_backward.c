@@ -52,32 +52,36 @@ static void expert_grads(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int pos,
     size_t a = h->ent_off[pos], n = h->ent_off[pos + 1] - a;
     size_t r0 = h->row_off[pos], nr = h->row_off[pos + 1] - r0;
     const uint32_t *size = h->row_size + r0;
-    double *dxacc = h->dxacc.ptr;
+    double *dxacc = h->dxacc.ptr, rho = h->rho[pos];
     memset(acc, 0, nr * H * sizeof *acc);
+    /* one read of each member's dy: A_k, and the rho g dy residual term */
     for (size_t i = a; i < a + n; i++) {
         size_t slot = h->ent_slot[i];
+        uint32_t k = h->cluster_of[i];
         double g = h->gate[slot];
-        double *ak = acc + (size_t)h->cluster_of[i] * H;
+        double *ak = acc + (size_t)k * H;
+        double *dx = dxacc + (slot / K) * H;
         lshmoe_row_to_f32(dy + (slot / K) * m->tb, m->dtype, H, dyf);
         for (size_t d = 0; d < H; d++)
             ak[d] += g * (double)dyf[d];
+        if (rho != 0.0 && size[k] > 1)
+            for (size_t d = 0; d < H; d++)
+                dx[d] += rho * g * (double)dyf[d];
     }
     for (size_t k = 0; k < nr; k++)
         moe_store_f64(acc + k * H, H, m->dtype, dyf, (char *)h->rows.ptr + (r0 + k) * m->tb);
-    double rho = h->rho[pos];
     if (rho == 0.0)
         return;
+    /* -rho A_k / n_k once A_k is complete */
     for (size_t i = a; i < a + n; i++) {
         uint32_t k = h->cluster_of[i];
         if (size[k] == 1)
             continue;
-        size_t slot = h->ent_slot[i];
-        double g = h->gate[slot], inv = 1.0 / (double)size[k];
+        double c = rho / (double)size[k];
         const double *ak = acc + (size_t)k * H;
-        double *dx = dxacc + (slot / K) * H;
-        lshmoe_row_to_f32(dy + (slot / K) * m->tb, m->dtype, H, dyf);
+        double *dx = dxacc + (h->ent_slot[i] / K) * H;
         for (size_t d = 0; d < H; d++)
-            dx[d] += rho * (g * (double)dyf[d] - ak[d] * inv);
+            dx[d] -= c * ak[d];
     }
 }
 
