@@ -75,7 +75,9 @@ static pl_comm_t *comm_state(MPI_Comm comm)
         char name[MPI_MAX_OBJECT_NAME] = "";
         char label[64];
         int len = 0;
+        int world_rank = 0;
         s->comm = comm;
+        PMPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
         PMPI_Comm_rank(comm, &s->rank);
         PMPI_Comm_size(comm, &s->nranks);
         PMPI_Comm_get_name(comm, name, &len);
@@ -83,7 +85,7 @@ static pl_comm_t *comm_state(MPI_Comm comm)
             snprintf(label, sizeof label, "%.40s", name);
         else
             snprintf(label, sizeof label, "mpi comm %d", ++comm_seq);
-        s->st = pl_stats_new(label, s->rank, s->nranks);
+        s->st = pl_stats_new(label, world_rank, s->nranks);
         s->next = comms;
         comms = s;
     }

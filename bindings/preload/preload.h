@@ -48,7 +48,8 @@ void pl_warn_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * line is printed at exit even after the program freed it. */
 typedef struct pl_stats {
     char     label[48];       /* "MPI_COMM_WORLD", "mpi comm 3", "nccl comm 1" */
-    int      rank, nranks;
+    int      rank;            /* in MPI_COMM_WORLD (or the NCCL comm)      */
+    int      nranks;          /* of the communicator                       */
     uint64_t calls;           /* intercepted all-to-alls                    */
     uint64_t compressed;      /* encoded by lshmoe                          */
     uint64_t passed[PL_REASON_COUNT];
