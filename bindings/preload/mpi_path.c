@@ -12,7 +12,7 @@
  * intercommunicators; a non-float type signature) is decided locally with
  * no communication. Everything that can differ between ranks (counts, the
  * minimum size, a derived type on one rank where another passes MPI_FLOAT)
- * goes into a vote, one 8-byte bitwise-OR allreduce on the caller's
+ * goes into a vote, one 16-byte bitwise-OR allreduce on the caller's
  * communicator, and the outcome is the same everywhere. After an encoded
  * call a second one-int allreduce checks that every rank succeeded; if any
  * did not, every rank replays the plain call (or, with
@@ -260,14 +260,13 @@ static int run(const a2a_call_t *c)
         .send_counts = c->sc, .send_displs = c->sd,
         .recv_counts = c->rc, .recv_displs = c->rd,
     };
-    pl_vote_t mine = pl_policy_vote(&cfg->policy, &shape), all = {0, 0};
-    uint32_t v[2] = {mine.reasons, mine.misfit}, w[2] = {0, 0};
-    if (PMPI_Allreduce(v, w, 2, MPI_UINT32_T, MPI_BOR, c->comm) != MPI_SUCCESS) {
+    pl_vote_t mine = pl_policy_vote(&cfg->policy, &shape);
+    uint32_t v[4] = {mine.reasons, mine.misfit, mine.fp, mine.fp_not}, w[4] = {0, 0, 0, 0};
+    if (PMPI_Allreduce(v, w, 4, MPI_UINT32_T, MPI_BOR, c->comm) != MPI_SUCCESS) {
         pl_stats_pass(s->st, PL_REASON_ERROR, bytes);
         return forward(c);
     }
-    all.reasons = w[0];
-    all.misfit = w[1];
+    pl_vote_t all = {w[0], w[1], w[2], w[3]};
     pl_decision_t d = pl_policy_decide(&cfg->policy, all);
     if (d.action == PL_ACTION_PASS) {
         pl_stats_pass(s->st, d.reason, bytes);

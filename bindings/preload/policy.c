@@ -17,6 +17,7 @@ const char *pl_reason_name(pl_reason_t r)
         [PL_REASON_DTYPE] = "dtype",
         [PL_REASON_DERIVED] = "derived-type",
         [PL_REASON_SMALL] = "small",
+        [PL_REASON_CONFIG] = "config-mismatch",
         [PL_REASON_NO_HIDDEN] = "no-token-size",
         [PL_REASON_NOT_MULTIPLE] = "not-multiple",
         [PL_REASON_NO_CODEC] = "no-device-codec",
@@ -36,9 +37,22 @@ static int fits(size_t h, int n, const int *counts, const int *displs)
     return 1;
 }
 
+/* FNV-1a over the token-size list. */
+static uint32_t hidden_fingerprint(const pl_policy_t *pol)
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < pol->nhidden; i++) {
+        uint64_t v = pol->hidden[i];
+        for (int b = 0; b < 8; b++)
+            h = (h ^ (uint32_t)((v >> (8 * b)) & 0xff)) * 16777619u;
+    }
+    return h;
+}
+
 pl_vote_t pl_policy_vote(const pl_policy_t *pol, const pl_shape_t *s)
 {
-    pl_vote_t v = {0, 0};
+    uint32_t fp = hidden_fingerprint(pol);
+    pl_vote_t v = {0, 0, fp, ~fp};
     if (s->kind == PL_KIND_FP32_DERIVED)
         v.reasons |= 1u << PL_REASON_DERIVED;
     else if (s->kind != PL_KIND_FP32)
@@ -68,6 +82,8 @@ pl_decision_t pl_policy_decide(const pl_policy_t *pol, pl_vote_t all)
         d.reason = PL_REASON_DISABLED;
         return d;
     }
+    if (all.fp != ~all.fp_not)
+        all.reasons |= 1u << PL_REASON_CONFIG;
     if (all.reasons != 0) {
         for (int r = 1; r < PL_REASON_COUNT; r++)
             if (all.reasons & (1u << r)) {

@@ -28,6 +28,7 @@ typedef enum pl_reason {
     PL_REASON_DTYPE,          /* not a float type the codec encodes        */
     PL_REASON_DERIVED,        /* derived datatype (even of floats)         */
     PL_REASON_SMALL,          /* below LSHMOE_PRELOAD_MIN_BYTES on a rank  */
+    PL_REASON_CONFIG,         /* ranks have different LSHMOE_HIDDEN lists  */
     PL_REASON_NO_HIDDEN,      /* no token size known (LSHMOE_HIDDEN unset) */
     PL_REASON_NOT_MULTIPLE,   /* counts/displacements not multiples of any
                                  token size on some rank                   */
@@ -70,10 +71,15 @@ typedef struct pl_shape {
 
 /* A vote: bit (1 << reason) for every reason this rank passes, and bit i of
  * misfit for every hidden[i] that does not divide this rank's counts and
- * displacements. Votes combine with bitwise OR. */
+ * displacements. Votes combine with bitwise OR (four uint32, one
+ * allreduce). The token-size list's fingerprint travels as itself and as
+ * its complement: after the OR, the lists agree on every rank exactly when
+ * fp == ~fp_not (OR and AND of the fingerprints are equal). */
 typedef struct pl_vote {
     uint32_t reasons;
     uint32_t misfit;
+    uint32_t fp;
+    uint32_t fp_not;
 } pl_vote_t;
 
 typedef enum pl_action {
