@@ -221,6 +221,8 @@ static int encode_call(const pl_config_t *cfg, pl_comm_t *s, const a2a_call_t *c
         t->calls++;
         t->bytes_before += after.bytes_in - before.bytes_in;
         t->bytes_after += after.bytes_wire - before.bytes_wire;
+        t->seg_encoded += after.segments_compressed - before.segments_compressed;
+        t->seg_raw += after.segments_raw - before.segments_raw;
         if (after.calls_plain_policy > before.calls_plain_policy)
             t->passed[PL_REASON_ADAPT]++;
         else

@@ -99,11 +99,13 @@ void pl_stats_format(const pl_stats_t *st, double max_error, char *buf, size_t l
     }
     double ratio = st->bytes_after ? (double)st->bytes_before / (double)st->bytes_after : 1.0;
     snprintf(buf, len, "lshmoe-preload: rank %d %s (%d ranks): calls %llu, compressed %llu, "
-             "passed %llu (%s), bytes %llu -> %llu (%.2fx), max-error %g per segment",
+             "passed %llu (%s), bytes %llu -> %llu (%.2fx), segments encoded %llu raw %llu, "
+             "max-error %g per segment",
              st->rank, st->label, st->nranks, (unsigned long long)st->calls,
              (unsigned long long)st->compressed, (unsigned long long)passed,
              off ? why : "-", (unsigned long long)st->bytes_before,
-             (unsigned long long)st->bytes_after, ratio, max_error);
+             (unsigned long long)st->bytes_after, ratio, (unsigned long long)st->seg_encoded,
+             (unsigned long long)st->seg_raw, max_error);
 }
 
 /* Runs at exit: one line per communicator, then the process's guard count.

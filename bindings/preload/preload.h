@@ -55,6 +55,9 @@ typedef struct pl_stats {
     uint64_t passed[PL_REASON_COUNT];
     uint64_t bytes_before;    /* bytes this rank handed in for other ranks  */
     uint64_t bytes_after;     /* bytes it put on the wire for them          */
+    uint64_t seg_encoded;     /* per-peer segments lshmoe sent as centroids */
+    uint64_t seg_raw;         /* float segments lshmoe sent raw (too small,
+                                 too little gain, or over the error cap)    */
 } pl_stats_t;
 
 /* A new zeroed entry with this label, or NULL when out of memory (the
