@@ -75,15 +75,21 @@ static pl_nccl_op_t op(pl_nccl_kind_t kind, void *comm, int peer, size_t count, 
     return (pl_nccl_op_t){kind, comm, stream, buf, buf, count, dtype, peer};
 }
 
-/* all_to_all_single's sequence on comm: send to p, receive from p, per p. */
-static void record_a2a(pl_nccl_group_t *g, void *comm, int n, int dtype)
+/* all_to_all_single's sequence on comm for peers [p0, p1): send to p,
+ * receive from p. */
+static void record_peers(pl_nccl_group_t *g, void *comm, int p0, int p1, int dtype)
 {
-    for (int p = 0; p < n; p++) {
+    for (int p = p0; p < p1; p++) {
         pl_nccl_op_t s = op(PL_NCCL_SEND, comm, p, 100 + (size_t)p, dtype, &stream_x);
         pl_nccl_op_t r = op(PL_NCCL_RECV, comm, p, 200 + (size_t)p, dtype, &stream_x);
         pl_nccl_group_record(g, &s);
         pl_nccl_group_record(g, &r);
     }
+}
+
+static void record_a2a(pl_nccl_group_t *g, void *comm, int n, int dtype)
+{
+    record_peers(g, comm, 0, n, dtype);
 }
 
 /* The replay log equals the recorded sequence, op for op. */
@@ -145,12 +151,7 @@ static void test_nccl_group_interleaved_other_comm_and_two_comms(void)
     record_a2a(&g, &comm_a, 2, FP32);
     pl_nccl_op_t lone = op(PL_NCCL_SEND, &comm_b, 0, 5, FP32, &stream_x);
     pl_nccl_group_record(&g, &lone);
-    for (int p = 2; p < 4; p++) {
-        pl_nccl_op_t s = op(PL_NCCL_SEND, &comm_a, p, 9, FP32, &stream_x);
-        pl_nccl_op_t r = op(PL_NCCL_RECV, &comm_a, p, 9, FP32, &stream_x);
-        pl_nccl_group_record(&g, &s);
-        pl_nccl_group_record(&g, &r);
-    }
+    record_peers(&g, &comm_a, 2, 4, FP32);
     size_t n = g.n;
     pl_nccl_op_t rec[16];
     memcpy(rec, g.ops, n * sizeof rec[0]);
@@ -183,12 +184,7 @@ static void test_nccl_group_nested_flushes_at_outermost_end(void)
     CU_ASSERT_EQUAL(pl_nccl_group_end(&g, &be, &flushed), 0);
     CU_ASSERT_FALSE(flushed);
     CU_ASSERT_EQUAL(f.nlog, 0);
-    for (int p = 2; p < 4; p++) {
-        pl_nccl_op_t s = op(PL_NCCL_SEND, &comm_a, p, 9, FP32, &stream_x);
-        pl_nccl_op_t r = op(PL_NCCL_RECV, &comm_a, p, 9, FP32, &stream_x);
-        pl_nccl_group_record(&g, &s);
-        pl_nccl_group_record(&g, &r);
-    }
+    record_peers(&g, &comm_a, 2, 4, FP32);
     pl_nccl_group_end(&g, &be, &flushed);
     CU_ASSERT_TRUE(flushed);
     CU_ASSERT_EQUAL(f.passes[PL_REASON_NO_CODEC], 1);

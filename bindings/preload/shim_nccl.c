@@ -151,22 +151,25 @@ static int be_alltoall(void *arg, const pl_nccl_op_t *op)
                      (cudaStream_t)op->stream);
 }
 
+/* ncclCommCount / ncclCommUserRank, -1 when unavailable or failing. */
+static int comm_int(ncclResult_t (*fn)(const ncclComm_t, int *), void *comm)
+{
+    int v = -1;
+    if (fn == NULL || fn((ncclComm_t)comm, &v) != ncclSuccess)
+        return -1;
+    return v;
+}
+
 static int be_nranks(void *arg, void *comm)
 {
-    int n = -1;
     (void)arg;
-    if (nccl()->comm_count == NULL || nccl()->comm_count((ncclComm_t)comm, &n) != ncclSuccess)
-        return -1;
-    return n;
+    return comm_int(nccl()->comm_count, comm);
 }
 
 static int be_rank(void *arg, void *comm)
 {
-    int r = -1;
     (void)arg;
-    if (nccl()->user_rank == NULL || nccl()->user_rank((ncclComm_t)comm, &r) != ncclSuccess)
-        return -1;
-    return r;
+    return comm_int(nccl()->user_rank, comm);
 }
 
 static pl_reason_t be_codec(void *arg, const pl_nccl_a2a_t *a2a, const pl_nccl_op_t *ops)
