@@ -11,7 +11,9 @@ what the LD_PRELOAD interposer did:
             lossy, and the per-communicator statistics (stderr) saying that
             calls were compressed with fewer bytes sent, with the expected
             pass-through reasons, and that the re-entrancy guard forwarded
-            lshmoe's own MPI calls.
+            lshmoe's own MPI calls;
+  (C program) rank 0 alone cannot create its lshmoe context: every rank
+            passes every call through, byte-identical to plain.
 
 The program prints `case <name> rank <r> exact|lossy err <e> sum <hex>` per
 case and rank. Exit 0 pass, 1 fail, 77 skip (mpi4py absent for --python).
@@ -106,6 +108,27 @@ def check(args, app, exact_cases, split_label):
     ratio = sum(int(m.group(8)) for m in world) / max(1, sum(int(m.group(9)) for m in world))
     print("preload run: %d lossy buffers, MPI_COMM_WORLD bytes ratio %.2fx, reasons %s"
           % (lossy, ratio, sorted(reasons)), file=sys.stderr)
+    return plain
+
+
+def check_context_failure(args, app, plain):
+    """Rank 0 alone has an invalid codec setting, so its lshmoe context
+    cannot be created: every rank must learn it, pass every call through
+    (byte-identical to plain) and count `context-failed`."""
+    wrapped = ["sh", "-c", 'if [ "$OMPI_COMM_WORLD_RANK" = 0 ]; then export LSHMOE_HASHES=99; '
+               'fi; exec "$@"', "sh"] + app
+    got, stats, _, err = run(args, [args.launcher, "-v", "--hidden", "64", "--"] + wrapped,
+                             {"LSHMOE_LOG_LEVEL": "none"})
+    # The odd half of the split (world ranks 1 and 3) does not contain rank
+    # 0: its context is created and it compresses, as it should.
+    differ = sorted(k for k in plain if got.get(k) != plain[k] and not k[0].startswith("split1"))
+    if set(got) != set(plain) or differ:
+        fail("context failure on rank 0: buffers differ from the plain run: %s" % differ)
+    world = [m for m in stats if m.group(2) == "MPI_COMM_WORLD"]
+    if len(world) != 4 or any(int(m.group(5)) != 0 or "context-failed" not in m.group(7)
+                              for m in world):
+        fail("context failure on rank 0: expected 4 ranks with compressed 0 and "
+             "context-failed, got:\n%s" % err[-2000:])
 
 
 def main():
@@ -117,10 +140,11 @@ def main():
     args = ap.parse_args()
     if args.c_app:
         args.reasons = ["in-place", "dtype", "derived-type", "not-multiple", "small"]
-        check(args, [args.c_app],
-              {"int32_a2a", "int32_a2av", "double_a2av", "inplace_float", "derived_float",
-               "derived_mixed_float", "odd_on_one_rank_float", "small_on_one_rank_float"},
-              True)
+        plain = check(args, [args.c_app],
+                      {"int32_a2a", "int32_a2av", "double_a2av", "inplace_float",
+                       "derived_float", "derived_mixed_float", "odd_on_one_rank_float",
+                       "small_on_one_rank_float"}, True)
+        check_context_failure(args, [args.c_app], plain)
     if args.python_app:
         probe = subprocess.run([sys.executable, "-c", "import mpi4py, numpy"],
                                capture_output=True, text=True)

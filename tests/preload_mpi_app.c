@@ -244,8 +244,11 @@ static void run_split(int c)
     MPI_Comm_size(half, &nranks);
     /* One peer only: 24 KiB or more to it (the check runs with
      * LSHMOE_PRELOAD_MIN_BYTES=16384). */
-    run_case("split_float_v", c, T_FLOAT, 1, 0, -1, -1, half);
-    run_case("split_float_v_again", c + 1, T_FLOAT, 1, 0, -1, -1, half);
+    char name[64];
+    snprintf(name, sizeof name, "split%d_float_v", wr % 2);
+    run_case(name, c, T_FLOAT, 1, 0, -1, -1, half);
+    snprintf(name, sizeof name, "split%d_float_v_again", wr % 2);
+    run_case(name, c + 1, T_FLOAT, 1, 0, -1, -1, half);
     MPI_Comm_free(&half);
     rank = wr;
     nranks = wn;
