@@ -12,8 +12,9 @@ what the LD_PRELOAD interposer did:
             calls were compressed with fewer bytes sent, with the expected
             pass-through reasons, and that the re-entrancy guard forwarded
             lshmoe's own MPI calls;
-  (C program) rank 0 alone cannot create its lshmoe context: every rank
-            passes every call through, byte-identical to plain.
+  (C program) rank 0 alone cannot create its lshmoe context, or has a
+            malformed LSHMOE_HIDDEN: every rank passes every call through,
+            byte-identical to plain, and counts the reason.
 
 The program prints `case <name> rank <r> exact|lossy err <e> sum <hex>` per
 case and rank. Exit 0 pass, 1 fail, 77 skip (mpi4py absent for --python).
@@ -111,24 +112,24 @@ def check(args, app, exact_cases, split_label):
     return plain
 
 
-def check_context_failure(args, app, plain):
-    """Rank 0 alone has an invalid codec setting, so its lshmoe context
-    cannot be created: every rank must learn it, pass every call through
-    (byte-identical to plain) and count `context-failed`."""
-    wrapped = ["sh", "-c", 'if [ "$OMPI_COMM_WORLD_RANK" = 0 ]; then export LSHMOE_HASHES=99; '
-               'fi; exec "$@"', "sh"] + app
+def check_rank0_failure(args, app, plain, var, value, reason):
+    """Rank 0 alone has a bad setting (var=value): every rank must learn it,
+    pass every call on communicators with rank 0 through (byte-identical to
+    plain) and count `reason`, with no hang."""
+    wrapped = ["sh", "-c", 'if [ "$OMPI_COMM_WORLD_RANK" = 0 ]; then export %s=%s; '
+               'fi; exec "$@"' % (var, value), "sh"] + app
     got, stats, _, err = run(args, [args.launcher, "-v", "--hidden", "64", "--"] + wrapped,
                              {"LSHMOE_LOG_LEVEL": "none"})
     # The odd half of the split (world ranks 1 and 3) does not contain rank
-    # 0: its context is created and it compresses, as it should.
+    # 0: it compresses, as it should.
     differ = sorted(k for k in plain if got.get(k) != plain[k] and not k[0].startswith("split1"))
     if set(got) != set(plain) or differ:
-        fail("context failure on rank 0: buffers differ from the plain run: %s" % differ)
+        fail("%s=%s on rank 0: buffers differ from the plain run: %s" % (var, value, differ))
     world = [m for m in stats if m.group(2) == "MPI_COMM_WORLD"]
-    if len(world) != 4 or any(int(m.group(5)) != 0 or "context-failed" not in m.group(7)
+    if len(world) != 4 or any(int(m.group(5)) != 0 or reason not in m.group(7)
                               for m in world):
-        fail("context failure on rank 0: expected 4 ranks with compressed 0 and "
-             "context-failed, got:\n%s" % err[-2000:])
+        fail("%s=%s on rank 0: expected 4 ranks with compressed 0 and %s, got:\n%s"
+             % (var, value, reason, err[-2000:]))
 
 
 def main():
@@ -144,7 +145,9 @@ def main():
                       {"int32_a2a", "int32_a2av", "double_a2av", "inplace_float",
                        "derived_float", "derived_mixed_float", "odd_on_one_rank_float",
                        "small_on_one_rank_float"}, True)
-        check_context_failure(args, [args.c_app], plain)
+        check_rank0_failure(args, [args.c_app], plain, "LSHMOE_HASHES", "99", "context-failed")
+        check_rank0_failure(args, [args.c_app], plain, "LSHMOE_HIDDEN", "12x",
+                            "config-mismatch")
     if args.python_app:
         probe = subprocess.run([sys.executable, "-c", "import mpi4py, numpy"],
                                capture_output=True, text=True)

@@ -89,6 +89,12 @@ static void test_policy_config_mismatch_and_no_size(void)
     CU_ASSERT_EQUAL(d.reason, PL_REASON_CONFIG);
     d = pl_policy_decide(&none, vote(&none, 0, PL_KIND_FP32, 6400, 6400));
     CU_ASSERT_EQUAL(d.reason, PL_REASON_NO_HIDDEN);
+    /* A malformed variable on one rank: every rank passes. */
+    pl_policy_t bad = policy("64", 0);
+    bad.config_error = 1;
+    d = pl_policy_decide(&a, or_votes(vote(&a, 0, PL_KIND_FP32, 6400, 6400),
+                                      vote(&bad, 1, PL_KIND_FP32, 6400, 6400)));
+    CU_ASSERT_EQUAL(d.reason, PL_REASON_CONFIG);
     none.disabled = 1;
     CU_ASSERT_EQUAL(pl_policy_decide(&none, (pl_vote_t){0, 0, 0, ~0u}).reason,
                     PL_REASON_DISABLED);

@@ -53,6 +53,8 @@ pl_vote_t pl_policy_vote(const pl_policy_t *pol, const pl_shape_t *s)
 {
     uint32_t fp = hidden_fingerprint(pol);
     pl_vote_t v = {0, 0, fp, ~fp};
+    if (pol->config_error)
+        v.reasons |= 1u << PL_REASON_CONFIG;
     if (s->kind == PL_KIND_FP32_DERIVED)
         v.reasons |= 1u << PL_REASON_DERIVED;
     else if (s->kind != PL_KIND_FP32)

@@ -28,7 +28,8 @@ typedef enum pl_reason {
     PL_REASON_DTYPE,          /* not a float type the codec encodes        */
     PL_REASON_DERIVED,        /* derived datatype (even of floats)         */
     PL_REASON_SMALL,          /* below LSHMOE_PRELOAD_MIN_BYTES on a rank  */
-    PL_REASON_CONFIG,         /* ranks have different LSHMOE_HIDDEN lists  */
+    PL_REASON_CONFIG,         /* ranks have different LSHMOE_HIDDEN lists,
+                                 or a preload variable is malformed        */
     PL_REASON_NO_HIDDEN,      /* no token size known (LSHMOE_HIDDEN unset) */
     PL_REASON_NOT_MULTIPLE,   /* counts/displacements not multiples of any
                                  token size on some rank                   */
@@ -46,6 +47,7 @@ const char *pl_reason_name(pl_reason_t r);
 
 typedef struct pl_policy {
     int      disabled;               /* LSHMOE_DISABLE                        */
+    int      config_error;           /* a preload variable was malformed      */
     size_t   min_bytes;              /* LSHMOE_PRELOAD_MIN_BYTES              */
     int      nhidden;                /* entries in hidden[]                   */
     size_t   hidden[PL_MAX_HIDDEN];  /* token sizes in elements, in the order

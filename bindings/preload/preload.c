@@ -123,48 +123,54 @@ static void print_stats(void)
             (int)getpid(), (unsigned long long)pl_reentrant_calls());
 }
 
-static int read_config(pl_config_t *c)
+/* Reads one integer variable; on a malformed value warns once, keeps `def`
+ * and marks the configuration bad. */
+static long long read_int(pl_config_t *c, const char *name, long long def)
 {
     long long v;
+    if (lshmoe_param_int(name, &v) == LSHMOE_OK)
+        return v;
+    pl_warn_once("%s; calls pass through (config-mismatch)", lshmoe_error_thread_msg());
+    c->policy.config_error = 1;
+    return def;
+}
+
+/*
+ * A malformed variable must not make this rank behave differently from the
+ * others in a way that hangs them: it does not turn the shims off (a rank
+ * that stopped voting would leave the others waiting). The rank keeps
+ * voting, with the config-mismatch reason set, so every rank passes every
+ * float call through.
+ */
+static void read_config(pl_config_t *c)
+{
     const char *hidden;
     char err[256];
-    if (lshmoe_param_int("DISABLE", &v) != LSHMOE_OK)
-        return -1;
-    c->policy.disabled = (int)v;
-    if (lshmoe_param_int("STATS", &v) != LSHMOE_OK)
-        return -1;
-    c->stats = (int)v;
-    if (lshmoe_param_int("PRELOAD_MIN_BYTES", &v) != LSHMOE_OK)
-        return -1;
-    c->policy.min_bytes = (size_t)v;
     int idx;
-    if (lshmoe_param_choice("PRELOAD_ON_ERROR", &idx) != LSHMOE_OK)
-        return -1;
-    c->fail = idx == 1;
-    if (lshmoe_param_double("MAX_ERROR", &c->max_error) != LSHMOE_OK)
-        return -1;
-    if (lshmoe_param_string("HIDDEN", &hidden) != LSHMOE_OK)
-        return -1;
-    if (pl_policy_parse_hidden(&c->policy, hidden, err, sizeof err) != 0) {
-        pl_warn_once("%s; every call passes through", err);
-        return -2;
+    c->policy.disabled = (int)read_int(c, "DISABLE", 0);
+    c->stats = (int)read_int(c, "STATS", 0);
+    c->policy.min_bytes = (size_t)read_int(c, "PRELOAD_MIN_BYTES", 65536);
+    if (lshmoe_param_choice("PRELOAD_ON_ERROR", &idx) == LSHMOE_OK) {
+        c->fail = idx == 1;
+    } else {
+        pl_warn_once("%s; calls pass through (config-mismatch)", lshmoe_error_thread_msg());
+        c->policy.config_error = 1;
     }
-    return 0;
+    if (lshmoe_param_double("MAX_ERROR", &c->max_error) != LSHMOE_OK)
+        c->max_error = -1.0;  /* lshmoe's context creation reports it */
+    if (lshmoe_param_string("HIDDEN", &hidden) != LSHMOE_OK ||
+        pl_policy_parse_hidden(&c->policy, hidden, err, sizeof err) != 0) {
+        pl_warn_once("%s; calls pass through (config-mismatch)", err);
+        c->policy.nhidden = 0;
+        c->policy.config_error = 1;
+    }
 }
 
 static void init(void)
 {
     pl_config_t c;
     memset(&c, 0, sizeof c);
-    int rc = read_config(&c);
-    if (rc == -1)
-        pl_warn_once("%s; every call passes through", lshmoe_error_thread_msg());
-    if (rc != 0) {
-        int stats = c.stats;
-        memset(&c, 0, sizeof c);
-        c.policy.disabled = 1;
-        c.stats = stats;
-    }
+    read_config(&c);
     config = c;
     if (config.stats)
         atexit(print_stats);

@@ -27,8 +27,8 @@ typedef struct pl_config {
 } pl_config_t;
 
 /* Reads the configuration once (thread-safe); every shim calls it first.
- * A malformed variable is logged at WARN and turns the preload off (every
- * call passes through), never an abort. */
+ * A malformed variable is logged at WARN and makes every float call pass
+ * through (reason config-mismatch, agreed by the vote), never an abort. */
 const pl_config_t *pl_init(void);
 
 /*
