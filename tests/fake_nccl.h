@@ -14,7 +14,7 @@ typedef struct fake_comm {
 } fake_comm_t;
 
 typedef struct fake_call {
-    char        what[12];   /* start end send recv alltoall destroy abort */
+    char        what[12];   /* start end simend send recv alltoall destroy abort */
     int         peer;
     size_t      count;
     const void *comm;

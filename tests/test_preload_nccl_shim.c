@@ -87,6 +87,17 @@ static void test_nccl_shim_nested_two_comms_and_lone_ops(void)
     CU_ASSERT_EQUAL(fake_nlog, 2 + 1 + 4 + 2 + 8 + 1);
     expect(fake_nlog - 1, "end", -1, NULL);
 
+    /* A simulated group: replayed the same way, then the real simulation. */
+    fake_nlog = 0;
+    ncclGroupStart();
+    a2a(&comm2);
+    CU_ASSERT_EQUAL(fake_nlog, 1);
+    CU_ASSERT_EQUAL(ncclGroupSimulateEnd(NULL), ncclSuccess);
+    CU_ASSERT_EQUAL(fake_nlog, 1 + 4 + 1);
+    expect(1, "send", 0, &comm2);
+    expect(4, "recv", 1, &comm2);
+    expect(5, "simend", -1, NULL);
+
     /* Outside a group: issued at once, untouched. */
     fake_nlog = 0;
     ncclSend(buf, 5, ncclFloat32, 1, (ncclComm_t)(void *)&comm2, NULL);

@@ -37,6 +37,7 @@ typedef struct real_nccl {
     ncclResult_t (*recv)(void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
     ncclResult_t (*group_start)(void);
     ncclResult_t (*group_end)(void);
+    ncclResult_t (*group_simulate_end)(ncclSimInfo_t *);
     ncclResult_t (*comm_destroy)(ncclComm_t);
     ncclResult_t (*comm_abort)(ncclComm_t);
     ncclResult_t (*comm_count)(const ncclComm_t, int *);
@@ -74,6 +75,7 @@ static void resolve(void)
     *(void **)&real.recv = find("ncclRecv", "pncclRecv");
     *(void **)&real.group_start = find("ncclGroupStart", "pncclGroupStart");
     *(void **)&real.group_end = find("ncclGroupEnd", "pncclGroupEnd");
+    *(void **)&real.group_simulate_end = find("ncclGroupSimulateEnd", "pncclGroupSimulateEnd");
     *(void **)&real.comm_destroy = find("ncclCommDestroy", "pncclCommDestroy");
     *(void **)&real.comm_abort = find("ncclCommAbort", "pncclCommAbort");
     *(void **)&real.comm_count = find("ncclCommCount", "pncclCommCount");
@@ -189,6 +191,23 @@ static const pl_nccl_backend_t backend = {
     be_send, be_recv, be_alltoall, be_nranks, be_rank, be_codec, be_count, NULL,
 };
 
+/* A simulated group executes nothing: its all-to-alls are replayed
+ * unchanged (never offered to a codec) and not counted. */
+static pl_reason_t sim_codec(void *arg, const pl_nccl_a2a_t *a2a, const pl_nccl_op_t *ops)
+{
+    (void)arg, (void)a2a, (void)ops;
+    return PL_REASON_NO_CODEC;
+}
+
+static void sim_count(void *arg, const pl_nccl_a2a_t *a2a, pl_reason_t reason)
+{
+    (void)arg, (void)a2a, (void)reason;
+}
+
+static const pl_nccl_backend_t sim_backend = {
+    be_send, be_recv, be_alltoall, be_nranks, be_rank, sim_codec, sim_count, NULL,
+};
+
 /* ---- exported entry points ---- */
 
 /* 1 when the call must go straight to NCCL: inside lshmoe (re-entrant),
@@ -210,16 +229,31 @@ PL_EXPORT ncclResult_t ncclGroupStart(void)
     return CALL_REAL(group_start, "ncclGroupStart");
 }
 
+/* The replay's first error wins over the real end's result: it belongs to
+ * a call the program made earlier in the group. */
+static ncclResult_t end_result(int flushed, int replayed, ncclResult_t end)
+{
+    return flushed && replayed != 0 ? (ncclResult_t)replayed : end;
+}
+
 PL_EXPORT ncclResult_t ncclGroupEnd(void)
 {
     if (straight())
         return CALL_REAL(group_end, "ncclGroupEnd");
     int flushed = 0;
     int replayed = pl_nccl_group_end(&group, &backend, &flushed);
-    ncclResult_t end = CALL_REAL(group_end, "ncclGroupEnd");
-    if (flushed && replayed != 0)
-        return (ncclResult_t)replayed;
-    return end;
+    return end_result(flushed, replayed, CALL_REAL(group_end, "ncclGroupEnd"));
+}
+
+/* Like ncclGroupEnd, for a group the program only wants simulated. */
+PL_EXPORT ncclResult_t ncclGroupSimulateEnd(ncclSimInfo_t *simInfo)
+{
+    if (straight())
+        return CALL_REAL(group_simulate_end, "ncclGroupSimulateEnd", simInfo);
+    int flushed = 0;
+    int replayed = pl_nccl_group_end(&group, &sim_backend, &flushed);
+    return end_result(flushed, replayed,
+                      CALL_REAL(group_simulate_end, "ncclGroupSimulateEnd", simInfo));
 }
 
 PL_EXPORT ncclResult_t ncclSend(const void *sendbuff, size_t count, ncclDataType_t datatype,
