@@ -95,6 +95,10 @@ static void test_policy_config_mismatch_and_no_size(void)
     d = pl_policy_decide(&a, or_votes(vote(&a, 0, PL_KIND_FP32, 6400, 6400),
                                       vote(&bad, 1, PL_KIND_FP32, 6400, 6400)));
     CU_ASSERT_EQUAL(d.reason, PL_REASON_CONFIG);
+    /* A rank that could not describe its call (out of memory) votes error. */
+    d = pl_policy_decide(&a, or_votes(vote(&a, 0, PL_KIND_FP32, 6400, 6400),
+                                      pl_policy_vote(&a, NULL)));
+    CU_ASSERT_EQUAL(d.reason, PL_REASON_ERROR);
     none.disabled = 1;
     CU_ASSERT_EQUAL(pl_policy_decide(&none, (pl_vote_t){0, 0, 0, ~0u}).reason,
                     PL_REASON_DISABLED);

@@ -18,6 +18,7 @@
  * did not, every rank replays the plain call (or, with
  * LSHMOE_PRELOAD_ON_ERROR=fail, returns MPI_ERR_OTHER).
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ typedef struct a2a_call {
     const void   *sbuf;
     void         *rbuf;
     int           scount, rcount;           /* MPI_Alltoall only */
-    const int    *sc, *sd, *rc, *rd;
+    const int    *sc, *sd, *rc, *rd;       /* all NULL when out of memory */
     MPI_Datatype  stype, rtype;
     MPI_Comm      comm;
 } a2a_call_t;
@@ -178,14 +179,13 @@ static int ensure_ctx(pl_comm_t *s)
     return 1;
 }
 
-/* The encoded exchange with token size h; returns an MPI status. */
+/* The encoded exchange with token size h; cnt has room for 4 * nranks
+ * token counts. Returns an MPI status. */
 static int encode_call(const pl_config_t *cfg, pl_comm_t *s, const a2a_call_t *c,
-                       size_t h, uint64_t bytes)
+                       size_t h, uint64_t bytes, size_t *cnt)
 {
     int n = s->nranks;
-    size_t *cnt = malloc(4 * (size_t)n * sizeof *cnt);
-    if (!ensure_ctx(s) || cnt == NULL) {
-        free(cnt);
+    if (!ensure_ctx(s)) {
         pl_stats_pass(s->st, PL_REASON_CTX_FAILED, bytes);
         return forward(c);
     }
@@ -202,7 +202,6 @@ static int encode_call(const pl_config_t *cfg, pl_comm_t *s, const a2a_call_t *c
                                           cnt + 2 * n, cnt + 3 * n, LSHMOE_DTYPE_FP32, h,
                                           NULL);
     pl_inside--;
-    free(cnt);
     if (st != LSHMOE_OK)
         pl_warn_once("lshmoe_alltoallv on %s failed: %s", s->st ? s->st->label : "?",
                      lshmoe_last_error(s->ctx));
@@ -235,21 +234,31 @@ static int run(const a2a_call_t *c)
 {
     const pl_config_t *cfg = pl_init();
     int inter = 0;
-    pl_comm_t *s = comm_state(c->comm);
-    if (s == NULL)
-        return forward(c);
+    pl_comm_t *s = comm_state(c->comm), spare;
+    int no_state = s == NULL;
+    if (no_state) {
+        /* Out of memory: this rank still votes (with the error reason, so
+         * nobody encodes), or the others would wait for it. */
+        memset(&spare, 0, sizeof spare);
+        spare.comm = c->comm;
+        spare.broken = 1;
+        PMPI_Comm_rank(c->comm, &spare.rank);
+        PMPI_Comm_size(c->comm, &spare.nranks);
+        s = &spare;
+    }
     /* Intercommunicators first: their count arrays have the remote group's
      * size, so not even the byte count is read (counted as 0 bytes). */
     if (PMPI_Comm_test_inter(c->comm, &inter) != MPI_SUCCESS || inter) {
         pl_stats_pass(s->st, PL_REASON_INTERCOMM, 0);
         return forward(c);
     }
+    int have_counts = c->sc != NULL;
     if (c->sbuf == MPI_IN_PLACE) {
         pl_stats_pass(s->st, PL_REASON_IN_PLACE,
-                      remote_bytes(c->rc, s->nranks, s->rank, c->rtype));
+                      have_counts ? remote_bytes(c->rc, s->nranks, s->rank, c->rtype) : 0);
         return forward(c);
     }
-    uint64_t bytes = remote_bytes(c->sc, s->nranks, s->rank, c->stype);
+    uint64_t bytes = have_counts ? remote_bytes(c->sc, s->nranks, s->rank, c->stype) : 0;
     pl_kind_t ks = pl_mpi_kind(c->stype), kr = pl_mpi_kind(c->rtype);
     if (ks == PL_KIND_OTHER || kr == PL_KIND_OTHER) {
         pl_stats_pass(s->st, PL_REASON_DTYPE, bytes);
@@ -262,19 +271,29 @@ static int run(const a2a_call_t *c)
         .send_counts = c->sc, .send_displs = c->sd,
         .recv_counts = c->rc, .recv_displs = c->rd,
     };
-    pl_vote_t mine = pl_policy_vote(&cfg->policy, &shape);
+    pl_vote_t mine = pl_policy_vote(&cfg->policy, have_counts ? &shape : NULL);
+    /* Allocated before the vote: running out of memory here is a local
+     * failure, which the vote turns into the same pass on every rank. */
+    size_t *cnt = malloc(4 * (size_t)s->nranks * sizeof *cnt);
+    if (cnt == NULL || no_state || !have_counts)
+        mine.reasons |= 1u << PL_REASON_ERROR;
     uint32_t v[4] = {mine.reasons, mine.misfit, mine.fp, mine.fp_not}, w[4] = {0, 0, 0, 0};
+    int rc;
     if (PMPI_Allreduce(v, w, 4, MPI_UINT32_T, MPI_BOR, c->comm) != MPI_SUCCESS) {
         pl_stats_pass(s->st, PL_REASON_ERROR, bytes);
-        return forward(c);
+        rc = forward(c);
+    } else {
+        pl_vote_t all = {w[0], w[1], w[2], w[3]};
+        pl_decision_t d = pl_policy_decide(&cfg->policy, all);
+        if (d.action == PL_ACTION_PASS) {
+            pl_stats_pass(s->st, d.reason, bytes);
+            rc = forward(c);
+        } else {
+            rc = encode_call(cfg, s, c, d.hidden, bytes, cnt);
+        }
     }
-    pl_vote_t all = {w[0], w[1], w[2], w[3]};
-    pl_decision_t d = pl_policy_decide(&cfg->policy, all);
-    if (d.action == PL_ACTION_PASS) {
-        pl_stats_pass(s->st, d.reason, bytes);
-        return forward(c);
-    }
-    return encode_call(cfg, s, c, d.hidden, bytes);
+    free(cnt);
+    return rc;
 }
 
 static int lshmoe_alltoall(const void *sendbuf, int sendcount, MPI_Datatype sendtype,
@@ -284,20 +303,30 @@ static int lshmoe_alltoall(const void *sendbuf, int sendcount, MPI_Datatype send
     if (PMPI_Comm_size(comm, &n) != MPI_SUCCESS || n < 1)
         return PMPI_Alltoall(sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype,
                              comm);
-    /* Remote group size for an intercommunicator; run() passes those. */
+    /* Local group size for an intercommunicator: run() passes those before
+     * reading the arrays. Out of memory, run() still votes (with NULL
+     * arrays), so the other ranks do not wait for this one. */
     int *arr = malloc(4 * (size_t)n * sizeof *arr);
-    if (arr == NULL)
-        return PMPI_Alltoall(sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype,
-                             comm);
-    for (int p = 0; p < n; p++) {
+    /* Displacements past INT_MAX elements have no int form: such a call is
+     * described as "unknown" too (and passes through). */
+    if ((long long)n * sendcount > INT_MAX || (long long)n * recvcount > INT_MAX) {
+        free(arr);
+        arr = NULL;
+    }
+    for (int p = 0; arr != NULL && p < n; p++) {
         arr[p] = sendcount;
         arr[n + p] = p * sendcount;
         arr[2 * n + p] = recvcount;
         arr[3 * n + p] = p * recvcount;
     }
     a2a_call_t c = {.is_v = 0, .sbuf = sendbuf, .rbuf = recvbuf, .scount = sendcount,
-                    .rcount = recvcount, .sc = arr, .sd = arr + n, .rc = arr + 2 * n,
-                    .rd = arr + 3 * n, .stype = sendtype, .rtype = recvtype, .comm = comm};
+                    .rcount = recvcount, .stype = sendtype, .rtype = recvtype, .comm = comm};
+    if (arr != NULL) {
+        c.sc = arr;
+        c.sd = arr + n;
+        c.rc = arr + 2 * n;
+        c.rd = arr + 3 * n;
+    }
     int rc = run(&c);
     free(arr);
     return rc;

@@ -55,6 +55,10 @@ pl_vote_t pl_policy_vote(const pl_policy_t *pol, const pl_shape_t *s)
     pl_vote_t v = {0, 0, fp, ~fp};
     if (pol->config_error)
         v.reasons |= 1u << PL_REASON_CONFIG;
+    if (s == NULL) {             /* the caller could not describe the call */
+        v.reasons |= 1u << PL_REASON_ERROR;
+        return v;
+    }
     if (s->kind == PL_KIND_FP32_DERIVED)
         v.reasons |= 1u << PL_REASON_DERIVED;
     else if (s->kind != PL_KIND_FP32)

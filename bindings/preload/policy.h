@@ -98,7 +98,9 @@ typedef struct pl_decision {
 } pl_decision_t;
 
 /* This rank's vote for a call of this shape (only meaningful for the
- * FP32 kinds; the caller passes other kinds through without voting). */
+ * FP32 kinds; the caller passes other kinds through without voting).
+ * shape NULL: the caller could not describe the call (out of memory); the
+ * vote then carries PL_REASON_ERROR so that no rank encodes. */
 pl_vote_t pl_policy_vote(const pl_policy_t *pol, const pl_shape_t *shape);
 
 /* The action for the combined (OR-ed) votes of all ranks. */
