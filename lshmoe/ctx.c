@@ -169,7 +169,9 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
      * A bad value is a local failure like a bad config: the peers hear of it
      * in the fingerprint round instead of waiting for this rank. */
     double link_gbps = 0, link_lat_us = 0;
-    lshmoe_status_t local = lshmoe_param_double("LINK_GBPS", &link_gbps);
+    lshmoe_status_t local = lshmoe_log_config_status();
+    if (local == LSHMOE_OK)
+        local = lshmoe_param_double("LINK_GBPS", &link_gbps);
     if (local == LSHMOE_OK)
         local = lshmoe_param_double("LINK_LATENCY_US", &link_lat_us);
     if (local == LSHMOE_OK && (link_gbps > 0 || link_lat_us > 0))

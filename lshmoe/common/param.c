@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/param.h"
@@ -140,22 +141,30 @@ lshmoe_status_t lshmoe_param_parse_double(const lshmoe_param_desc_t *p,
     return LSHMOE_OK;
 }
 
-lshmoe_status_t lshmoe_param_parse_choice(const lshmoe_param_desc_t *p,
-                                          const char *text, int *index_out)
+int lshmoe_param_choice_index(const lshmoe_param_desc_t *p, const char *text)
 {
     const char *c = p->range;
     size_t len = strlen(text);
     for (int idx = 0; c != NULL && *c != '\0'; idx++) {
         const char *bar = strchr(c, '|');
         size_t n = bar ? (size_t)(bar - c) : strlen(c);
-        if (n == len && strncmp(c, text, n) == 0) {
-            *index_out = idx;
-            return LSHMOE_OK;
-        }
+        /* Choices are words: "WARN" means "warn". */
+        if (n == len && strncasecmp(c, text, n) == 0)
+            return idx;
         c = bar ? bar + 1 : c + n;
     }
-    return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
-                        "LSHMOE_%s: '%s' is not one of %s", p->name, text, p->range);
+    return -1;
+}
+
+lshmoe_status_t lshmoe_param_parse_choice(const lshmoe_param_desc_t *p,
+                                          const char *text, int *index_out)
+{
+    int idx = lshmoe_param_choice_index(p, text);
+    if (idx < 0)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "LSHMOE_%s: '%s' is not one of %s", p->name, text, p->range);
+    *index_out = idx;
+    return LSHMOE_OK;
 }
 
 lshmoe_status_t lshmoe_param_int(const char *name, long long *out)
