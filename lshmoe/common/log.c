@@ -47,6 +47,9 @@ static void log_setup(void)
         FILE *f = fopen(path, "a");
         if (f != NULL)
             log_stream = f;
+        else if (log_problem[0] == '\0')
+            snprintf(log_problem, sizeof log_problem,
+                     "LSHMOE_LOG_FILE: cannot open '%s' for appending", path);
     }
     __atomic_store_n(&lshmoe_log_level_cached, level, __ATOMIC_RELEASE);
 }

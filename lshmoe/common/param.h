@@ -51,9 +51,13 @@ lshmoe_status_t lshmoe_param_double(const char *name, double *out);
 lshmoe_status_t lshmoe_param_choice(const char *name, int *index_out);
 lshmoe_status_t lshmoe_param_string(const char *name, const char **out);
 
-/* Parses `text` as parameter p (no environment involved). */
+/* Parses `text` as parameter p (no environment involved). Numbers: white
+ * space around them is ignored, an optional sign, decimal digits unless
+ * they start with 0x (never octal); words: any case. */
 lshmoe_status_t lshmoe_param_parse_int(const lshmoe_param_desc_t *p,
                                        const char *text, long long *out);
+lshmoe_status_t lshmoe_param_parse_u64(const lshmoe_param_desc_t *p,
+                                       const char *text, uint64_t *out);
 lshmoe_status_t lshmoe_param_parse_double(const lshmoe_param_desc_t *p,
                                           const char *text, double *out);
 lshmoe_status_t lshmoe_param_parse_choice(const lshmoe_param_desc_t *p,
