@@ -228,8 +228,12 @@ static int moe_valid(const lshmoe_moe_t *m)
 lshmoe_status_t lshmoe_moe_local_experts(const lshmoe_moe_t *moe, int *count_p,
                                          const int32_t **ids_p)
 {
-    if (!moe_valid(moe) || count_p == NULL || ids_p == NULL)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer or an output is NULL");
+    if (!moe_valid(moe))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    if (count_p == NULL || ids_p == NULL)
+        return lshmoe_ctx_fail(moe->ctx, lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                               "lshmoe_moe_local_experts: %s is NULL",
+                               count_p == NULL ? "count_p" : "ids_p"));
     *count_p = moe->nlocal;
     *ids_p = moe->order + moe->rank_off[moe->rank];
     return LSHMOE_OK;
