@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lshmoe/a2a_ranges.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/log.h"
@@ -105,6 +106,9 @@ static lshmoe_status_t check_args(const a2a_call_t *c, const void *stream)
                                 "rank %d", c->recv_counts[p], p);
     }
     int me = c->ctx->rank;
+    LSHMOE_CHECK(lshmoe_a2a_check_overlap(c->send, c->send_counts, c->send_displs, c->recv,
+                                          c->recv_counts, c->recv_displs, c->ctx->nranks,
+                                          tb));
     if (c->send_counts[me] != c->recv_counts[me])
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sends itself %zu tokens but "
                             "expects %zu", me, c->send_counts[me], c->recv_counts[me]);

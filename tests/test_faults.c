@@ -8,6 +8,7 @@
  * one context get LSHMOE_ERR_INVALID_ARG instead of corrupting it.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +71,70 @@ static void test_faults_every_failing_call_sets_its_own_message(void)
     lshmoe_ctx_destroy(ctx);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Overlapping buffers                                                       */
+/* ------------------------------------------------------------------------ */
+
+#define OV_HIDDEN 16
+
+/* Two ranks on a self world: rank 1 plays a clean peer, rank 0 the case. */
+typedef struct overlap_case {
+    int            alias;   /* 1: send == recv; 0: receive ranges overlap */
+    int            compress;
+    lshmoe_dtype_t dtype;
+    lshmoe_status_t got[2];
+    char           msg[2][256];
+} overlap_case_t;
+
+static void overlap_rank(lt_rank_ctx_t *rc)
+{
+    overlap_case_t *c = rc->arg;
+    int me = rc->rank;
+    lshmoe_comm_desc_t d = lt_self_desc(rc);
+    lshmoe_config_t cfg = LSHMOE_CONFIG_INITIALIZER;
+    cfg.compress = c->compress;
+    lshmoe_ctx_t *ctx = NULL;
+    if (lshmoe_ctx_create(&d, &cfg, &ctx) != LSHMOE_OK) {
+        c->got[me] = LSHMOE_ERR_INTERNAL;
+        return;
+    }
+    size_t tb = OV_HIDDEN * 4, n = 8;
+    char *a = calloc(4 * n, tb), *b = calloc(4 * n, tb);
+    for (size_t i = 0; i < 4 * n * tb; i++)
+        a[i] = (char)(i * 7 + (size_t)me);
+    size_t sc[2] = {n, n}, sd[2] = {0, n}, rc_[2] = {n, n}, rd[2] = {0, n};
+    void *recv = b;
+    if (me == 0 && c->alias)
+        recv = a; /* the whole call in place */
+    if (me == 0 && !c->alias)
+        rd[1] = n / 2; /* rank 1's tokens land on top of rank 0's */
+    c->got[me] = lshmoe_alltoallv(ctx, a, sc, sd, recv, rc_, rd, c->dtype, OV_HIDDEN, NULL);
+    snprintf(c->msg[me], sizeof c->msg[me], "%s", lshmoe_last_error(ctx));
+    free(a);
+    free(b);
+    lshmoe_ctx_destroy(ctx);
+}
+
+static void run_overlap(int alias, int compress, lshmoe_dtype_t dtype)
+{
+    overlap_case_t c = {.alias = alias, .compress = compress, .dtype = dtype};
+    CU_ASSERT_EQUAL_FATAL(lt_run_ranks(2, 30.0, overlap_rank, &c), 0);
+    CU_ASSERT_EQUAL(c.got[0], LSHMOE_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.msg[0], alias ? "alias" : "overlap"));
+    CU_ASSERT_EQUAL(c.got[1], LSHMOE_ERR_PEER);
+}
+
+static void test_faults_overlapping_receive_ranges_are_refused(void)
+{
+    run_overlap(0, 1, LSHMOE_DTYPE_FP32);
+    run_overlap(0, 0, LSHMOE_DTYPE_INT32);
+}
+
 static const lt_test_t tests[] = {
     {"test_faults_every_failing_call_sets_its_own_message",
      test_faults_every_failing_call_sets_its_own_message},
+    {"test_faults_overlapping_receive_ranges_are_refused",
+     test_faults_overlapping_receive_ranges_are_refused},
 };
 
 LT_MAIN("faults", tests)

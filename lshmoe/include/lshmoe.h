@@ -327,6 +327,9 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * [in]  send, send_counts, send_displs: caller-owned, read during the call
  * [out] recv: caller-owned; only the addressed tokens are written
  * [in]  recv_counts, recv_displs: caller-owned
+ * The receive ranges must be disjoint: overlapping ones are
+ * LSHMOE_ERR_INVALID_ARG naming the two ranks, on this rank, and
+ * LSHMOE_ERR_PEER on the others.
  * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL pointer with a non-zero
  * count, bad dtype, hidden 0, overlapping or overflowing ranges);
  * LSHMOE_ERR_UNSUPPORTED (non-NULL stream); LSHMOE_ERR_MISMATCH;
