@@ -54,6 +54,20 @@ lshmoe_status_t lshmoe_a2a_check_overlap(const void *send, const size_t *send_co
                               "the receive ranges for ranks %d and %d overlap (recv_displs "
                               "and recv_counts must give disjoint ranges)",
                               r[i - 1].peer, r[i].peer);
+    /* Both lists sorted and the receive ranges disjoint: one merge pass
+     * finds any send range that meets a receive range. */
+    for (size_t i = 0, j = 0; i < ns && j < nr && st == LSHMOE_OK;) {
+        if (s[i].hi <= r[j].lo)
+            i++;
+        else if (r[j].hi <= s[i].lo)
+            j++;
+        else
+            st = lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                              "the send range for rank %d overlaps the receive range for "
+                              "rank %d: send and recv must not alias (in-place all-to-all "
+                              "is not supported; use separate buffers)",
+                              s[i].peer, r[j].peer);
+    }
     free(r);
     return st;
 }

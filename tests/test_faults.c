@@ -130,11 +130,19 @@ static void test_faults_overlapping_receive_ranges_are_refused(void)
     run_overlap(0, 0, LSHMOE_DTYPE_INT32);
 }
 
+static void test_faults_send_aliasing_recv_is_refused(void)
+{
+    run_overlap(1, 0, LSHMOE_DTYPE_INT32);
+    run_overlap(1, 0, LSHMOE_DTYPE_FP32);
+    run_overlap(1, 1, LSHMOE_DTYPE_FP32);
+}
+
 static const lt_test_t tests[] = {
     {"test_faults_every_failing_call_sets_its_own_message",
      test_faults_every_failing_call_sets_its_own_message},
     {"test_faults_overlapping_receive_ranges_are_refused",
      test_faults_overlapping_receive_ranges_are_refused},
+    {"test_faults_send_aliasing_recv_is_refused", test_faults_send_aliasing_recv_is_refused},
 };
 
 LT_MAIN("faults", tests)

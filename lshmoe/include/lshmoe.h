@@ -327,7 +327,8 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * [in]  send, send_counts, send_displs: caller-owned, read during the call
  * [out] recv: caller-owned; only the addressed tokens are written
  * [in]  recv_counts, recv_displs: caller-owned
- * The receive ranges must be disjoint: overlapping ones are
+ * The receive ranges must be disjoint, and no send range may overlap a
+ * receive range (send == recv is not an in-place all-to-all): either is
  * LSHMOE_ERR_INVALID_ARG naming the two ranks, on this rank, and
  * LSHMOE_ERR_PEER on the others.
  * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL pointer with a non-zero
