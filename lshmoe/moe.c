@@ -182,8 +182,8 @@ static lshmoe_status_t make_hasher(lshmoe_moe_t *m)
 lshmoe_status_t lshmoe_moe_create(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *cfg,
                                   lshmoe_moe_t **moe_p)
 {
-    if (!lshmoe_ctx_valid(ctx) || moe_p == NULL)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context or moe_p is NULL or invalid");
+    if (!lshmoe_ctx_valid(ctx))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or invalid");
     lshmoe_error_clear();
     lshmoe_moe_t *m = calloc(1, sizeof *m);
     if (m == NULL)
@@ -192,7 +192,11 @@ lshmoe_status_t lshmoe_moe_create(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *
     m->ctx = ctx;
     m->rank = ctx->rank;
     m->nranks = ctx->nranks;
-    lshmoe_status_t local = check_config(cfg, ctx->nranks);
+    /* A NULL moe_p is this rank's own error: it still joins the creation
+     * round so that the peers fail instead of waiting for it. */
+    lshmoe_status_t local = moe_p == NULL
+        ? lshmoe_error(LSHMOE_ERR_INVALID_ARG, "lshmoe_moe_create: moe_p is NULL")
+        : check_config(cfg, ctx->nranks);
     if (local == LSHMOE_OK) {
         m->nexp = cfg->num_experts;
         m->topk = cfg->topk;
