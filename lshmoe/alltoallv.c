@@ -40,6 +40,9 @@ typedef struct peer_meta {
     uint32_t flags;      /* META_F_*                                       */
     uint64_t ntokens;
     uint64_t bytes;
+    int32_t  dtype;      /* the same on every rank, checked by all         */
+    uint32_t reserved;
+    uint64_t hidden;
 } peer_meta_t;
 
 /* The segment is the sender's tokens as they are (ntokens * token bytes),
@@ -260,8 +263,11 @@ static lshmoe_status_t decode_all(a2a_call_t *c)
 static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
 {
     lshmoe_ctx_t *ctx = c->ctx;
-    for (int p = 0; p < ctx->nranks; p++)
+    for (int p = 0; p < ctx->nranks; p++) {
         c->meta_out[p].status = local;
+        c->meta_out[p].dtype = (int32_t)c->dtype;
+        c->meta_out[p].hidden = c->hidden;
+    }
     LSHMOE_CHECK(ctx->tl_ops->alltoall(ctx->tl, c->meta_out, sizeof(peer_meta_t), c->meta_in));
     if (local != LSHMOE_OK)
         return local;
@@ -270,6 +276,21 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
             return lshmoe_error(LSHMOE_ERR_PEER, "rank %d failed this all-to-all before the "
                                 "exchange (%s)", p,
                                 lshmoe_status_name((lshmoe_status_t)c->meta_in[p].status));
+    /* Every rank hears every rank's dtype and hidden, so comparing them all
+     * with rank 0's gives every rank the same verdict: all fail together,
+     * before any data moves (two dtypes of one size would otherwise pass). */
+    const peer_meta_t *ref = &c->meta_in[0];
+    for (int p = 1; p < ctx->nranks; p++) {
+        const peer_meta_t *m = &c->meta_in[p];
+        if (m->dtype != ref->dtype || m->hidden != ref->hidden)
+            return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank 0 calls lshmoe_alltoallv with "
+                                "dtype %s and hidden %llu but rank %d with dtype %s and hidden "
+                                "%llu: every rank must pass the same",
+                                lshmoe_dtype_name((lshmoe_dtype_t)ref->dtype),
+                                (unsigned long long)ref->hidden, p,
+                                lshmoe_dtype_name((lshmoe_dtype_t)m->dtype),
+                                (unsigned long long)m->hidden);
+    }
     int bad_peer;
     LSHMOE_CHECK(recv_setup(c, &bad_peer));
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,

@@ -105,11 +105,58 @@ static void test_faults_mpi_moe_create_null_out_fails_peers(void)
     lshmoe_ctx_destroy(ctx);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Different dtypes of one element size                                      */
+/* ------------------------------------------------------------------------ */
+
+#define TOK 8     /* tokens per peer */
+#define HID 16
+
+/* Every rank sends TOK tokens of HID 4-byte elements to every rank. */
+static lshmoe_status_t a2a_call(lshmoe_ctx_t *ctx, lshmoe_dtype_t dtype, size_t hidden)
+{
+    size_t n = (size_t)nr, tb = hidden * 4;
+    size_t *cnt = calloc(n, sizeof *cnt), *dsp = calloc(n, sizeof *dsp);
+    float *send = calloc(n * TOK, tb), *recv = calloc(n * TOK, tb);
+    for (size_t p = 0; p < n; p++) {
+        cnt[p] = TOK;
+        dsp[p] = p * TOK;
+    }
+    for (size_t i = 0; i < n * TOK * hidden; i++)
+        send[i] = (float)((i * 37 + (size_t)me) % 101) / 7.0f;
+    lshmoe_status_t st = lshmoe_alltoallv(ctx, send, cnt, dsp, recv, cnt, dsp, dtype, hidden,
+                                          NULL);
+    free(cnt);
+    free(dsp);
+    free(send);
+    free(recv);
+    return st;
+}
+
+static void test_faults_mpi_dtypes_of_one_size_fail_every_rank(void)
+{
+    for (int compress = 0; compress <= 1; compress++) {
+        lshmoe_ctx_t *ctx = open_ctx(compress);
+        lshmoe_status_t st = a2a_call(ctx, me == 2 ? LSHMOE_DTYPE_INT32 : LSHMOE_DTYPE_FP32,
+                                      HID);
+        CU_ASSERT_EQUAL(st, LSHMOE_ERR_MISMATCH);
+        CU_ASSERT(has(lshmoe_last_error(ctx), "rank 2"));
+        if (st != LSHMOE_ERR_MISMATCH)
+            fprintf(stderr, "rank %d, compress %d: %s: %s\n", me, compress,
+                    lshmoe_status_name(st), lshmoe_last_error(ctx));
+        /* the context stays usable: a clean call after it */
+        CU_ASSERT_EQUAL(a2a_call(ctx, LSHMOE_DTYPE_FP32, HID), LSHMOE_OK);
+        lshmoe_ctx_destroy(ctx);
+    }
+}
+
 static const lt_test_t tests[] = {
     {"test_faults_mpi_ctx_create_bad_own_args_fail_peers",
      test_faults_mpi_ctx_create_bad_own_args_fail_peers},
     {"test_faults_mpi_moe_create_null_out_fails_peers",
      test_faults_mpi_moe_create_null_out_fails_peers},
+    {"test_faults_mpi_dtypes_of_one_size_fail_every_rank",
+     test_faults_mpi_dtypes_of_one_size_fail_every_rank},
 };
 
 /* Runs the suite on this rank; returns its failure count (1 on a CUnit
