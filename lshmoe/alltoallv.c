@@ -34,16 +34,11 @@
 #include "lshmoe/common/log.h"
 #include "lshmoe/common/timer.h"
 #include "lshmoe/ctx_int.h"
+#include "lshmoe/meta.h"
 
-typedef struct peer_meta {
-    int32_t  status;
-    uint32_t flags;      /* META_F_*                                       */
-    uint64_t ntokens;
-    uint64_t bytes;
-    int32_t  dtype;      /* the same on every rank, checked by all         */
-    uint32_t reserved;
-    uint64_t hidden;
-} peer_meta_t;
+/* The metadata record is the one every data collective shares (meta.h):
+ * count = tokens for the peer, bytes = their wire bytes, flags below. */
+typedef lshmoe_meta_t peer_meta_t;
 
 /* The segment is the sender's tokens as they are (ntokens * token bytes),
  * not a codec segment: the receiver copies it instead of decoding it. */
@@ -168,7 +163,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
     size_t off = 0;
     lshmoe_codec_stats_t cs = {0};
     for (int p = 0; p < ctx->nranks; p++) {
-        c->meta_out[p].ntokens = c->send_counts[p];
+        c->meta_out[p].count = c->send_counts[p];
         if (p == ctx->rank)
             continue;
         size_t len = 0;
@@ -190,7 +185,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
 static void plain_send_setup(a2a_call_t *c)
 {
     for (int p = 0; p < c->ctx->nranks; p++) {
-        c->meta_out[p].ntokens = c->send_counts[p];
+        c->meta_out[p].count = c->send_counts[p];
         if (p == c->ctx->rank)
             continue;
         c->send_ptrs[p] = c->send + c->send_displs[p] * c->token_bytes;
@@ -216,7 +211,7 @@ static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
         if (p == ctx->rank)
             continue;
         const peer_meta_t *m = &c->meta_in[p];
-        int fits = m->ntokens == c->recv_counts[p];
+        int fits = m->count == c->recv_counts[p];
         if (m->flags & META_F_PLAIN) /* a peer with another hidden or dtype */
             fits = fits && m->bytes == c->recv_counts[p] * c->token_bytes;
         int direct = (m->flags & META_F_PLAIN) && fits;
@@ -263,40 +258,28 @@ static lshmoe_status_t decode_all(a2a_call_t *c)
 static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
 {
     lshmoe_ctx_t *ctx = c->ctx;
+    /* The header first: a rank in another collective, or with another
+     * dtype, fails every rank here, before any data moves. */
+    uint64_t seq = ++ctx->a2a_calls;
     for (int p = 0; p < ctx->nranks; p++) {
-        c->meta_out[p].status = local;
-        c->meta_out[p].dtype = (int32_t)c->dtype;
-        c->meta_out[p].hidden = c->hidden;
+        lshmoe_meta_t *m = &c->meta_out[p];
+        lshmoe_meta_t h = lshmoe_meta_header(LSHMOE_COLL_ALLTOALLV, seq, c->dtype, c->hidden,
+                                             local);
+        h.count = m->count;
+        h.bytes = m->bytes;
+        h.flags = m->flags;
+        *m = h;
     }
     LSHMOE_CHECK(ctx->tl_ops->alltoall(ctx->tl, c->meta_out, sizeof(peer_meta_t), c->meta_in));
     if (local != LSHMOE_OK)
         return local;
-    for (int p = 0; p < ctx->nranks; p++)
-        if (c->meta_in[p].status != LSHMOE_OK)
-            return lshmoe_error(LSHMOE_ERR_PEER, "rank %d failed this all-to-all before the "
-                                "exchange (%s)", p,
-                                lshmoe_status_name((lshmoe_status_t)c->meta_in[p].status));
-    /* Every rank hears every rank's dtype and hidden, so comparing them all
-     * with rank 0's gives every rank the same verdict: all fail together,
-     * before any data moves (two dtypes of one size would otherwise pass). */
-    const peer_meta_t *ref = &c->meta_in[0];
-    for (int p = 1; p < ctx->nranks; p++) {
-        const peer_meta_t *m = &c->meta_in[p];
-        if (m->dtype != ref->dtype || m->hidden != ref->hidden)
-            return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank 0 calls lshmoe_alltoallv with "
-                                "dtype %s and hidden %llu but rank %d with dtype %s and hidden "
-                                "%llu: every rank must pass the same",
-                                lshmoe_dtype_name((lshmoe_dtype_t)ref->dtype),
-                                (unsigned long long)ref->hidden, p,
-                                lshmoe_dtype_name((lshmoe_dtype_t)m->dtype),
-                                (unsigned long long)m->hidden);
-    }
+    LSHMOE_CHECK(lshmoe_meta_check(c->meta_in, ctx->nranks, 1));
     int bad_peer;
     LSHMOE_CHECK(recv_setup(c, &bad_peer));
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,
                                         c->send_bytes, (void *const *)c->recv_ptrs,
                                         c->recv_bytes, NULL));
-    if (bad_peer >= 0 && c->meta_in[bad_peer].ntokens == c->recv_counts[bad_peer])
+    if (bad_peer >= 0 && c->meta_in[bad_peer].count == c->recv_counts[bad_peer])
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %zu tokens in %llu bytes, "
                             "not %zu tokens of %zu bytes: hidden or dtype differ", bad_peer,
                             c->recv_counts[bad_peer],
@@ -305,7 +288,7 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     if (bad_peer >= 0)
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %llu tokens but recv_counts[%d] "
                             "is %zu", bad_peer,
-                            (unsigned long long)c->meta_in[bad_peer].ntokens, bad_peer,
+                            (unsigned long long)c->meta_in[bad_peer].count, bad_peer,
                             c->recv_counts[bad_peer]);
     return LSHMOE_OK;
 }

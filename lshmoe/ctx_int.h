@@ -46,6 +46,7 @@ struct lshmoe_ctx {
     lshmoe_stats_t         stats;
     lshmoe_adapt_t         adapt;
     char                   last_error[LSHMOE_ERRMSG_LEN];
+    uint64_t               a2a_calls; /* lshmoe_alltoallv calls joined (metadata seq) */
     /* alltoallv scratch, grow-only */
     lshmoe_buf_t           send_stage;
     lshmoe_buf_t           recv_stage;

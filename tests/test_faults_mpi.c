@@ -150,6 +150,62 @@ static void test_faults_mpi_dtypes_of_one_size_fail_every_rank(void)
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Collectives confused with each other                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Rank 0 calls lshmoe_alltoallv with one crafted 72-byte token per peer
+ * (first word 0x80000001: the dispatch op code with the RAW row flag)
+ * while the other ranks call lshmoe_moe_dispatch on a layer whose tokens
+ * are 72 bytes too. Every rank must fail; none may return crossed data. */
+static void test_faults_mpi_alltoallv_against_dispatch_fails_every_rank(void)
+{
+    lshmoe_ctx_t *ctx = open_ctx(1);
+    lshmoe_moe_config_t mc = LSHMOE_MOE_CONFIG_INITIALIZER;
+    mc.num_experts = nr;
+    mc.topk = 1;
+    mc.dtype = LSHMOE_DTYPE_FP32;
+    mc.hidden = 18; /* 72 bytes */
+    lshmoe_moe_t *moe = NULL;
+    CU_ASSERT_EQUAL(lshmoe_moe_create(ctx, &mc, &moe), LSHMOE_OK);
+    lshmoe_status_t st;
+    if (me == 0) {
+        size_t n = (size_t)nr;
+        size_t *cnt = calloc(n, sizeof *cnt), *dsp = calloc(n, sizeof *dsp);
+        uint32_t *send = calloc(n, 72), *recv = calloc(n, 72);
+        for (size_t p = 0; p < n; p++) {
+            cnt[p] = 1;
+            dsp[p] = p;
+            send[p * 18] = 0x80000001u;
+            send[p * 18 + 2] = 1; /* where a dispatch expects a sequence number */
+        }
+        st = lshmoe_alltoallv(ctx, send, cnt, dsp, recv, cnt, dsp, LSHMOE_DTYPE_BYTES, 72,
+                              NULL);
+        free(cnt);
+        free(dsp);
+        free(send);
+        free(recv);
+    } else {
+        int32_t idx[2] = {0, me};
+        float gate[2] = {1.0f, 1.0f};
+        float x[2 * 18];
+        for (int i = 0; i < 2 * 18; i++)
+            x[i] = (float)(i + me);
+        lshmoe_moe_handle_t *h = NULL;
+        CU_ASSERT_EQUAL(lshmoe_moe_layout(moe, 2, idx, gate, &h), LSHMOE_OK);
+        st = lshmoe_moe_dispatch(moe, h, x, NULL);
+        lshmoe_moe_handle_destroy(h);
+    }
+    const char *msg = lshmoe_last_error(ctx);
+    CU_ASSERT_EQUAL(st, LSHMOE_ERR_MISMATCH);
+    CU_ASSERT(has(msg, "rank 0 called alltoallv"));
+    CU_ASSERT(has(msg, "moe dispatch #1"));
+    if (st != LSHMOE_ERR_MISMATCH || !has(msg, "rank 0 called alltoallv"))
+        fprintf(stderr, "rank %d: %s: %s\n", me, lshmoe_status_name(st), msg);
+    lshmoe_moe_destroy(moe);
+    lshmoe_ctx_destroy(ctx);
+}
+
 static const lt_test_t tests[] = {
     {"test_faults_mpi_ctx_create_bad_own_args_fail_peers",
      test_faults_mpi_ctx_create_bad_own_args_fail_peers},
@@ -157,6 +213,8 @@ static const lt_test_t tests[] = {
      test_faults_mpi_moe_create_null_out_fails_peers},
     {"test_faults_mpi_dtypes_of_one_size_fail_every_rank",
      test_faults_mpi_dtypes_of_one_size_fail_every_rank},
+    {"test_faults_mpi_alltoallv_against_dispatch_fails_every_rank",
+     test_faults_mpi_alltoallv_against_dispatch_fails_every_rank},
 };
 
 /* Runs the suite on this rank; returns its failure count (1 on a CUnit
