@@ -174,6 +174,28 @@ static void test_param_numbers_decimal_whitespace_and_signs(void)
     unsetenv("LSHMOE_REDUCE");
 }
 
+/* LSHMOE_TIMEOUT_S serves every transport; the self transport's older
+ * name still works when the new one is unset. */
+static void test_param_timeout_and_its_older_name(void)
+{
+    double t = 0;
+    unsetenv("LSHMOE_TIMEOUT_S");
+    unsetenv("LSHMOE_SELF_TIMEOUT_S");
+    CU_ASSERT_EQUAL(lshmoe_param_timeout(&t), LSHMOE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(t, 120.0, 0.0);
+    setenv("LSHMOE_SELF_TIMEOUT_S", "5", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_timeout(&t), LSHMOE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(t, 5.0, 0.0);
+    setenv("LSHMOE_TIMEOUT_S", "3", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_timeout(&t), LSHMOE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(t, 3.0, 0.0);
+    setenv("LSHMOE_TIMEOUT_S", "0", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_timeout(&t), LSHMOE_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(lshmoe_error_thread_msg(), "LSHMOE_TIMEOUT_S"));
+    unsetenv("LSHMOE_TIMEOUT_S");
+    unsetenv("LSHMOE_SELF_TIMEOUT_S");
+}
+
 static const lt_test_t tests[] = {
     {"test_param_defaults_parse", test_param_defaults_parse},
     {"test_param_env_overrides_and_errors_name_the_variable",
@@ -181,6 +203,7 @@ static const lt_test_t tests[] = {
     {"test_param_docs_env_md_matches_table", test_param_docs_env_md_matches_table},
     {"test_param_numbers_decimal_whitespace_and_signs",
      test_param_numbers_decimal_whitespace_and_signs},
+    {"test_param_timeout_and_its_older_name", test_param_timeout_and_its_older_name},
 };
 
 LT_MAIN("param", tests)

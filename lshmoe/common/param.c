@@ -45,7 +45,7 @@ static const lshmoe_param_desc_t params[] = {
     {"TRANSPORT", LSHMOE_PARAM_STRING, "auto", "auto|self|mpi|nccl",
      "transport when the communicator kind is AUTO"},
     {"SELF_TIMEOUT_S", LSHMOE_PARAM_DOUBLE, "120", "0.001..1000000",
-     "self transport: seconds a collective waits for the other ranks"},
+     "older name of TIMEOUT_S, used when TIMEOUT_S is unset"},
     {"LINK_GBPS", LSHMOE_PARAM_DOUBLE, "0", "0..100000",
      "emulated per-rank link bandwidth in Gb/s; 0 = off"},
     {"LINK_LATENCY_US", LSHMOE_PARAM_DOUBLE, "0", "0..1000000",
@@ -54,6 +54,8 @@ static const lshmoe_param_desc_t params[] = {
      "log verbosity (logs go to stderr, never stdout)"},
     {"LOG_FILE", LSHMOE_PARAM_STRING, "", NULL,
      "append logs to this file instead of stderr"},
+    {"TIMEOUT_S", LSHMOE_PARAM_DOUBLE, "120", "0.001..1000000",
+     "seconds a collective waits for the other ranks (every transport) before LSHMOE_ERR_TIMEOUT"},
 };
 
 #define NPARAMS (sizeof params / sizeof params[0])
@@ -256,4 +258,18 @@ lshmoe_status_t lshmoe_param_string(const char *name, const char **out)
     LSHMOE_CHECK(lookup(name, LSHMOE_PARAM_STRING, &p));
     *out = lshmoe_param_text(p, NULL);
     return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_param_timeout(double *out)
+{
+    int from_env = 0;
+    lshmoe_param_text(lshmoe_param_find("TIMEOUT_S"), &from_env);
+    if (!from_env) {
+        /* The self transport's older name keeps its users working. */
+        int old_set = 0;
+        lshmoe_param_text(lshmoe_param_find("SELF_TIMEOUT_S"), &old_set);
+        if (old_set)
+            return lshmoe_param_double("SELF_TIMEOUT_S", out);
+    }
+    return lshmoe_param_double("TIMEOUT_S", out);
 }

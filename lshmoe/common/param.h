@@ -51,6 +51,10 @@ lshmoe_status_t lshmoe_param_double(const char *name, double *out);
 lshmoe_status_t lshmoe_param_choice(const char *name, int *index_out);
 lshmoe_status_t lshmoe_param_string(const char *name, const char **out);
 
+/* The collective timeout in seconds: LSHMOE_TIMEOUT_S, or when that is
+ * unset its older name LSHMOE_SELF_TIMEOUT_S, or the default. */
+lshmoe_status_t lshmoe_param_timeout(double *out);
+
 /* Parses `text` as parameter p (no environment involved). Numbers: white
  * space around them is ignored, an optional sign, decimal digits unless
  * they start with 0x (never octal); words: any case. */

@@ -218,8 +218,8 @@ typedef struct lshmoe_self_world lshmoe_self_world_t;
  * driven by its own thread, with a descriptor {kind SELF, native = world,
  * rank r, nranks}. Each synchronisation step of a collective (there are
  * two per collective) waits at most timeout_s seconds for the other ranks
- * (<= 0: LSHMOE_SELF_TIMEOUT_S), then fails with LSHMOE_ERR_TIMEOUT naming
- * the ranks that did not arrive; the world is then broken and every later
+ * (<= 0: LSHMOE_TIMEOUT_S, or its older name LSHMOE_SELF_TIMEOUT_S), then
+ * fails with LSHMOE_ERR_TIMEOUT naming the ranks that did not arrive; the world is then broken and every later
  * collective on it fails at once with LSHMOE_ERR_TIMEOUT.
  * Not collective; thread-safe.
  * [out] world_p: owned by the caller, freed with lshmoe_self_world_destroy()
@@ -273,7 +273,12 @@ typedef struct lshmoe_ctx lshmoe_ctx_t;
  * not filled with its initializer); LSHMOE_ERR_VERSION (header newer than
  * library); LSHMOE_ERR_MISMATCH (ranks resolved different hashing
  * parameters); LSHMOE_ERR_UNSUPPORTED (transport not built);
- * LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_TIMEOUT and transport errors.
+ * LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_PEER (another rank failed its own
+ * part); LSHMOE_ERR_TIMEOUT (a rank did not join within LSHMOE_TIMEOUT_S)
+ * and transport errors. A rank whose own arguments are bad (ctx_p NULL,
+ * newer header or descriptor version, bad config) still joins the creation
+ * round whenever `comm` is usable, so the peers fail with
+ * LSHMOE_ERR_PEER instead of waiting for it.
  * On failure the message is in lshmoe_last_error(NULL).
  */
 LSHMOE_API lshmoe_status_t lshmoe_ctx_create_v(int header_version,
