@@ -7,6 +7,7 @@
  * that overlap are refused instead of giving wrong data, and two threads on
  * one context get LSHMOE_ERR_INVALID_ARG instead of corrupting it.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -137,12 +138,82 @@ static void test_faults_send_aliasing_recv_is_refused(void)
     run_overlap(1, 1, LSHMOE_DTYPE_FP32);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Negative zero                                                             */
+/* ------------------------------------------------------------------------ */
+
+#define NZ_HIDDEN 32
+#define NZ_TOKENS 64
+
+typedef struct negzero_case {
+    int residual_bits;
+    int distinct;          /* 1: tokens differ (small clusters), 0: duplicates */
+    int lost[2], total[2], compressed[2];
+    lshmoe_status_t st[2];
+} negzero_case_t;
+
+/* Every fourth coordinate of every token is -0.0; the rest make clusters. */
+static void negzero_rank(lt_rank_ctx_t *rc)
+{
+    negzero_case_t *c = rc->arg;
+    int me = rc->rank;
+    lshmoe_comm_desc_t d = lt_self_desc(rc);
+    lshmoe_config_t cfg = LSHMOE_CONFIG_INITIALIZER;
+    cfg.compress = 1;
+    cfg.residual_bits = c->residual_bits;
+    cfg.compensation = LSHMOE_COMP_RESIDUAL;
+    lshmoe_ctx_t *ctx = NULL;
+    if ((c->st[me] = lshmoe_ctx_create(&d, &cfg, &ctx)) != LSHMOE_OK)
+        return;
+    size_t n = 2 * NZ_TOKENS;
+    float *send = calloc(n * NZ_HIDDEN, sizeof *send), *recv = calloc(n * NZ_HIDDEN, 4);
+    for (size_t t = 0; t < n; t++)
+        for (size_t k = 0; k < NZ_HIDDEN; k++)
+            send[t * NZ_HIDDEN + k] = k % 4 == 0 ? -0.0f
+                                      : (float)(t % 3 + k) * 0.1f +
+                                        (c->distinct ? (float)t * 0.37f : 0.0f);
+    size_t cnt[2] = {NZ_TOKENS, NZ_TOKENS}, dsp[2] = {0, NZ_TOKENS};
+    c->st[me] = lshmoe_alltoallv(ctx, send, cnt, dsp, recv, cnt, dsp, LSHMOE_DTYPE_FP32,
+                                 NZ_HIDDEN, NULL);
+    for (size_t t = 0; t < n; t++)
+        for (size_t k = 0; k < NZ_HIDDEN; k += 4) {
+            c->total[me]++;
+            c->lost[me] += !signbit(recv[t * NZ_HIDDEN + k]);
+        }
+    lshmoe_stats_t stats = LSHMOE_STATS_INITIALIZER;
+    lshmoe_stats_get(ctx, &stats);
+    c->compressed[me] = (int)stats.segments_compressed;
+    free(send);
+    free(recv);
+    lshmoe_ctx_destroy(ctx);
+}
+
+/* A coordinate that is -0.0 in every member of a cluster arrives as -0.0:
+ * the centroid sum starts from -0.0 and a zero residual leaves it alone. */
+static void test_faults_negative_zero_keeps_its_sign(void)
+{
+    setenv("LSHMOE_ADAPT", "0", 1); /* encode every call: what is tested */
+    for (int bits = 0; bits <= 8; bits += 4)
+        for (int distinct = 0; distinct <= 1; distinct++) {
+            negzero_case_t c = {.residual_bits = bits, .distinct = distinct};
+            CU_ASSERT_EQUAL_FATAL(lt_run_ranks(2, 30.0, negzero_rank, &c), 0);
+            for (int r = 0; r < 2; r++) {
+                CU_ASSERT_EQUAL(c.st[r], LSHMOE_OK);
+                CU_ASSERT(c.compressed[r] > 0); /* the codec path, not the plain one */
+                CU_ASSERT(c.total[r] > 0);
+                CU_ASSERT_EQUAL(c.lost[r], 0);
+            }
+        }
+    unsetenv("LSHMOE_ADAPT");
+}
+
 static const lt_test_t tests[] = {
     {"test_faults_every_failing_call_sets_its_own_message",
      test_faults_every_failing_call_sets_its_own_message},
     {"test_faults_overlapping_receive_ranges_are_refused",
      test_faults_overlapping_receive_ranges_are_refused},
     {"test_faults_send_aliasing_recv_is_refused", test_faults_send_aliasing_recv_is_refused},
+    {"test_faults_negative_zero_keeps_its_sign", test_faults_negative_zero_keeps_its_sign},
 };
 
 LT_MAIN("faults", tests)
