@@ -388,7 +388,7 @@ static void count_sent(a2a_call_t *c)
     s->calls_plain_policy += c->policy_plain ? 1u : 0u;
 }
 
-lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
+static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
                                  const size_t *send_counts, const size_t *send_displs,
                                  void *recv, const size_t *recv_counts,
                                  const size_t *recv_displs, lshmoe_dtype_t dtype,
@@ -440,4 +440,20 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
     adapt_update(&c, t_call);
     ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
+                                 const size_t *send_counts, const size_t *send_displs,
+                                 void *recv, const size_t *recv_counts,
+                                 const size_t *recv_displs, lshmoe_dtype_t dtype,
+                                 size_t hidden, void *stream)
+{
+    if (!lshmoe_ctx_valid(ctx))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    LSHMOE_CHECK(lshmoe_ctx_enter(ctx, "lshmoe_alltoallv"));
+    lshmoe_status_t st = alltoallv_held(ctx, send, send_counts, send_displs, recv,
+                                        recv_counts, recv_displs, dtype, hidden, stream);
+    lshmoe_ctx_leave(ctx);
+    return st;
 }

@@ -33,6 +33,21 @@ int lshmoe_ctx_valid(const lshmoe_ctx_t *ctx)
     return ctx != NULL && ctx->magic == LSHMOE_CTX_MAGIC;
 }
 
+lshmoe_status_t lshmoe_ctx_enter(lshmoe_ctx_t *ctx, const char *what)
+{
+    if (__atomic_exchange_n(&ctx->in_use, 1, __ATOMIC_ACQUIRE) != 0)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "%s: the context is in use by another call (a context is used "
+                            "by one thread at a time, and expert hooks must not call back "
+                            "into it)", what);
+    return LSHMOE_OK;
+}
+
+void lshmoe_ctx_leave(lshmoe_ctx_t *ctx)
+{
+    __atomic_store_n(&ctx->in_use, 0, __ATOMIC_RELEASE);
+}
+
 lshmoe_status_t lshmoe_ctx_fail(lshmoe_ctx_t *ctx, lshmoe_status_t st)
 {
     if (LSHMOE_IS_ERR(st) && lshmoe_ctx_valid(ctx)) {

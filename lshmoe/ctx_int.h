@@ -47,6 +47,7 @@ struct lshmoe_ctx {
     lshmoe_adapt_t         adapt;
     char                   last_error[LSHMOE_ERRMSG_LEN];
     uint64_t               a2a_calls; /* lshmoe_alltoallv calls joined (metadata seq) */
+    int                    in_use;    /* a collective runs on it (atomic)    */
     /* alltoallv scratch, grow-only */
     lshmoe_buf_t           send_stage;
     lshmoe_buf_t           recv_stage;
@@ -64,5 +65,16 @@ lshmoe_status_t lshmoe_ctx_fail(lshmoe_ctx_t *ctx, lshmoe_status_t st);
 
 /* Is ctx a live context? */
 int lshmoe_ctx_valid(const lshmoe_ctx_t *ctx);
+
+/*
+ * The one-thread-at-a-time contract, enforced: a collective claims the
+ * context with an atomic flag for its whole duration. A second call while
+ * it is claimed (another thread, or an expert hook calling back into the
+ * library) gets LSHMOE_ERR_INVALID_ARG with the message in the thread's
+ * last error only: the context's own belongs to the call that holds it.
+ * One atomic exchange per call; never blocks.
+ */
+lshmoe_status_t lshmoe_ctx_enter(lshmoe_ctx_t *ctx, const char *what);
+void lshmoe_ctx_leave(lshmoe_ctx_t *ctx);
 
 #endif /* LSHMOE_CTX_INT_H */

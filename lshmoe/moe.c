@@ -179,7 +179,7 @@ static lshmoe_status_t make_hasher(lshmoe_moe_t *m)
     return st;
 }
 
-lshmoe_status_t lshmoe_moe_create(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *cfg,
+static lshmoe_status_t moe_create_held(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *cfg,
                                   lshmoe_moe_t **moe_p)
 {
     if (!lshmoe_ctx_valid(ctx))
@@ -323,4 +323,16 @@ void moe_store_f64(const double *src, size_t n, lshmoe_dtype_t dtype, float *tmp
     for (size_t i = 0; i < n; i++)
         tmp[i] = (float)src[i];
     lshmoe_row_from_f32(tmp, n, dtype, dst);
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_moe_create(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *cfg,
+                                  lshmoe_moe_t **moe_p)
+{
+    if (!lshmoe_ctx_valid(ctx))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    LSHMOE_CHECK(lshmoe_ctx_enter(ctx, "lshmoe_moe_create"));
+    lshmoe_status_t st = moe_create_held(ctx, cfg, moe_p);
+    lshmoe_ctx_leave(ctx);
+    return st;
 }

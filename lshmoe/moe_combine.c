@@ -178,7 +178,7 @@ static lshmoe_status_t reconstruct(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void
     return LSHMOE_OK;
 }
 
-lshmoe_status_t lshmoe_moe_combine(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle, void *y,
+static lshmoe_status_t moe_combine_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle, void *y,
                                    void *stream)
 {
     if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
@@ -197,4 +197,16 @@ lshmoe_status_t lshmoe_moe_combine(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handl
         return lshmoe_ctx_fail(moe->ctx, st);
     handle->state = MOE_ST_COMBINED;
     return LSHMOE_OK;
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_moe_combine(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle, void *y,
+                                   void *stream)
+{
+    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    LSHMOE_CHECK(lshmoe_ctx_enter(moe->ctx, "lshmoe_moe_combine"));
+    lshmoe_status_t st = moe_combine_held(moe, handle, y, stream);
+    lshmoe_ctx_leave(moe->ctx);
+    return st;
 }

@@ -148,7 +148,7 @@ static lshmoe_status_t receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const mo
     return LSHMOE_OK;
 }
 
-lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
+static lshmoe_status_t moe_dispatch_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
                                     const void *x, void *stream)
 {
     if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
@@ -177,4 +177,16 @@ lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe, lshmoe_moe_handle_t *hand
         return lshmoe_ctx_fail(moe->ctx, st);
     handle->state = MOE_ST_DISPATCHED;
     return LSHMOE_OK;
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
+                                    const void *x, void *stream)
+{
+    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    LSHMOE_CHECK(lshmoe_ctx_enter(moe->ctx, "lshmoe_moe_dispatch"));
+    lshmoe_status_t st = moe_dispatch_held(moe, handle, x, stream);
+    lshmoe_ctx_leave(moe->ctx);
+    return st;
 }

@@ -207,6 +207,101 @@ static void test_faults_negative_zero_keeps_its_sign(void)
     unsetenv("LSHMOE_ADAPT");
 }
 
+/* ------------------------------------------------------------------------ */
+/* Two threads on one context                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Thread A runs a combine; its expert hook, i.e. a point where the call
+ * holds the context, lets the main thread make its own calls on the same
+ * context and waits until they are done. */
+typedef struct two_threads {
+    lshmoe_ctx_t       *ctx;
+    lshmoe_moe_t       *moe;
+    lshmoe_moe_handle_t *h;
+    pthread_mutex_t     lock;
+    pthread_cond_t      cond;
+    int                 in_hook, main_done;
+    lshmoe_status_t     combine_st;
+    float               y[2 * 8];
+} two_threads_t;
+
+static int hook_waits_for_main(int expert, const void *in, void *out, size_t rows, void *user,
+                               void *stream)
+{
+    two_threads_t *t = user;
+    (void)expert;
+    (void)stream;
+    memcpy(out, in, rows * 8 * sizeof(float));
+    pthread_mutex_lock(&t->lock);
+    t->in_hook = 1;
+    pthread_cond_broadcast(&t->cond);
+    while (!t->main_done)
+        pthread_cond_wait(&t->cond, &t->lock);
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+static void *combine_thread(void *arg)
+{
+    two_threads_t *t = arg;
+    t->combine_st = lshmoe_moe_combine(t->moe, t->h, t->y, NULL);
+    return NULL;
+}
+
+static void test_faults_second_thread_on_a_context_is_refused(void)
+{
+    two_threads_t t = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    t.ctx = one_rank_ctx(1);
+    t.moe = t.ctx ? small_moe(t.ctx) : NULL;
+    if (t.moe == NULL) {
+        lshmoe_ctx_destroy(t.ctx);
+        return;
+    }
+    CU_ASSERT_EQUAL(lshmoe_moe_set_expert(t.moe, LSHMOE_MOE_ALL_EXPERTS, hook_waits_for_main,
+                                          NULL, &t), LSHMOE_OK);
+    int32_t idx[2] = {0, 1};
+    float gate[2] = {1.0f, 1.0f}, x[2 * 8];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)i;
+    CU_ASSERT_EQUAL_FATAL(lshmoe_moe_layout(t.moe, 2, idx, gate, &t.h), LSHMOE_OK);
+    CU_ASSERT_EQUAL_FATAL(lshmoe_moe_dispatch(t.moe, t.h, x, NULL), LSHMOE_OK);
+
+    pthread_t a;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&a, NULL, combine_thread, &t), 0);
+    pthread_mutex_lock(&t.lock);
+    while (!t.in_hook)
+        pthread_cond_wait(&t.cond, &t.lock);
+    pthread_mutex_unlock(&t.lock);
+
+    /* Thread A holds the context: every collective on it is refused. */
+    size_t cnt[1] = {2}, dsp[1] = {0};
+    float send[16] = {0}, recv[16];
+    CU_ASSERT_EQUAL(lshmoe_alltoallv(t.ctx, send, cnt, dsp, recv, cnt, dsp, LSHMOE_DTYPE_FP32,
+                                     8, NULL), LSHMOE_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(lshmoe_last_error(NULL), "in use"));
+    lshmoe_moe_handle_t *h2 = NULL;
+    CU_ASSERT_EQUAL(lshmoe_moe_layout(t.moe, 2, idx, gate, &h2), LSHMOE_OK);
+    CU_ASSERT_EQUAL(lshmoe_moe_dispatch(t.moe, h2, x, NULL), LSHMOE_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(lshmoe_moe_combine(t.moe, t.h, t.y, NULL), LSHMOE_ERR_INVALID_ARG);
+    lshmoe_moe_t *moe2 = NULL;
+    lshmoe_moe_config_t mc = LSHMOE_MOE_CONFIG_INITIALIZER;
+    CU_ASSERT_EQUAL(lshmoe_moe_create(t.ctx, &mc, &moe2), LSHMOE_ERR_INVALID_ARG);
+
+    pthread_mutex_lock(&t.lock);
+    t.main_done = 1;
+    pthread_cond_broadcast(&t.cond);
+    pthread_mutex_unlock(&t.lock);
+    pthread_join(a, NULL);
+    /* Thread A's call was not disturbed, and the context is free again. */
+    CU_ASSERT_EQUAL(t.combine_st, LSHMOE_OK);
+    CU_ASSERT_EQUAL(lshmoe_alltoallv(t.ctx, send, cnt, dsp, recv, cnt, dsp, LSHMOE_DTYPE_FP32,
+                                     8, NULL), LSHMOE_OK);
+    lshmoe_moe_handle_destroy(h2);
+    lshmoe_moe_handle_destroy(t.h);
+    lshmoe_moe_destroy(t.moe);
+    lshmoe_ctx_destroy(t.ctx);
+}
+
 static const lt_test_t tests[] = {
     {"test_faults_every_failing_call_sets_its_own_message",
      test_faults_every_failing_call_sets_its_own_message},
@@ -214,6 +309,8 @@ static const lt_test_t tests[] = {
      test_faults_overlapping_receive_ranges_are_refused},
     {"test_faults_send_aliasing_recv_is_refused", test_faults_send_aliasing_recv_is_refused},
     {"test_faults_negative_zero_keeps_its_sign", test_faults_negative_zero_keeps_its_sign},
+    {"test_faults_second_thread_on_a_context_is_refused",
+     test_faults_second_thread_on_a_context_is_refused},
 };
 
 LT_MAIN("faults", tests)

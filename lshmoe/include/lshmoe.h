@@ -324,7 +324,10 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * With compress = 0 the result is byte-identical to the plain all-to-all.
  *
  * Collective over the context's ranks. Blocking (host memory only in this
- * version: `stream` must be NULL). Not thread-safe on one context.
+ * version: `stream` must be NULL). Not thread-safe on one context: a call
+ * on a context that another call is using (another thread, or an MoE
+ * expert hook calling back) returns LSHMOE_ERR_INVALID_ARG at once, with
+ * the message in lshmoe_last_error(NULL), and does not join the collective.
  * Counts are exchanged and checked: if a rank's recv_counts[p] differs from
  * what p sends, it fails with LSHMOE_ERR_MISMATCH naming p (no overflow, no
  * hang); if any rank fails before the exchange, every rank returns
