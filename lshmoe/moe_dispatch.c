@@ -32,7 +32,10 @@ static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t 
         rows += c & ~MOE_ROWS_RAW;
         sized += (c & MOE_ROWS_RAW) ? 0 : (c & ~MOE_ROWS_RAW);
     }
-    if (len - prefix != rows * m->tb + sized * sizeof(uint32_t))
+    /* rows * tb could wrap for a hostile prefix (up to 65536 counts of 2^31
+     * rows): bound rows by the bytes first, then the products are exact. */
+    if (rows > (len - prefix) / m->tb ||
+        len - prefix != rows * m->tb + sized * sizeof(uint32_t))
         return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu rows "
                             "announced, %zu bytes received", p, rows, len);
     const char *sizes = buf + prefix + rows * m->tb;
