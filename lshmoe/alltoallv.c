@@ -389,13 +389,12 @@ static void count_sent(a2a_call_t *c)
 }
 
 static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
-                                 const size_t *send_counts, const size_t *send_displs,
-                                 void *recv, const size_t *recv_counts,
-                                 const size_t *recv_displs, lshmoe_dtype_t dtype,
-                                 size_t hidden, void *stream)
+                                      const size_t *send_counts, const size_t *send_displs,
+                                      void *recv, const size_t *recv_counts,
+                                      const size_t *recv_displs, lshmoe_dtype_t dtype,
+                                      size_t hidden, void *stream)
 {
-    if (!lshmoe_ctx_valid(ctx))
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     double t0 = lshmoe_now();
     a2a_call_t c = {.ctx = ctx, .send = send, .send_counts = send_counts,

@@ -180,10 +180,9 @@ static lshmoe_status_t make_hasher(lshmoe_moe_t *m)
 }
 
 static lshmoe_status_t moe_create_held(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *cfg,
-                                  lshmoe_moe_t **moe_p)
+                                       lshmoe_moe_t **moe_p)
 {
-    if (!lshmoe_ctx_valid(ctx))
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or invalid");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     lshmoe_moe_t *m = calloc(1, sizeof *m);
     if (m == NULL)

@@ -106,10 +106,9 @@ static lshmoe_status_t owner_grads(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, cons
 }
 
 static lshmoe_status_t moe_combine_backward_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
-                                            const void *dy, float *dgates, void *stream)
+                                                 const void *dy, float *dgates, void *stream)
 {
-    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_COMBINED, dy, "dy", stream,
                                        "lshmoe_moe_combine_backward");
@@ -150,10 +149,9 @@ static lshmoe_status_t token_grads(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char
 }
 
 static lshmoe_status_t moe_dispatch_backward_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
-                                             void *dx, void *stream)
+                                                  void *dx, void *stream)
 {
-    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_COMBINE_BWD, dx, "dx", stream,
                                        "lshmoe_moe_dispatch_backward");

@@ -179,10 +179,9 @@ static lshmoe_status_t reconstruct(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void
 }
 
 static lshmoe_status_t moe_combine_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle, void *y,
-                                   void *stream)
+                                        void *stream)
 {
-    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_DISPATCHED, y, "y", stream,
                                            "lshmoe_moe_combine");

@@ -152,10 +152,9 @@ static lshmoe_status_t receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const mo
 }
 
 static lshmoe_status_t moe_dispatch_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
-                                    const void *x, void *stream)
+                                         const void *x, void *stream)
 {
-    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     uint64_t seq = ++moe->seq; /* every rank counts every dispatch */
     lshmoe_status_t local = LSHMOE_OK;
