@@ -9,6 +9,7 @@
  */
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "collectives/transport.h"
 #include "collectives/mpi/mpi_int.h"
@@ -88,7 +89,7 @@ static lshmoe_status_t tl_by_name(const char *name, const char *via,
                                   const lshmoe_tl_ops_t **ops_p)
 {
     for (size_t i = 0; i < TL_COUNT; i++) {
-        if (strcmp(name, tl_info[i].name) != 0)
+        if (strcasecmp(name, tl_info[i].name) != 0) /* a word: any case */
             continue;
         /* A named transport must agree with an explicit communicator kind:
          * an MPI communicator handed to "self" would be misread. */
@@ -105,7 +106,7 @@ static lshmoe_status_t tl_by_name(const char *name, const char *via,
 
 static int tl_is_auto(const char *name)
 {
-    return name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0;
+    return name == NULL || name[0] == '\0' || strcasecmp(name, "auto") == 0;
 }
 
 lshmoe_status_t lshmoe_tl_select(const char *name, const lshmoe_comm_desc_t *comm,

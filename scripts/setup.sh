@@ -15,6 +15,9 @@ LSHMOE_BUILD="${LSHMOE_BUILD:-$LSHMOE_ROOT/build}"
 LSHMOE_PACKAGES=(meson ninja-build pkg-config gcc g++ libcunit1-dev
                  openmpi-bin libopenmpi-dev python3 python3-numpy
                  python3-matplotlib python3-mpi4py)
+# clang and its runtime libraries for the codec fuzz target: on Debian 12,
+# -fsanitize=fuzzer needs libclang-rt-14-dev next to clang (clang 14).
+LSHMOE_PACKAGES+=(clang libclang-rt-14-dev)
 
 lshmoe_install_missing() {
     local missing=()
