@@ -9,10 +9,11 @@
 # into the temporary tree. Also checks that every public header, the
 # soname link and the Python package were installed.
 #
-# usage: install_check.sh BUILD_DIR SOURCE_DIR
+# usage: install_check.sh BUILD_DIR SOURCE_DIR WITH_PYTHON(0|1)
 set -euo pipefail
 build=$1
 src=$2
+with_python=${3:-1}
 for tool in pkg-config cc; do
     if ! command -v "$tool" >/dev/null; then
         echo "SKIP: $tool not found"
@@ -30,8 +31,9 @@ if [ -z "$pc" ]; then
 fi
 export PKG_CONFIG_PATH=$(dirname "$pc")
 export PKG_CONFIG_SYSROOT_DIR=$dest
-incdir=$(pkg-config --variable=includedir lshmoe)
-libdir=$(pkg-config --variable=libdir lshmoe)
+# Paths as installed (without the sysroot prefix pkgconf adds to variables).
+incdir=$(PKG_CONFIG_SYSROOT_DIR= pkg-config --variable=includedir lshmoe)
+libdir=$(PKG_CONFIG_SYSROOT_DIR= pkg-config --variable=libdir lshmoe)
 for h in lshmoe.h lshmoe_moe.h lshmoe_version.h; do
     if [ ! -f "$dest$incdir/$h" ]; then
         echo "FAIL: $h not installed in $incdir"
@@ -54,9 +56,23 @@ if [ ! -e "$dest$libdir/$soname" ]; then
     echo "FAIL: soname $soname has no file in $libdir"
     exit 1
 fi
-if [ -z "$(find "$dest" -path '*/lshmoe/__init__.py')" ]; then
-    echo "FAIL: the Python package was not installed"
-    exit 1
+if [ "$with_python" = 1 ]; then
+    init=$(find "$dest" -path '*/lshmoe/__init__.py' | head -n 1)
+    if [ -z "$init" ]; then
+        echo "FAIL: the Python package was not installed"
+        exit 1
+    fi
+    # The installed copy looks for the library in the installed libdir (a
+    # destdir install is not at its prefix, so point it there explicitly),
+    # and works against the installed library.
+    pkgdir=$(dirname "$(dirname "$init")")
+    grep -q "LIBDIR = \"$libdir\"" "$pkgdir/lshmoe/_libpath.py" || {
+        echo "FAIL: installed _libpath.py does not name $libdir"; exit 1; }
+    LSHMOE_LIBRARY="$dest$libdir/$soname" PYTHONPATH="$pkgdir" /usr/bin/python3 -c '
+import lshmoe
+with lshmoe.Context(None, lshmoe.Config(compress=0)) as c:
+    assert c.nranks == 1
+print("installed python package:", lshmoe.version(), lshmoe.library_path)'
 fi
 
 # Build and run the example exactly as a user would.
