@@ -110,6 +110,42 @@ class AllToAllV(unittest.TestCase):
         self.assertTrue(cm.exception.message)
 
 
+def loopback(rank=0, nranks=1, fail=None):
+    """One rank's own collectives: everything comes back to itself."""
+    import ctypes
+
+    def a2av(send, sbytes, recv, rbytes):
+        if fail:
+            raise RuntimeError(fail)
+        ctypes.memmove(recv, send, sum(sbytes))
+
+    def ag(send, nbytes, recv):
+        ctypes.memmove(recv, send, nbytes)
+    return lshmoe.UserComm(rank, nranks, a2av, ag)
+
+
+class UserCommFromPython(unittest.TestCase):
+    def test_round_trip(self):
+        ctx = lshmoe.Context(loopback(), lshmoe.Config(min_tokens=0))
+        x = clustered(64, 32).numpy()
+        y = np.zeros_like(x)
+        ctx.alltoallv(x, [64], y, [64])
+        np.testing.assert_array_equal(x, y)
+
+    def test_failing_callback_raises_with_its_text(self):
+        ctx = lshmoe.Context(loopback(fail="the network is on fire"))
+        x = np.zeros((4, 8), np.float32)
+        with self.assertRaises(lshmoe.LshmoeError) as cm:
+            ctx.alltoallv(x, [4], x.copy(), [4])
+        self.assertEqual(cm.exception.name, "ERR_CALLBACK")
+        self.assertIn("RuntimeError: the network is on fire", cm.exception.message)
+
+    def test_rank_out_of_range(self):
+        with self.assertRaises(lshmoe.LshmoeError) as cm:
+            lshmoe.Context(loopback(rank=3, nranks=2))
+        self.assertEqual(cm.exception.name, "ERR_INVALID_ARG")
+
+
 class DropIn(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

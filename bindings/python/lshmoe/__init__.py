@@ -13,8 +13,10 @@ from . import _lib
 from ._config import Config, FIELDS as CONFIG_FIELDS
 from ._context import Context
 from ._errors import LshmoeError
+from ._usercomm import UserComm
 
-__all__ = ["Config", "Context", "LshmoeError", "CONFIG_FIELDS", "version", "library_path"]
+__all__ = ["Config", "Context", "LshmoeError", "UserComm", "CONFIG_FIELDS", "version",
+           "library_path"]
 
 library_path = _lib.library_path
 

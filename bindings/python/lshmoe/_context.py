@@ -30,9 +30,12 @@ def _packed(counts):
 
 
 def _comm_kind(comm):
-    """'self', 'mpi' or 'torch' for what the caller handed in."""
+    """'self', 'mpi', 'torch' or 'user' for what the caller handed in."""
+    from ._usercomm import UserComm
     if comm is None:
         return "self"
+    if isinstance(comm, UserComm):
+        return "user"
     mod = type(comm).__module__ or ""
     if mod.startswith("mpi4py"):
         return "mpi"
@@ -40,8 +43,9 @@ def _comm_kind(comm):
         return "torch"
     if isinstance(comm, str) and comm == "torch":
         return "torch"
-    raise TypeError("comm must be None (one process), an mpi4py communicator or a "
-                    "torch.distributed process group, not %s" % type(comm).__name__)
+    raise TypeError("comm must be None (one process), an mpi4py communicator, a "
+                    "torch.distributed process group or an lshmoe.UserComm, not %s"
+                    % type(comm).__name__)
 
 
 class Context:
@@ -52,6 +56,7 @@ class Context:
     Context(torch_group)          a torch.distributed group (or "torch" for
                                   the default group), through the
                                   bring-your-own-communicator kind
+    Context(lshmoe.UserComm(...)) your own collectives as Python functions
     Context(comm, Config(...))    with a configuration
 
     Raises LshmoeError (status name + the library's message) when the C
@@ -79,7 +84,7 @@ class Context:
             self._keep.append(comm)
         else:
             from ._usercomm import TorchComm
-            uc = TorchComm(None if isinstance(comm, str) else comm)
+            uc = comm if kind == "user" else TorchComm(None if isinstance(comm, str) else comm)
             desc.kind = _lib.COMM_USER
             desc.native = ctypes.cast(ctypes.pointer(uc.struct), ctypes.c_void_p)
             desc.rank, desc.nranks = uc.rank, uc.nranks

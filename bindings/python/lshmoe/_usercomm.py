@@ -16,15 +16,18 @@ def _write_error(errbuf, errlen, text):
 
 
 class UserComm:
-    """Wraps two Python callables as the C lshmoe_user_comm_t.
+    """Wraps two Python callables as the C lshmoe_user_comm_t; pass it to
+    lshmoe.Context to run lshmoe over any collectives you have.
 
     alltoallv(send_addr, send_bytes, recv_addr, recv_bytes): byte
-    all-to-all-v over packed buffers (sizes are lists of nranks ints).
-    allgather(send_addr, nbytes, recv_addr). Both collective over the group;
-    an exception becomes LSHMOE_ERR_CALLBACK carrying its text.
+    all-to-all-v over packed buffers (addresses are ints, sizes lists of
+    nranks ints). allgather(send_addr, nbytes, recv_addr). Both collective
+    over the group; an exception becomes LSHMOE_ERR_CALLBACK carrying its
+    text.
     """
 
-    def __init__(self, nranks, alltoallv, allgather):
+    def __init__(self, rank, nranks, alltoallv, allgather):
+        self.rank = rank
         self.nranks = nranks
         self._py_a2av = alltoallv
         self._py_ag = allgather
@@ -81,10 +84,9 @@ class TorchComm(UserComm):
             raise ValueError("torch.distributed is not initialised: call "
                              "torch.distributed.init_process_group() first")
         self.group = group
-        self.rank = dist.get_rank(group)
-        nranks = dist.get_world_size(group)
         self._torch, self._dist = torch, dist
-        super().__init__(nranks, self._t_alltoallv, self._t_allgather)
+        super().__init__(dist.get_rank(group), dist.get_world_size(group),
+                         self._t_alltoallv, self._t_allgather)
 
     def _t_alltoallv(self, send, sbytes, recv, rbytes):
         t = self._torch
