@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # The installed tree is complete and usable: `meson install --destdir` into
-# a temporary directory, then build the docs' C example (tests/example_moe.c,
-# the complete MoE example of docs/api.md) with nothing but
-#   cc example_moe.c $(pkg-config --cflags --libs lshmoe)
-# against it, and run it. PKG_CONFIG_SYSROOT_DIR points pkg-config's -I/-L
+# a temporary directory, then build the docs' C examples (tests/example_moe.c,
+# the complete MoE example of docs/api.md, and the README's API snippet)
+# with nothing but
+#   cc example.c $(pkg-config --cflags --libs lshmoe)
+# against it, and run them. PKG_CONFIG_SYSROOT_DIR points pkg-config's -I/-L
 # into the temporary tree. Also checks that every public header, the
 # soname link and the Python package were installed.
 #
@@ -79,4 +80,30 @@ fi
 cc -std=c11 -Wall -Werror -o "$dest/example_moe" "$src/tests/example_moe.c" \
     $(pkg-config --cflags --libs lshmoe) -pthread
 LD_LIBRARY_PATH="$dest$libdir" "$dest/example_moe"
-echo "installed tree OK: headers in $incdir, $soname, lshmoe.pc; example_moe built and ran"
+
+# The README's "API in ten lines": its #include lines on top, the rest in a
+# main() that supplies what the snippet leaves to the reader (one rank,
+# world NULL, 4 bf16 tokens of 8 elements).
+snippet=$(awk '/^## The API in ten lines/ {f=1; next} f && /^```c/ {b=1; next}
+               b && /^```/ {exit} b {print}' "$src/README.md")
+if [ -z "$snippet" ]; then
+    echo "FAIL: no C block under 'The API in ten lines' in README.md"
+    exit 1
+fi
+{
+    echo '#include <stdint.h>'
+    echo '#include <stdio.h>'
+    printf '%s\n' "$snippet" | grep '^#include'
+    echo 'int main(void) {'
+    echo '    void *world = NULL; int r = 0, n = 1; size_t hidden = 8;'
+    echo '    uint16_t send[32] = {0}, recv[32];'
+    echo '    size_t send_counts[1] = {4}, send_displs[1] = {0};'
+    echo '    size_t recv_counts[1] = {4}, recv_displs[1] = {0};'
+    printf '%s\n' "$snippet" | grep -v '^#include'
+    echo '    return recv[0] == send[0] ? 0 : 1;'
+    echo '}'
+} > "$dest/readme_api.c"
+cc -std=c11 -Wall -Werror -o "$dest/readme_api" "$dest/readme_api.c" \
+    $(pkg-config --cflags --libs lshmoe)
+LD_LIBRARY_PATH="$dest$libdir" "$dest/readme_api"
+echo "installed tree OK: headers in $incdir, $soname, lshmoe.pc; example_moe and the README's API snippet built and ran"
