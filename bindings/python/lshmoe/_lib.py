@@ -166,7 +166,7 @@ def new_struct(cls, **values):
     """A struct with size/magic/version filled as the C initializers do."""
     s = cls()
     s.size = ctypes.sizeof(cls)
-    if hasattr(cls, "_fields_") and any(f[0] == "magic" for f in cls._fields_):
+    if any(f[0] == "magic" for f in cls._fields_):
         s.magic = MAGIC
         s.version = get_version()
     for k, v in values.items():
