@@ -46,6 +46,8 @@ def main():
                                                    "glove_stream.npy"))
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
     ap.add_argument("--calls", type=int, default=30)
+    ap.add_argument("--moe", action="store_true",
+                    help="also run the MoE layer, exact and compressed (fp32)")
     a = ap.parse_args()
     dist.init_process_group("gloo")
     r, n = dist.get_rank(), dist.get_world_size()
@@ -88,6 +90,31 @@ def main():
                   "bytes_wire": fwd["bytes_wire"],
                   "ratio": fwd["bytes_in"] / max(fwd["bytes_wire"], 1),
                   "plain_by_policy": fwd["calls_plain_policy"]}
+
+    # The MoE layer on the same tokens (fp32): 2 experts per rank, top-2, the
+    # exact layer and compressed ones with the same weights (seeded alike on
+    # every rank), compensation none and residual; bytes of the dispatch
+    # (sums over ranks) and the relative error of the output (mean).
+    if a.moe:
+        xf = x.float()
+        torch.manual_seed(11)
+        exact = lt.MoELayer(x.shape[1], 2 * x.shape[1], 2 * n, 2, compress=False)
+        with torch.no_grad():
+            ye = exact(xf)
+        res["moe"] = {}
+        for comp in ("none", "residual"):
+            torch.manual_seed(11)
+            layer = lt.MoELayer(x.shape[1], 2 * x.shape[1], 2 * n, 2, compress=True,
+                                compensation=comp)
+            with torch.no_grad():
+                yc = layer(xf)
+            ms = layer.last_pass.stats()
+            res["moe"][comp] = {
+                "rows_sent": ms["rows_sent"], "slots": ms["slots"],
+                "bytes_plain": ms["bytes_remote_plain"],
+                "bytes_dispatch": ms["bytes_remote_dispatch"],
+                "centroid_rel_err": ms["centroid_rel_error"],
+                "out_rel_err": ((yc - ye).norm() / ye.norm()).item()}
 
     # Overhead: Python wall time minus the C call's own time.
     def overhead(fn, ctx):
@@ -140,6 +167,10 @@ def main():
                    "bwd_exact_grad_rel_err": mean(["bwd_exact", "grad_rel_err"]),
                    "bwd_compressed_ratio": mean(["bwd_compressed", "ratio"]),
                    "bwd_compressed_grad_rel_err": mean(["bwd_compressed", "grad_rel_err"]),
+                   "moe": ({c: {k: sum(v["moe"][c][k] for v in allres) /
+                                    (1 if k.startswith(("rows", "slots", "bytes")) else n)
+                                    for k in allres[0]["moe"][c]}
+                            for c in allres[0]["moe"]} if a.moe else None),
                    "overhead_rank0": {k: v for k, v in res.items() if k.startswith(("overhead", "torch_plain"))},
                    "library": lshmoe.library_path}
         print(json.dumps(summary, indent=1, default=str))
