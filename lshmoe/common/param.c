@@ -52,6 +52,16 @@ static const lshmoe_param_desc_t params[] = {
      "log verbosity (logs go to stderr, never stdout)"},
     {"LOG_FILE", LSHMOE_PARAM_STRING, "", NULL,
      "append logs to this file instead of stderr"},
+    {"HIDDEN", LSHMOE_PARAM_STRING, "", NULL,
+     "preload: token size(s) in elements, e.g. 100 or 768,1024; the first that divides every count is used"},
+    {"DISABLE", LSHMOE_PARAM_INT, "0", "0..1",
+     "preload: 1 = every intercepted call goes to MPI/NCCL untouched"},
+    {"STATS", LSHMOE_PARAM_INT, "0", "0..1",
+     "preload: 1 = print one line per communicator to stderr at exit"},
+    {"PRELOAD_MIN_BYTES", LSHMOE_PARAM_INT, "65536", "0..1073741824",
+     "preload: a call passes through when some rank sends fewer bytes than this to the others"},
+    {"PRELOAD_ON_ERROR", LSHMOE_PARAM_CHOICE, "fallback", "fallback|fail",
+     "preload: on an lshmoe error replay the plain call (warned once), or return MPI_ERR_OTHER"},
 };
 
 #define NPARAMS (sizeof params / sizeof params[0])
