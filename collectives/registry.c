@@ -38,16 +38,19 @@ static const lshmoe_tl_info_t tl_info[] = {
     { "self", 1, NULL },
     { "mpi",  TL_MPI_BUILT, TL_MPI_WHY_NOT },
     { "nccl", 0, "the nccl transport is not built in this version" },
+    { "user", 1, NULL },
 };
 static const lshmoe_comm_kind_t tl_kinds[] = {
     LSHMOE_COMM_SELF,
     LSHMOE_COMM_MPI,
     LSHMOE_COMM_NCCL,
+    LSHMOE_COMM_USER,
 };
 static const lshmoe_tl_ops_t *const tl_ops[] = {
     &lshmoe_tl_self_ops,
     TL_MPI_OPS,
     NULL,
+    &lshmoe_tl_user_ops,
 };
 
 #define TL_COUNT (sizeof(tl_info) / sizeof(tl_info[0]))
@@ -100,7 +103,7 @@ static lshmoe_status_t tl_by_name(const char *name, const char *via,
         return tl_take(i, via, ops_p);
     }
     return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
-                        "unknown transport '%s' (%s); known: self, mpi, nccl",
+                        "unknown transport '%s' (%s); known: self, mpi, nccl, user",
                         name, via);
 }
 

@@ -146,7 +146,9 @@ typedef enum lshmoe_comm_kind {
     LSHMOE_COMM_AUTO = 0,  /* pick from LSHMOE_TRANSPORT, else by probing  */
     LSHMOE_COMM_SELF = 1,  /* ranks are threads of this process            */
     LSHMOE_COMM_MPI  = 2,  /* native points to an MPI_Comm                 */
-    LSHMOE_COMM_NCCL = 3   /* native is an ncclComm_t                      */
+    LSHMOE_COMM_NCCL = 3,  /* native is an ncclComm_t                      */
+    LSHMOE_COMM_USER = 4   /* native points to an lshmoe_user_comm_t: the
+                              caller supplies the collectives            */
 } lshmoe_comm_kind_t;
 
 /* ------------------------------------------------------------------------ */
@@ -236,7 +238,8 @@ LSHMOE_API void lshmoe_self_world_destroy(lshmoe_self_world_t *world);
  * Hands the caller's communicator to lshmoe without this header knowing its
  * type. For MPI, native points to an MPI_Comm; for NCCL it is the
  * ncclComm_t; for SELF it is an lshmoe_self_world_t (or NULL for a single
- * rank). rank/nranks: this rank and the group size.
+ * rank); for USER it points to an lshmoe_user_comm_t (below).
+ * rank/nranks: this rank and the group size.
  */
 typedef struct lshmoe_comm_desc {
     uint32_t           size;     /* sizeof(lshmoe_comm_desc_t) */
@@ -251,6 +254,67 @@ typedef struct lshmoe_comm_desc {
 #define LSHMOE_COMM_DESC_INITIALIZER                                         \
     { sizeof(lshmoe_comm_desc_t), LSHMOE_MAGIC, LSHMOE_VERSION_CODE,         \
       LSHMOE_COMM_AUTO, NULL, -1, 0 }
+
+/*
+ * Bring your own communicator (kind LSHMOE_COMM_USER): the caller supplies
+ * the collectives as functions, so lshmoe runs over any collective it
+ * already has (torch.distributed, a framework's own, a test harness).
+ *
+ * Both functions are collective over the caller's group: lshmoe calls them
+ * on every rank in the same order, from the thread that called lshmoe.
+ * They move plain bytes and must block until the receive buffer is filled
+ * and the send buffer may be reused. They return 0 on success; on failure
+ * they return LSHMOE_ERR_PEER when another rank is at fault, anything else
+ * non-zero for their own failure (reported as LSHMOE_ERR_CALLBACK), and may
+ * write a NUL-terminated message of at most errlen bytes into errbuf; the
+ * lshmoe call then fails with that status and the message in
+ * lshmoe_last_error(). They must not call lshmoe on the same context.
+ */
+
+/*
+ * Byte all-to-all-v (MPI_Alltoallv of bytes): send_bytes[p] bytes from
+ * send + send_displs[p] go to rank p, which stores them at
+ * recv + recv_displs[p]; recv_bytes[p] bytes come from rank p. Arrays have
+ * nranks entries, displacements are in bytes, and every rank's
+ * recv_bytes[p] equals what p sends it (lshmoe exchanges the sizes first).
+ * send/recv may be NULL when every size is 0. stream: NULL for host memory.
+ */
+typedef int (*lshmoe_user_alltoallv_fn)(void *user, const void *send,
+                                        const size_t *send_bytes,
+                                        const size_t *send_displs, void *recv,
+                                        const size_t *recv_bytes,
+                                        const size_t *recv_displs, void *stream,
+                                        char *errbuf, size_t errlen);
+
+/* All-gather of bytes: recv (nranks * bytes) = every rank's `bytes` bytes
+ * of send, in rank order. */
+typedef int (*lshmoe_user_allgather_fn)(void *user, const void *send,
+                                        size_t bytes, void *recv,
+                                        char *errbuf, size_t errlen);
+
+typedef struct lshmoe_user_comm {
+    uint32_t                 size;      /* sizeof(lshmoe_user_comm_t)     */
+    uint32_t                 magic;     /* LSHMOE_MAGIC                   */
+    uint32_t                 version;   /* LSHMOE_VERSION_CODE            */
+    uint32_t                 reserved;
+    lshmoe_user_alltoallv_fn alltoallv; /* required                        */
+    lshmoe_user_allgather_fn allgather; /* required                        */
+    void                    *user;      /* passed to both, never touched   */
+    /* new fields are appended here */
+} lshmoe_user_comm_t;
+
+#define LSHMOE_USER_COMM_INITIALIZER                                         \
+    { sizeof(lshmoe_user_comm_t), LSHMOE_MAGIC, LSHMOE_VERSION_CODE, 0,      \
+      NULL, NULL, NULL }
+
+/*
+ * Fills *uc with LSHMOE_USER_COMM_INITIALIZER (for bindings that cannot use
+ * the macro). Hand it over as {kind LSHMOE_COMM_USER, native = uc, rank,
+ * nranks}; lshmoe_ctx_create() copies it, so only the functions and the
+ * user pointer must outlive the context. Not collective; thread-safe.
+ * Returns LSHMOE_OK, or LSHMOE_ERR_INVALID_ARG if uc is NULL.
+ */
+LSHMOE_API lshmoe_status_t lshmoe_user_comm_init(lshmoe_user_comm_t *uc);
 
 /* ------------------------------------------------------------------------ */
 /* Context                                                                   */
@@ -343,7 +407,8 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * count, bad dtype, hidden 0, overlapping or overflowing ranges);
  * LSHMOE_ERR_UNSUPPORTED (non-NULL stream); LSHMOE_ERR_MISMATCH;
  * LSHMOE_ERR_PEER; LSHMOE_ERR_CORRUPT; LSHMOE_ERR_NO_MEMORY;
- * LSHMOE_ERR_TIMEOUT and transport errors.
+ * LSHMOE_ERR_TIMEOUT and transport errors (over a user communicator:
+ * LSHMOE_ERR_CALLBACK or LSHMOE_ERR_PEER from the caller's functions).
  */
 LSHMOE_API lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx,
                                             const void *send,
