@@ -29,7 +29,10 @@
 #include "kernels/kernels.h"
 
 #define LSHMOE_WIRE_MAGIC        0x5753484Cu  /* "LHSW" */
-#define LSHMOE_WIRE_VERSION      1u
+/* Version 1: rows in the dtype. Version 2 adds the row format field
+ * (flags bits 4-6); the encoder writes 1 whenever that field is 0, so a
+ * segment an older reader can read is always written as one. */
+#define LSHMOE_WIRE_VERSION      2u
 #define LSHMOE_WIRE_HEADER_BYTES 48u
 
 /* Header flags */
@@ -37,6 +40,9 @@
 #define LSHMOE_WIRE_F_IDX32  0x2u  /* index entries are uint32 (else u16) */
 #define LSHMOE_WIRE_F_RESID8 0x4u  /* 8-bit coded residuals follow         */
 #define LSHMOE_WIRE_F_RESID4 0x8u  /* 4-bit coded residuals follow         */
+/* Row format (kernels/common/quant_math.h LSHMOE_QM_*), version 2 only. */
+#define LSHMOE_WIRE_FMT_SHIFT 4
+#define LSHMOE_WIRE_FMT_MASK  0x70u
 
 typedef struct lshmoe_codec_params {
     lshmoe_kn_lsh_params_t lsh;
@@ -55,7 +61,31 @@ typedef struct lshmoe_codec_params {
      */
     int    error_guard;    /* 0 or 1                                       */
     double max_error;      /* 0..1000                                      */
+    /*
+     * lshmoe_codec_mode_t (lshmoe.h). 0, LSH, is what the codec did before
+     * modes existed (and what a zero-initialised struct gives). BUDGET
+     * picks per segment the smallest encoding whose measured error is
+     * within max_error (codec_rd.c), hashing with its own ladder of L (the
+     * lsh.num_hashes given is ignored); a fixed mode uses one encoding, and
+     * with error_guard sends RAW a segment over max_error. Residuals
+     * (residual_bits) combine with LSH only.
+     */
+    int    mode;
 } lshmoe_codec_params_t;
+
+/* Encodings a segment can travel in: clustering with L hash functions (0 =
+ * none), one refinement step or not, and the row format (LSHMOE_QM_*).
+ * Id = (L * 2 + refine) * 5 + fmt; id 0 is RAW, the exact segment. */
+#define LSHMOE_CODEC_MAX_L     16
+#define LSHMOE_CODEC_NCHOICES  ((LSHMOE_CODEC_MAX_L + 1) * 2 * 5)
+
+static inline int lshmoe_codec_choice_id(int L, int refine, int fmt)
+{
+    return (L * 2 + refine) * 5 + fmt;
+}
+
+/* "raw", "int4", "lsh6+r/int8", ... into buf (always terminated). */
+void lshmoe_codec_choice_name(int id, char *buf, size_t n);
 
 /* What one encode or decode did, added to the caller's totals. */
 typedef struct lshmoe_codec_stats {
@@ -69,6 +99,17 @@ typedef struct lshmoe_codec_stats {
     double   time_hash_s;
     double   time_pack_s;
     double   time_unpack_s;
+    /* Encoder, rate-distortion modes (everything but LSH): */
+    double   time_search_s;   /* hashing excluded: evaluating candidates    */
+    uint64_t search_tokens;   /* token rows visited by error evaluations;
+                                 / tokens = passes over the data            */
+    uint64_t refine_evals;    /* distance evaluations of refinement steps   */
+    double   err_num, err_den;  /* sum |x - x'|^2 and sum |x|^2 over the
+                                   segments whose error was measured        */
+    uint64_t choice_segments[LSHMOE_CODEC_NCHOICES];
+    /* The last segment encoded (overwritten, not added): */
+    int      last_choice;     /* choice id                                  */
+    double   last_error;      /* its measured error; -1 when not measured  */
 } lshmoe_codec_stats_t;
 
 /* A codec owns its hashers (one per hidden size seen, cached) and grow-only

@@ -110,8 +110,6 @@ static lshmoe_status_t init_adapt(lshmoe_ctx_t *ctx)
 static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
 {
     const lshmoe_config_t *c = &ctx->cfg;
-    double max_error;
-    LSHMOE_CHECK(lshmoe_param_double("MAX_ERROR", &max_error));
     lshmoe_codec_params_t cp = {
         .lsh = {.seed = c->seed, .num_hashes = c->num_hashes, .cdim = c->cdim,
                 .reduce = c->reduce, .reduce_dim = c->reduce_dim, .rounds = c->rounds},
@@ -120,7 +118,8 @@ static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
         .min_ratio = c->min_ratio,
         .residual_bits = c->compensation == LSHMOE_COMP_RESIDUAL ? c->residual_bits : 0,
         .error_guard = 1,
-        .max_error = max_error,
+        .max_error = c->max_error,
+        .mode = c->codec,
     };
     return lshmoe_codec_create(&cp, &ctx->codec);
 }

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Per-element math of the low-precision row formats (docs/wire-format.md,
+ * "Row formats"): FP8 e4m3 rounding and decoding, fp16 scales, int8/int4/
+ * int2 codes and the byte size of a coded row. Static inline and free of
+ * libc beyond <math.h>, <stdint.h> and <string.h>, so that the CPU loops
+ * (kernels/cpu/quant.c) and a GPU build compile the same functions:
+ * LSHMOE_HD is empty here and `__host__ __device__` there.
+ *
+ * Row layouts (scales first, then codes; all little-endian):
+ *   FP8   ceil(h/128) fp32 scales, then h e4m3 bytes
+ *   INT8  one fp32 scale, then h int8 bytes
+ *   INT4  ceil(h/32) fp16 scales, then ceil(h/2) bytes, low nibble first,
+ *         two's complement codes -8..7; an odd row's last high nibble is 0
+ *   INT2  ceil(h/32) fp16 scales, then ceil(h/4) bytes, lowest bits first,
+ *         codes 0..3 meaning (q - 1.5) * scale; unused high bits are 0
+ * Value = code * scale (FP8: e4m3(code) * scale). Scales are finite, >= 0.
+ */
+#ifndef LSHMOE_KERNELS_QUANT_MATH_H
+#define LSHMOE_KERNELS_QUANT_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef LSHMOE_HD
+#define LSHMOE_HD
+#endif
+
+/* Row formats. Values are wire format: never renumber. */
+#define LSHMOE_QM_NATIVE 0  /* the caller's dtype, as given              */
+#define LSHMOE_QM_FP8    1  /* e4m3, fp32 scale per 128 elements         */
+#define LSHMOE_QM_INT8   2  /* int8, fp32 scale per row                  */
+#define LSHMOE_QM_INT4   3  /* int4, fp16 scale per 32 elements          */
+#define LSHMOE_QM_INT2   4  /* 2-bit, fp16 scale per 32 elements         */
+#define LSHMOE_QM_COUNT  5
+
+#define LSHMOE_QM_FP8_BLOCK  128
+#define LSHMOE_QM_LOW_BLOCK  32    /* INT4 and INT2 */
+#define LSHMOE_QM_E4M3_MAX   448.0f
+
+LSHMOE_HD static inline uint32_t lshmoe_qm_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+LSHMOE_HD static inline float lshmoe_qm_bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Scale blocks of a row of `hidden` elements. */
+LSHMOE_HD static inline uint64_t lshmoe_qm_nblocks(int fmt, uint64_t hidden)
+{
+    uint64_t b = fmt == LSHMOE_QM_FP8 ? LSHMOE_QM_FP8_BLOCK
+               : fmt == LSHMOE_QM_INT8 ? (hidden > 0 ? hidden : 1)
+               : LSHMOE_QM_LOW_BLOCK;
+    return (hidden + b - 1) / b;
+}
+
+/* Bytes of one coded row (quantized formats only; 0 for NATIVE or an
+ * unknown format). hidden < 2^32 keeps every product in range. */
+LSHMOE_HD static inline uint64_t lshmoe_qm_row_bytes(int fmt, uint64_t hidden)
+{
+    switch (fmt) {
+    case LSHMOE_QM_FP8:
+        return 4 * lshmoe_qm_nblocks(fmt, hidden) + hidden;
+    case LSHMOE_QM_INT8:
+        return 4 + hidden;
+    case LSHMOE_QM_INT4:
+        return 2 * lshmoe_qm_nblocks(fmt, hidden) + (hidden + 1) / 2;
+    case LSHMOE_QM_INT2:
+        return 2 * lshmoe_qm_nblocks(fmt, hidden) + (hidden + 3) / 4;
+    default:
+        return 0;
+    }
+}
+
+/* Bytes of the scale section at the start of a coded row. */
+LSHMOE_HD static inline uint64_t lshmoe_qm_scale_bytes(int fmt, uint64_t hidden)
+{
+    uint64_t per = (fmt == LSHMOE_QM_FP8 || fmt == LSHMOE_QM_INT8) ? 4 : 2;
+    return per * lshmoe_qm_nblocks(fmt, hidden);
+}
+
+/* fp32 -> fp16 bits, round to nearest even, overflow to Inf, subnormals
+ * kept. Scales are finite and >= 0, which is all the codec feeds it. */
+LSHMOE_HD static inline uint16_t lshmoe_qm_f32_to_f16(float f)
+{
+    uint32_t u = lshmoe_qm_f32_bits(f);
+    uint32_t sign = (u >> 16) & 0x8000u;
+    uint32_t a = u & 0x7fffffffu;
+    if (a >= 0x7f800000u)                       /* Inf or NaN */
+        return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0u));
+    if (a >= 0x477ff000u)                       /* >= 65520: rounds to Inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (a < 0x38800000u) {                      /* below 2^-14: subnormal */
+        /* value / 2^-24, rounded to nearest even */
+        float v = lshmoe_qm_bits_f32(a) * 16777216.0f;
+        float r = rintf(v);
+        return (uint16_t)(sign | (uint32_t)r);
+    }
+    uint32_t r = a + 0xfffu + ((a >> 13) & 1u); /* round 23 -> 10 bits */
+    return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+}
+
+LSHMOE_HD static inline float lshmoe_qm_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0) {                                /* zero or subnormal */
+        float v = (float)m * 5.9604644775390625e-8f; /* m * 2^-24 */
+        return sign ? -v : v;
+    }
+    if (e == 31)
+        return lshmoe_qm_bits_f32(sign | 0x7f800000u | (m << 13));
+    return lshmoe_qm_bits_f32(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+/* Is this fp16 scale finite and >= 0 (+0 included, -0 rejected)? */
+LSHMOE_HD static inline int lshmoe_qm_f16_scale_ok(uint16_t h)
+{
+    return (h & 0x8000u) == 0 && ((h >> 10) & 0x1fu) != 31u;
+}
+
+/* fp32 -> e4m3 (bias 7, no Inf; 0x7f/0xff are NaN), round to nearest
+ * even, saturating at +-448. The input is finite. */
+LSHMOE_HD static inline uint8_t lshmoe_qm_f32_to_e4m3(float x)
+{
+    uint32_t u = lshmoe_qm_f32_bits(x);
+    uint8_t sign = (uint8_t)((u >> 24) & 0x80u);
+    uint32_t a = u & 0x7fffffffu;
+    if (lshmoe_qm_bits_f32(a) >= LSHMOE_QM_E4M3_MAX)
+        return (uint8_t)(sign | 0x7eu);
+    if (a < 0x3c800000u) {                      /* below 2^-6: subnormal */
+        /* steps of 2^-9: 0..8, where 8 is the smallest normal (0x08) */
+        float q = rintf(lshmoe_qm_bits_f32(a) * 512.0f);
+        return (uint8_t)(sign | (uint8_t)q);
+    }
+    uint32_t r = a + 0x7ffffu + ((a >> 20) & 1u); /* round 23 -> 3 bits */
+    uint32_t e = (r >> 23) - 127u + 7u;          /* 1..15 */
+    return (uint8_t)(sign | (e << 3) | ((r >> 20) & 7u));
+}
+
+LSHMOE_HD static inline float lshmoe_qm_e4m3_to_f32(uint8_t c)
+{
+    uint32_t sign = (uint32_t)(c & 0x80u) << 24;
+    uint32_t e = (c >> 3) & 15u, m = c & 7u;
+    if (e == 15u && m == 7u)
+        return lshmoe_qm_bits_f32(sign | 0x7fc00000u);
+    if (e == 0)
+        return (sign ? -1.0f : 1.0f) * (float)m * 0.001953125f;
+    return lshmoe_qm_bits_f32(sign | ((e + 120u) << 23) | (m << 20));
+}
+
+/* Is this byte an e4m3 NaN (never written by the encoder)? */
+LSHMOE_HD static inline int lshmoe_qm_e4m3_is_nan(uint8_t c)
+{
+    return (c & 0x7fu) == 0x7fu;
+}
+
+/* Integer code of x / scale (inv = 1 / scale, 0 when the scale is 0),
+ * rounded to nearest even and clamped to [lo, hi]. */
+LSHMOE_HD static inline int lshmoe_qm_code(float x, float inv, int lo, int hi)
+{
+    float q = rintf(x * inv);
+    if (q < (float)lo)
+        q = (float)lo;
+    if (q > (float)hi)
+        q = (float)hi;
+    return (int)q;
+}
+
+/* 2-bit code of x / scale: the nearest of the levels -1.5, -0.5, 0.5, 1.5. */
+LSHMOE_HD static inline int lshmoe_qm_code2(float x, float inv)
+{
+    float q = floorf(x * inv) + 2.0f;
+    if (q < 0.0f)
+        q = 0.0f;
+    if (q > 3.0f)
+        q = 3.0f;
+    return (int)q;
+}
+
+LSHMOE_HD static inline float lshmoe_qm_level2(int q)
+{
+    return (float)q - 1.5f;
+}
+
+/* Sign-extends a 4-bit two's complement nibble. */
+LSHMOE_HD static inline int lshmoe_qm_nibble(unsigned v)
+{
+    return (int)(v & 7u) - (int)(v & 8u);
+}
+
+LSHMOE_HD static inline void lshmoe_qm_put_f32(uint8_t *p, float v)
+{
+    uint32_t u = lshmoe_qm_f32_bits(v);
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+}
+
+LSHMOE_HD static inline float lshmoe_qm_get_f32(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    return lshmoe_qm_bits_f32(u);
+}
+
+LSHMOE_HD static inline void lshmoe_qm_put_f16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+LSHMOE_HD static inline uint16_t lshmoe_qm_get_f16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+#endif /* LSHMOE_KERNELS_QUANT_MATH_H */
