@@ -272,7 +272,10 @@ static int run_row(bench_t *b, const opts_t *o, int mode, int hashes, int cdim,
  * cdim x hashes; budget mode one per cdim x --max-error value. */
 static int run_codec(bench_t *b, const opts_t *o, int mode, row_t *rows, size_t *nrows)
 {
-    int hashing = mode == LSHMOE_CODEC_LSH || mode >= LSHMOE_CODEC_LSH_FP8;
+    int hashing = mode != LSHMOE_CODEC_BUDGET && mode != LSHMOE_CODEC_NATIVE &&
+                  mode != LSHMOE_CODEC_FP8 && mode != LSHMOE_CODEC_INT8 &&
+                  mode != LSHMOE_CODEC_INT4 && mode != LSHMOE_CODEC_INT2 &&
+                  mode != LSHMOE_CODEC_INT4E;
     double guard = o->cp.error_guard ? o->cp.max_error : -1.0;
     if (mode != LSHMOE_CODEC_BUDGET && !hashing) {
         if (run_row(b, o, mode, 0, o->cdims[0], guard, &rows[*nrows]))

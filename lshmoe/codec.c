@@ -72,17 +72,18 @@ static lshmoe_status_t check_params(const lshmoe_codec_params_t *p)
     if (!(p->max_error >= 0.0 && p->max_error <= 1000.0))
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: max_error %g is not in 0..1000", p->max_error);
-    if (p->mode < LSHMOE_CODEC_LSH || p->mode > LSHMOE_CODEC_LSH_REFINE_INT4)
+    if (p->mode < LSHMOE_CODEC_LSH || p->mode > LSHMOE_CODEC_LSH_REFINE_INT4E)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: mode %d is not a codec mode (0..%d)", p->mode,
-                            (int)LSHMOE_CODEC_LSH_REFINE_INT4);
+                            (int)LSHMOE_CODEC_LSH_REFINE_INT4E);
     if (p->mode != LSHMOE_CODEC_LSH && p->residual_bits != 0)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: coded residuals (residual_bits %d) combine only "
                             "with the lsh codec, not mode %d", p->residual_bits, p->mode);
     int refine = p->mode == LSHMOE_CODEC_LSH_REFINE ||
                  p->mode == LSHMOE_CODEC_LSH_REFINE_INT8 ||
-                 p->mode == LSHMOE_CODEC_LSH_REFINE_INT4;
+                 p->mode == LSHMOE_CODEC_LSH_REFINE_INT4 ||
+                 p->mode == LSHMOE_CODEC_LSH_REFINE_INT4E;
     if (refine && (size_t)l->num_hashes * (size_t)hash_bits(l->cdim) > 63)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: refinement needs packed keys, num_hashes %d x "
@@ -310,14 +311,16 @@ void lshmoe_wire_header_read(const uint8_t *src, lshmoe_wire_header_t *h)
 
 void lshmoe_codec_choice_name(int id, char *buf, size_t n)
 {
-    static const char *fmts[] = {"native", "fp8", "int8", "int4", "int2"};
+    static const char *fmts[LSHMOE_CODEC_NFMTS] = {"native", "fp8", "int8", "int4",
+                                                   "int2", "int4e"};
     if (n == 0)
         return;
     if (id < 0 || id >= LSHMOE_CODEC_NCHOICES) {
         snprintf(buf, n, "invalid");
         return;
     }
-    int fmt = id % 5, refine = (id / 5) % 2, L = id / 10;
+    int fmt = id % LSHMOE_CODEC_NFMTS, refine = (id / LSHMOE_CODEC_NFMTS) % 2;
+    int L = id / (2 * LSHMOE_CODEC_NFMTS);
     if (id == 0)
         snprintf(buf, n, "raw");
     else if (L == 0)

@@ -71,17 +71,22 @@ typedef struct lshmoe_codec_params {
      * (residual_bits) combine with LSH only.
      */
     int    mode;
+    /* BUDGET: 1 tries every encoding in byte order until one fits (for
+     * comparison); 0 bisects monotone chains of them (codec_rd.c). */
+    int    exhaustive;
 } lshmoe_codec_params_t;
 
 /* Encodings a segment can travel in: clustering with L hash functions (0 =
  * none), one refinement step or not, and the row format (LSHMOE_QM_*).
- * Id = (L * 2 + refine) * 5 + fmt; id 0 is RAW, the exact segment. */
+ * Id = (L * 2 + refine) * LSHMOE_QM_COUNT + fmt; id 0 is RAW, the exact
+ * segment. */
 #define LSHMOE_CODEC_MAX_L     16
-#define LSHMOE_CODEC_NCHOICES  ((LSHMOE_CODEC_MAX_L + 1) * 2 * 5)
+#define LSHMOE_CODEC_NFMTS     6   /* LSHMOE_QM_COUNT */
+#define LSHMOE_CODEC_NCHOICES  ((LSHMOE_CODEC_MAX_L + 1) * 2 * LSHMOE_CODEC_NFMTS)
 
 static inline int lshmoe_codec_choice_id(int L, int refine, int fmt)
 {
-    return (L * 2 + refine) * 5 + fmt;
+    return (L * 2 + refine) * LSHMOE_CODEC_NFMTS + fmt;
 }
 
 /* "raw", "int4", "lsh6+r/int8", ... into buf (always terminated). */

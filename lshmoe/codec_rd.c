@@ -69,6 +69,8 @@ static void fixed_mode(int mode, int *L, int *refine, int *fmt)
         [LSHMOE_CODEC_LSH_REFINE] = {-1, 1, LSHMOE_QM_NATIVE},
         [LSHMOE_CODEC_LSH_REFINE_INT8] = {-1, 1, LSHMOE_QM_INT8},
         [LSHMOE_CODEC_LSH_REFINE_INT4] = {-1, 1, LSHMOE_QM_INT4},
+        [LSHMOE_CODEC_INT4E] = {0, 0, LSHMOE_QM_INT4E},
+        [LSHMOE_CODEC_LSH_REFINE_INT4E] = {-1, 1, LSHMOE_QM_INT4E},
     };
     *L = tab[mode][0];
     *refine = tab[mode][1];
@@ -122,17 +124,41 @@ static void round_dtype(float *y, size_t h, lshmoe_dtype_t dtype, void *tmp)
 {
     if (dtype == LSHMOE_DTYPE_FP32)
         return;
+    if (dtype == LSHMOE_DTYPE_BF16) {
+        /* what lshmoe_f32_to_bf16 does for finite values (decoded rows
+         * are finite), inline so the loop vectorises */
+        for (size_t i = 0; i < h; i++) {
+            uint32_t u;
+            memcpy(&u, &y[i], sizeof u);
+            u += 0x7fffu + ((u >> 16) & 1u);
+            u &= 0xffff0000u;
+            memcpy(&y[i], &u, sizeof u);
+        }
+        return;
+    }
     lshmoe_row_from_f32(y, h, dtype, tmp);
     lshmoe_row_to_f32(tmp, dtype, h, y);
 }
 
-static double sq_dist(const float *a, const float *b, size_t n)
+/* Squared distance of one row: 8 fp32 partial sums (vectorisable), then
+ * fp64 for the segment sums. Rows are short enough that fp32 per row
+ * loses nothing the budget test could see. */
+static double sq_dist(const float *restrict a, const float *restrict b, size_t n)
 {
+    float part[8] = {0};
     double s = 0.0;
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t k = 0; k < 8; k++) {
+            float d = a[i + k] - b[i + k];
+            part[k] += d * d;
+        }
+    for (; i < n; i++) {
         double d = (double)a[i] - b[i];
         s += d * d;
     }
+    for (size_t k = 0; k < 8; k++)
+        s += part[k];
     return s;
 }
 
@@ -226,22 +252,30 @@ static double eval_clustered(rd_t *r, int fmt, uint8_t *rows, void *tmp)
     float *q = c->qrows.ptr;
     const float *acc = c->acc.ptr;
 
+    size_t stride = (size_t)lshmoe_qm_row_bytes(fmt, h);
     if (fmt == LSHMOE_QM_NATIVE) {
         memcpy(rows, c->nrows_tmp.ptr, nrows * h * j->es);
         lshmoe_row_to_f32(rows, j->dtype, nrows * h, q);
-    } else {
-        size_t stride = (size_t)lshmoe_qm_row_bytes(fmt, h);
-        for (size_t k = 0; k < nrows; k++) {
+    } else if (!r->measure) {
+        for (size_t k = 0; k < nrows; k++)
             lshmoe_kn_quant_row(fmt, acc + k * h, h, rows + k * stride);
-            lshmoe_kn_dequant_row(fmt, rows + k * stride, h, q + k * h);
-            round_dtype(q + k * h, h, j->dtype, tmp);
-        }
     }
     if (!r->measure)
         return 0.0;
+    /* Rows are coded when a token first needs them (clusters are numbered
+     * in order of first appearance, so row k is reached at its first
+     * member): a pass stopped early codes only the rows it reached. */
     double sse = 0.0;
+    size_t coded = fmt == LSHMOE_QM_NATIVE ? nrows : 0;
     for (size_t i = 0; i < j->ntokens; i++) {
-        sse += sq_dist(r->x + i * h, q + (size_t)of[i] * h, h);
+        size_t k = of[i];
+        if (k == coded) {
+            lshmoe_kn_quant_row(fmt, acc + k * h, h, rows + k * stride);
+            lshmoe_kn_dequant_row(fmt, rows + k * stride, h, q + k * h);
+            round_dtype(q + k * h, h, j->dtype, tmp);
+            coded++;
+        }
+        sse += sq_dist(r->x + i * h, q + k * h, h);
         r->visited++;
         if (sse > r->limit)
             break;
@@ -317,9 +351,12 @@ static lshmoe_status_t hash_once(rd_t *r, int *ok_p)
  * hash (and a grouping per L, keys only). */
 static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
 {
-    static const int raw_fmts[] = {LSHMOE_QM_INT2, LSHMOE_QM_INT4, LSHMOE_QM_FP8,
-                                   LSHMOE_QM_INT8};
-    static const int cl_fmts[] = {LSHMOE_QM_INT2, LSHMOE_QM_INT4, LSHMOE_QM_INT8};
+    /* The ladder (docs/algorithm.md has the measurements behind it). */
+    static const int raw_fmts[] = {LSHMOE_QM_INT2, LSHMOE_QM_INT4E, LSHMOE_QM_INT4,
+                                   LSHMOE_QM_FP8, LSHMOE_QM_INT8};
+    static const int cl_fmts[] = {LSHMOE_QM_INT4E, LSHMOE_QM_INT8};
+    const size_t n_raw = sizeof raw_fmts / sizeof raw_fmts[0];
+    const size_t n_cl = sizeof cl_fmts / sizeof cl_fmts[0];
     lshmoe_codec_t *c = r->c;
     size_t nc = 0;
     int mode = c->params.mode;
@@ -328,7 +365,7 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
 
     *ncand_p = 0;
     if (mode == LSHMOE_CODEC_BUDGET) {
-        for (size_t f = 0; f < 4; f++) {
+        for (size_t f = 0; f < n_raw; f++) {
             k = (cand_t){.L = 0, .fmt = raw_fmts[f], .nrows = r->j->ntokens};
             k.bytes = cand_bytes(r, &k, k.nrows);
             if (k.bytes)
@@ -354,7 +391,7 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
         size_t nrows = group_l(r, ls[li]);
         for (int rf = 0; rf < refines; rf++) {
             if (mode == LSHMOE_CODEC_BUDGET) {
-                for (size_t f = 0; f < 3; f++) {
+                for (size_t f = 0; f < n_cl; f++) {
                     k = (cand_t){.L = ls[li], .refine = rf, .fmt = cl_fmts[f],
                                  .nrows = nrows};
                     k.bytes = cand_bytes(r, &k, nrows);
@@ -373,6 +410,107 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
     }
     qsort(cands, nc, sizeof *cands, cmp_cand);
     *ncand_p = nc;
+    return LSHMOE_OK;
+}
+
+/* Evaluates one candidate: its rows go to the segment, and for clustered
+ * ones the workspaces hold its clustering. *sse_p > limit: it does not fit
+ * (the pass may have stopped early). */
+static lshmoe_status_t eval(rd_t *r, const cand_t *k, double *sse_p)
+{
+    const enc_job_t *j = r->j;
+    lshmoe_codec_t *c = r->c;
+    float *y = c->scratch.ptr;
+    void *tmp = (uint8_t *)c->scratch.ptr + j->hidden * sizeof(float);
+    uint8_t *rows = j->out + LSHMOE_WIRE_HEADER_BYTES;
+    if (k->L == 0) {
+        *sse_p = eval_rows(r, k->fmt, rows, y, tmp);
+        return LSHMOE_OK;
+    }
+    LSHMOE_CHECK(cluster(r, k->L, k->refine));
+    *sse_p = eval_clustered(r, k->fmt, rows, tmp);
+    return LSHMOE_OK;
+}
+
+/* Does candidate i fit? Evaluated at most once; *last_p is the candidate
+ * whose rows and clustering the segment and workspaces hold. */
+static lshmoe_status_t fits(rd_t *r, const cand_t *cands, size_t i, signed char *state,
+                            double *sse, int *last_p)
+{
+    if (state[i] == 0) {
+        LSHMOE_CHECK(eval(r, &cands[i], &sse[i]));
+        *last_p = (int)i;
+        state[i] = sse[i] <= r->limit ? 1 : -1;
+    }
+    return LSHMOE_OK;
+}
+
+/* Same chain: no clustering (the quantizers), or one (refine, fmt) over L. */
+static int same_chain(const cand_t *a, const cand_t *b)
+{
+    if (a->L == 0 || b->L == 0)
+        return a->L == b->L;
+    return a->refine == b->refine && a->fmt == b->fmt;
+}
+
+/*
+ * The smallest candidate that fits. With `exhaustive`, every candidate in
+ * byte order until one fits. Otherwise the ladder is cut into chains that
+ * are monotone by construction (the quantizers; and for each refine x row
+ * format, L ascending: more rows, less error), and each chain is bisected
+ * for its smallest member that fits, among members smaller than the best
+ * so far: about log2(chain length) evaluations per chain, most of them
+ * stopped early. Leaves the winner's rows and clustering in place.
+ */
+static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_p,
+                              double *sse_p)
+{
+    signed char state[MAX_CAND] = {0};
+    double sse[MAX_CAND];
+    size_t idx[MAX_CAND];
+    int best = -1, last = -1;
+    uint64_t best_bytes = UINT64_MAX;
+
+    if (r->c->params.exhaustive) {
+        for (size_t i = 0; i < n && best < 0; i++) {
+            LSHMOE_CHECK(fits(r, cands, i, state, sse, &last));
+            if (state[i] > 0)
+                best = (int)i;
+        }
+    } else {
+        signed char done[MAX_CAND] = {0};
+        for (size_t h = 0; h < n; h++) {
+            if (done[h])
+                continue;
+            size_t m = 0;
+            for (size_t i = h; i < n; i++)  /* cands are sorted by bytes */
+                if (!done[i] && same_chain(&cands[h], &cands[i])) {
+                    done[i] = 1;
+                    if (cands[i].bytes < best_bytes)
+                        idx[m++] = i;
+                }
+            size_t lo = 0, hi = m;   /* smallest fitting member in [lo, hi) */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                LSHMOE_CHECK(fits(r, cands, idx[mid], state, sse, &last));
+                if (state[idx[mid]] > 0)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            if (lo < m && cands[idx[lo]].bytes < best_bytes) {
+                best = (int)idx[lo];
+                best_bytes = cands[best].bytes;
+            }
+        }
+    }
+    if (best >= 0 && last != best) {
+        /* a later evaluation overwrote the winner's rows: once more */
+        LSHMOE_CHECK(eval(r, &cands[best], &sse[best]));
+    }
+    *best_p = best;
+    if (best >= 0)
+        *sse_p = sse[best];
     return LSHMOE_OK;
 }
 
@@ -406,31 +544,21 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
         LSHMOE_CHECK(list_cands(&r, cands, &ncand));
         t_hash = lshmoe_now() - th;
     }
-    float *y = c->scratch.ptr;
-    void *tmp = (uint8_t *)c->scratch.ptr + h * sizeof(float);
-    uint8_t *rows = j->out + LSHMOE_WIRE_HEADER_BYTES;
-    for (size_t i = 0; i < ncand; i++) {
-        const cand_t *k = &cands[i];
-        double sse;
-        size_t nrows = n;
-        if (k->L == 0) {
-            sse = eval_rows(&r, k->fmt, rows, y, tmp);
-        } else {
-            LSHMOE_CHECK(cluster(&r, k->L, k->refine));
-            nrows = r.cur_nrows;
-            sse = eval_clustered(&r, k->fmt, rows, tmp);
-        }
-        if (r.measure && sse > r.limit)
-            continue;
+    int best = -1;
+    double sse = 0.0;
+    if (ncand > 0)
+        LSHMOE_CHECK(r.measure ? search(&r, cands, ncand, &best, &sse)
+                               : (best = 0, eval(&r, &cands[0], &sse)));
+    if (best >= 0) {
+        const cand_t *k = &cands[best];
         err = sse > 0.0 ? (r.den > 0.0 ? sqrt(sse / r.den) : INFINITY) : 0.0;
-        len = finish(&r, k, nrows);
+        len = finish(&r, k, k->L == 0 ? n : r.cur_nrows);
         chosen = lshmoe_codec_choice_id(k->L, k->refine, k->fmt);
         if (st != NULL) {
-            st->rows += nrows;
+            st->rows += k->L == 0 ? n : r.cur_nrows;
             st->err_num += sse;
             st->err_den += r.den;
         }
-        break;
     }
     if (len == 0) {
         len = lshmoe_codec_write_raw(j);

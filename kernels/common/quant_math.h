@@ -16,6 +16,9 @@
  *         two's complement codes -8..7; an odd row's last high nibble is 0
  *   INT2  ceil(h/32) fp16 scales, then ceil(h/4) bytes, lowest bits first,
  *         codes 0..3 meaning (q - 1.5) * scale; unused high bits are 0
+ *   INT4E as INT4, but each scale is one byte e: 0 means 0, else
+ *         2^((e - 160) / 4) (quarter-octave steps, 2^-39.75 .. 2^23.75);
+ *         every byte is a valid scale
  * Value = code * scale (FP8: e4m3(code) * scale). Scales are finite, >= 0.
  */
 #ifndef LSHMOE_KERNELS_QUANT_MATH_H
@@ -35,7 +38,8 @@
 #define LSHMOE_QM_INT8   2  /* int8, fp32 scale per row                  */
 #define LSHMOE_QM_INT4   3  /* int4, fp16 scale per 32 elements          */
 #define LSHMOE_QM_INT2   4  /* 2-bit, fp16 scale per 32 elements         */
-#define LSHMOE_QM_COUNT  5
+#define LSHMOE_QM_INT4E  5  /* int4, 8-bit exponent scale per 32        */
+#define LSHMOE_QM_COUNT  6
 
 #define LSHMOE_QM_FP8_BLOCK  128
 #define LSHMOE_QM_LOW_BLOCK  32    /* INT4 and INT2 */
@@ -77,6 +81,8 @@ LSHMOE_HD static inline uint64_t lshmoe_qm_row_bytes(int fmt, uint64_t hidden)
         return 2 * lshmoe_qm_nblocks(fmt, hidden) + (hidden + 1) / 2;
     case LSHMOE_QM_INT2:
         return 2 * lshmoe_qm_nblocks(fmt, hidden) + (hidden + 3) / 4;
+    case LSHMOE_QM_INT4E:
+        return lshmoe_qm_nblocks(fmt, hidden) + (hidden + 1) / 2;
     default:
         return 0;
     }
@@ -85,7 +91,8 @@ LSHMOE_HD static inline uint64_t lshmoe_qm_row_bytes(int fmt, uint64_t hidden)
 /* Bytes of the scale section at the start of a coded row. */
 LSHMOE_HD static inline uint64_t lshmoe_qm_scale_bytes(int fmt, uint64_t hidden)
 {
-    uint64_t per = (fmt == LSHMOE_QM_FP8 || fmt == LSHMOE_QM_INT8) ? 4 : 2;
+    uint64_t per = (fmt == LSHMOE_QM_FP8 || fmt == LSHMOE_QM_INT8) ? 4
+                 : fmt == LSHMOE_QM_INT4E ? 1 : 2;
     return per * lshmoe_qm_nblocks(fmt, hidden);
 }
 
@@ -159,33 +166,64 @@ LSHMOE_HD static inline float lshmoe_qm_e4m3_to_f32(uint8_t c)
     return lshmoe_qm_bits_f32(sign | ((e + 120u) << 23) | (m << 20));
 }
 
+/* INT4E scale byte -> value: 2^((e - 160) / 4), exact (a power of two
+ * times one of four constants), 0 for e = 0. */
+LSHMOE_HD static inline float lshmoe_qm_e8_scale(uint8_t e)
+{
+    const float frac[4] = {1.0f, 1.18920711500272f, 1.41421356237310f,
+                           1.68179283050743f};
+    if (e == 0)
+        return 0.0f;
+    int k = (int)e - 160;            /* -159 .. 95 */
+    int oct = k >= 0 ? k / 4 : -((-k + 3) / 4);
+    int q = k - 4 * oct;             /* 0..3 */
+    return lshmoe_qm_bits_f32((uint32_t)(oct + 127) << 23) * frac[q];
+}
+
+/* The INT4E scale byte nearest (in log) to s > 0, clamped to 1..255. */
+LSHMOE_HD static inline uint8_t lshmoe_qm_e8_of(float s)
+{
+    if (!(s > 0.0f))
+        return 0;
+    float k = rintf(4.0f * log2f(s)) + 160.0f;
+    k = k < 1.0f ? 1.0f : k;
+    k = k > 255.0f ? 255.0f : k;
+    return (uint8_t)k;
+}
+
 /* Is this byte an e4m3 NaN (never written by the encoder)? */
 LSHMOE_HD static inline int lshmoe_qm_e4m3_is_nan(uint8_t c)
 {
     return (c & 0x7fu) == 0x7fu;
 }
 
-/* Integer code of x / scale (inv = 1 / scale, 0 when the scale is 0),
- * rounded to nearest even and clamped to [lo, hi]. */
-LSHMOE_HD static inline int lshmoe_qm_code(float x, float inv, int lo, int hi)
+/* Round to nearest even for |v| < 2^22 by the 1.5 * 2^23 addition: no
+ * libm call, so loops over it vectorise (needs IEEE float arithmetic in
+ * the default rounding mode, no -ffast-math reassociation). */
+LSHMOE_HD static inline float lshmoe_qm_rne(float v)
 {
-    float q = rintf(x * inv);
-    if (q < (float)lo)
-        q = (float)lo;
-    if (q > (float)hi)
-        q = (float)hi;
-    return (int)q;
+    const float magic = 12582912.0f;
+    return (v + magic) - magic;
 }
 
-/* 2-bit code of x / scale: the nearest of the levels -1.5, -0.5, 0.5, 1.5. */
-LSHMOE_HD static inline int lshmoe_qm_code2(float x, float inv)
+/* Integer code of x / scale (inv = 1 / scale, 0 when the scale is 0),
+ * clamped to [lo, hi] and rounded to nearest even. */
+LSHMOE_HD static inline float lshmoe_qm_code(float x, float inv, float lo, float hi)
 {
-    float q = floorf(x * inv) + 2.0f;
-    if (q < 0.0f)
-        q = 0.0f;
-    if (q > 3.0f)
-        q = 3.0f;
-    return (int)q;
+    float v = x * inv;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return lshmoe_qm_rne(v);
+}
+
+/* 2-bit code of x / scale: the nearest of the levels -1.5, -0.5, 0.5, 1.5
+ * (code 0..3; a tie goes to the even one below). */
+LSHMOE_HD static inline float lshmoe_qm_code2(float x, float inv)
+{
+    float v = x * inv - 0.5f;
+    v = v < -2.0f ? -2.0f : v;
+    v = v > 1.0f ? 1.0f : v;
+    return lshmoe_qm_rne(v) + 2.0f;
 }
 
 LSHMOE_HD static inline float lshmoe_qm_level2(int q)

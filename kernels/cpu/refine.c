@@ -43,13 +43,24 @@ size_t lshmoe_kn_refine_ws_size(size_t nclusters, size_t max_nb)
            (nclusters + 1) * sizeof(size_t) + nclusters * max_nb * sizeof(uint32_t) + 64;
 }
 
+/* Squared distance in 8 independent partial sums, so that gcc vectorises
+ * it without reassociating (no -ffast-math). */
 static float dist2(const float *restrict a, const float *restrict b, size_t n)
 {
+    float part[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t k = 0; k < 8; k++) {
+            float d = a[i + k] - b[i + k];
+            part[k] += d * d;
+        }
     float s = 0.0f;
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         float d = a[i] - b[i];
         s += d * d;
     }
+    for (size_t k = 0; k < 8; k++)
+        s += part[k];
     return s;
 }
 

@@ -53,7 +53,7 @@ static const lshmoe_param_desc_t params[] = {
     {"LOG_FILE", LSHMOE_PARAM_STRING, "", NULL,
      "append logs to this file instead of stderr"},
     {"CODEC", LSHMOE_PARAM_CHOICE, "lsh",
-     "lsh|budget|native|fp8|int8|int4|int2|lsh-fp8|lsh-int8|lsh-int4|lsh-refine|lsh-refine-int8|lsh-refine-int4",
+     "lsh|budget|native|fp8|int8|int4|int2|lsh-fp8|lsh-int8|lsh-int4|lsh-refine|lsh-refine-int8|lsh-refine-int4|int4e|lsh-refine-int4e",
      "segment encoding: budget = per segment the fewest bytes within MAX_ERROR; others fixed"},
 };
 

@@ -159,7 +159,9 @@ typedef enum lshmoe_codec_mode {
     LSHMOE_CODEC_LSH_INT4   = 9,   /* LSH clusters, centroids in int4       */
     LSHMOE_CODEC_LSH_REFINE = 10,  /* LSH + one near-tuple refinement step  */
     LSHMOE_CODEC_LSH_REFINE_INT8 = 11,
-    LSHMOE_CODEC_LSH_REFINE_INT4 = 12
+    LSHMOE_CODEC_LSH_REFINE_INT4 = 12,
+    LSHMOE_CODEC_INT4E      = 13,  /* int4, one-byte exponent scale per 32  */
+    LSHMOE_CODEC_LSH_REFINE_INT4E = 14
 } lshmoe_codec_mode_t;
 
 /* Communicator kinds for lshmoe_comm_desc_t. */
