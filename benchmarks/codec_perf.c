@@ -276,23 +276,29 @@ static int run_codec(bench_t *b, const opts_t *o, int mode, row_t *rows, size_t 
                   mode != LSHMOE_CODEC_FP8 && mode != LSHMOE_CODEC_INT8 &&
                   mode != LSHMOE_CODEC_INT4 && mode != LSHMOE_CODEC_INT2 &&
                   mode != LSHMOE_CODEC_INT4E;
-    double guard = o->cp.error_guard ? o->cp.max_error : -1.0;
-    if (mode != LSHMOE_CODEC_BUDGET && !hashing) {
-        if (run_row(b, o, mode, 0, o->cdims[0], guard, &rows[*nrows]))
-            return 1;
-        cp_print_row(&rows[(*nrows)++]);
-        return 0;
-    }
-    for (size_t c = 0; c < o->ncdims; c++) {
-        size_t n = mode == LSHMOE_CODEC_BUDGET ? o->nbudgets : o->nhashes;
-        for (size_t k = 0; k < n; k++) {
-            int rc = mode == LSHMOE_CODEC_BUDGET
-                   ? run_row(b, o, mode, 0, o->cdims[c], o->budgets[k], &rows[*nrows])
-                   : run_row(b, o, mode, o->hashes[k], o->cdims[c], guard, &rows[*nrows]);
-            if (rc)
+    /* fixed encodings: with --guard, one row per --max-error value */
+    size_t nguard = o->cp.error_guard ? o->nbudgets : 1;
+    for (size_t g = 0; g < nguard; g++) {
+        double guard = o->cp.error_guard ? o->budgets[g] : -1.0;
+        if (mode != LSHMOE_CODEC_BUDGET && !hashing) {
+            if (run_row(b, o, mode, 0, o->cdims[0], guard, &rows[*nrows]))
                 return 1;
             cp_print_row(&rows[(*nrows)++]);
+            continue;
         }
+        for (size_t c = 0; c < o->ncdims; c++) {
+            size_t n = mode == LSHMOE_CODEC_BUDGET ? o->nbudgets : o->nhashes;
+            for (size_t k = 0; k < n; k++) {
+                int rc = mode == LSHMOE_CODEC_BUDGET
+                       ? run_row(b, o, mode, 0, o->cdims[c], o->budgets[k], &rows[*nrows])
+                       : run_row(b, o, mode, o->hashes[k], o->cdims[c], guard, &rows[*nrows]);
+                if (rc)
+                    return 1;
+                cp_print_row(&rows[(*nrows)++]);
+            }
+        }
+        if (mode == LSHMOE_CODEC_BUDGET)
+            break; /* the budgets are its rows already */
     }
     return 0;
 }
@@ -338,7 +344,8 @@ int main(int argc, char **argv)
         fclose(f);
     }
     bench_t b = {0};
-    row_t *rows = calloc(o.ncodecs * o.ncdims * (o.nhashes + o.nbudgets) + 1, sizeof *rows);
+    row_t *rows = calloc(o.ncodecs * o.ncdims * (o.nhashes + 1) * (o.nbudgets + 1) + 1,
+                         sizeof *rows);
     int rc = rows == NULL ? cp_fail("out of memory") : bench_init(&b, &o, x);
     free(x);
     rc = rc != 0;

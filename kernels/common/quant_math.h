@@ -155,15 +155,16 @@ LSHMOE_HD static inline uint8_t lshmoe_qm_f32_to_e4m3(float x)
     return (uint8_t)(sign | (e << 3) | ((r >> 20) & 7u));
 }
 
+/* Branch-free (selects only), so that decoding loops vectorise. */
 LSHMOE_HD static inline float lshmoe_qm_e4m3_to_f32(uint8_t c)
 {
     uint32_t sign = (uint32_t)(c & 0x80u) << 24;
     uint32_t e = (c >> 3) & 15u, m = c & 7u;
-    if (e == 15u && m == 7u)
-        return lshmoe_qm_bits_f32(sign | 0x7fc00000u);
-    if (e == 0)
-        return (sign ? -1.0f : 1.0f) * (float)m * 0.001953125f;
-    return lshmoe_qm_bits_f32(sign | ((e + 120u) << 23) | (m << 20));
+    uint32_t normal = sign | ((e + 120u) << 23) | (m << 20);
+    uint32_t sub = lshmoe_qm_f32_bits((float)m * 0.001953125f) | sign;
+    uint32_t bits = e == 0 ? sub : normal;
+    bits = (c & 0x7fu) == 0x7fu ? (sign | 0x7fc00000u) : bits;
+    return lshmoe_qm_bits_f32(bits);
 }
 
 /* INT4E scale byte -> value: 2^((e - 160) / 4), exact (a power of two
