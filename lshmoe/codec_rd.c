@@ -479,8 +479,11 @@ static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_
         }
     } else {
         signed char done[MAX_CAND] = {0};
+        /* the quantizers first: they need no clustering pass, and the
+         * bound their winner sets cuts the clustered chains short */
+        for (size_t pass = 0; pass < 2; pass++)
         for (size_t h = 0; h < n; h++) {
-            if (done[h])
+            if (done[h] || (pass == 0) != (cands[h].L == 0))
                 continue;
             size_t m = 0;
             for (size_t i = h; i < n; i++)  /* cands are sorted by bytes */
