@@ -268,6 +268,25 @@ static int run_row(bench_t *b, const opts_t *o, int mode, int hashes, int cdim,
     return 0;
 }
 
+/* The k-means row beside the LSH row just run: as many clusters per
+ * segment as its segments have rows (read from their headers). */
+static int kmeans_beside(const bench_t *b, const opts_t *o, int hashes, int cdim, row_t *r)
+{
+    size_t *k = calloc(b->nseg, sizeof *k);
+    if (k == NULL)
+        return cp_fail("out of memory");
+    for (size_t s = 0; s < b->nseg; s++) {
+        const unsigned char *seg = (const unsigned char *)b->wire + b->wire_off[s];
+        uint16_t flags = (uint16_t)(seg[6] | seg[7] << 8);
+        uint64_t nrows;
+        memcpy(&nrows, seg + 24, sizeof nrows); /* little-endian host */
+        k[s] = (flags & LSHMOE_WIRE_F_RAW) ? 0 : (size_t)nrows;
+    }
+    int rc = cp_kmeans_row(b, o, k, hashes, cdim, r);
+    free(k);
+    return rc;
+}
+
 /* A mode without hashing (native, fp8, ...) is one row; LSH modes one per
  * cdim x hashes; budget mode one per cdim x --max-error value. */
 static int run_codec(bench_t *b, const opts_t *o, int mode, row_t *rows, size_t *nrows)
@@ -295,6 +314,11 @@ static int run_codec(bench_t *b, const opts_t *o, int mode, row_t *rows, size_t 
                 if (rc)
                     return 1;
                 cp_print_row(&rows[(*nrows)++]);
+                if (o->kmeans > 0 && mode == LSHMOE_CODEC_LSH && guard < 0.0) {
+                    if (kmeans_beside(b, o, o->hashes[k], o->cdims[c], &rows[*nrows]))
+                        return 1;
+                    cp_print_row(&rows[(*nrows)++]);
+                }
             }
         }
         if (mode == LSHMOE_CODEC_BUDGET)
@@ -344,7 +368,7 @@ int main(int argc, char **argv)
         fclose(f);
     }
     bench_t b = {0};
-    row_t *rows = calloc(o.ncodecs * o.ncdims * (o.nhashes + 1) * (o.nbudgets + 1) + 1,
+    row_t *rows = calloc(2 * o.ncodecs * o.ncdims * (o.nhashes + 1) * (o.nbudgets + 1) + 1,
                          sizeof *rows);
     int rc = rows == NULL ? cp_fail("out of memory") : bench_init(&b, &o, x);
     free(x);

@@ -29,7 +29,8 @@ typedef struct opts {
     size_t         ncodecs;
     double         budgets[MAX_LIST];  /* --max-error: budget-mode rows     */
     size_t         nbudgets;
-    int            kmeans;             /* --kmeans K-iterations reference  */
+    int            kmeans;             /* --kmeans: Lloyd iterations of the
+                                          reference row (0: no such row)   */
 } opts_t;
 
 /* The name of a codec mode ("lsh", "budget", "int4", ...), from the
@@ -58,6 +59,12 @@ typedef struct bench {
     float  *ref, *back;  /* in and out widened to float, for the error */
     size_t *seg_tok, *wire_off, *wire_len;
 } bench_t;
+
+/* The k-means reference row (codec_perf_kmeans.c): per segment, k-means
+ * with rows_per_seg[s] clusters (0 or >= the segment's tokens: raw),
+ * o->kmeans Lloyd iterations. Returns 0, or -1 after printing why. */
+int cp_kmeans_row(const bench_t *b, const opts_t *o, const size_t *rows_per_seg,
+                  int hashes, int cdim, row_t *r);
 
 /* Parses argv into *o (which holds the defaults). Returns 0, 1 after -h
  * (usage on stdout), or -1 after printing one line to stderr. */

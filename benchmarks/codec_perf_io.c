@@ -41,6 +41,8 @@ static void usage(FILE *f, const char *prog)
         "  --max-error LIST    budget rows, e.g. 0.01,0.03,0.1 (default 0.1); with\n"
         "                      --guard also the guard of the fixed encodings\n"
         "  --guard 0|1         fixed encodings: a segment over the error travels raw (0)\n"
+        "  --kmeans ITERS      after each lsh row, a slow k-means reference row with\n"
+        "                      its row count per segment (0: none; default 0)\n"
         "  --search S          budget: bisect (default: monotone chains, bisected) or\n"
         "                      linear (every encoding in byte order; for comparison)\n"
         "timing and output:\n"
@@ -226,6 +228,9 @@ int cp_parse(int argc, char **argv, opts_t *o)
             if (parse_budgets(v, o) != 0)
                 return cp_fail("bad value for --max-error: '%s' (e.g. 0.03 or 0.01,0.1)", v);
             o->cp.max_error = o->budgets[0];
+        } else if (!strcmp(a, "--kmeans")) {
+            if (bench_parse_long(v, 0, 1000, &l) != 0) return BAD();
+            o->kmeans = (int)l;
         } else if (!strcmp(a, "--search")) {
             if (!strcmp(v, "bisect")) o->cp.exhaustive = 0;
             else if (!strcmp(v, "linear")) o->cp.exhaustive = 1;

@@ -103,47 +103,34 @@ static inline float block_codes(const float *restrict x, size_t n, float s, int 
     return e;
 }
 
-/* INT4E: as INT4 with one-byte exponent scales (quant_math.h). */
-static void quant_int4e(const float *x, size_t hidden, uint8_t *dst)
+/* The scale code of a low-bit block (fp16 bits, or the INT4E byte) for the
+ * scale s > 0, and the value a decoder gives that code. */
+static uint16_t scale_code(int fmt, float s)
 {
-    static const float clip[NCLIP] = {1.0f, 0.9f, 0.8f, 0.7f};
-    size_t nb = (size_t)lshmoe_qm_nblocks(LSHMOE_QM_INT4E, hidden);
-    uint8_t *codes = dst + nb;
-    float q[LOW], best_q[LOW];
-
-    memset(codes, 0, (hidden + 1) / 2);
-    for (size_t b = 0; b < nb; b++) {
-        size_t lo = b * LOW;
-        size_t n = hidden - lo < LOW ? hidden - lo : LOW;
-        float amax = amax_of(x + lo, n), best_e = INFINITY;
-        uint8_t best = 0;
-        memset(best_q, 0, sizeof best_q);
-        for (int c = 0; c < NCLIP && amax > 0.0f; c++) {
-            uint8_t e8 = lshmoe_qm_e8_of(clip[c] * amax / 7.0f);
-            float e = block_codes(x + lo, n, lshmoe_qm_e8_scale(e8), 4, q);
-            if (e < best_e) {
-                best_e = e;
-                best = e8;
-                memcpy(best_q, q, n * sizeof *q);
-            }
-        }
-        dst[b] = best;
-        for (size_t i = 0; i < n; i++)
-            codes[(lo + i) / 2] |= (uint8_t)(((unsigned)(int)best_q[i] & 15u)
-                                             << (4 * ((lo + i) % 2)));
-    }
+    if (fmt == LSHMOE_QM_INT4E)
+        return lshmoe_qm_e8_of(s);
+    return lshmoe_qm_f32_to_f16(s < 65504.0f ? s : 65504.0f);
 }
 
-static inline void quant_low(const float *x, size_t hidden, uint8_t *dst, int bits)
+static float scale_value(int fmt, uint16_t code)
+{
+    return fmt == LSHMOE_QM_INT4E ? lshmoe_qm_e8_scale((uint8_t)code)
+                                  : lshmoe_qm_f16_to_f32(code);
+}
+
+/* INT4, INT4E and INT2: per 32-element block, the best of a few clipped
+ * scales; codes packed lowest bits first. */
+static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt)
 {
     static const float clip4[NCLIP] = {1.0f, 0.9f, 0.8f, 0.7f};
     static const float clip2[NCLIP] = {1.0f, 0.85f, 0.7f, 0.55f};
+    const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     const float *clip = bits == 4 ? clip4 : clip2;
     const float qmax = bits == 4 ? 7.0f : 1.5f;
-    int fmt = bits == 4 ? LSHMOE_QM_INT4 : LSHMOE_QM_INT2;
+    const size_t sbytes = fmt == LSHMOE_QM_INT4E ? 1 : 2;
     size_t nb = (size_t)lshmoe_qm_nblocks(fmt, hidden);
     size_t per_byte = 8 / (size_t)bits;
-    uint8_t *codes = dst + 2 * nb;
+    uint8_t *codes = dst + sbytes * nb;
     float q[LOW], best_q[LOW];
 
     memset(codes, 0, (hidden + per_byte - 1) / per_byte);
@@ -152,21 +139,22 @@ static inline void quant_low(const float *x, size_t hidden, uint8_t *dst, int bi
         size_t n = hidden - lo < LOW ? hidden - lo : LOW;
         float amax = amax_of(x + lo, n), best_e = INFINITY;
         uint16_t best = 0;
-        memset(best_q, 0, sizeof best_q);
         for (int c = 0; c < NCLIP && amax > 0.0f; c++) {
-            float s = clip[c] * amax / qmax;
-            uint16_t sh = lshmoe_qm_f32_to_f16(s < 65504.0f ? s : 65504.0f);
-            float e = block_codes(x + lo, n, lshmoe_qm_f16_to_f32(sh), bits, q);
+            uint16_t code = scale_code(fmt, clip[c] * amax / qmax);
+            float e = block_codes(x + lo, n, scale_value(fmt, code), bits, q);
             if (e < best_e) {
                 best_e = e;
-                best = safe_inv(lshmoe_qm_f16_to_f32(sh)) == 0.0f ? 0 : sh;
+                best = safe_inv(scale_value(fmt, code)) == 0.0f ? 0 : code;
                 memcpy(best_q, q, n * sizeof *q);
             }
         }
         if (best == 0) /* scale 0: every level decodes to 0 */
             for (size_t i = 0; i < n; i++)
                 best_q[i] = bits == 4 ? 0.0f : 2.0f;
-        lshmoe_qm_put_f16(dst + 2 * b, best);
+        if (sbytes == 1)
+            dst[b] = (uint8_t)best;
+        else
+            lshmoe_qm_put_f16(dst + 2 * b, best);
         for (size_t i = 0; i < n; i++) {
             unsigned v = bits == 4 ? (unsigned)(int)best_q[i] & 15u : (unsigned)best_q[i];
             codes[(lo + i) / per_byte] |= (uint8_t)(v << (bits * ((lo + i) % per_byte)));
@@ -184,13 +172,9 @@ void lshmoe_kn_quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst)
         quant_int8(x, hidden, dst);
         break;
     case LSHMOE_QM_INT4:
-        quant_low(x, hidden, dst, 4);
-        break;
     case LSHMOE_QM_INT2:
-        quant_low(x, hidden, dst, 2);
-        break;
     case LSHMOE_QM_INT4E:
-        quant_int4e(x, hidden, dst);
+        quant_low(x, hidden, dst, fmt);
         break;
     default:
         break;
