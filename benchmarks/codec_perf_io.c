@@ -43,8 +43,9 @@ static void usage(FILE *f, const char *prog)
         "  --guard 0|1         fixed encodings: a segment over the error travels raw (0)\n"
         "  --kmeans ITERS      after each lsh row, a slow k-means reference row with\n"
         "                      its row count per segment (0: none; default 0)\n"
-        "  --search S          budget: bisect (default: monotone chains, bisected) or\n"
-        "                      linear (every encoding in byte order; for comparison)\n"
+        "  --search S          budget: bisect (default: monotone chains, bisected),\n"
+        "                      linear (every encoding in byte order; for comparison) or\n"
+        "                      warm (from the previous segment's choice; cheapest)\n"
         "timing and output:\n"
         "  -n ITERS            timed iterations, median reported (default 5)\n"
         "  -w WARMUP           untimed iterations first (default 1)\n"
@@ -232,8 +233,9 @@ int cp_parse(int argc, char **argv, opts_t *o)
             if (bench_parse_long(v, 0, 1000, &l) != 0) return BAD();
             o->kmeans = (int)l;
         } else if (!strcmp(a, "--search")) {
-            if (!strcmp(v, "bisect")) o->cp.exhaustive = 0;
-            else if (!strcmp(v, "linear")) o->cp.exhaustive = 1;
+            if (!strcmp(v, "bisect")) o->cp.search = LSHMOE_CODEC_SEARCH_BISECT;
+            else if (!strcmp(v, "linear")) o->cp.search = LSHMOE_CODEC_SEARCH_LINEAR;
+            else if (!strcmp(v, "warm")) o->cp.search = LSHMOE_CODEC_SEARCH_WARM;
             else return BAD();
         } else if (!strcmp(a, "--guard")) {
             if (bench_parse_long(v, 0, 1, &l) != 0) return BAD();

@@ -76,6 +76,9 @@ static lshmoe_status_t check_params(const lshmoe_codec_params_t *p)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: mode %d is not a codec mode (0..%d)", p->mode,
                             (int)LSHMOE_CODEC_LSH_REFINE_INT4E);
+    if (p->search < LSHMOE_CODEC_SEARCH_WARM || p->search > LSHMOE_CODEC_SEARCH_LINEAR)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "codec: search %d is not 0..2",
+                            p->search);
     if (p->mode != LSHMOE_CODEC_LSH && p->residual_bits != 0)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: coded residuals (residual_bits %d) combine only "

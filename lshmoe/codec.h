@@ -71,10 +71,20 @@ typedef struct lshmoe_codec_params {
      * (residual_bits) combine with LSH only.
      */
     int    mode;
-    /* BUDGET: 1 tries every encoding in byte order until one fits (for
-     * comparison); 0 bisects monotone chains of them (codec_rd.c). */
-    int    exhaustive;
+    /* BUDGET, how the ladder is searched (codec_rd.c): */
+    int    search;         /* LSHMOE_CODEC_SEARCH_*                        */
 } lshmoe_codec_params_t;
+
+/* Budget searches. WARM (the default): start from the encoding the
+ * previous segment of this codec got (raw: from the largest candidate),
+ * walk down the byte order while candidates fit and up while they do not;
+ * a few evaluations, may miss a smaller fit elsewhere; the first segment
+ * bisects. BISECT: bisect the ladder's monotone chains. LINEAR: every
+ * encoding in byte order until one fits (the exact optimum of the ladder;
+ * for comparison). */
+#define LSHMOE_CODEC_SEARCH_WARM   0
+#define LSHMOE_CODEC_SEARCH_BISECT 1
+#define LSHMOE_CODEC_SEARCH_LINEAR 2
 
 /* Encodings a segment can travel in: clustering with L hash functions (0 =
  * none), one refinement step or not, and the row format (LSHMOE_QM_*).

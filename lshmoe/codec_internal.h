@@ -46,6 +46,8 @@ struct lshmoe_codec {
     lshmoe_buf_t nrows_tmp;   /* native centroid rows; decoded rows (decode) */
     lshmoe_buf_t refine_ws;
     int          ladder_bits; /* bits per hash value in a packed key         */
+    int          warm_id;     /* choice id of the last budget segment (0 raw) */
+    int          warm_valid;  /* warm_id is set                              */
 };
 
 /* One segment being encoded (codec_encode.c, codec_rd.c). */

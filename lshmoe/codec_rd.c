@@ -445,6 +445,24 @@ static lshmoe_status_t fits(rd_t *r, const cand_t *cands, size_t i, signed char 
     return LSHMOE_OK;
 }
 
+/* Candidates below the warm start the downward walk may try. */
+#define WARM_TRIES 2
+
+/* Index of the previous segment's encoding among the candidates (after a
+ * raw segment: the largest candidate), or -1. */
+static int warm_start(const rd_t *r, const cand_t *cands, size_t n)
+{
+    if (!r->c->warm_valid || n == 0)
+        return -1;
+    if (r->c->warm_id == 0)
+        return (int)n - 1;
+    for (size_t i = 0; i < n; i++)
+        if (lshmoe_codec_choice_id(cands[i].L, cands[i].refine, cands[i].fmt) ==
+            r->c->warm_id)
+            return (int)i;
+    return -1;
+}
+
 /* Same chain: no clustering (the quantizers), or one (refine, fmt) over L. */
 static int same_chain(const cand_t *a, const cand_t *b)
 {
@@ -454,8 +472,9 @@ static int same_chain(const cand_t *a, const cand_t *b)
 }
 
 /*
- * The smallest candidate that fits. With `exhaustive`, every candidate in
- * byte order until one fits. Otherwise the ladder is cut into chains that
+ * The smallest candidate that fits. LINEAR: every candidate in byte order
+ * until one fits. WARM: see codec.h (falls back to BISECT when the previous
+ * segment gave no start). BISECT: the ladder is cut into chains that
  * are monotone by construction (the quantizers; and for each refine x row
  * format, L ascending: more rows, less error), and each chain is bisected
  * for its smallest member that fits, among members smaller than the best
@@ -471,7 +490,33 @@ static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_
     int best = -1, last = -1;
     uint64_t best_bytes = UINT64_MAX;
 
-    if (r->c->params.exhaustive) {
+    if (r->c->params.search == LSHMOE_CODEC_SEARCH_WARM &&
+        (best = warm_start(r, cands, n)) >= 0) {
+        /* down the byte order while candidates fit */
+        int at = best;
+        LSHMOE_CHECK(fits(r, cands, (size_t)at, state, sse, &last));
+        if (state[at] > 0) {
+            /* each fit moves the start down; WARM_TRIES misses in a row end it */
+            for (int i = at - 1, misses = 0; i >= 0 && misses < WARM_TRIES; i--) {
+                LSHMOE_CHECK(fits(r, cands, (size_t)i, state, sse, &last));
+                if (state[i] > 0) {
+                    at = i;
+                    misses = 0;
+                } else {
+                    misses++;
+                }
+            }
+            best = at;
+        } else {
+            /* up until one fits */
+            best = -1;
+            for (size_t i = (size_t)at + 1; i < n && best < 0; i++) {
+                LSHMOE_CHECK(fits(r, cands, i, state, sse, &last));
+                if (state[i] > 0)
+                    best = (int)i;
+            }
+        }
+    } else if (r->c->params.search == LSHMOE_CODEC_SEARCH_LINEAR) {
         for (size_t i = 0; i < n && best < 0; i++) {
             LSHMOE_CHECK(fits(r, cands, i, state, sse, &last));
             if (state[i] > 0)
@@ -562,6 +607,10 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
             st->err_num += sse;
             st->err_den += r.den;
         }
+    }
+    if (c->params.mode == LSHMOE_CODEC_BUDGET && try_comp) {
+        c->warm_id = chosen;
+        c->warm_valid = 1;
     }
     if (len == 0) {
         len = lshmoe_codec_write_raw(j);

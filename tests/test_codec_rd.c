@@ -18,6 +18,7 @@
 #include "kernels/common/quant_math.h"
 #include "kernels/kernels.h"
 #include "lshmoe/codec.h"
+#include "lshmoe/codec_internal.h"
 #include "lshmoe/common/dtype.h"
 #include "testutil.h"
 
@@ -261,7 +262,7 @@ static void test_budget_within_budget_random(void)
             for (size_t k = 0; k < sizeof budgets / sizeof *budgets; k++) {
                 lshmoe_codec_params_t p = base_params(LSHMOE_CODEC_BUDGET, budgets[k]);
                 seg_result_t r;
-                p.exhaustive = (int)(k % 2);
+                p.search = (int)(k % 3); /* warm (no start: bisects), bisect, linear */
                 run_codec(&p, tok, dts[d], h, n, &r);
                 CU_ASSERT(r.err <= budgets[k] * (1.0 + 1e-9));
                 /* reported = what the receiver gets */
@@ -281,6 +282,69 @@ static void test_budget_within_budget_random(void)
     /* the contract was exercised, not dodged: both outcomes happened */
     CU_ASSERT(raw_seen > 0);
     CU_ASSERT(chosen_kinds != 0);
+}
+
+/* The warm search keeps a start across segments of one codec: a sequence
+ * of segments of changing kind (structure, scale) and budgets still meets
+ * the contract segment by segment, raw ones included. */
+static void test_budget_warm_sequence(void)
+{
+    static const double budgets[] = {0.1, 0.1, 0.02, 0.3, 0.0, 0.05, 0.2, 0.1};
+    size_t n = 160, h = 56;
+    float *x = malloc(n * h * sizeof *x), *back = malloc(n * h * sizeof *back);
+    uint16_t *tok = malloc(n * h * 2), *out = malloc(n * h * 2);
+    size_t cap;
+    CU_ASSERT_FATAL(lshmoe_codec_max_bytes(LSHMOE_DTYPE_BF16, h, n, &cap) == LSHMOE_OK);
+    uint8_t *seg = malloc(cap);
+    int raw = 0, coded = 0;
+    for (int search = LSHMOE_CODEC_SEARCH_WARM; search <= LSHMOE_CODEC_SEARCH_LINEAR; search++) {
+        lshmoe_codec_t *c = NULL;
+        for (int s = 0; s < 24; s++) {
+            double budget = budgets[s % 8];
+            lshmoe_codec_params_t p = base_params(LSHMOE_CODEC_BUDGET, budget);
+            p.search = search;
+            if (c == NULL)
+                CU_ASSERT_FATAL(lshmoe_codec_create(&p, &c) == LSHMOE_OK);
+            c->params.max_error = budget; /* one codec, budgets of the caller's choosing */
+            if (s % 3 == 0)
+                lt_gen_gaussian(x, n, h, 100 + (uint64_t)s);
+            else
+                lt_gen_clustered(x, n, h, 4 + 8 * (size_t)(s % 4), 0.1, 200 + (uint64_t)s);
+            for (size_t i = 0; i < n * h; i++)
+                x[i] *= (float)(1 + s % 5);
+            lt_to_dtype(x, n * h, LSHMOE_DTYPE_BF16, tok);
+            lshmoe_codec_stats_t st;
+            size_t len;
+            memset(&st, 0, sizeof st);
+            CU_ASSERT_FATAL(lshmoe_codec_encode(c, tok, LSHMOE_DTYPE_BF16, h, n, seg, cap, &len,
+                                                &st) == LSHMOE_OK);
+            CU_ASSERT_FATAL(lshmoe_codec_decode(c, seg, len, LSHMOE_DTYPE_BF16, h, n, out,
+                                                NULL) == LSHMOE_OK);
+            lshmoe_row_to_f32(tok, LSHMOE_DTYPE_BF16, n * h, x);
+            lshmoe_row_to_f32(out, LSHMOE_DTYPE_BF16, n * h, back);
+            double num = 0.0, den = 0.0;
+            for (size_t i = 0; i < n * h; i++) {
+                num += ((double)x[i] - back[i]) * ((double)x[i] - back[i]);
+                den += (double)x[i] * x[i];
+            }
+            double err = sqrt(num / den);
+            CU_ASSERT(err <= budget * (1.0 + 1e-9));
+            CU_ASSERT(fabs(err - st.last_error) <= 1e-6 * (err + 1e-12));
+            if (st.last_choice == 0) {
+                CU_ASSERT(memcmp(out, tok, n * h * 2) == 0);
+                raw++;
+            } else {
+                coded++;
+            }
+        }
+        lshmoe_codec_destroy(c);
+    }
+    CU_ASSERT(raw > 0 && coded > 0);
+    free(x);
+    free(back);
+    free(tok);
+    free(out);
+    free(seg);
 }
 
 /* Budget 0 on structureless data: nothing fits, the segment is exact. */
@@ -409,6 +473,7 @@ static const lt_test_t tests[] = {
     {"test_scale_codings", test_scale_codings},
     {"test_row_formats_round_trip", test_row_formats_round_trip},
     {"test_budget_within_budget_random", test_budget_within_budget_random},
+    {"test_budget_warm_sequence", test_budget_warm_sequence},
     {"test_budget_nothing_fits_is_exact", test_budget_nothing_fits_is_exact},
     {"test_fixed_modes", test_fixed_modes},
     {"test_nonfinite_tokens_exact", test_nonfinite_tokens_exact},
