@@ -78,8 +78,8 @@ typedef struct lshmoe_codec_params {
 /* Budget searches. WARM (the default): start from the encoding the
  * previous segment of this codec got (raw: from the largest candidate),
  * walk down the byte order while candidates fit and up while they do not;
- * a few evaluations, may miss a smaller fit elsewhere; the first segment
- * bisects. BISECT: bisect the ladder's monotone chains. LINEAR: every
+ * a few evaluations, may miss a smaller fit elsewhere; the first and every
+ * 8th segment bisect instead, so that a stale start does not stick. BISECT: bisect the ladder's monotone chains. LINEAR: every
  * encoding in byte order until one fits (the exact optimum of the ladder;
  * for comparison). */
 #define LSHMOE_CODEC_SEARCH_WARM   0

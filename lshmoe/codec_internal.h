@@ -48,6 +48,7 @@ struct lshmoe_codec {
     int          ladder_bits; /* bits per hash value in a packed key         */
     int          warm_id;     /* choice id of the last budget segment (0 raw) */
     int          warm_valid;  /* warm_id is set                              */
+    uint64_t     warm_count;  /* budget segments searched (re-anchoring)     */
 };
 
 /* One segment being encoded (codec_encode.c, codec_rd.c). */

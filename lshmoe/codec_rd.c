@@ -445,14 +445,18 @@ static lshmoe_status_t fits(rd_t *r, const cand_t *cands, size_t i, signed char 
     return LSHMOE_OK;
 }
 
-/* Candidates below the warm start the downward walk may try. */
-#define WARM_TRIES 2
+/* Misses in a row that end the downward walk, and how often the search
+ * starts afresh (bisection) instead of from the previous choice. */
+#define WARM_TRIES 3
+#define WARM_REANCHOR 8
 
 /* Index of the previous segment's encoding among the candidates (after a
  * raw segment: the largest candidate), or -1. */
-static int warm_start(const rd_t *r, const cand_t *cands, size_t n)
+static int warm_start(rd_t *r, const cand_t *cands, size_t n)
 {
-    if (!r->c->warm_valid || n == 0)
+    /* every WARM_REANCHOR-th segment bisects: a walk that stops at a local
+     * optimum (two misses below it) is not kept for ever */
+    if (!r->c->warm_valid || n == 0 || r->c->warm_count++ % WARM_REANCHOR == 0)
         return -1;
     if (r->c->warm_id == 0)
         return (int)n - 1;
@@ -496,15 +500,23 @@ static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_
         int at = best;
         LSHMOE_CHECK(fits(r, cands, (size_t)at, state, sse, &last));
         if (state[at] > 0) {
-            /* each fit moves the start down; WARM_TRIES misses in a row end it */
+            /* each fit moves the start down; WARM_TRIES evaluated misses in
+             * a row end it. A miss also settles, unevaluated, the smaller
+             * members of its chain (monotone by construction). */
             for (int i = at - 1, misses = 0; i >= 0 && misses < WARM_TRIES; i--) {
+                if (state[i] != 0)
+                    continue;
                 LSHMOE_CHECK(fits(r, cands, (size_t)i, state, sse, &last));
                 if (state[i] > 0) {
                     at = i;
                     misses = 0;
-                } else {
-                    misses++;
+                    continue;
                 }
+                misses++;
+                for (int k = i - 1; k >= 0; k--)
+                    if (state[k] == 0 && same_chain(&cands[k], &cands[i]) &&
+                        cands[k].bytes < cands[i].bytes)
+                        state[k] = -1;
             }
             best = at;
         } else {
