@@ -7,7 +7,9 @@
  * docs/wire-format.md):
  *
  *   header (LSHMOE_WIRE_HEADER_BYTES)
- *   rows      nrows * hidden * dtype_size      centroids or raw tokens
+ *   rows      nrows * row bytes                centroids or raw tokens, in
+ *                                              the dtype or a row format
+ *                                              (version 2, flags bits 4-6)
  *   (zero padding to a multiple of 8)
  *   index     ntokens * (2 or 4) bytes          absent when RAW
  *   (zero padding to a multiple of 8)
@@ -15,7 +17,8 @@
  *   (zero padding to a multiple of 8)
  *
  * The decoder validates everything (magic, version, flags, dtype, hidden,
- * counts, sizes, checksum, every index < nrows, residual scales finite)
+ * counts, sizes, checksum, every coded row's scales and codes, every
+ * index < nrows, residual scales finite)
  * before it writes a single output byte: a bad segment is
  * LSHMOE_ERR_CORRUPT, never a crash or an out-of-bounds access.
  */

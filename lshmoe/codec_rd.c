@@ -109,10 +109,9 @@ static int widen(rd_t *r, float *x)
 {
     const enc_job_t *j = r->j;
     const uint8_t *t = j->tokens;
-    size_t h = j->hidden, rb = h * j->es;
+    size_t h = j->hidden;
     double den = 0.0;
     lshmoe_row_to_f32(t, j->dtype, j->ntokens * h, x);
-    (void)rb;
     for (size_t i = 0; i < j->ntokens * h; i++)
         den += (double)x[i] * x[i];
     r->den = den;
