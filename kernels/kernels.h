@@ -147,9 +147,9 @@ int lshmoe_kn_quant_row_check(int fmt, const uint8_t *src, size_t hidden);
  * renumbered in order of first appearance. Returns the new cluster count;
  * *evals_p (may be NULL) is increased by the distance evaluations made.
  * Tokens with key LSHMOE_KN_KEY_NONFINITE stay where they are. `ws` holds
- * lshmoe_kn_refine_ws_size(nclusters, L * (2^bits - 1)) bytes.
+ * lshmoe_kn_refine_ws_size(ntokens, nclusters, L * (2^bits - 1)) bytes.
  */
-size_t lshmoe_kn_refine_ws_size(size_t nclusters, size_t max_nb);
+size_t lshmoe_kn_refine_ws_size(size_t ntokens, size_t nclusters, size_t max_nb);
 size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
                         const uint64_t *keys, int L, int bits,
                         const float *centroids, size_t nclusters,

@@ -227,7 +227,7 @@ static lshmoe_status_t cluster(rd_t *r, int L, int refine)
     if (refine) {
         size_t max_nb = (size_t)L * (((size_t)1 << bits) - 1);
         LSHMOE_CHECK(lshmoe_buf_reserve(&c->refine_ws,
-                                        lshmoe_kn_refine_ws_size(nrows, max_nb)));
+                                        lshmoe_kn_refine_ws_size(n, nrows, max_nb)));
         nrows = lshmoe_kn_refine(r->x, h, n, kl, L, bits, c->acc.ptr, nrows,
                                  c->cluster_of.ptr, c->refine_ws.ptr, &r->evals);
         lshmoe_kn_centroids(j->tokens, j->dtype, h, n, c->cluster_of.ptr, nrows,

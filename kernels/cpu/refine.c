@@ -33,14 +33,17 @@ static uint64_t mix(uint64_t k)
     return k ^ (k >> 29);
 }
 
-/* Upper bound of neighbour entries: L * (2c - 1) per cluster; the caller
- * passes it as max_nb so the workspace can be sized before hashing. */
-size_t lshmoe_kn_refine_ws_size(size_t nclusters, size_t max_nb)
+/* Workspace: the key table, each cluster's key, its members (a counting
+ * sort of the tokens), each token's decision, and one cluster's neighbour
+ * list of max_nb = L * (2^bits - 1) entries: O(tokens + max_nb), so wide
+ * polytopes cannot blow it up. */
+size_t lshmoe_kn_refine_ws_size(size_t ntokens, size_t nclusters, size_t max_nb)
 {
     size_t slots = slots_for(nclusters);
     return slots * (sizeof(uint64_t) + sizeof(uint32_t)) +
-           nclusters * (sizeof(uint64_t) + 2 * sizeof(uint32_t)) +
-           (nclusters + 1) * sizeof(size_t) + nclusters * max_nb * sizeof(uint32_t) + 64;
+           nclusters * (sizeof(uint64_t) + sizeof(uint32_t)) +
+           (nclusters + 1) * sizeof(size_t) + 2 * ntokens * sizeof(uint32_t) +
+           max_nb * sizeof(uint32_t) + 64;
 }
 
 /* Squared distance in 8 independent partial sums, so that gcc vectorises
@@ -83,27 +86,26 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
 {
     const size_t slots = slots_for(nclusters), mask = slots - 1;
     const uint64_t vals = (uint64_t)1 << bits, field = vals - 1;
-    const size_t max_nb = (size_t)L * (size_t)(vals - 1);
     uintptr_t p = ((uintptr_t)ws + 7u) & ~(uintptr_t)7u;
     uint64_t *tkey = (uint64_t *)p;
     uint64_t *ckey = tkey + slots;
-    size_t *off = (size_t *)(ckey + nclusters);
-    uint32_t *tid = (uint32_t *)(off + nclusters + 1);
-    uint32_t *nb = tid + slots;
-    uint32_t *remap = nb + nclusters * max_nb;
-    uint32_t *seen = remap + nclusters;
+    size_t *start = (size_t *)(ckey + nclusters);   /* nclusters + 1 */
+    uint32_t *tid = (uint32_t *)(start + nclusters + 1);
+    uint32_t *remap = tid + slots;                 /* nclusters */
+    uint32_t *order = remap + nclusters;           /* ntokens: by cluster */
+    uint32_t *choice = order + ntokens;            /* ntokens: new cluster */
+    uint32_t *nb = choice + ntokens;               /* max_nb */
     uint64_t evals = 0;
 
-    /* the key of every cluster, and key -> cluster */
+    /* each cluster's key (key -> cluster) and member count */
     for (size_t s = 0; s < slots; s++)
         tid[s] = NONE;
-    for (size_t c = 0; c < nclusters; c++)
-        seen[c] = 0;
+    for (size_t c = 0; c <= nclusters; c++)
+        start[c] = 0;
     for (size_t i = 0; i < ntokens; i++) {
         uint32_t c = cluster_of[i];
-        if (seen[c])
+        if (start[c + 1]++ > 0)
             continue;
-        seen[c] = 1;
         ckey[c] = keys[i];
         if (keys[i] == LSHMOE_KN_KEY_NONFINITE)
             continue;
@@ -113,50 +115,53 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
         tkey[s] = keys[i];
         tid[s] = c;
     }
-    /* neighbours: one field rewritten */
-    off[0] = 0;
+    /* members by cluster (counting sort; remap is the fill cursor) */
     for (size_t c = 0; c < nclusters; c++) {
-        size_t n = off[c];
-        uint64_t k = ckey[c];
-        if (k != LSHMOE_KN_KEY_NONFINITE) {
-            for (int g = 0; g < L; g++) {
-                unsigned sh = (unsigned)(g * bits);
-                uint64_t own = (k >> sh) & field;
-                for (uint64_t v = 0; v < vals; v++) {
-                    if (v == own)
-                        continue;
-                    uint32_t j = lookup(tkey, tid, mask, (k & ~(field << sh)) | v << sh);
-                    if (j != NONE)
-                        nb[n++] = j;
-                }
-            }
-        }
-        off[c + 1] = n;
+        start[c + 1] += start[c];
+        remap[c] = (uint32_t)start[c];
     }
-    /* the Lloyd step against those candidates */
-    for (size_t i = 0; i < ntokens; i++) {
-        uint32_t c = cluster_of[i];
-        if (off[c + 1] == off[c])
-            continue;
-        const float *xi = x + i * hidden;
-        float best = dist2(xi, centroids + (size_t)c * hidden, hidden);
-        uint32_t arg = c;
-        for (size_t t = off[c]; t < off[c + 1]; t++) {
-            float d = dist2(xi, centroids + (size_t)nb[t] * hidden, hidden);
-            if (d < best) {
-                best = d;
-                arg = nb[t];
+    for (size_t i = 0; i < ntokens; i++)
+        order[remap[cluster_of[i]]++] = (uint32_t)i;
+
+    /* per cluster: its neighbours (one field rewritten), then the Lloyd
+     * step of its members against them; decisions use the old clustering */
+    for (size_t c = 0; c < nclusters; c++) {
+        size_t m = 0;
+        uint64_t k = ckey[c];
+        for (int g = 0; g < L && k != LSHMOE_KN_KEY_NONFINITE; g++) {
+            unsigned sh = (unsigned)(g * bits);
+            uint64_t own = (k >> sh) & field;
+            for (uint64_t v = 0; v < vals; v++) {
+                if (v == own)
+                    continue;
+                uint32_t j = lookup(tkey, tid, mask, (k & ~(field << sh)) | v << sh);
+                if (j != NONE)
+                    nb[m++] = j;
             }
         }
-        evals += 1 + (off[c + 1] - off[c]);
-        cluster_of[i] = arg;
+        for (size_t t = start[c]; t < start[c + 1]; t++) {
+            uint32_t i = order[t], arg = (uint32_t)c;
+            if (m > 0) {
+                const float *xi = x + (size_t)i * hidden;
+                float best = dist2(xi, centroids + c * hidden, hidden);
+                for (size_t q = 0; q < m; q++) {
+                    float d = dist2(xi, centroids + (size_t)nb[q] * hidden, hidden);
+                    if (d < best) {
+                        best = d;
+                        arg = nb[q];
+                    }
+                }
+                evals += 1 + m;
+            }
+            choice[i] = arg;
+        }
     }
     /* clusters that lost every token disappear; first-appearance order */
     size_t next = 0;
     for (size_t c = 0; c < nclusters; c++)
         remap[c] = NONE;
     for (size_t i = 0; i < ntokens; i++) {
-        uint32_t c = cluster_of[i];
+        uint32_t c = choice[i];
         if (remap[c] == NONE)
             remap[c] = (uint32_t)next++;
         cluster_of[i] = remap[c];
