@@ -39,7 +39,58 @@ struct lshmoe_codec {
     lshmoe_buf_t acc;         /* fp32 per row element (centroid sums)        */
     lshmoe_buf_t sizes;       /* u32 per row                                */
     lshmoe_buf_t scratch;     /* residual kernels, unaligned fallbacks       */
+    /* rate-distortion encoder (codec_rd.c) and quantized-row decoding */
+    lshmoe_buf_t xf;          /* the segment's tokens in fp32                */
+    lshmoe_buf_t keys_l;      /* keys cut to L functions                     */
+    lshmoe_buf_t qrows;       /* candidate rows as the receiver decodes them */
+    lshmoe_buf_t nrows_tmp;   /* native centroid rows; decoded rows (decode) */
+    lshmoe_buf_t refine_ws;
+    int          ladder_bits; /* bits per hash value in a packed key         */
+    int          warm_id;     /* choice id of the last budget segment (0 raw) */
+    int          warm_valid;  /* warm_id is set                              */
+    uint64_t     warm_count;  /* budget segments searched (re-anchoring)     */
 };
+
+/* One segment being encoded (codec_encode.c, codec_rd.c). */
+typedef struct enc_job {
+    lshmoe_codec_t *codec;
+    const void     *tokens;
+    lshmoe_dtype_t  dtype;
+    size_t          es, hidden, ntokens, token_bytes, raw_len;
+    uint8_t        *out;
+} enc_job_t;
+
+/* Shared by both encoders: zero padding after a section, the header with
+ * its checksum, the RAW segment (returns its length). */
+void lshmoe_codec_zero_pad(uint8_t *seg, uint64_t off, uint64_t bytes);
+void lshmoe_codec_finish_header(uint8_t *seg, uint16_t flags, const enc_job_t *j,
+                                size_t nrows, uint64_t payload_bytes);
+size_t lshmoe_codec_write_raw(const enc_job_t *j);
+
+/*
+ * The rate-distortion encoder (every mode but LSH). Writes the segment and
+ * sets *len_p, or sets *len_p = 0 when the segment holds NaN/Inf tokens:
+ * those are never quantized, and the caller encodes it the LSH way
+ * (native rows, non-finite tokens alone and exact) under the guard.
+ */
+lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
+                                       lshmoe_codec_stats_t *st);
+
+/* The L values the budget ladder tries with this codec's cdim (ascending;
+ * only those whose packed key fits 63 bits). Returns the count (<= 16). */
+int lshmoe_codec_ladder_l(const lshmoe_codec_t *c, int *ls);
+
+/* Row format of a header's flags. */
+static inline int lshmoe_wire_fmt(uint16_t flags)
+{
+    return (flags & LSHMOE_WIRE_FMT_MASK) >> LSHMOE_WIRE_FMT_SHIFT;
+}
+
+/* The oldest version that can carry these flags. */
+static inline uint16_t lshmoe_wire_version_for(uint16_t flags)
+{
+    return lshmoe_wire_fmt(flags) != 0 ? 2u : 1u;
+}
 
 /* Header field offsets (bytes from the segment start). */
 enum {
@@ -56,7 +107,7 @@ enum {
 
 #define LSHMOE_WIRE_F_KNOWN                                                  \
     (LSHMOE_WIRE_F_RAW | LSHMOE_WIRE_F_IDX32 | LSHMOE_WIRE_F_RESID8 |        \
-     LSHMOE_WIRE_F_RESID4)
+     LSHMOE_WIRE_F_RESID4 | LSHMOE_WIRE_FMT_MASK)
 
 /* Rows a u16 index can address. */
 #define LSHMOE_WIRE_IDX16_MAX_ROWS 65536u

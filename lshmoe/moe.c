@@ -164,7 +164,7 @@ static void moe_free(lshmoe_moe_t *m)
 static lshmoe_status_t make_hasher(lshmoe_moe_t *m)
 {
     const lshmoe_config_t *c = &m->ctx->cfg;
-    LSHMOE_CHECK(lshmoe_param_double("MAX_ERROR", &m->max_error));
+    m->max_error = c->max_error;
     if (!c->compress)
         return LSHMOE_OK;
     lshmoe_kn_lsh_params_t p = {.seed = c->seed, .num_hashes = c->num_hashes,

@@ -34,7 +34,7 @@ static uint64_t pad8(uint64_t n)
 static void seal(uint8_t *seg, size_t len, uint16_t flags, uint32_t hidden, uint64_t ntokens,
                  uint64_t nrows)
 {
-    lshmoe_wire_header_t h = {.magic = LSHMOE_WIRE_MAGIC, .version = LSHMOE_WIRE_VERSION,
+    lshmoe_wire_header_t h = {.magic = LSHMOE_WIRE_MAGIC, .version = lshmoe_wire_version_for(flags),
                               .flags = flags, .dtype = LSHMOE_DTYPE_FP32, .hidden = hidden,
                               .ntokens = ntokens, .nrows = nrows,
                               .payload_bytes = len - HDR};

@@ -35,7 +35,7 @@ static const lshmoe_param_desc_t params[] = {
     {"MIN_RATIO", LSHMOE_PARAM_DOUBLE, "1.2", "0..1000000",
      "segments that would compress less than this ratio travel raw"},
     {"MAX_ERROR", LSHMOE_PARAM_DOUBLE, "0.5", "0..1000",
-     "segments whose centroid reconstruction error (relative L2) would exceed this travel raw"},
+     "error budget: a segment whose reconstruction error (relative L2 over the segment) would exceed this travels raw"},
     {"ADAPT", LSHMOE_PARAM_INT, "1", "0..1",
      "1 = per call, send plain when plain calls have cost less per byte than encoded ones; 0 = always compress"},
     {"COMPENSATION", LSHMOE_PARAM_CHOICE, "residual", "none|residual",
@@ -66,6 +66,9 @@ static const lshmoe_param_desc_t params[] = {
      "preload: on an lshmoe error replay the plain call (warned once), or return MPI_ERR_OTHER"},
     {"TIMEOUT_S", LSHMOE_PARAM_DOUBLE, "120", "0.001..1000000",
      "seconds a collective waits for the other ranks (every transport) before LSHMOE_ERR_TIMEOUT"},
+    {"CODEC", LSHMOE_PARAM_CHOICE, "lsh",
+     "lsh|budget|native|fp8|int8|int4|int2|lsh-fp8|lsh-int8|lsh-int4|lsh-refine|lsh-refine-int8|lsh-refine-int4|int4e|lsh-refine-int4e",
+     "segment encoding: budget = per segment the fewest bytes within MAX_ERROR; others fixed"},
 };
 
 #define NPARAMS (sizeof params / sizeof params[0])

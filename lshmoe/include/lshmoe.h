@@ -141,6 +141,29 @@ typedef enum lshmoe_compensation {
                                   per expert on earlier passes             */
 } lshmoe_compensation_t;
 
+/*
+ * How float segments are encoded (LSHMOE_CODEC; docs/algorithm.md, "Row
+ * formats and the error budget"). Values are ABI: only append.
+ */
+typedef enum lshmoe_codec_mode {
+    LSHMOE_CODEC_LSH        = 0,   /* LSH clusters, centroids in the dtype  */
+    LSHMOE_CODEC_BUDGET     = 1,   /* per segment, the fewest bytes whose
+                                      error is within max_error (ladder)    */
+    LSHMOE_CODEC_NATIVE     = 2,   /* every token as given (exact)          */
+    LSHMOE_CODEC_FP8        = 3,   /* e4m3, fp32 scale per 128 elements     */
+    LSHMOE_CODEC_INT8       = 4,   /* int8, fp32 scale per token            */
+    LSHMOE_CODEC_INT4       = 5,   /* int4, fp16 scale per 32 elements      */
+    LSHMOE_CODEC_INT2       = 6,   /* 2-bit, fp16 scale per 32 elements     */
+    LSHMOE_CODEC_LSH_FP8    = 7,   /* LSH clusters, centroids in FP8        */
+    LSHMOE_CODEC_LSH_INT8   = 8,   /* LSH clusters, centroids in int8       */
+    LSHMOE_CODEC_LSH_INT4   = 9,   /* LSH clusters, centroids in int4       */
+    LSHMOE_CODEC_LSH_REFINE = 10,  /* LSH + one near-tuple refinement step  */
+    LSHMOE_CODEC_LSH_REFINE_INT8 = 11,
+    LSHMOE_CODEC_LSH_REFINE_INT4 = 12,
+    LSHMOE_CODEC_INT4E      = 13,  /* int4, one-byte exponent scale per 32  */
+    LSHMOE_CODEC_LSH_REFINE_INT4E = 14
+} lshmoe_codec_mode_t;
+
 /* Communicator kinds for lshmoe_comm_desc_t. */
 typedef enum lshmoe_comm_kind {
     LSHMOE_COMM_AUTO = 0,  /* pick from LSHMOE_TRANSPORT, else by probing  */
@@ -192,6 +215,10 @@ typedef struct lshmoe_config {
     const char *transport;     /* "self", "mpi", ...; NULL = from the
                                   communicator kind / LSHMOE_TRANSPORT.
                                   Not kept after lshmoe_ctx_create().       */
+    double      max_error;     /* error budget: relative L2 over a segment,
+                                  sqrt(sum |x - x'|^2 / sum |x|^2); a segment
+                                  over it travels exact (LSHMOE_MAX_ERROR) */
+    int32_t     codec;         /* lshmoe_codec_mode_t (LSHMOE_CODEC)        */
     /* new fields are appended here */
 } lshmoe_config_t;
 
@@ -199,7 +226,8 @@ typedef struct lshmoe_config {
     { sizeof(lshmoe_config_t), LSHMOE_MAGIC, LSHMOE_VERSION_CODE,            \
       LSHMOE_UNSET_INT, LSHMOE_UNSET_U64, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, \
       LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, \
-      LSHMOE_UNSET_DOUBLE, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, NULL }
+      LSHMOE_UNSET_DOUBLE, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, NULL,           \
+      LSHMOE_UNSET_DOUBLE, LSHMOE_UNSET_INT }
 
 /*
  * Fills *cfg with LSHMOE_CONFIG_INITIALIZER (for bindings that cannot use

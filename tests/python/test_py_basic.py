@@ -37,6 +37,20 @@ class ConfigAndContext(unittest.TestCase):
                          (4, 8, 1, 0, 1.5))
         self.assertEqual((ctx.rank, ctx.nranks), (0, 1))
 
+    def test_config_struct_matches_the_library(self):
+        # lshmoe_config_init writes sizeof(lshmoe_config_t) as the library
+        # was built: the ctypes mirror must have the same size, or new C
+        # fields would be out of Python's reach.
+        import ctypes
+        buf = (ctypes.c_uint8 * 4096)()
+        self.assertEqual(lshmoe._lib.lib.lshmoe_config_init(buf), 0)
+        size = ctypes.c_uint32.from_buffer(buf).value
+        self.assertEqual(size, ctypes.sizeof(lshmoe._lib.ConfigStruct))
+
+    def test_config_budget_fields(self):
+        ctx = lshmoe.Context(None, lshmoe.Config(codec="budget", max_error=0.1))
+        self.assertEqual((ctx.config.codec, ctx.config.max_error), (1, 0.1))
+
     def test_config_rejects_before_c(self):
         with self.assertRaises(AttributeError):
             lshmoe.Config(hashes=3)

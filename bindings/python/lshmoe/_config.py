@@ -11,6 +11,11 @@ from . import _lib
 _CHOICES = {
     "reduce": {"pad": 1, "fold": 2},
     "compensation": {"none": 0, "residual": 1, "scaled": 2},
+    # lshmoe_codec_mode_t, spelled as LSHMOE_CODEC spells them
+    "codec": {"lsh": 0, "budget": 1, "native": 2, "fp8": 3, "int8": 4, "int4": 5,
+              "int2": 6, "lsh-fp8": 7, "lsh-int8": 8, "lsh-int4": 9, "lsh-refine": 10,
+              "lsh-refine-int8": 11, "lsh-refine-int4": 12, "int4e": 13,
+              "lsh-refine-int4e": 14},
 }
 
 
@@ -60,6 +65,10 @@ FIELDS = [
      "'none', 'residual' (LSHMOE_COMPENSATION)"),
     ("residual_bits", _lib.UNSET_INT, _int, "0, 4 or 8 (LSHMOE_RESIDUAL_BITS)"),
     ("transport", None, _str, "transport name; None = from the communicator"),
+    ("max_error", _lib.UNSET_DOUBLE, _float,
+     "error budget, relative L2 over a segment (LSHMOE_MAX_ERROR)"),
+    ("codec", _lib.UNSET_INT, _choice("codec"),
+     "'budget', 'lsh', 'fp8', 'int4', ... (LSHMOE_CODEC)"),
 ]
 _NAMES = [f[0] for f in FIELDS]
 

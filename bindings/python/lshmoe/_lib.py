@@ -66,7 +66,7 @@ class ConfigStruct(ctypes.Structure):
                 ("cdim", c_int32), ("reduce", c_int32), ("reduce_dim", c_int32),
                 ("rounds", c_int32), ("min_tokens", c_int32), ("min_ratio", c_double),
                 ("compensation", c_int32), ("residual_bits", c_int32),
-                ("transport", c_char_p)]
+                ("transport", c_char_p), ("max_error", c_double), ("codec", c_int32)]
 
 
 class CommDesc(ctypes.Structure):
