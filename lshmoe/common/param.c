@@ -52,6 +52,8 @@ static const lshmoe_param_desc_t params[] = {
      "log verbosity (logs go to stderr, never stdout)"},
     {"LOG_FILE", LSHMOE_PARAM_STRING, "", NULL,
      "append logs to this file instead of stderr"},
+    {"NCCL_TIMEOUT_S", LSHMOE_PARAM_DOUBLE, "300", "0.001..1000000",
+     "nccl transport: seconds a host-side wait lasts before the communicator is aborted"},
 };
 
 #define NPARAMS (sizeof params / sizeof params[0])
