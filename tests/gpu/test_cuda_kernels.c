@@ -179,7 +179,13 @@ int main(void)
     const lshmoe_dtype_t dts[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_FP16, LSHMOE_DTYPE_BF16};
     const char *dtn[] = {"fp32", "fp16", "bf16"};
     const size_t n = 700;
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    /* LSHMOE_GPU_QUICK=1: the first two cases only (for compute-sanitizer,
+     * which runs kernels many times slower). */
+    const char *quick = getenv("LSHMOE_GPU_QUICK");
+    size_t ncases = sizeof cases / sizeof cases[0];
+    if (quick != NULL && quick[0] == '1')
+        ncases = 2;
+    for (size_t c = 0; c < ncases; c++) {
         float *x = make_tokens(n, cases[c].hidden);
         for (size_t d = 0; d < 3; d++) {
             char name[64];
