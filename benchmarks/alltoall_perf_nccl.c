@@ -23,6 +23,7 @@
 
 #include "benchmarks/alltoall_perf_nccl.h"
 #include "collectives/transport.h"
+#include "benchmarks/gpu_bench.h"
 #include "kernels/cuda/lsh_cuda.h"
 #include "lshmoe_nccl.h"
 
@@ -43,18 +44,6 @@
             return 1;                                                         \
         }                                                                     \
     } while (0)
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-static float median(float *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_float);
-    return v[n / 2];
-}
 
 int alltoall_perf_nccl_main(int argc, char **argv)
 {
@@ -129,7 +118,8 @@ int alltoall_perf_nccl_main(int argc, char **argv)
             for (int k = 0; k < 3; k++)
                 TRY(cudaEventElapsedTime(&t[k][it], e[k], e[k + 1]));
         }
-        float a = median(t[0], iters), l = median(t[1], iters), c = median(t[2], iters);
+        float a = gpu_bench_median(t[0], iters), l = gpu_bench_median(t[1], iters);
+        float c = gpu_bench_median(t[2], iters);
         printf("%12zu %12.1f %12.1f %12.1f %10.2f %10.2f\n", bytes, 1e3 * a, 1e3 * l,
                1e3 * c, l / a, l / c);
     }

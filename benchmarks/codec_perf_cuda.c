@@ -23,6 +23,7 @@
 #include <cuda_runtime.h>
 
 #include "benchmarks/codec_perf_cuda.h"
+#include "benchmarks/gpu_bench.h"
 #include "kernels/cuda/lsh_cuda.h"
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
@@ -51,18 +52,6 @@ static const char *phase_name[PHASES] = {"hash", "group", "centroids",
             return 1;                                                         \
         }                                                                     \
     } while (0)
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-static float median(float *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_float);
-    return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct {
     size_t tokens, hidden;
@@ -214,11 +203,11 @@ int codec_perf_cuda_main(int argc, char **argv)
            (double)bytes / 1048576.0, o.hashes, o.cdim, o.reduce_dim, o.data, o.iters);
     float med[PHASES];
     for (int i = 0; i < PHASES; i++) {
-        med[i] = median(t[i], o.iters);
+        med[i] = gpu_bench_median(t[i], o.iters);
         printf("%-16s %10.1f us  %8.1f GB/s of token bytes\n", phase_name[i],
                1e3 * med[i], (double)bytes / (1e6 * med[i]));
     }
-    float menc = median(tenc, o.iters), mall = median(tall, o.iters);
+    float menc = gpu_bench_median(tenc, o.iters), mall = gpu_bench_median(tall, o.iters);
     printf("%-16s %10.1f us  (%.2fx the d2d copy)\n", "encode", 1e3 * menc,
            menc / med[PH_COPY]);
     printf("%-16s %10.1f us  (%.2fx the d2d copy)\n", "encode+decode", 1e3 * mall,

@@ -8,7 +8,8 @@
  * grouping, centroids and expanded rows equal the CPU's bit for bit (see
  * docs/cuda.md for what is checked and how).
  *
- * Every device pointer is caller-owned device memory. Every launcher is
+ * Every device pointer is caller-owned device memory; token rows must be
+ * aligned to their element size (cudaMalloc'd buffers always are). Every launcher is
  * stream-ordered on `stream` (a cudaStream_t; NULL = the legacy default
  * stream), returns as soon as the work is queued, never synchronises the
  * host and never allocates, except lshmoe_kn_cuda_hasher_create(). Not
