@@ -9,6 +9,7 @@
  */
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "collectives/transport.h"
 #include "collectives/mpi/mpi_int.h"
@@ -29,7 +30,7 @@
 #define TL_MPI_OPS     NULL
 #endif
 
-#if LSHMOE_HAVE_NCCL
+#if LSHMOE_HAVE_NCCL_TL
 #define TL_NCCL_BUILT   1
 #define TL_NCCL_WHY_NOT NULL
 #define TL_NCCL_OPS     (&lshmoe_tl_nccl_ops)
@@ -101,7 +102,7 @@ static lshmoe_status_t tl_by_name(const char *name, const char *via,
                                   const lshmoe_tl_ops_t **ops_p)
 {
     for (size_t i = 0; i < TL_COUNT; i++) {
-        if (strcmp(name, tl_info[i].name) != 0)
+        if (strcasecmp(name, tl_info[i].name) != 0) /* a word: any case */
             continue;
         /* A named transport must agree with an explicit communicator kind:
          * an MPI communicator handed to "self" would be misread. */
@@ -118,7 +119,7 @@ static lshmoe_status_t tl_by_name(const char *name, const char *via,
 
 static int tl_is_auto(const char *name)
 {
-    return name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0;
+    return name == NULL || name[0] == '\0' || strcasecmp(name, "auto") == 0;
 }
 
 lshmoe_status_t lshmoe_tl_select(const char *name, const lshmoe_comm_desc_t *comm,

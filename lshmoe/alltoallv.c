@@ -29,18 +29,17 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "lshmoe/a2a_ranges.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/log.h"
 #include "lshmoe/common/timer.h"
 #include "lshmoe/ctx_int.h"
+#include "lshmoe/meta.h"
 
-typedef struct peer_meta {
-    int32_t  status;
-    uint32_t flags;      /* META_F_*                                       */
-    uint64_t ntokens;
-    uint64_t bytes;
-} peer_meta_t;
+/* The metadata record is the one every data collective shares (meta.h):
+ * count = tokens for the peer, bytes = their wire bytes, flags below. */
+typedef lshmoe_meta_t peer_meta_t;
 
 /* The segment is the sender's tokens as they are (ntokens * token bytes),
  * not a codec segment: the receiver copies it instead of decoding it. */
@@ -112,6 +111,9 @@ static lshmoe_status_t check_args(const a2a_call_t *c, const void *stream)
                                 "rank %d", c->recv_counts[p], p);
     }
     int me = c->ctx->rank;
+    LSHMOE_CHECK(lshmoe_a2a_check_overlap(c->send, c->send_counts, c->send_displs, c->recv,
+                                          c->recv_counts, c->recv_displs, c->ctx->nranks,
+                                          tb));
     if (c->send_counts[me] != c->recv_counts[me])
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sends itself %zu tokens but "
                             "expects %zu", me, c->send_counts[me], c->recv_counts[me]);
@@ -168,7 +170,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
     size_t off = 0;
     lshmoe_codec_stats_t cs = {0};
     for (int p = 0; p < ctx->nranks; p++) {
-        c->meta_out[p].ntokens = c->send_counts[p];
+        c->meta_out[p].count = c->send_counts[p];
         if (p == ctx->rank)
             continue;
         size_t len = 0;
@@ -190,7 +192,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
 static void plain_send_setup(a2a_call_t *c)
 {
     for (int p = 0; p < c->ctx->nranks; p++) {
-        c->meta_out[p].ntokens = c->send_counts[p];
+        c->meta_out[p].count = c->send_counts[p];
         if (p == c->ctx->rank)
             continue;
         c->send_ptrs[p] = c->send + c->send_displs[p] * c->token_bytes;
@@ -216,7 +218,7 @@ static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
         if (p == ctx->rank)
             continue;
         const peer_meta_t *m = &c->meta_in[p];
-        int fits = m->ntokens == c->recv_counts[p];
+        int fits = m->count == c->recv_counts[p];
         if (m->flags & META_F_PLAIN) /* a peer with another hidden or dtype */
             fits = fits && m->bytes == c->recv_counts[p] * c->token_bytes;
         int direct = (m->flags & META_F_PLAIN) && fits;
@@ -263,22 +265,28 @@ static lshmoe_status_t decode_all(a2a_call_t *c)
 static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
 {
     lshmoe_ctx_t *ctx = c->ctx;
-    for (int p = 0; p < ctx->nranks; p++)
-        c->meta_out[p].status = local;
+    /* The header first: a rank in another collective, or with another
+     * dtype, fails every rank here, before any data moves. */
+    uint64_t seq = ++ctx->a2a_calls;
+    for (int p = 0; p < ctx->nranks; p++) {
+        lshmoe_meta_t *m = &c->meta_out[p];
+        lshmoe_meta_t h = lshmoe_meta_header(LSHMOE_COLL_ALLTOALLV, seq, c->dtype, c->hidden,
+                                             local);
+        h.count = m->count;
+        h.bytes = m->bytes;
+        h.flags = m->flags;
+        *m = h;
+    }
     LSHMOE_CHECK(ctx->tl_ops->alltoall(ctx->tl, c->meta_out, sizeof(peer_meta_t), c->meta_in));
     if (local != LSHMOE_OK)
         return local;
-    for (int p = 0; p < ctx->nranks; p++)
-        if (c->meta_in[p].status != LSHMOE_OK)
-            return lshmoe_error(LSHMOE_ERR_PEER, "rank %d failed this all-to-all before the "
-                                "exchange (%s)", p,
-                                lshmoe_status_name((lshmoe_status_t)c->meta_in[p].status));
+    LSHMOE_CHECK(lshmoe_meta_check(c->meta_in, ctx->nranks, 1));
     int bad_peer;
     LSHMOE_CHECK(recv_setup(c, &bad_peer));
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,
                                         c->send_bytes, (void *const *)c->recv_ptrs,
                                         c->recv_bytes, NULL));
-    if (bad_peer >= 0 && c->meta_in[bad_peer].ntokens == c->recv_counts[bad_peer])
+    if (bad_peer >= 0 && c->meta_in[bad_peer].count == c->recv_counts[bad_peer])
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %zu tokens in %llu bytes, "
                             "not %zu tokens of %zu bytes: hidden or dtype differ", bad_peer,
                             c->recv_counts[bad_peer],
@@ -287,7 +295,7 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     if (bad_peer >= 0)
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %llu tokens but recv_counts[%d] "
                             "is %zu", bad_peer,
-                            (unsigned long long)c->meta_in[bad_peer].ntokens, bad_peer,
+                            (unsigned long long)c->meta_in[bad_peer].count, bad_peer,
                             c->recv_counts[bad_peer]);
     return LSHMOE_OK;
 }
@@ -387,14 +395,13 @@ static void count_sent(a2a_call_t *c)
     s->calls_plain_policy += c->policy_plain ? 1u : 0u;
 }
 
-lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
-                                 const size_t *send_counts, const size_t *send_displs,
-                                 void *recv, const size_t *recv_counts,
-                                 const size_t *recv_displs, lshmoe_dtype_t dtype,
-                                 size_t hidden, void *stream)
+static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
+                                      const size_t *send_counts, const size_t *send_displs,
+                                      void *recv, const size_t *recv_counts,
+                                      const size_t *recv_displs, lshmoe_dtype_t dtype,
+                                      size_t hidden, void *stream)
 {
-    if (!lshmoe_ctx_valid(ctx))
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     double t0 = lshmoe_now();
     a2a_call_t c = {.ctx = ctx, .send = send, .send_counts = send_counts,
@@ -439,4 +446,20 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
     adapt_update(&c, t_call);
     ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
+                                 const size_t *send_counts, const size_t *send_displs,
+                                 void *recv, const size_t *recv_counts,
+                                 const size_t *recv_displs, lshmoe_dtype_t dtype,
+                                 size_t hidden, void *stream)
+{
+    if (!lshmoe_ctx_valid(ctx))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    LSHMOE_CHECK(lshmoe_ctx_enter(ctx, "lshmoe_alltoallv"));
+    lshmoe_status_t st = alltoallv_held(ctx, send, send_counts, send_displs, recv,
+                                        recv_counts, recv_displs, dtype, hidden, stream);
+    lshmoe_ctx_leave(ctx);
+    return st;
 }

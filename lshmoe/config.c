@@ -114,3 +114,20 @@ lshmoe_status_t lshmoe_config_resolve(const lshmoe_config_t *user, lshmoe_config
     *out = cfg;
     return LSHMOE_OK;
 }
+
+lshmoe_status_t lshmoe_config_codec_params(const lshmoe_config_t *c, lshmoe_codec_params_t *cp)
+{
+    double max_error;
+    LSHMOE_CHECK(lshmoe_param_double("MAX_ERROR", &max_error));
+    *cp = (lshmoe_codec_params_t){
+        .lsh = {.seed = c->seed, .num_hashes = c->num_hashes, .cdim = c->cdim,
+                .reduce = c->reduce, .reduce_dim = c->reduce_dim, .rounds = c->rounds},
+        .compress = c->compress,
+        .min_tokens = (size_t)c->min_tokens,
+        .min_ratio = c->min_ratio,
+        .residual_bits = c->compensation == LSHMOE_COMP_RESIDUAL ? c->residual_bits : 0,
+        .error_guard = 1,
+        .max_error = max_error,
+    };
+    return LSHMOE_OK;
+}

@@ -265,7 +265,7 @@ static void test_config_unknown_or_unbuilt_transport(void)
     CU_ASSERT_EQUAL(lshmoe_ctx_create(&d, &c, &ctx), LSHMOE_ERR_INVALID_ARG);
     lshmoe_comm_desc_t m = d;
     m.kind = LSHMOE_COMM_NCCL;
-#if LSHMOE_HAVE_NCCL
+#if LSHMOE_HAVE_NCCL_TL
     /* Built: a descriptor without an NCCL communicator is refused. */
     m.native = NULL;
     CU_ASSERT_EQUAL(lshmoe_ctx_create(&m, NULL, &ctx), LSHMOE_ERR_INVALID_ARG);

@@ -657,8 +657,8 @@ static void test_tl_self_registry_by_name(void)
                     LSHMOE_HAVE_MPI ? LSHMOE_OK : LSHMOE_ERR_UNSUPPORTED);
     sel = NULL;
     CU_ASSERT_EQUAL(lshmoe_tl_select("nccl", NULL, &sel),
-                    LSHMOE_HAVE_NCCL ? LSHMOE_OK : LSHMOE_ERR_UNSUPPORTED);
-    if (!LSHMOE_HAVE_NCCL)
+                    LSHMOE_HAVE_NCCL_TL ? LSHMOE_OK : LSHMOE_ERR_UNSUPPORTED);
+    if (!LSHMOE_HAVE_NCCL_TL)
         CU_ASSERT(has(lshmoe_error_thread_msg(), "not built"));
     sel = NULL;
     CU_ASSERT_EQUAL(lshmoe_tl_select("bogus", NULL, &sel), LSHMOE_ERR_INVALID_ARG);
@@ -671,8 +671,8 @@ static void test_tl_self_registry_by_name(void)
     CU_ASSERT(sel == &lshmoe_tl_self_ops);
     d.kind = LSHMOE_COMM_NCCL;
     CU_ASSERT_EQUAL(lshmoe_tl_select(NULL, &d, &sel),
-                    LSHMOE_HAVE_NCCL ? LSHMOE_OK : LSHMOE_ERR_UNSUPPORTED);
-    if (!LSHMOE_HAVE_NCCL)
+                    LSHMOE_HAVE_NCCL_TL ? LSHMOE_OK : LSHMOE_ERR_UNSUPPORTED);
+    if (!LSHMOE_HAVE_NCCL_TL)
         CU_ASSERT(has(lshmoe_error_thread_msg(), "not built"));
     sel = NULL;
     d.kind = (lshmoe_comm_kind_t)99;
@@ -712,8 +712,8 @@ static void test_tl_self_registry_env(void)
      * here, would then refuse a non-NCCL communicator). */
     setenv("LSHMOE_TRANSPORT", "nccl", 1);
     CU_ASSERT_EQUAL(lshmoe_tl_select(NULL, &two, &sel),
-                    LSHMOE_HAVE_NCCL ? LSHMOE_OK : LSHMOE_ERR_UNSUPPORTED);
-    if (!LSHMOE_HAVE_NCCL) {
+                    LSHMOE_HAVE_NCCL_TL ? LSHMOE_OK : LSHMOE_ERR_UNSUPPORTED);
+    if (!LSHMOE_HAVE_NCCL_TL) {
         CU_ASSERT(has(lshmoe_error_thread_msg(), "LSHMOE_TRANSPORT"));
         CU_ASSERT(has(lshmoe_error_thread_msg(), "not built"));
     }
@@ -760,7 +760,7 @@ static void test_tl_self_registry_list(void)
                                     : has(list[i].why_not, "not built"));
         } else if (strcmp(list[i].name, "nccl") == 0) {
             seen |= 4;
-            CU_ASSERT_EQUAL(list[i].built, LSHMOE_HAVE_NCCL);
+            CU_ASSERT_EQUAL(list[i].built, LSHMOE_HAVE_NCCL_TL);
             CU_ASSERT(list[i].built ? list[i].why_not == NULL
                                     : has(list[i].why_not, "not built"));
         }

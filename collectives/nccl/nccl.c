@@ -10,7 +10,8 @@
  *  - allgather, alltoall and alltoallv without a stream take host memory
  *    (the core's count exchange and host segments): they are staged through
  *    a device buffer kept per transport, run on the transport's own stream,
- *    and waited for with a deadline of LSHMOE_NCCL_TIMEOUT_S seconds.
+ *    and waited for with a deadline of LSHMOE_TIMEOUT_S seconds (the
+ *    timeout every transport shares).
  *    Past it the communicator is aborted (ncclCommAbort: the only way to
  *    stop a collective a peer never joins), the call returns
  *    LSHMOE_ERR_TIMEOUT, and every later call on the transport fails at
@@ -94,7 +95,7 @@ static lshmoe_status_t tl_nccl_init(const lshmoe_comm_desc_t *comm, void **tl_p)
                             "(kind %d, native %p)", comm ? (int)comm->kind : -1,
                             comm ? comm->native : NULL);
     double timeout_s = 0;
-    LSHMOE_CHECK(lshmoe_param_double("NCCL_TIMEOUT_S", &timeout_s));
+    LSHMOE_CHECK(lshmoe_param_double("TIMEOUT_S", &timeout_s));
     tl_nccl_t *t = calloc(1, sizeof *t);
     if (t == NULL)
         return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "nccl transport: out of memory");
@@ -166,7 +167,7 @@ static lshmoe_status_t wait_stream(tl_nccl_t *t, const char *what)
             t->aborted = 1;
             return lshmoe_error(LSHMOE_ERR_TIMEOUT,
                                 "nccl transport: %s did not finish within %g s "
-                                "(LSHMOE_NCCL_TIMEOUT_S); the communicator was aborted",
+                                "(LSHMOE_TIMEOUT_S); the communicator was aborted",
                                 what, t->timeout_s);
         }
     }

@@ -11,7 +11,7 @@
  * numbers the clusters as the CPU does (order of first appearance). A
  * non-finite key starts a run at every token (each is its own cluster).
  * Centroids: one block per cluster, each thread a set of columns, members
- * added in increasing token order from +0.0f, then one division, as on
+ * added in increasing token order from -0.0f, then one division, as on
  * the CPU; so fp32 results are identical, not merely close.
  */
 #include <cub/cub.cuh>
@@ -220,7 +220,7 @@ static __global__ void centroid_kernel(const unsigned char *tokens, int dtype, s
             continue;
         }
         for (size_t d = threadIdx.x; d < hidden; d += blockDim.x) {
-            float acc = 0.0f;
+            float acc = -0.0f; /* as the CPU: the identity, keeps -0.0 means */
             for (uint32_t q = 0; q < cnt; q++)
                 acc = acc + kn_load(tokens + (size_t)members[st + q] * hidden * es, dtype, d);
             store_elem(out, dtype, d, acc / (float)cnt);

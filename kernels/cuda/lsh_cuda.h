@@ -78,7 +78,7 @@ lshmoe_status_t lshmoe_kn_cuda_group(const uint64_t *keys, size_t ntokens,
 
 /*
  * rows[k] = mean of cluster k's tokens as lshmoe_kn_centroids(): fp32
- * accumulation in increasing token order, one division, round to nearest
+ * accumulation in increasing token order from -0.0f, one division, round to nearest
  * even; singletons copied bit for bit. Reads *nclusters on the device, so
  * no host synchronisation: max_clusters (>= the true count, e.g. ntokens)
  * sizes the launch.

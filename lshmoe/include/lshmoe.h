@@ -218,8 +218,8 @@ typedef struct lshmoe_self_world lshmoe_self_world_t;
  * driven by its own thread, with a descriptor {kind SELF, native = world,
  * rank r, nranks}. Each synchronisation step of a collective (there are
  * two per collective) waits at most timeout_s seconds for the other ranks
- * (<= 0: LSHMOE_SELF_TIMEOUT_S), then fails with LSHMOE_ERR_TIMEOUT naming
- * the ranks that did not arrive; the world is then broken and every later
+ * (<= 0: LSHMOE_TIMEOUT_S, or its older name LSHMOE_SELF_TIMEOUT_S), then
+ * fails with LSHMOE_ERR_TIMEOUT naming the ranks that did not arrive; the world is then broken and every later
  * collective on it fails at once with LSHMOE_ERR_TIMEOUT.
  * Not collective; thread-safe.
  * [out] world_p: owned by the caller, freed with lshmoe_self_world_destroy()
@@ -273,7 +273,12 @@ typedef struct lshmoe_ctx lshmoe_ctx_t;
  * not filled with its initializer); LSHMOE_ERR_VERSION (header newer than
  * library); LSHMOE_ERR_MISMATCH (ranks resolved different hashing
  * parameters); LSHMOE_ERR_UNSUPPORTED (transport not built);
- * LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_TIMEOUT and transport errors.
+ * LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_PEER (another rank failed its own
+ * part); LSHMOE_ERR_TIMEOUT (a rank did not join within LSHMOE_TIMEOUT_S)
+ * and transport errors. A rank whose own arguments are bad (ctx_p NULL,
+ * newer header or descriptor version, bad config) still joins the creation
+ * round whenever `comm` is usable, so the peers fail with
+ * LSHMOE_ERR_PEER instead of waiting for it.
  * On failure the message is in lshmoe_last_error(NULL).
  */
 LSHMOE_API lshmoe_status_t lshmoe_ctx_create_v(int header_version,
@@ -319,7 +324,10 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * With compress = 0 the result is byte-identical to the plain all-to-all.
  *
  * Collective over the context's ranks. Blocking (host memory only in this
- * version: `stream` must be NULL). Not thread-safe on one context.
+ * version: `stream` must be NULL). Not thread-safe on one context: a call
+ * on a context that another call is using (another thread, or an MoE
+ * expert hook calling back) returns LSHMOE_ERR_INVALID_ARG at once, with
+ * the message in lshmoe_last_error(NULL), and does not join the collective.
  * Counts are exchanged and checked: if a rank's recv_counts[p] differs from
  * what p sends, it fails with LSHMOE_ERR_MISMATCH naming p (no overflow, no
  * hang); if any rank fails before the exchange, every rank returns
@@ -327,6 +335,10 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * [in]  send, send_counts, send_displs: caller-owned, read during the call
  * [out] recv: caller-owned; only the addressed tokens are written
  * [in]  recv_counts, recv_displs: caller-owned
+ * The receive ranges must be disjoint, and no send range may overlap a
+ * receive range (send == recv is not an in-place all-to-all): either is
+ * LSHMOE_ERR_INVALID_ARG naming the two ranks, on this rank, and
+ * LSHMOE_ERR_PEER on the others.
  * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL pointer with a non-zero
  * count, bad dtype, hidden 0, overlapping or overflowing ranges);
  * LSHMOE_ERR_UNSUPPORTED (non-NULL stream, or send/recv in CUDA device
