@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "benchmarks/alltoall_perf_nccl.h"
 #include "benchmarks/bench_args.h"
 #include "benchmarks/npy.h"
 #include "lshmoe.h"
@@ -458,8 +459,25 @@ static void self_rank(lt_rank_ctx_t *rc)
     rank_main_desc(rc->rank == 0 ? sh : &mine, &desc);
 }
 
+/* --transport nccl hands the whole run to alltoall_perf_nccl.c. */
+static int wants_nccl(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--transport") && !strcmp(argv[i + 1], "nccl"))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (wants_nccl(argc, argv)) {
+#if BENCH_HAVE_NCCL
+        return alltoall_perf_nccl_main(argc, argv);
+#else
+        fprintf(stderr, "alltoall_perf: --transport nccl: this build has no NCCL transport\n");
+        return 1;
+#endif
+    }
     static const char *const size_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", NULL};
     static const char *const rank_vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", NULL};
     int lsize = bench_launcher_env(size_vars), lrank = bench_launcher_env(rank_vars);

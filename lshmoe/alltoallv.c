@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "lshmoe/a2a_ranges.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
@@ -84,6 +85,12 @@ static lshmoe_status_t check_args(const a2a_call_t *c, const void *stream)
         return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
                             "stream-ordered (device) all-to-all is not in this version: "
                             "pass stream NULL and host buffers");
+    /* The CPU would fault on device memory: refuse it with a reason. */
+    if (lshmoe_kn_mem_kind(c->send) != LSHMOE_KN_MEM_HOST ||
+        lshmoe_kn_mem_kind(c->recv) != LSHMOE_KN_MEM_HOST)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
+                            "send or recv is CUDA device memory: the device path of "
+                            "lshmoe_alltoallv is not in this version; pass host buffers");
     if ((unsigned)c->dtype >= LSHMOE_DTYPE_COUNT)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "dtype %d is not valid", (int)c->dtype);
     if (c->hidden == 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/param.h"
@@ -299,6 +300,10 @@ lshmoe_status_t moe_check_call(const lshmoe_moe_t *moe, const lshmoe_moe_handle_
     if (stream != NULL)
         return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: stream-ordered calls are not in "
                             "this version: pass stream NULL and host buffers", what);
+    if (lshmoe_kn_mem_kind(buf) != LSHMOE_KN_MEM_HOST)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: %s is CUDA device memory: the "
+                            "device path of MoE mode is not in this version; pass host "
+                            "buffers", what, buf_name);
     if (buf == NULL && h->ntok > 0)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "%s: %s is NULL with %zu tokens", what,
                             buf_name, h->ntok);

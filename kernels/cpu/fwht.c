@@ -19,6 +19,7 @@
  */
 #include <stddef.h>
 
+#include "kernels/common/lsh_math.h"
 #include "kernels/kernels.h"
 
 #define FWHT_BLOCK 16
@@ -106,33 +107,17 @@ static inline void scale16(float *restrict v, float s)
         v[k] *= s;
 }
 
-/* 1/sqrt(n) as documented above. */
-static float fwht_scale(size_t n)
-{
-    int k = 0;
-    while (((size_t)1 << k) < n)
-        k++;
-    float s = (k & 1) ? 0.70710678118654752f : 1.0f;
-    for (int i = 0; i < k / 2; i++)
-        s *= 0.5f; /* exact: a power of two, far from underflow */
-    return s;
-}
-
 void lshmoe_kn_fwht(float *v, size_t n)
 {
     if (v == NULL || n < 2)
         return; /* n = 1 (and 0): H / sqrt(1) is the identity */
-    const float s = fwht_scale(n);
+    const float s = lshmoe_kn_fwht_scale(n);
     if (n < FWHT_BLOCK) {
         /* Tiny sizes only occur for PAD of tiny hidden sizes. */
         for (size_t h = 1; h < n; h *= 2) {
             for (size_t i = 0; i < n; i += 2 * h) {
-                for (size_t j = i; j < i + h; j++) {
-                    float a = v[j];
-                    float b = v[j + h];
-                    v[j] = a + b;
-                    v[j + h] = a - b;
-                }
+                for (size_t j = i; j < i + h; j++)
+                    lshmoe_kn_butterfly(&v[j], &v[j + h]);
             }
         }
         for (size_t i = 0; i < n; i++)

@@ -433,7 +433,8 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * LSHMOE_ERR_PEER on the others.
  * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL pointer with a non-zero
  * count, bad dtype, hidden 0, overlapping or overflowing ranges);
- * LSHMOE_ERR_UNSUPPORTED (non-NULL stream); LSHMOE_ERR_MISMATCH;
+ * LSHMOE_ERR_UNSUPPORTED (non-NULL stream, or send/recv in CUDA device
+ * memory); LSHMOE_ERR_MISMATCH;
  * LSHMOE_ERR_PEER; LSHMOE_ERR_CORRUPT; LSHMOE_ERR_NO_MEMORY;
  * LSHMOE_ERR_TIMEOUT and transport errors (over a user communicator:
  * LSHMOE_ERR_CALLBACK or LSHMOE_ERR_PEER from the caller's functions).
