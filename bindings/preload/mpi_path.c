@@ -198,14 +198,16 @@ static int ensure_ctx(const pl_config_t *cfg, pl_comm_t *s, int path)
     return 1;
 }
 
-/* Adds what lshmoe did in one call (after - before) to the preload's line. */
+/* Adds what lshmoe did in one call (after - before) to the preload's line.
+ * `bytes` is what the caller handed in for the other ranks: on the row
+ * path lshmoe's own count includes the zero padding. */
 static void count_encoded(pl_stats_t *t, const lshmoe_stats_t *before,
-                          const lshmoe_stats_t *after, int rows)
+                          const lshmoe_stats_t *after, int rows, uint64_t bytes)
 {
     if (t == NULL)
         return;
     t->calls++;
-    t->bytes_before += after->bytes_in - before->bytes_in;
+    t->bytes_before += bytes;
     t->bytes_after += after->bytes_wire - before->bytes_wire;
     t->seg_encoded += after->segments_compressed - before->segments_compressed;
     t->seg_raw += after->segments_raw - before->segments_raw;
@@ -285,7 +287,7 @@ static int encode_call(const pl_config_t *cfg, pl_comm_t *s, const a2a_call_t *c
         return forward(c);
     }
     lshmoe_stats_get(pp->ctx, &after);
-    count_encoded(s->st, &before, &after, rows);
+    count_encoded(s->st, &before, &after, rows, bytes);
     return MPI_SUCCESS;
 }
 
