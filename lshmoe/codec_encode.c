@@ -279,13 +279,16 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
         LSHMOE_CHECK(lshmoe_codec_encode_rd(&j, len_p, st));
         if (*len_p != 0)
             return LSHMOE_OK;
-        /* NaN/Inf tokens: never quantized; the LSH path keeps them exact */
+        /* NaN/Inf tokens: never quantized; the LSH path keeps them exact
+         * (budget-rows: the whole segment raw below, since its rows need
+         * not be tokens and must not be clustered) */
     }
     double t0 = lshmoe_now(), t1 = t0;
     /* Cheap tests first; then the best case (every token in one row): if
      * even that does not pay, hashing cannot change the answer. The group
      * kernel takes fewer than 2^32 tokens. */
-    int try_comp = codec->params.compress && lshmoe_dtype_is_float(dtype) &&
+    int try_comp = codec->params.mode != LSHMOE_CODEC_BUDGET_ROWS &&
+                   codec->params.compress && lshmoe_dtype_is_float(dtype) &&
                    ntokens > 0 && ntokens >= codec->params.min_tokens &&
                    (uint64_t)ntokens < ((uint64_t)1 << 32) &&
                    comp_pays(&j, 1, &lay);
