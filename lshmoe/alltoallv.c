@@ -149,6 +149,21 @@ static void add_codec_stats(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs)
     s->time_hash_s += cs->time_hash_s;
     s->time_pack_s += cs->time_pack_s;
     s->time_unpack_s += cs->time_unpack_s;
+    s->err_sq += cs->err_num;
+    s->err_ref += cs->err_den;
+}
+
+/* Per segment: the largest measured error, and encoded segments whose
+ * error was not measured. `before` is the segment count before encoding. */
+static void note_segment_error(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs,
+                               uint64_t before)
+{
+    if (cs->segments_compressed == before)
+        return;
+    if (cs->last_error < 0.0)
+        s->segments_unmeasured++;
+    else if (cs->last_error > s->err_max)
+        s->err_max = cs->last_error;
 }
 
 /* Encodes every remote segment into send_stage; fills meta_out. */
@@ -174,10 +189,12 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
         if (p == ctx->rank)
             continue;
         size_t len = 0;
+        uint64_t seg_before = cs.segments_compressed;
         LSHMOE_CHECK(lshmoe_codec_encode(ctx->codec,
                                          c->send + c->send_displs[p] * c->token_bytes,
                                          c->dtype, c->hidden, c->send_counts[p], out + off,
                                          total - off, &len, &cs));
+        note_segment_error(&ctx->stats, &cs, seg_before);
         c->send_ptrs[p] = out + off;
         c->send_bytes[p] = len;
         c->meta_out[p].bytes = len;

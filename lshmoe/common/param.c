@@ -67,8 +67,8 @@ static const lshmoe_param_desc_t params[] = {
     {"TIMEOUT_S", LSHMOE_PARAM_DOUBLE, "120", "0.001..1000000",
      "seconds a collective waits for the other ranks (every transport) before LSHMOE_ERR_TIMEOUT"},
     {"CODEC", LSHMOE_PARAM_CHOICE, "lsh",
-     "lsh|budget|native|fp8|int8|int4|int2|lsh-fp8|lsh-int8|lsh-int4|lsh-refine|lsh-refine-int8|lsh-refine-int4|int4e|lsh-refine-int4e",
-     "segment encoding: budget = per segment the fewest bytes within MAX_ERROR; others fixed"},
+     "lsh|budget|native|fp8|int8|int4|int2|lsh-fp8|lsh-int8|lsh-int4|lsh-refine|lsh-refine-int8|lsh-refine-int4|int4e|lsh-refine-int4e|budget-rows",
+     "segment encoding: budget = per segment the fewest bytes within MAX_ERROR; budget-rows = the same among the row formats only; others fixed"},
 };
 
 #define NPARAMS (sizeof params / sizeof params[0])

@@ -161,7 +161,10 @@ typedef enum lshmoe_codec_mode {
     LSHMOE_CODEC_LSH_REFINE_INT8 = 11,
     LSHMOE_CODEC_LSH_REFINE_INT4 = 12,
     LSHMOE_CODEC_INT4E      = 13,  /* int4, one-byte exponent scale per 32  */
-    LSHMOE_CODEC_LSH_REFINE_INT4E = 14
+    LSHMOE_CODEC_LSH_REFINE_INT4E = 14,
+    LSHMOE_CODEC_BUDGET_ROWS = 15  /* as BUDGET, among the row formats only
+                                      (no clustering): for float data whose
+                                      token size is unknown (the preload)  */
 } lshmoe_codec_mode_t;
 
 /* Communicator kinds for lshmoe_comm_desc_t. */
@@ -478,10 +481,18 @@ typedef struct lshmoe_stats {
                                     policy (LSHMOE_ADAPT) sent plain, because
                                     plain calls had cost this rank less per
                                     byte than encoded ones                  */
+    /* Appended: the error of what this rank encoded (docs/algorithm.md,
+     * "The error"), over its encoded remote segments whose error the
+     * encoder measured. Achieved error: sqrt(err_sq / err_ref). */
+    double   err_sq;            /* sum |x - x'|^2                            */
+    double   err_ref;           /* sum |x|^2 of the same segments            */
+    double   err_max;           /* largest error of one such segment         */
+    uint64_t segments_unmeasured; /* encoded segments whose error was not
+                                    measured (lsh codec with coded residuals) */
 } lshmoe_stats_t;
 
 #define LSHMOE_STATS_INITIALIZER { sizeof(lshmoe_stats_t), 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-                                   0.0, 0.0, 0.0, 0.0, 0.0, 0 }
+                                   0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0 }
 
 /*
  * Copies the context's statistics. Not collective.
