@@ -116,7 +116,9 @@ class MoEStats(ctypes.Structure):
                 ("slots_received", c_uint64), ("experts_compressed", c_uint64),
                 ("experts_raw", c_uint64), ("bytes_remote_plain", c_uint64),
                 ("bytes_remote_dispatch", c_uint64), ("centroid_rel_error", c_double),
-                ("time_cluster_s", c_double), ("time_exchange_s", c_double)]
+                ("time_cluster_s", c_double), ("time_exchange_s", c_double),
+                ("bytes_remote_combine_plain", c_uint64), ("bytes_remote_combine", c_uint64),
+                ("combine_rel_error", c_double)]
 
 
 def _proto(name, restype, *argtypes):
