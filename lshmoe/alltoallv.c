@@ -142,6 +142,13 @@ static void add_codec_stats(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs)
     s->time_hash_s += cs->time_hash_s;
     s->time_pack_s += cs->time_pack_s;
     s->time_unpack_s += cs->time_unpack_s;
+    /* choice id = (L * 2 + refine) * NFMTS + format (codec.h); 0 is RAW */
+    for (int id = 1; id < LSHMOE_CODEC_NCHOICES; id++) {
+        uint64_t n = cs->choice_segments[id];
+        s->segments_by_format[id % LSHMOE_CODEC_NFMTS] += n;
+        s->segments_grouped += id / (2 * LSHMOE_CODEC_NFMTS) > 0 ? n : 0;
+        s->segments_refined += (id / LSHMOE_CODEC_NFMTS) % 2 ? n : 0;
+    }
 }
 
 /* Encodes every remote segment into send_stage; fills meta_out. */

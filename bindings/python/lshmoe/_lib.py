@@ -94,7 +94,9 @@ class Stats(ctypes.Structure):
                 ("segments_raw", c_uint64), ("tokens_nonfinite", c_uint64),
                 ("time_hash_s", c_double), ("time_pack_s", c_double),
                 ("time_exchange_s", c_double), ("time_unpack_s", c_double),
-                ("time_total_s", c_double), ("calls_plain_policy", c_uint64)]
+                ("time_total_s", c_double), ("calls_plain_policy", c_uint64),
+                ("segments_by_format", c_uint64 * 8), ("segments_grouped", c_uint64),
+                ("segments_refined", c_uint64)]
 
 
 class MoEConfig(ctypes.Structure):
