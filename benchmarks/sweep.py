@@ -307,6 +307,10 @@ def run_one(a, binary, prefix, env, cfg, raw_dir, idx):
     env = dict(env, LSHMOE_CODEC=a.codec)
     if cfg.get("budget") is not None:
         env["LSHMOE_MAX_ERROR"] = fmt_g(cfg["budget"])
+        # Every call encoded, so that the table shows the ladder's choices
+        # and what encoding costs; the adaptive policy would send most
+        # calls plain (LSHMOE_ADAPT in the caller's environment still wins).
+        env.setdefault("LSHMOE_ADAPT", "0")
     jpath = os.path.join(raw_dir, tag + ".json")
     if os.path.exists(jpath):
         os.remove(jpath)
