@@ -148,6 +148,7 @@ static void gen_segment(const shared_t *sh, int src, int dst, size_t ntok, float
 typedef struct rank_rec {
     double time_s, hash_s, pack_s, exch_s, unpack_s, bytes_in, wire;
     double err_num, err_den, cos_sum, checked_tokens, wrong;
+    double seg_fmt[LSHMOE_ROW_FORMATS], seg_grouped, seg_refined, seg_raw; /* per call */
 } rank_rec_t;
 
 /* Compares recv with expect for `tok` tokens per peer. */
@@ -223,6 +224,11 @@ static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t 
     rec.unpack_s = (b.time_unpack_s - a.time_unpack_s) * k;
     rec.bytes_in = (double)(b.bytes_in - a.bytes_in) * k;
     rec.wire = (double)(b.bytes_wire - a.bytes_wire) * k;
+    for (int f = 0; f < LSHMOE_ROW_FORMATS; f++)
+        rec.seg_fmt[f] = (double)(b.segments_by_format[f] - a.segments_by_format[f]) * k;
+    rec.seg_grouped = (double)(b.segments_grouped - a.segments_grouped) * k;
+    rec.seg_refined = (double)(b.segments_refined - a.segments_refined) * k;
+    rec.seg_raw = (double)(b.segments_raw - a.segments_raw) * k;
 
     rank_rec_t *all = xmalloc(s, (size_t)s->n * sizeof *all);
     allgather(s, &rec, sizeof rec, all);
@@ -243,6 +249,11 @@ static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t 
         cs += all[p].cos_sum;
         ct += all[p].checked_tokens;
         wrong += all[p].wrong;
+        for (int f = 0; f < LSHMOE_ROW_FORMATS; f++)
+            r.seg_by_format[f] += all[p].seg_fmt[f];
+        r.seg_grouped += all[p].seg_grouped;
+        r.seg_refined += all[p].seg_refined;
+        r.seg_raw += all[p].seg_raw;
     }
     free(all);
     r.lsh = lsh;

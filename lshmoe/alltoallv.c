@@ -151,6 +151,13 @@ static void add_codec_stats(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs)
     s->time_unpack_s += cs->time_unpack_s;
     s->err_sq += cs->err_num;
     s->err_ref += cs->err_den;
+    /* choice id = (L * 2 + refine) * NFMTS + format (codec.h); 0 is RAW */
+    for (int id = 1; id < LSHMOE_CODEC_NCHOICES; id++) {
+        uint64_t n = cs->choice_segments[id];
+        s->segments_by_format[id % LSHMOE_CODEC_NFMTS] += n;
+        s->segments_grouped += id / (2 * LSHMOE_CODEC_NFMTS) > 0 ? n : 0;
+        s->segments_refined += (id / LSHMOE_CODEC_NFMTS) % 2 ? n : 0;
+    }
 }
 
 /* Per segment: the largest measured error, and encoded segments whose

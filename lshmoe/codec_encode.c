@@ -316,6 +316,9 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
         st->bytes_wire += len;
         st->segments_compressed += try_comp ? 1u : 0u;
         st->segments_raw += try_comp ? 0u : 1u;
+        st->choice_segments[try_comp ? lshmoe_codec_choice_id(codec->params.lsh.num_hashes, 0,
+                                                              0)
+                                     : 0]++;
         /* only tokens kept out of clusters in a compressed segment */
         st->tokens_nonfinite += try_comp ? nonfinite : 0u;
         st->time_hash_s += t1 - t0;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "kernels/common/quant_math.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/param.h"
@@ -166,8 +167,16 @@ static lshmoe_status_t make_hasher(lshmoe_moe_t *m)
 {
     const lshmoe_config_t *c = &m->ctx->cfg;
     m->max_error = c->max_error;
+    m->row_fmt = LSHMOE_QM_NATIVE;
     if (!c->compress)
         return LSHMOE_OK;
+    if (!moe_codec_supported(c->codec))
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "LSHMOE_CODEC %d: the refinement step is "
+                            "not yet available in MoE mode (use lsh, budget, a row format, "
+                            "or lsh with a row format)", c->codec);
+    m->row_fmt = moe_codec_row_fmt(c->codec);
+    if (!moe_codec_clusters(c->codec))
+        return LSHMOE_OK; /* rows travel one per token, in the row format */
     lshmoe_kn_lsh_params_t p = {.seed = c->seed, .num_hashes = c->num_hashes,
                                 .cdim = c->cdim, .reduce = c->reduce,
                                 .reduce_dim = c->reduce_dim, .rounds = c->rounds};

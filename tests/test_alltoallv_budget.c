@@ -126,6 +126,19 @@ static void check_run(run_t *u, int expect_compressed)
         }
         worst = u->worst[r] > worst ? u->worst[r] : worst;
         reported = s->err_max > reported ? s->err_max : reported;
+        /* the ladder's choices: every compressed segment in one format */
+        uint64_t by_fmt = 0, coded = 0;
+        for (int f = 0; f < LSHMOE_ROW_FORMATS; f++)
+            by_fmt += s->segments_by_format[f];
+        for (int f = LSHMOE_ROW_FORMAT_FP8; f < LSHMOE_ROW_FORMATS; f++)
+            coded += s->segments_by_format[f];
+        CU_ASSERT_EQUAL(by_fmt, s->segments_compressed);
+        CU_ASSERT(s->segments_grouped <= s->segments_compressed);
+        CU_ASSERT(s->segments_refined <= s->segments_grouped);
+        if (expect_compressed)
+            CU_ASSERT(coded > 0); /* > 2x needs a quantized row format */
+        if (u->budget == 0.0)
+            CU_ASSERT_EQUAL(coded, 0); /* nothing lossy fits budget 0 */
     }
     CU_ASSERT(fabs(worst - reported) <= 1e-4 * (worst > 1.0 ? worst : 1.0));
 }

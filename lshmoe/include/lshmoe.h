@@ -167,6 +167,16 @@ typedef enum lshmoe_codec_mode {
                                       token size is unknown (the preload)  */
 } lshmoe_codec_mode_t;
 
+/* Row formats of a segment's rows (lshmoe_stats_t.segments_by_format;
+ * the wire format's values, docs/wire-format.md). */
+#define LSHMOE_ROW_FORMAT_NATIVE 0   /* the caller's dtype                  */
+#define LSHMOE_ROW_FORMAT_FP8    1
+#define LSHMOE_ROW_FORMAT_INT8   2
+#define LSHMOE_ROW_FORMAT_INT4   3
+#define LSHMOE_ROW_FORMAT_INT2   4
+#define LSHMOE_ROW_FORMAT_INT4E  5
+#define LSHMOE_ROW_FORMATS       8   /* array size (room for more)          */
+
 /* Communicator kinds for lshmoe_comm_desc_t. */
 typedef enum lshmoe_comm_kind {
     LSHMOE_COMM_AUTO = 0,  /* pick from LSHMOE_TRANSPORT, else by probing  */
@@ -489,10 +499,18 @@ typedef struct lshmoe_stats {
     double   err_max;           /* largest error of one such segment         */
     uint64_t segments_unmeasured; /* encoded segments whose error was not
                                     measured (lsh codec with coded residuals) */
+    /* Appended: the encodings segments_compressed travelled in. By row
+     * format of their rows (LSHMOE_ROW_FORMAT_*: 0 the dtype, 1 FP8, 2
+     * int8, 3 int4, 4 int2, 5 int4e; the rest stay 0), and how many of
+     * them were LSH groups, and refined groups. With LSHMOE_CODEC=budget
+     * these are the ladder's choices. */
+    uint64_t segments_by_format[LSHMOE_ROW_FORMATS];
+    uint64_t segments_grouped;
+    uint64_t segments_refined;
 } lshmoe_stats_t;
 
 #define LSHMOE_STATS_INITIALIZER { sizeof(lshmoe_stats_t), 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-                                   0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0 }
+                                   0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0, {0}, 0, 0 }
 
 /*
  * Copies the context's statistics. Not collective.
