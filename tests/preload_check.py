@@ -17,6 +17,8 @@ checks what the LD_PRELOAD interposer did:
   rows      `lshmoe-run -v --max-error 0.1` (no token size): every float
             case that is not passed for another reason is compressed on the
             row path (none by LSH), within the budget, with fewer bytes;
+            and the same with no --max-error: the preload's own default
+            budget (0.03) holds;
   (C program) rank 0 alone cannot create its lshmoe context, has a
             malformed LSHMOE_HIDDEN, or another LSHMOE_CODEC: every rank
             passes every call through, byte-identical to plain, and counts
@@ -84,11 +86,23 @@ def baseline(args, app, nexact):
     return plain
 
 
+# The preload's own error budget when LSHMOE_MAX_ERROR is unset
+# (PL_DEFAULT_MAX_ERROR in bindings/preload/preload.h).
+DEFAULT_BUDGET = 0.03
+
+
 def check(args, app, plain, flags, budget, exact_cases, reasons, split_label, paths):
-    """One run under `lshmoe-run -v flags --max-error budget`. paths: which
-    of "lsh" and "rows" must have compressed a call (the others none)."""
+    """One run under `lshmoe-run -v flags --max-error budget` (budget None:
+    no --max-error, the preload's default). paths: which of "lsh" and
+    "rows" must have compressed a call (the others none)."""
     what = "lshmoe-run %s" % " ".join(flags)
-    launch = [args.launcher, "-v"] + flags + ["--max-error", str(budget), "--"]
+    launch = [args.launcher, "-v"] + flags
+    if budget is None:
+        budget = DEFAULT_BUDGET
+        what += " (default budget)"
+    else:
+        launch += ["--max-error", str(budget)]
+    launch += ["--"]
     got, stats, guards, err = run(args, launch + app, {})
     if set(got) != set(plain):
         fail("%s: printed other cases than the plain run" % what)
@@ -175,6 +189,8 @@ def main():
         check(args, app, plain, ["--hidden", "64"], 0.3, exact,
               ["in-place", "dtype", "derived-type", "small"], True, {"lsh", "rows"})
         check(args, app, plain, [], 0.1, exact,
+              ["in-place", "dtype", "derived-type", "small"], True, {"rows"})
+        check(args, app, plain, [], None, exact,
               ["in-place", "dtype", "derived-type", "small"], True, {"rows"})
         check_rank0_failure(args, app, plain, "LSHMOE_HASHES", "99", "context-failed")
         check_rank0_failure(args, app, plain, "LSHMOE_HIDDEN", "12x", "config-mismatch")

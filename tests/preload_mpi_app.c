@@ -13,7 +13,8 @@
  * rank knows what it must receive. It checks and prints, per case, one line
  *   case <name> rank <r> exact|lossy err <max relative L2> sum <fnv1a hex>
  * Cases marked exact must arrive bit for bit, or the program fails (exit 1);
- * float cases must stay within LSHMOE_MAX_ERROR (default 0.5) per segment.
+ * float cases must stay within LSHMOE_MAX_ERROR per segment (0.5 when unset,
+ * a loose net: tests/preload_check.py checks the preload's own default).
  * Token size 64 floats (run it with LSHMOE_HIDDEN=64).
  */
 #include <math.h>

@@ -173,6 +173,8 @@ static int ensure_ctx(const pl_config_t *cfg, pl_comm_t *s, int path)
     lshmoe_comm_desc_t desc;
     lshmoe_config_t conf = LSHMOE_CONFIG_INITIALIZER;
     lshmoe_status_t st = LSHMOE_ERR_MPI;
+    conf.max_error = cfg->max_error;  /* < 0 (malformed): unset, reported below */
+    conf.codec = cfg->token_codec;
     if (path == PATH_ROWS) {
         conf.codec = cfg->policy.row_mode;
         conf.residual_bits = 0;

@@ -169,7 +169,9 @@ static void read_config(pl_config_t *c)
         pl_warn_once("%s; calls pass through (config-mismatch)", lshmoe_error_thread_msg());
         c->policy.config_error = 1;
     }
-    if (lshmoe_param_double("MAX_ERROR", &c->max_error) != LSHMOE_OK)
+    if (getenv("LSHMOE_MAX_ERROR") == NULL)
+        c->max_error = PL_DEFAULT_MAX_ERROR;
+    else if (lshmoe_param_double("MAX_ERROR", &c->max_error) != LSHMOE_OK)
         c->max_error = -1.0;  /* lshmoe's context creation reports it */
     /* The row path's mode depends on LSHMOE_CODEC, so a malformed value
      * must pass on every rank like a malformed LSHMOE_HIDDEN. */
@@ -180,6 +182,10 @@ static void read_config(pl_config_t *c)
         c->codec = LSHMOE_CODEC_LSH;
     }
     c->policy.row_mode = pl_policy_row_mode(c->codec);
+    /* Unset, tokens of a known size get the whole ladder (quantized rows,
+     * LSH with quantized centroids) within the budget rather than LSH alone,
+     * whose error is far above the preload's default budget. */
+    c->token_codec = getenv("LSHMOE_CODEC") == NULL ? LSHMOE_CODEC_BUDGET : c->codec;
     if (lshmoe_param_string("HIDDEN", &hidden) != LSHMOE_OK ||
         pl_policy_parse_hidden(&c->policy, hidden, err, sizeof err) != 0) {
         pl_warn_once("%s; calls pass through (config-mismatch)", err);

@@ -23,9 +23,20 @@ typedef struct pl_config {
     int         stats;        /* LSHMOE_STATS: print the table at exit      */
     int         fail;         /* LSHMOE_PRELOAD_ON_ERROR=fail: return the
                                  error instead of replaying the plain call  */
-    double      max_error;    /* LSHMOE_MAX_ERROR, for the stats line       */
+    double      max_error;    /* the error budget every context gets:
+                                 LSHMOE_MAX_ERROR, else PL_DEFAULT_MAX_ERROR */
     int         codec;        /* LSHMOE_CODEC (lshmoe_codec_mode_t)         */
+    int         token_codec;  /* codec for tokens of a known size: LSHMOE_CODEC
+                                 when set, else LSHMOE_CODEC_BUDGET         */
 } pl_config_t;
+
+/*
+ * An unmodified program expects an exact all-to-all, so the preload's own
+ * default budget is tight: 0.03 (relative L2 per segment) lets FP8 rows
+ * through (about 0.024 on real vectors) and little else. The library's
+ * default (0.5) serves callers who chose lshmoe on purpose.
+ */
+#define PL_DEFAULT_MAX_ERROR 0.03
 
 /* Reads the configuration once (thread-safe); every shim calls it first.
  * A malformed variable is logged at WARN and makes every float call pass
