@@ -27,8 +27,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Ordered so that an interrupted study still has the reference, the noise
 # floor and one point of each family early.
-DEFAULT_RUNS = ("exact:0,fp8:0,lsh6-residual:0,budget-0.1:0,exact:1,int4:0,lsh4-residual:0,"
-                "lsh6-none:0,lsh4-none:0,lsh-fp8:0,budget-0.05:0,budget-0.2:0,exact:2")
+DEFAULT_RUNS = ("exact:0,fp8:0,lsh6-residual:0,exact:1,budget-0.1:0,int4:0,exact:2,lsh4-residual:0,"
+                "lsh6-none:0,lsh4-none:0,lsh-fp8:0,budget-0.05:0,budget-0.2:0")
 DESCRIBE = {
     "exact": "exact (fp32, compress 0)",
     "fp8": "FP8 dispatch, exact combine",
