@@ -28,7 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Ordered so that an interrupted study still has the reference, the noise
 # floor and one point of each family early.
 DEFAULT_RUNS = ("exact:0,fp8:0,lsh6-residual:0,exact:1,budget-0.1:0,int4:0,exact:2,lsh4-residual:0,"
-                "lsh6-none:0,lsh4-none:0,lsh-fp8:0,budget-0.05:0,budget-0.2:0")
+                "lsh6-none:0,lsh4-none:0,lsh-fp8:0,budget-0.05:0,budget-0.2:0,exact:3,exact:4,"
+                "lsh6-residual:1,lsh6-none:1,budget-0.1:1,lsh6-residual:2,lsh6-none:2,budget-0.1:2")
 DESCRIBE = {
     "exact": "exact (fp32, compress 0)",
     "fp8": "FP8 dispatch, exact combine",
@@ -60,6 +61,7 @@ def summarize(runs):
     sd = statistics.stdev(exact) if len(exact) > 1 else float("nan")
     eb = [r["bytes_per_step"] for r in runs if r["method"] == "exact"]
     ref_bytes = statistics.mean(b["dispatch"] + b["combine"] for b in eb) if eb else float("nan")
+    exact_by_seed = {r["seed"]: r["final_val_loss"] for r in runs if r["method"] == "exact"}
     rows = []
     for r in runs:
         b, t = r["bytes_per_step"], r["time_per_step_s"]
@@ -72,6 +74,9 @@ def summarize(runs):
             "val_loss_exact_dispatch": r["final_val_loss_exact_dispatch"],
             "delta": d, "delta_sd": d / sd if sd and sd == sd and sd > 0 else None,
             "delta_pct": 100.0 * d / mean,
+            # against the exact run with the same initial weights and data
+            "delta_paired_pct": (100.0 * (loss / exact_by_seed[r["seed"]] - 1.0)
+                                 if r["seed"] in exact_by_seed else None),
             "delta_exact_dispatch_pct": 100.0 * (r["final_val_loss_exact_dispatch"] - mean) / mean,
             "within_1pct": abs(d) <= 0.01 * mean,
             "dispatch_B": b["dispatch"], "combine_B": b["combine"],
@@ -80,31 +85,57 @@ def summarize(runs):
             "fwd_fraction_of_exact": fwd / ref_bytes,
             "t_total": t["total"], "t_compute": t["compute"], "t_codec": t["lshmoe_codec"],
             "t_exchange": t["exchange"], "t_allreduce": t["dp_allreduce"]})
-    within = [x for x in rows if x["within_1pct"] and x["method"] != "exact"]
-    best = min(within, key=lambda x: x["dispatch_B"] + x["combine_B"]) if within else None
+    methods = []
+    for m in dict.fromkeys(x["method"] for x in rows):
+        mine = [x for x in rows if x["method"] == m]
+        loss = statistics.mean(x["val_loss"] for x in mine)
+        paired = [x["delta_paired_pct"] for x in mine if x["delta_paired_pct"] is not None]
+        methods.append({
+            "method": m, "seeds": len(mine), "val_loss": loss,
+            "val_loss_exact_dispatch": statistics.mean(x["val_loss_exact_dispatch"]
+                                                       for x in mine),
+            "delta_pct": 100.0 * (loss - mean) / mean,
+            "delta_sd": (loss - mean) / sd if sd and sd == sd and sd > 0 else None,
+            "delta_paired_pct": statistics.mean(paired) if paired else None,
+            "within_1pct": abs(loss - mean) <= 0.01 * mean,
+            "fwd_B": statistics.mean(x["dispatch_B"] + x["combine_B"] for x in mine),
+            "total_B": statistics.mean(x["total_B"] for x in mine)})
+    within = [x for x in methods if x["within_1pct"] and x["method"] != "exact"]
+    best = min(within, key=lambda x: x["fwd_B"]) if within else None
     best_t = min(within, key=lambda x: x["total_B"]) if within else None
     return {"exact_mean": mean, "exact_sd": sd, "exact_seeds": len(exact),
-            "exact_fwd_bytes_per_step": ref_bytes, "rows": rows,
+            "exact_fwd_bytes_per_step": ref_bytes, "rows": rows, "methods": methods,
             "fewest_bytes_within_1pct": best["method"] if best else None,
             "fewest_total_bytes_within_1pct": best_t["method"] if best_t else None}
 
 
 def table(s):
-    h = ("| method | seed | val loss | ppl | vs exact | in seed sd | val loss, exact dispatch "
+    h = ("| method | seed | val loss | ppl | vs exact mean | in seed sd | vs exact, same seed "
+         "| val loss, exact dispatch "
          "| dispatch B/step | combine B/step | fwd bytes vs exact | backward B/step "
          "| step s: compute / codec / exchange / allreduce |\n"
-         "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     out = []
     for x in s["rows"]:
         sd = "%+.1f" % x["delta_sd"] if x["delta_sd"] is not None else "-"
-        out.append("| %s | %d | %.4f | %.2f | %+.2f%% | %s | %.4f (%+.2f%%) | %.0f | %.0f | %.3f "
-                   "| %.0f | %.2f: %.2f / %.3f / %.2f / %.3f |" % (
-                       x["method"], x["seed"], x["val_loss"], x["ppl"], x["delta_pct"], sd,
+        pp = "%+.2f%%" % x["delta_paired_pct"] if x["delta_paired_pct"] is not None else "-"
+        out.append("| %s | %d | %.4f | %.2f | %+.2f%% | %s | %s | %.4f (%+.2f%%) | %.0f | %.0f "
+                   "| %.3f | %.0f | %.2f: %.2f / %.3f / %.2f / %.3f |" % (
+                       x["method"], x["seed"], x["val_loss"], x["ppl"], x["delta_pct"], sd, pp,
                        x["val_loss_exact_dispatch"], x["delta_exact_dispatch_pct"],
                        x["dispatch_B"], x["combine_B"], x["fwd_fraction_of_exact"],
                        x["backward_B"], x["t_total"], x["t_compute"], x["t_codec"],
                        x["t_exchange"], x["t_allreduce"]))
-    return h + "\n".join(out) + "\n"
+    h2 = ("\n| method | seeds | mean val loss | vs exact mean | in seed sd | vs exact, same "
+          "seeds | within 1% | fwd B/step | fwd+bwd B/step |\n|---|---|---|---|---|---|---|---|---|\n")
+    out2 = []
+    for x in s["methods"]:
+        out2.append("| %s | %d | %.4f | %+.2f%% | %s | %s | %s | %.0f | %.0f |" % (
+            x["method"], x["seeds"], x["val_loss"], x["delta_pct"],
+            "%+.1f" % x["delta_sd"] if x["delta_sd"] is not None else "-",
+            "%+.2f%%" % x["delta_paired_pct"] if x["delta_paired_pct"] is not None else "-",
+            "yes" if x["within_1pct"] else "no", x["fwd_B"], x["total_B"]))
+    return h + "\n".join(out) + "\n" + h2 + "\n".join(out2) + "\n"
 
 
 def plot(runs, path):
@@ -112,10 +143,17 @@ def plot(runs, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 2, figsize=(13, 5))
+    colors = plt.get_cmap("tab20").colors
+    dashes = ["-", "--", ":", "-.", (0, (5, 1, 1, 1))]
+    ncomp = 0
     for r in runs:
         steps = [p[0] for p in r["val_curve"]]
         loss = [p[1] for p in r["val_curve"]]
-        style = dict(color="black", lw=1.2) if r["method"] == "exact" else dict(lw=1)
+        if r["method"] == "exact":  # the seeds in black, one dash pattern each
+            style = dict(color="black", lw=1.6, ls=dashes[r["seed"] % len(dashes)])
+        else:
+            style = dict(color=colors[ncomp % len(colors)], lw=1)
+            ncomp += 1
         label = "%s (seed %d)" % (r["method"], r["seed"])
         for axis in ax:
             axis.plot(steps, loss, label=label, **style)
@@ -159,7 +197,13 @@ def main():
     s = summarize(runs)
     missing = [r for r in a.runs.split(",") if r not in
                {"%s:%d" % (x["method"], x["seed"]) for x in runs}]
-    doc = {"command": " ".join([sys.executable] + sys.argv), "runs_requested": a.runs,
+    doc = {"reproduce": "bash scripts/run-training-study.sh",
+           "command": " ".join([sys.executable] + sys.argv),
+           "trainer_command": ("python3 -m lshmoe.launch --nproc-per-node %d "
+                               "benchmarks/python/moe_lm_train.py --text TEXT --out-dir DIR "
+                               "--runs METHOD:SEED (defaults for everything else)" % a.nproc),
+           "environment": {"LSHMOE_ADAPT": os.environ.get("LSHMOE_ADAPT")},
+           "runs_requested": a.runs,
            "runs_missing": missing, "versions": runs[0]["versions"],
            "host": {"machine": platform.machine(), "cpus": os.cpu_count()},
            "summary": s, "runs": runs}
