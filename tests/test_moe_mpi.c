@@ -244,35 +244,6 @@ static const lt_test_t tests[] = {
     {"test_moe_mpi_row_formats", test_moe_mpi_row_formats},
 };
 
-/* Runs the suite on this rank; returns its failure count (1 on a CUnit
- * error). Ranks other than 0 stay silent except for their failures. */
-static int run_suite(void)
-{
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("moe_mpi", NULL, NULL);
-    for (size_t i = 0; s != NULL && i < sizeof(tests) / sizeof(tests[0]); i++)
-        if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-            s = NULL;
-    if (s == NULL) {
-        fprintf(stderr, "rank %d: CUnit: %s\n", me, CU_get_error_msg());
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(me == 0 ? CU_BRM_VERBOSE : CU_BRM_SILENT);
-    CU_basic_run_tests();
-    int fails = (int)CU_get_number_of_failures();
-    if (CU_get_number_of_tests_run() != sizeof(tests) / sizeof(tests[0]))
-        fails++;
-    if (me != 0)
-        for (CU_pFailureRecord r = CU_get_failure_list(); r != NULL; r = r->pNext)
-            fprintf(stderr, "rank %d: %s: %s:%u: %s\n", me,
-                    r->pTest ? r->pTest->pName : "?", r->strFileName ? r->strFileName : "?",
-                    r->uiLineNumber, r->strCondition ? r->strCondition : "?");
-    CU_cleanup_registry();
-    return fails;
-}
-
 int main(int argc, char **argv)
 {
     /* No timing-driven plain/encoded choice: see test_moe.c. */
@@ -291,7 +262,8 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return LT_EXIT_SKIP;
     }
-    int mine = run_suite(), all = 0;
+    int mine = lt_run_suite_on_rank("moe_mpi", tests, sizeof tests / sizeof tests[0], me);
+    int all = 0;
     MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_SUM, world);
     if (me == 0)
         printf("moe_mpi: %d failure(s) over %d ranks\n", all, nr);

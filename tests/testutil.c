@@ -39,3 +39,30 @@ int lt_run_suite(const char *suite, const lt_test_t *tests, size_t ntests)
     }
     return failures == 0 ? 0 : 1;
 }
+
+int lt_run_suite_on_rank(const char *suite, const lt_test_t *tests, size_t ntests, int rank)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite(suite, NULL, NULL);
+    for (size_t i = 0; s != NULL && i < ntests; i++)
+        if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
+            s = NULL;
+    if (s == NULL) {
+        fprintf(stderr, "rank %d: CUnit: %s\n", rank, CU_get_error_msg());
+        CU_cleanup_registry();
+        return 1;
+    }
+    CU_basic_set_mode(rank == 0 ? CU_BRM_VERBOSE : CU_BRM_SILENT);
+    CU_basic_run_tests();
+    int fails = (int)CU_get_number_of_failures();
+    if (CU_get_number_of_tests_run() != ntests)
+        fails++;
+    if (rank != 0)
+        for (CU_pFailureRecord r = CU_get_failure_list(); r != NULL; r = r->pNext)
+            fprintf(stderr, "rank %d: %s: %s:%u: %s\n", rank,
+                    r->pTest ? r->pTest->pName : "?", r->strFileName ? r->strFileName : "?",
+                    r->uiLineNumber, r->strCondition ? r->strCondition : "?");
+    CU_cleanup_registry();
+    return fails;
+}

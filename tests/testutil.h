@@ -28,6 +28,14 @@ typedef struct lt_test {
  * (0 all passed, 1 failures or a CUnit error). */
 int lt_run_suite(const char *suite, const lt_test_t *tests, size_t ntests);
 
+/*
+ * One rank of an MPI test: runs the suite, verbose on rank 0 and silent on
+ * the others, which print only their failures (with their rank). Returns
+ * this rank's failure count, counting a CUnit error or a test that did not
+ * run as one; the caller sums the counts over the ranks.
+ */
+int lt_run_suite_on_rank(const char *suite, const lt_test_t *tests, size_t ntests, int rank);
+
 #define LT_MAIN(suite, table)                                                \
     int main(void)                                                           \
     {                                                                        \
