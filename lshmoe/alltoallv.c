@@ -32,6 +32,7 @@
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/log.h"
 #include "lshmoe/common/timer.h"
+#include "lshmoe/adapt.h"
 #include "lshmoe/ctx_int.h"
 
 typedef struct peer_meta {
@@ -295,75 +296,6 @@ static double remote_token_bytes(const a2a_call_t *c)
     return b;
 }
 
-static void ewma(double *est, double sample)
-{
-    *est = *est < 0.0 ? sample : *est + ADAPT_ALPHA * (sample - *est);
-}
-
-/*
- * The adaptive policy's choice for a call whose float tokens could be
- * encoded: 1 = send them plain. It compares what the two kinds of call have
- * cost this rank, measured end to end: whole-call seconds per remote token
- * byte, one running average for encoded calls and one for plain calls. A
- * model (codec cost + wire bytes / link speed) was tried first and dropped:
- * the data round of an encoded call also absorbs the peers' encode skew,
- * which, divided by the few wire bytes, made compression look expensive
- * even on a 1 Gb/s link. End-to-end times carry that skew in both modes.
- *
- * Rules: the first encoded call is not sampled (hasher creation, first
- * touch of the buffers), so the first two calls encode; then one plain call
- * (when it moves at least ADAPT_MIN_BYTES) measures the plain cost; from
- * then on the cheaper mode wins, and now and then a call tries the other
- * one so that both estimates follow the data and the load. Each try costs
- * a slow call, so the interval doubles (ADAPT_EXPLORE_MIN up to
- * ADAPT_EXPLORE_MAX) while the tries confirm the preferred mode, and falls
- * back to the minimum when the preference flips.
- */
-static int adapt_choose_plain(const a2a_call_t *c)
-{
-    lshmoe_adapt_t *a = &c->ctx->adapt;
-    double b = remote_token_bytes(c);
-    if (!a->on || b < (double)ADAPT_MIN_BYTES || a->comp_s_per_byte < 0.0)
-        return 0;
-    int plain;
-    if (a->plain_s_per_byte < 0.0) {
-        plain = 1; /* the probe */
-    } else {
-        int prefer_plain = a->plain_s_per_byte < a->comp_s_per_byte;
-        if (a->prefer_plain != prefer_plain) { /* the preference flipped */
-            a->prefer_plain = prefer_plain;
-            a->explore_every = ADAPT_EXPLORE_MIN;
-        }
-        plain = prefer_plain;
-        if (++a->since_explore >= a->explore_every) {
-            plain = !prefer_plain;
-            a->since_explore = 0;
-            /* if this try does not flip the preference, wait longer next time */
-            if (a->explore_every < ADAPT_EXPLORE_MAX)
-                a->explore_every *= 2;
-        }
-    }
-    LSHMOE_DEBUG("rank %d adapt: encoded %.3g s/B, plain %.3g s/B: %s", c->ctx->rank,
-                 a->comp_s_per_byte, a->plain_s_per_byte, plain ? "plain" : "encode");
-    return plain;
-}
-
-/* Feeds the policy from a successful call that could have been encoded;
- * `t` is the call's wall time on this rank. */
-static void adapt_update(const a2a_call_t *c, double t)
-{
-    lshmoe_adapt_t *a = &c->ctx->adapt;
-    double b = remote_token_bytes(c);
-    if (!a->on || !c->codec_ok || b < (double)ADAPT_MIN_BYTES)
-        return;
-    if (c->compressed) {
-        if (a->comp_calls++ > 0)
-            ewma(&a->comp_s_per_byte, t / b);
-    } else {
-        ewma(&a->plain_s_per_byte, t / b);
-    }
-}
-
 static void count_sent(a2a_call_t *c)
 {
     lshmoe_stats_t *s = &c->ctx->stats;
@@ -400,7 +332,8 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
     if (local == LSHMOE_OK) {
         c.token_bytes = hidden * lshmoe_dtype_size(dtype);
         c.codec_ok = ctx->cfg.compress && lshmoe_dtype_is_float(dtype);
-        c.policy_plain = c.codec_ok && adapt_choose_plain(&c);
+        c.policy_plain = c.codec_ok &&
+                         lshmoe_adapt_choose_plain(ctx, remote_token_bytes(&c));
         c.compressed = c.codec_ok && !c.policy_plain;
         if (c.compressed)
             local = encode_all(&c);
@@ -429,7 +362,7 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
         return lshmoe_ctx_fail(ctx, st);
     count_sent(&c);
     double t_call = lshmoe_now() - t0;
-    adapt_update(&c, t_call);
+    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed, remote_token_bytes(&c), t_call);
     ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;
 }
