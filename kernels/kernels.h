@@ -126,4 +126,33 @@ void lshmoe_kn_residual_decode(const void *coded, lshmoe_dtype_t dtype,
  * (H / sqrt(n), so it is its own inverse). */
 void lshmoe_kn_fwht(float *v, size_t n);
 
+/*
+ * Instruction-set level of the CPU kernels (LSHMOE_CPU_ISA). Every level
+ * gives bit-identical bucket keys; the scalar kernels are the reference.
+ * The level is process-wide: chosen once from the CPU's features the first
+ * time a kernel runs, or set by lshmoe_kn_isa_init() (context creation) or
+ * lshmoe_kn_isa_force() (tests, benchmarks). Thread-safe; changing the
+ * level while kernels run on other threads is allowed (each call reads it
+ * once) but makes no sense outside tests.
+ */
+typedef enum lshmoe_kn_isa {
+    LSHMOE_KN_ISA_SCALAR = 0,
+    LSHMOE_KN_ISA_AVX2   = 1,   /* AVX2 + FMA + F16C                         */
+    LSHMOE_KN_ISA_AVX512 = 2,   /* AVX-512 F/BW/VL/DQ                        */
+    LSHMOE_KN_ISA_COUNT
+} lshmoe_kn_isa_t;
+
+/* The level in use (chosen on first use). */
+lshmoe_kn_isa_t lshmoe_kn_isa(void);
+/* Sets the level from LSHMOE_CPU_ISA (auto: the best the CPU has).
+ * Returns LSHMOE_ERR_INVALID_ARG for a malformed value and
+ * LSHMOE_ERR_UNSUPPORTED for a level this CPU or build lacks. */
+lshmoe_status_t lshmoe_kn_isa_init(void);
+/* Forces a level; LSHMOE_ERR_UNSUPPORTED if it is not available. */
+lshmoe_status_t lshmoe_kn_isa_force(lshmoe_kn_isa_t isa);
+/* 1 if this CPU and build can run `isa`. */
+int lshmoe_kn_isa_supported(lshmoe_kn_isa_t isa);
+/* "scalar", "avx2", "avx512" ("unknown" otherwise). */
+const char *lshmoe_kn_isa_name(lshmoe_kn_isa_t isa);
+
 #endif /* LSHMOE_KERNELS_H */

@@ -181,6 +181,8 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
         local = make_codec(ctx);
     if (local == LSHMOE_OK)
         local = init_adapt(ctx);
+    if (local == LSHMOE_OK)
+        local = lshmoe_kn_isa_init(); /* LSHMOE_CPU_ISA: a bad value fails here */
     char local_msg[LSHMOE_ERRMSG_LEN];
     strncpy(local_msg, lshmoe_error_thread_msg(), sizeof local_msg - 1);
     local_msg[sizeof local_msg - 1] = '\0';

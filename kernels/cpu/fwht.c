@@ -19,6 +19,7 @@
  */
 #include <stddef.h>
 
+#include "kernels/cpu/hash_isa.h"
 #include "kernels/kernels.h"
 
 #define FWHT_BLOCK 16
@@ -107,7 +108,7 @@ static inline void scale16(float *restrict v, float s)
 }
 
 /* 1/sqrt(n) as documented above. */
-static float fwht_scale(size_t n)
+float lshmoe_kn_fwht_scale(size_t n)
 {
     int k = 0;
     while (((size_t)1 << k) < n)
@@ -122,7 +123,7 @@ void lshmoe_kn_fwht(float *v, size_t n)
 {
     if (v == NULL || n < 2)
         return; /* n = 1 (and 0): H / sqrt(1) is the identity */
-    const float s = fwht_scale(n);
+    const float s = lshmoe_kn_fwht_scale(n);
     if (n < FWHT_BLOCK) {
         /* Tiny sizes only occur for PAD of tiny hidden sizes. */
         for (size_t h = 1; h < n; h *= 2) {

@@ -52,6 +52,8 @@ static const lshmoe_param_desc_t params[] = {
      "log verbosity (logs go to stderr, never stdout)"},
     {"LOG_FILE", LSHMOE_PARAM_STRING, "", NULL,
      "append logs to this file instead of stderr"},
+    {"CPU_ISA", LSHMOE_PARAM_CHOICE, "auto", "auto|scalar|avx2|avx512",
+     "instruction set of the CPU kernels: auto = the best this CPU has (keys are identical at every level)"},
 };
 
 #define NPARAMS (sizeof params / sizeof params[0])

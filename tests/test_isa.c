@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Every CPU ISA level this machine and build support gives the same bucket
+ * keys as the scalar reference, bit for bit (kernels/cpu/x86/), on the same
+ * data: fp32, fp16 and bf16, several hidden sizes, PAD and FOLD, packed
+ * and mixed keys, and tokens that take the rare paths (zero, NaN, Inf,
+ * huge, subnormal). Levels the CPU lacks are reported and left out; the
+ * test still checks the scalar level and LSHMOE_CPU_ISA parsing.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "kernels/kernels.h"
+#include "lshmoe/common/dtype.h"
+#include "lshmoe/common/error.h"
+#include "testutil.h"
+
+#define NTOK 200
+
+/* Tokens: clustered rows, then special ones at fixed places. */
+static float *make_tokens(size_t hidden, uint64_t seed)
+{
+    float *x = malloc(NTOK * hidden * sizeof(float));
+    CU_ASSERT_FATAL(x != NULL);
+    lt_gen_clustered(x, NTOK, hidden, 7, 0.3, seed);
+    memset(x + 3 * hidden, 0, hidden * sizeof(float));               /* zero   */
+    x[5 * hidden + hidden / 2] = NAN;                                /* NaN    */
+    x[6 * hidden] = INFINITY;                                        /* Inf    */
+    for (size_t e = 0; e < hidden; e++) {
+        x[7 * hidden + e] *= 1e30f;                                  /* huge   */
+        x[8 * hidden + e] *= 1e-41f;                                 /* subnormal */
+        x[9 * hidden + e] = -x[10 * hidden + e];                     /* negated */
+    }
+    x[11 * hidden] = -0.0f;
+    return x;
+}
+
+static void hash_at(lshmoe_kn_isa_t isa, const lshmoe_kn_lsh_params_t *p, size_t hidden,
+                    const void *tok, lshmoe_dtype_t dt, uint64_t *keys, size_t *nf)
+{
+    lshmoe_kn_hasher_t *h = NULL;
+    CU_ASSERT_EQUAL_FATAL(lshmoe_kn_hasher_create(p, hidden, &h), LSHMOE_OK);
+    size_t ws_size = lshmoe_kn_hash_ws_size(h);
+    void *ws = aligned_alloc(64, ws_size);
+    CU_ASSERT_FATAL(ws != NULL);
+    CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(isa), LSHMOE_OK);
+    lshmoe_kn_hash(h, tok, dt, NTOK, keys, ws, nf);
+    free(ws);
+    lshmoe_kn_hasher_destroy(h);
+}
+
+static size_t checked_levels;
+
+/* Hashes with every supported level; counts mismatching keys. */
+static void compare_levels(const lshmoe_kn_lsh_params_t *p, size_t hidden,
+                           const void *tok, lshmoe_dtype_t dt)
+{
+    uint64_t ref[NTOK], got[NTOK];
+    size_t nf_ref = 0, nf = 0;
+    hash_at(LSHMOE_KN_ISA_SCALAR, p, hidden, tok, dt, ref, &nf_ref);
+    for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+        if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+            continue;
+        memset(got, 0xa5, sizeof got);
+        hash_at((lshmoe_kn_isa_t)isa, p, hidden, tok, dt, got, &nf);
+        size_t bad = 0;
+        for (size_t i = 0; i < NTOK; i++)
+            bad += got[i] != ref[i];
+        if (bad != 0 || nf != nf_ref)
+            printf("\n  %s: %zu of %d keys differ (hidden %zu, dtype %d, reduce %d m %d, "
+                   "L %d, cdim %d, rounds %d)", lshmoe_kn_isa_name((lshmoe_kn_isa_t)isa), bad,
+                   NTOK, hidden, (int)dt, p->reduce, p->reduce_dim, p->num_hashes, p->cdim,
+                   p->rounds);
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(nf, nf_ref);
+        checked_levels++;
+    }
+}
+
+static void test_keys_identical_across_levels(void)
+{
+    static const size_t hiddens[] = {1, 5, 16, 100, 128, 1000, 1024, 1030};
+    static const lshmoe_kn_lsh_params_t ps[] = {
+        {.seed = 1, .num_hashes = 6, .cdim = 4, .reduce = LSHMOE_REDUCE_FOLD,
+         .reduce_dim = 64, .rounds = 3},     /* the default */
+        {.seed = 2, .num_hashes = 16, .cdim = 16, .reduce = LSHMOE_REDUCE_FOLD,
+         .reduce_dim = 64, .rounds = 2},     /* mixed key, 4 rotations */
+        {.seed = 3, .num_hashes = 4, .cdim = 2, .reduce = LSHMOE_REDUCE_FOLD,
+         .reduce_dim = 16, .rounds = 1},
+        {.seed = 4, .num_hashes = 8, .cdim = 8, .reduce = LSHMOE_REDUCE_FOLD,
+         .reduce_dim = 128, .rounds = 3},
+        {.seed = 5, .num_hashes = 6, .cdim = 4, .reduce = LSHMOE_REDUCE_FOLD,
+         .reduce_dim = 2048, .rounds = 3},   /* m above most hidden sizes */
+        {.seed = 6, .num_hashes = 6, .cdim = 4, .reduce = LSHMOE_REDUCE_PAD,
+         .reduce_dim = 0, .rounds = 3},
+        {.seed = 7, .num_hashes = 3, .cdim = 2, .reduce = LSHMOE_REDUCE_PAD,
+         .reduce_dim = 0, .rounds = 1},
+    };
+    static const lshmoe_dtype_t dts[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_FP16,
+                                         LSHMOE_DTYPE_BF16};
+    for (size_t hi = 0; hi < sizeof hiddens / sizeof hiddens[0]; hi++) {
+        size_t hidden = hiddens[hi];
+        float *x = make_tokens(hidden, 11 + hidden);
+        /* +2 bytes: rows that are not float-aligned */
+        unsigned char *buf = malloc(NTOK * hidden * sizeof(float) + 2);
+        CU_ASSERT_FATAL(buf != NULL);
+        for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++) {
+            for (int shift = 0; shift <= 2; shift += 2) {
+                void *tok = buf + shift;
+                if (dts[di] == LSHMOE_DTYPE_FP32)
+                    memcpy(tok, x, NTOK * hidden * sizeof(float));
+                else
+                    lt_to_dtype(x, NTOK * hidden, dts[di], tok);
+                for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++) {
+                    lshmoe_kn_hasher_t *probe = NULL;
+                    if (lshmoe_kn_hasher_create(&ps[pi], hidden, &probe) != LSHMOE_OK)
+                        continue; /* cdim above the rotated dimension */
+                    lshmoe_kn_hasher_destroy(probe);
+                    compare_levels(&ps[pi], hidden, tok, dts[di]);
+                }
+            }
+        }
+        free(buf);
+        free(x);
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+    if (checked_levels == 0)
+        printf("\n  only the scalar level exists on this CPU/build: nothing to compare");
+    else
+        printf("\n  %zu comparisons against the scalar keys ", checked_levels);
+}
+
+static void test_isa_env(void)
+{
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_COUNT), LSHMOE_ERR_UNSUPPORTED);
+    setenv("LSHMOE_CPU_ISA", "sse9", 1);
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(lshmoe_error_thread_msg(), "LSHMOE_CPU_ISA"));
+    setenv("LSHMOE_CPU_ISA", "scalar", 1);
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK);
+    CU_ASSERT_EQUAL(lshmoe_kn_isa(), LSHMOE_KN_ISA_SCALAR);
+    for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+        setenv("LSHMOE_CPU_ISA", lshmoe_kn_isa_name((lshmoe_kn_isa_t)isa), 1);
+        lshmoe_status_t st = lshmoe_kn_isa_init();
+        if (lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa)) {
+            CU_ASSERT_EQUAL(st, LSHMOE_OK);
+            CU_ASSERT_EQUAL(lshmoe_kn_isa(), (lshmoe_kn_isa_t)isa);
+        } else {
+            CU_ASSERT_EQUAL(st, LSHMOE_ERR_UNSUPPORTED);
+        }
+    }
+    setenv("LSHMOE_CPU_ISA", "auto", 1);
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK);
+    unsetenv("LSHMOE_CPU_ISA");
+}
+
+static const lt_test_t tests[] = {
+    {"test_keys_identical_across_levels", test_keys_identical_across_levels},
+    {"test_isa_env", test_isa_env},
+};
+
+LT_MAIN("isa", tests)
