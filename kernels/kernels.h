@@ -92,6 +92,20 @@ void lshmoe_kn_centroids(const void *tokens, lshmoe_dtype_t dtype, size_t hidden
                          size_t nclusters, void *rows, uint32_t *sizes,
                          float *acc);
 
+/*
+ * The sums of the codec's quality guard for tokens grouped into `rows`
+ * (nclusters rows of `hidden` elements of `dtype`, as the receiver will
+ * decode them; sizes as lshmoe_kn_centroids() gives them), in fp64:
+ * *den_p = sum of ||x_i||^2 over tokens whose squared norm is finite,
+ * *num_p = sum of ||x_i - rows[cluster_of[i]]||^2 over those of them in
+ * clusters of two or more (a token alone is sent exactly). SIMD levels
+ * agree with the scalar reference to rounding, not bit for bit. One pass
+ * over the tokens, no workspace; a non-float dtype gives 0 and 0.
+ */
+void lshmoe_kn_guard_sums(const void *tokens, const void *rows, lshmoe_dtype_t dtype,
+                          size_t hidden, size_t ntokens, const uint32_t *cluster_of,
+                          const uint32_t *sizes, double *num_p, double *den_p);
+
 /* `tokens`, `rows` and `out` of the centroid and expand kernels may be
  * unaligned (rows are read and written with memcpy).
  * out row i = rows[cluster_of[i]] (byte copy). cluster_of[i] < nrows is the

@@ -108,42 +108,16 @@ static int guard_on(const lshmoe_codec_t *c)
  * Relative L2 reconstruction error of the segment if it travels as these
  * centroids: sqrt(sum ||x_i - c_k||^2 / sum ||x_i||^2), fp64 sums. Tokens in
  * clusters of one are sent exactly (0 error, but their energy counts);
- * tokens with NaN/Inf (always alone) are left out of both sums. `f32` holds
- * (nrows + 1) * hidden floats: the rows as the receiver will decode them,
- * then one token. One pass over the tokens, like the centroids themselves.
+ * tokens with NaN/Inf (always alone) are left out of both sums. The rows
+ * are read as the receiver will decode them (rounded to the dtype), in one
+ * vectorised pass over the tokens (lshmoe_kn_guard_sums).
  */
-static double centroid_error(const enc_job_t *j, const void *rows, size_t nrows,
-                             float *f32)
+static double centroid_error(const enc_job_t *j, const void *rows)
 {
     const lshmoe_codec_t *c = j->codec;
-    const uint32_t *cluster_of = c->cluster_of.ptr;
-    const uint32_t *sizes = c->sizes.ptr;
-    size_t hidden = j->hidden, row_bytes = hidden * j->es;
-    float *tok = f32 + nrows * hidden;
-    double num = 0.0, den = 0.0;
-
-    /* the rounded rows, not the fp32 means: what the receiver decodes */
-    lshmoe_row_to_f32(rows, j->dtype, nrows * hidden, f32);
-    for (size_t i = 0; i < j->ntokens; i++) {
-        lshmoe_row_to_f32((const uint8_t *)j->tokens + i * row_bytes, j->dtype,
-                          hidden, tok);
-        double nn = 0.0;
-        for (size_t e = 0; e < hidden; e++)
-            nn += (double)tok[e] * tok[e];
-        if (!isfinite(nn))
-            continue;
-        den += nn;
-        uint32_t k = cluster_of[i];
-        if (sizes[k] <= 1)
-            continue;
-        const float *r = f32 + (size_t)k * hidden;
-        double d = 0.0;
-        for (size_t e = 0; e < hidden; e++) {
-            double diff = (double)tok[e] - r[e];
-            d += diff * diff;
-        }
-        num += d;
-    }
+    double num, den;
+    lshmoe_kn_guard_sums(j->tokens, rows, j->dtype, j->hidden, j->ntokens,
+                         c->cluster_of.ptr, c->sizes.ptr, &num, &den);
     if (num <= 0.0)
         return 0.0;
     return den > 0.0 ? sqrt(num / den) : INFINITY;
@@ -165,9 +139,8 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
     size_t acc_bytes, scratch_bytes = 0;
 
     *kept_p = 1;
-    /* acc: centroid sums; afterwards, for the guard, the rows in fp32 and
-     * one token (nrows + 1 rows) */
-    LSHMOE_CHECK(lshmoe_mul_size((nrows + 1) * j->hidden, sizeof(float), &acc_bytes));
+    /* acc: centroid sums */
+    LSHMOE_CHECK(lshmoe_mul_size(nrows * j->hidden, sizeof(float), &acc_bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->acc, acc_bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->sizes, nrows * sizeof(uint32_t)));
 
@@ -192,7 +165,7 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
     lshmoe_kn_centroids(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
                         nrows, rows_w, c->sizes.ptr, c->acc.ptr);
     if (guard_on(c) &&
-        centroid_error(j, rows_w, nrows, c->acc.ptr) > c->params.max_error) {
+        centroid_error(j, rows_w) > c->params.max_error) {
         *kept_p = 0;
         return LSHMOE_OK;
     }

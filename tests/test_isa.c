@@ -6,8 +6,10 @@
  * keys as the scalar reference, bit for bit (kernels/cpu/x86/), on the same
  * data: fp32, fp16 and bf16, several hidden sizes, PAD and FOLD, packed
  * and mixed keys, and tokens that take the rare paths (zero, NaN, Inf,
- * huge, subnormal). Levels the CPU lacks are reported and left out; the
- * test still checks the scalar level and LSHMOE_CPU_ISA parsing.
+ * huge, subnormal). The same for cluster means (bit for bit) and the
+ * quality guard's sums (to 1e-9 relative: the SIMD levels add in another
+ * order). Levels the CPU lacks are reported and left out; the test still
+ * checks the scalar level and LSHMOE_CPU_ISA parsing.
  */
 #include <math.h>
 #include <stdio.h>
@@ -136,6 +138,85 @@ static void test_keys_identical_across_levels(void)
         printf("\n  %zu comparisons against the scalar keys ", checked_levels);
 }
 
+/* Clusters for the centroid and guard checks: token i in cluster
+ * (i * 7) % nc (every cluster has several members), then the last tenth
+ * of the tokens alone in clusters of their own. */
+static void make_clusters(size_t n, size_t nc, uint32_t *cl, size_t *ncl_p)
+{
+    size_t alone = n / 10;
+    for (size_t i = 0; i < n - alone; i++)
+        cl[i] = (uint32_t)((i * 7) % nc);
+    for (size_t i = n - alone; i < n; i++)
+        cl[i] = (uint32_t)(nc + i - (n - alone));
+    *ncl_p = nc + alone;
+}
+
+/* Equal to 1e-9 relative, or the same infinity (fp16 overflows the huge
+ * token to Inf in its cluster's mean: both levels then sum Inf). */
+static int close_to(double v, double ref)
+{
+    return v == ref || fabs(v - ref) <= 1e-9 * fabs(ref);
+}
+
+static void test_centroids_and_guard_across_levels(void)
+{
+    static const size_t hiddens[] = {1, 7, 16, 100, 1000, 1024};
+    static const lshmoe_dtype_t dts[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_FP16,
+                                         LSHMOE_DTYPE_BF16};
+    uint32_t cl[NTOK];
+    size_t ncl;
+    make_clusters(NTOK, 23, cl, &ncl);
+    size_t compared = 0;
+    for (size_t hi = 0; hi < sizeof hiddens / sizeof hiddens[0]; hi++) {
+        size_t hidden = hiddens[hi];
+        float *x = make_tokens(hidden, 5 + hidden);
+        /* finite tokens only: the guard's sums are compared too */
+        for (size_t e = 0; e < NTOK * hidden; e++)
+            if (!isfinite(x[e]))
+                x[e] = 1.0f;
+        for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++) {
+            size_t tb = hidden * (dts[di] == LSHMOE_DTYPE_FP32 ? 4 : 2);
+            unsigned char *tok = malloc(NTOK * tb);
+            unsigned char *ref = malloc(ncl * tb), *got = malloc(ncl * tb);
+            uint32_t *sz_ref = malloc(ncl * sizeof(uint32_t)), *sz = malloc(ncl * sizeof(uint32_t));
+            float *acc = malloc(ncl * hidden * sizeof(float));
+            CU_ASSERT_FATAL(tok && ref && got && sz_ref && sz && acc);
+            if (dts[di] == LSHMOE_DTYPE_FP32)
+                memcpy(tok, x, NTOK * tb);
+            else
+                lt_to_dtype(x, NTOK * hidden, dts[di], tok);
+            double num_ref, den_ref;
+            CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+            lshmoe_kn_centroids(tok, dts[di], hidden, NTOK, cl, ncl, ref, sz_ref, acc);
+            lshmoe_kn_guard_sums(tok, ref, dts[di], hidden, NTOK, cl, sz_ref, &num_ref, &den_ref);
+            CU_ASSERT(num_ref > 0.0 && den_ref > 0.0 && !isnan(num_ref));
+            for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+                if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                    continue;
+                CU_ASSERT_EQUAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+                memset(got, 0x5a, ncl * tb);
+                memset(acc, 0x7f, ncl * hidden * sizeof(float)); /* garbage workspace */
+                lshmoe_kn_centroids(tok, dts[di], hidden, NTOK, cl, ncl, got, sz, acc);
+                CU_ASSERT_EQUAL(memcmp(got, ref, ncl * tb), 0);
+                CU_ASSERT_EQUAL(memcmp(sz, sz_ref, ncl * sizeof(uint32_t)), 0);
+                double num, den;
+                lshmoe_kn_guard_sums(tok, ref, dts[di], hidden, NTOK, cl, sz_ref, &num, &den);
+                if (!close_to(num, num_ref))
+                    printf("\n  %s guard num %.17g, scalar %.17g (hidden %zu dtype %d)",
+                           lshmoe_kn_isa_name((lshmoe_kn_isa_t)isa), num, num_ref, hidden,
+                           (int)dts[di]);
+                CU_ASSERT(close_to(num, num_ref));
+                CU_ASSERT(close_to(den, den_ref));
+                compared++;
+            }
+            free(tok); free(ref); free(got); free(sz_ref); free(sz); free(acc);
+        }
+        free(x);
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+    printf("\n  %zu comparisons against the scalar rows and sums ", compared);
+}
+
 static void test_isa_env(void)
 {
     CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
@@ -163,6 +244,7 @@ static void test_isa_env(void)
 
 static const lt_test_t tests[] = {
     {"test_keys_identical_across_levels", test_keys_identical_across_levels},
+    {"test_centroids_and_guard_across_levels", test_centroids_and_guard_across_levels},
     {"test_isa_env", test_isa_env},
 };
 

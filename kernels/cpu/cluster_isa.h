@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/* lshmoe_kn_centroids() per ISA level (same contract, bit-identical rows),
+ * private to kernels/cpu/. */
+#ifndef LSHMOE_KERNELS_CPU_CLUSTER_ISA_H
+#define LSHMOE_KERNELS_CPU_CLUSTER_ISA_H
+
+#include "kernels/kernels.h"
+
+#define LSHMOE_KN_CENTROIDS_ARGS                                                 \
+    const void *tokens, lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,     \
+    const uint32_t *cluster_of, size_t nclusters, void *rows, uint32_t *sizes,   \
+    float *acc
+
+void lshmoe_kn_centroids_scalar(LSHMOE_KN_CENTROIDS_ARGS);
+void lshmoe_kn_centroids_avx2(LSHMOE_KN_CENTROIDS_ARGS);
+void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS);
+
+#endif /* LSHMOE_KERNELS_CPU_CLUSTER_ISA_H */

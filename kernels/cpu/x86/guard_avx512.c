@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Quality-guard sums with AVX-512 (kernels/cpu/guard.c is the reference):
+ * elements widened to fp64, eight lanes per register and two registers per
+ * sum so that the FMA latency does not chain; a tail of hidden % 16 elements
+ * in scalar fp64. Only the order of the additions differs from the
+ * reference.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/cpu/guard_isa.h"
+#include "lshmoe/common/dtype.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE __m512 load16(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
+{
+    if (dt == LSHMOE_DTYPE_FP32)
+        return _mm512_loadu_ps(x + 4 * i);
+    __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(x + 2 * i));
+    if (dt == LSHMOE_DTYPE_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+static double elem(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
+{
+    if (dt == LSHMOE_DTYPE_FP32) {
+        float f;
+        memcpy(&f, x + 4 * i, sizeof f);
+        return f;
+    }
+    uint16_t b;
+    memcpy(&b, x + 2 * i, sizeof b);
+    return dt == LSHMOE_DTYPE_BF16 ? lshmoe_bf16_to_f32(b) : lshmoe_f16_to_f32(b);
+}
+
+static double hsum(__m512d a, __m512d b)
+{
+    return _mm512_reduce_add_pd(_mm512_add_pd(a, b));
+}
+
+ALWAYS_INLINE void sums_dt(const unsigned char *tok, const unsigned char *rows,
+                           lshmoe_dtype_t dt, size_t hidden, size_t ntokens,
+                           const uint32_t *cluster_of, const uint32_t *sizes,
+                           double *num_p, double *den_p)
+{
+    const size_t row_bytes = hidden * (dt == LSHMOE_DTYPE_FP32 ? 4 : 2);
+    const size_t vec_end = hidden / 16 * 16;
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < ntokens; i++) {
+        const unsigned char *x = tok + i * row_bytes;
+        const unsigned char *r = rows + (size_t)cluster_of[i] * row_bytes;
+        const int multi = sizes[cluster_of[i]] > 1;
+        __m512d n0 = _mm512_setzero_pd(), n1 = n0, d0 = n0, d1 = n0;
+        if (multi) {
+            for (size_t e = 0; e < vec_end; e += 16) {
+                __m512 xv = load16(x, e, dt), rv = load16(r, e, dt);
+                __m512d xl = _mm512_cvtps_pd(_mm512_castps512_ps256(xv));
+                __m512d xh = _mm512_cvtps_pd(_mm512_extractf32x8_ps(xv, 1));
+                __m512d dl = _mm512_sub_pd(xl, _mm512_cvtps_pd(_mm512_castps512_ps256(rv)));
+                __m512d dh = _mm512_sub_pd(xh, _mm512_cvtps_pd(_mm512_extractf32x8_ps(rv, 1)));
+                n0 = _mm512_fmadd_pd(xl, xl, n0);
+                n1 = _mm512_fmadd_pd(xh, xh, n1);
+                d0 = _mm512_fmadd_pd(dl, dl, d0);
+                d1 = _mm512_fmadd_pd(dh, dh, d1);
+            }
+        } else {
+            for (size_t e = 0; e < vec_end; e += 16) {
+                __m512 xv = load16(x, e, dt);
+                __m512d xl = _mm512_cvtps_pd(_mm512_castps512_ps256(xv));
+                __m512d xh = _mm512_cvtps_pd(_mm512_extractf32x8_ps(xv, 1));
+                n0 = _mm512_fmadd_pd(xl, xl, n0);
+                n1 = _mm512_fmadd_pd(xh, xh, n1);
+            }
+        }
+        double nn = hsum(n0, n1), d = hsum(d0, d1);
+        for (size_t e = vec_end; e < hidden; e++) {
+            double xe = elem(x, e, dt);
+            nn += xe * xe;
+            if (multi) {
+                double diff = xe - elem(r, e, dt);
+                d += diff * diff;
+            }
+        }
+        if (!isfinite(nn))
+            continue;
+        den += nn;
+        if (multi)
+            num += d;
+    }
+    *num_p = num;
+    *den_p = den;
+}
+
+void lshmoe_kn_guard_sums_avx512(LSHMOE_KN_GUARD_ARGS)
+{
+    if (dtype == LSHMOE_DTYPE_FP32)
+        sums_dt(tokens, rows, LSHMOE_DTYPE_FP32, hidden, ntokens, cluster_of, sizes, num_p,
+                den_p);
+    else if (dtype == LSHMOE_DTYPE_BF16)
+        sums_dt(tokens, rows, LSHMOE_DTYPE_BF16, hidden, ntokens, cluster_of, sizes, num_p,
+                den_p);
+    else
+        sums_dt(tokens, rows, LSHMOE_DTYPE_FP16, hidden, ntokens, cluster_of, sizes, num_p,
+                den_p);
+}
