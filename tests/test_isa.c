@@ -217,6 +217,43 @@ static void test_centroids_and_guard_across_levels(void)
     printf("\n  %zu comparisons against the scalar rows and sums ", compared);
 }
 
+/* +Inf and -Inf in one cluster: the mean holds NaN, whose bits the SIMD
+ * levels take from the reference's conversion. */
+static void test_centroid_nan_mean_across_levels(void)
+{
+    enum { H = 37, N = 4 };
+    static const lshmoe_dtype_t dts[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_FP16,
+                                         LSHMOE_DTYPE_BF16};
+    float x[N * H];
+    for (size_t e = 0; e < N * H; e++)
+        x[e] = (float)e * 0.25f - 3.0f;
+    x[3] = INFINITY;
+    x[H + 3] = -INFINITY;
+    x[2 * H + 20] = NAN;
+    const uint32_t cl[N] = {0, 0, 1, 1};
+    for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++) {
+        unsigned char tok[N * H * 4], ref[2 * H * 4], got[2 * H * 4];
+        uint32_t sizes[2];
+        float acc[2 * H];
+        size_t tb = H * (dts[di] == LSHMOE_DTYPE_FP32 ? 4 : 2);
+        if (dts[di] == LSHMOE_DTYPE_FP32)
+            memcpy(tok, x, sizeof x);
+        else
+            lt_to_dtype(x, N * H, dts[di], tok);
+        CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+        lshmoe_kn_centroids(tok, dts[di], H, N, cl, 2, ref, sizes, acc);
+        for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+            if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                continue;
+            CU_ASSERT_EQUAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+            memset(got, 0x5a, sizeof got);
+            lshmoe_kn_centroids(tok, dts[di], H, N, cl, 2, got, sizes, acc);
+            CU_ASSERT_EQUAL(memcmp(got, ref, 2 * tb), 0);
+        }
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+}
+
 static void test_isa_env(void)
 {
     CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
@@ -245,6 +282,7 @@ static void test_isa_env(void)
 static const lt_test_t tests[] = {
     {"test_keys_identical_across_levels", test_keys_identical_across_levels},
     {"test_centroids_and_guard_across_levels", test_centroids_and_guard_across_levels},
+    {"test_centroid_nan_mean_across_levels", test_centroid_nan_mean_across_levels},
     {"test_isa_env", test_isa_env},
 };
 

@@ -7,8 +7,9 @@
  * adds its members in token order, then is divided (not multiplied by a
  * reciprocal) and rounded to the dtype by the reference's conversion.
  * Faster because the elements are widened inside the add (no converted
- * copy), and because tokens alone in their cluster are neither added nor
- * zeroed: they are copied once, byte for byte, as the reference does.
+ * copy), the mean is divided and rounded in registers, and tokens alone in
+ * their cluster are neither added nor zeroed: they are copied once, byte
+ * for byte, as the reference does.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -70,14 +71,39 @@ ALWAYS_INLINE void accumulate(const unsigned char *tok, lshmoe_dtype_t dt, size_
     }
 }
 
-static void divide(float *a, float d, size_t n)
+/* out = round_to_dtype(a / d), n elements. A chunk that holds a NaN goes
+ * through the reference's conversion (its NaN bits are the contract). */
+static void mean_row(const float *a, float d, size_t n, lshmoe_dtype_t dt, unsigned char *out)
 {
     const __m256 dv = _mm256_set1_ps(d);
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
     size_t e = 0;
-    for (; e + 8 <= n; e += 8)
-        _mm256_storeu_ps(a + e, _mm256_div_ps(_mm256_loadu_ps(a + e), dv));
-    for (; e < n; e++)
-        a[e] /= d;
+    for (; e + 8 <= n; e += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(a + e), dv);
+        if (dt == LSHMOE_DTYPE_FP32) {
+            _mm256_storeu_ps((float *)(void *)(out + 4 * e), v);
+        } else if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, v);
+            lshmoe_row_from_f32(tmp, 8, dt, out + 2 * e);
+        } else if (dt == LSHMOE_DTYPE_BF16) {
+            __m256i u = _mm256_castps_si256(v);
+            __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), one);
+            u = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, bias), lsb), 16);
+            __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(u),
+                                         _mm256_extracti128_si256(u, 1));
+            _mm_storeu_si128((__m128i *)(void *)(out + 2 * e), p);
+        } else {
+            _mm_storeu_si128((__m128i *)(void *)(out + 2 * e),
+                             _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+    }
+    if (e < n) {
+        float tmp[8];
+        for (size_t k = 0; k < n - e; k++)
+            tmp[k] = a[e + k] / d;
+        lshmoe_row_from_f32(tmp, n - e, dt, out + (dt == LSHMOE_DTYPE_FP32 ? 4 : 2) * e);
+    }
 }
 
 void lshmoe_kn_centroids_avx2(LSHMOE_KN_CENTROIDS_ARGS)
@@ -103,9 +129,7 @@ void lshmoe_kn_centroids_avx2(LSHMOE_KN_CENTROIDS_ARGS)
     for (size_t c = 0; c < nclusters; c++) {
         if (sizes[c] <= 1)
             continue;
-        float *a = acc + c * hidden;
-        divide(a, (float)sizes[c], hidden);
-        lshmoe_row_from_f32(a, hidden, dtype, out + c * row_bytes);
+        mean_row(acc + c * hidden, (float)sizes[c], hidden, dtype, out + c * row_bytes);
     }
     for (size_t i = 0; i < ntokens; i++) {
         uint32_t c = cluster_of[i];

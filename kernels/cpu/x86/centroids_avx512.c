@@ -7,8 +7,9 @@
  * adds its members in token order, then is divided (not multiplied by a
  * reciprocal) and rounded to the dtype by the reference's conversion.
  * Faster because the elements are widened inside the add (no converted
- * copy), and because tokens alone in their cluster are neither added nor
- * zeroed: they are copied once, byte for byte, as the reference does.
+ * copy), the mean is divided and rounded in registers, and tokens alone in
+ * their cluster are neither added nor zeroed: they are copied once, byte
+ * for byte, as the reference does.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -70,14 +71,37 @@ ALWAYS_INLINE void accumulate(const unsigned char *tok, lshmoe_dtype_t dt, size_
     }
 }
 
-static void divide(float *a, float d, size_t n)
+/* out = round_to_dtype(a / d), n elements. A chunk that holds a NaN goes
+ * through the reference's conversion (its NaN bits are the contract). */
+static void mean_row(const float *a, float d, size_t n, lshmoe_dtype_t dt, unsigned char *out)
 {
     const __m512 dv = _mm512_set1_ps(d);
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
     size_t e = 0;
-    for (; e + 16 <= n; e += 16)
-        _mm512_storeu_ps(a + e, _mm512_div_ps(_mm512_loadu_ps(a + e), dv));
-    for (; e < n; e++)
-        a[e] /= d;
+    for (; e + 16 <= n; e += 16) {
+        __m512 v = _mm512_div_ps(_mm512_loadu_ps(a + e), dv);
+        if (dt == LSHMOE_DTYPE_FP32) {
+            _mm512_storeu_ps(out + 4 * e, v);
+        } else if (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0) {
+            float tmp[16];
+            _mm512_storeu_ps(tmp, v);
+            lshmoe_row_from_f32(tmp, 16, dt, out + 2 * e);
+        } else if (dt == LSHMOE_DTYPE_BF16) {
+            __m512i u = _mm512_castps_si512(v);
+            __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+            u = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, bias), lsb), 16);
+            _mm256_storeu_si256((__m256i *)(void *)(out + 2 * e), _mm512_cvtepi32_epi16(u));
+        } else {
+            _mm256_storeu_si256((__m256i *)(void *)(out + 2 * e),
+                                _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+    }
+    if (e < n) {
+        float tmp[16];
+        for (size_t k = 0; k < n - e; k++)
+            tmp[k] = a[e + k] / d;
+        lshmoe_row_from_f32(tmp, n - e, dt, out + (dt == LSHMOE_DTYPE_FP32 ? 4 : 2) * e);
+    }
 }
 
 void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS)
@@ -103,9 +127,7 @@ void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS)
     for (size_t c = 0; c < nclusters; c++) {
         if (sizes[c] <= 1)
             continue;
-        float *a = acc + c * hidden;
-        divide(a, (float)sizes[c], hidden);
-        lshmoe_row_from_f32(a, hidden, dtype, out + c * row_bytes);
+        mean_row(acc + c * hidden, (float)sizes[c], hidden, dtype, out + c * row_bytes);
     }
     for (size_t i = 0; i < ntokens; i++) {
         uint32_t c = cluster_of[i];
