@@ -69,6 +69,9 @@ typedef struct lshmoe_codec_stats {
     double   time_hash_s;
     double   time_pack_s;
     double   time_unpack_s;
+    uint64_t segments_probed_raw; /* of segments_raw: a sample of the tokens
+                                     showed MIN_RATIO out of reach, so the
+                                     rest were never hashed               */
 } lshmoe_codec_stats_t;
 
 /* A codec owns its hashers (one per hidden size seen, cached) and grow-only

@@ -3,7 +3,8 @@
 
 /*
  * Segment encoder. Order of work: decide whether compression can pay at all
- * (cheap tests first, then the best case of one row), hash and group, size
+ * (cheap tests first, then the best case of one row, then a sample of the
+ * tokens: codec_probe.c), hash and group, size
  * the compressed segment from the real row count, and only then write the
  * segment: centroids go straight into `out`, so a compressed segment costs
  * no copy of its rows. The quality guard (centroid error above max_error:
@@ -258,6 +259,15 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
                    ntokens > 0 && ntokens >= codec->params.min_tokens &&
                    (uint64_t)ntokens < ((uint64_t)1 << 32) &&
                    comp_pays(&j, 1, &lay);
+    int probed_raw = 0;
+    if (try_comp && 4 * lshmoe_codec_probe_sample(ntokens) <= ntokens) {
+        /* a sample first: a segment that cannot reach MIN_RATIO goes RAW
+         * for a few percent of the hashing (codec_probe.c) */
+        size_t est;
+        LSHMOE_CHECK(lshmoe_codec_probe(codec, tokens, dtype, hidden, ntokens, &est));
+        probed_raw = est > 0 && !comp_pays(&j, est, &lay);
+        try_comp = !probed_raw;
+    }
     if (try_comp) {
         LSHMOE_CHECK(hash_and_group(&j, &nrows, &nonfinite));
         t1 = lshmoe_now();
@@ -281,6 +291,7 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
         st->bytes_wire += len;
         st->segments_compressed += try_comp ? 1u : 0u;
         st->segments_raw += try_comp ? 0u : 1u;
+        st->segments_probed_raw += probed_raw ? 1u : 0u;
         /* only tokens kept out of clusters in a compressed segment */
         st->tokens_nonfinite += try_comp ? nonfinite : 0u;
         st->time_hash_s += t1 - t0;

@@ -177,4 +177,17 @@ static inline uint64_t lshmoe_pad8(uint64_t n)
     return (n + 7u) & ~(uint64_t)7u;
 }
 
+/*
+ * Estimated rows of a segment (codec_probe.c), from a sample of
+ * lshmoe_codec_probe_sample(ntokens) tokens spread over it (every token,
+ * and then an exact count, when that is not fewer than ntokens). Uses the
+ * codec's keys and hash workspace. *nrows_p = 0 when the segment cannot be
+ * hashed (not a float dtype, no hasher for this hidden size, no tokens).
+ * Returns LSHMOE_OK or LSHMOE_ERR_NO_MEMORY.
+ */
+size_t lshmoe_codec_probe_sample(size_t ntokens);
+lshmoe_status_t lshmoe_codec_probe(lshmoe_codec_t *codec, const void *tokens,
+                                   lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
+                                   size_t *nrows_p);
+
 #endif /* LSHMOE_CODEC_INTERNAL_H */
