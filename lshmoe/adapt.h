@@ -13,14 +13,22 @@
 
 #include "lshmoe/ctx_int.h"
 
+/* The ratio (remote token bytes / wire bytes) this call's segments would
+ * reach if encoded, estimated from samples (lshmoe_codec_probe); called by
+ * the policy only when it considers trying an encoded call. */
+typedef double (*lshmoe_adapt_probe_fn_t)(void *arg);
+
 /* 1 = send this call's segments plain. `remote_bytes`: token bytes this
- * rank sends to the other ranks in the call. */
-int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes);
+ * rank sends to the other ranks in the call. *explore_p = 1 when the call
+ * tries the mode the averages do not prefer (counted in the stats). */
+int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
+                              lshmoe_adapt_probe_fn_t probe, void *probe_arg,
+                              int *explore_p);
 
 /* Feeds the policy from a successful call; `codec_ok`: its tokens could
- * have been encoded, `compressed`: they were, `t`: the call's wall time
- * on this rank. */
+ * have been encoded, `compressed`: they were (then `wire_bytes` is what
+ * this rank sent for them), `t`: the call's wall time on this rank. */
 void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed,
-                         double remote_bytes, double t);
+                         double remote_bytes, double wire_bytes, double t);
 
 #endif /* LSHMOE_ADAPT_H */

@@ -33,6 +33,7 @@
 #include "lshmoe/common/log.h"
 #include "lshmoe/common/timer.h"
 #include "lshmoe/adapt.h"
+#include "lshmoe/codec_internal.h"
 #include "lshmoe/ctx_int.h"
 
 typedef struct peer_meta {
@@ -60,6 +61,7 @@ typedef struct a2a_call {
     int            codec_ok;     /* float tokens with compress on            */
     int            compressed;   /* this rank encodes its segments this call */
     int            policy_plain; /* ... would have, but the policy said plain */
+    int            explored;     /* the policy tried its non-preferred mode   */
     peer_meta_t   *meta_out, *meta_in;
     const void   **send_ptrs;
     size_t        *send_bytes;
@@ -286,6 +288,15 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     return LSHMOE_OK;
 }
 
+/* Bytes this rank sends to the other ranks in this call. */
+static size_t wire_bytes_sent(const a2a_call_t *c)
+{
+    size_t b = 0;
+    for (int p = 0; p < c->ctx->nranks; p++)
+        b += c->send_bytes[p];
+    return b;
+}
+
 /* Token bytes this rank sends to the other ranks in this call. */
 static double remote_token_bytes(const a2a_call_t *c)
 {
@@ -294,6 +305,25 @@ static double remote_token_bytes(const a2a_call_t *c)
         if (p != c->ctx->rank)
             b += (double)c->send_counts[p] * (double)c->token_bytes;
     return b;
+}
+
+/* The ratio this call's remote segments would reach if encoded, from the
+ * codec's sample probe (adapt.c calls it before an encoded try). */
+static double probe_ratio(void *arg)
+{
+    const a2a_call_t *c = arg;
+    double tokens = 0.0, rows = 0.0;
+    for (int p = 0; p < c->ctx->nranks; p++) {
+        size_t n = c->send_counts[p], est = 0;
+        if (p == c->ctx->rank || n == 0)
+            continue;
+        if (lshmoe_codec_probe(c->ctx->codec, c->send + c->send_displs[p] * c->token_bytes,
+                               c->dtype, c->hidden, n, &est) != LSHMOE_OK)
+            return 0.0; /* out of memory: no estimate, no try */
+        tokens += (double)n;
+        rows += est > 0 ? (double)est : (double)n;
+    }
+    return rows > 0.0 ? tokens / rows : 0.0;
 }
 
 static void count_sent(a2a_call_t *c)
@@ -310,6 +340,7 @@ static void count_sent(a2a_call_t *c)
     }
     s->calls++;
     s->calls_plain_policy += c->policy_plain ? 1u : 0u;
+    s->calls_explored += c->explored ? 1u : 0u;
 }
 
 lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
@@ -333,7 +364,8 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
         c.token_bytes = hidden * lshmoe_dtype_size(dtype);
         c.codec_ok = ctx->cfg.compress && lshmoe_dtype_is_float(dtype);
         c.policy_plain = c.codec_ok &&
-                         lshmoe_adapt_choose_plain(ctx, remote_token_bytes(&c));
+                         lshmoe_adapt_choose_plain(ctx, remote_token_bytes(&c), probe_ratio,
+                                                   &c, &c.explored);
         c.compressed = c.codec_ok && !c.policy_plain;
         if (c.compressed)
             local = encode_all(&c);
@@ -362,7 +394,8 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
         return lshmoe_ctx_fail(ctx, st);
     count_sent(&c);
     double t_call = lshmoe_now() - t0;
-    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed, remote_token_bytes(&c), t_call);
+    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed, remote_token_bytes(&c),
+                        (double)wire_bytes_sent(&c), t_call);
     ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;
 }

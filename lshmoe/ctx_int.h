@@ -23,6 +23,10 @@
 #define ADAPT_EXPLORE_MIN   4u            /* calls between tries of the other mode... */
 #define ADAPT_EXPLORE_MAX   256u          /* ...doubling while the tries confirm  */
 #define ADAPT_MIN_BYTES     (64u * 1024u) /* remote bytes a timing sample needs   */
+#define ADAPT_PAY_MARGIN    0.9           /* an encoded try must be predicted to
+                                             cost under 0.9x a plain call       */
+#define ADAPT_CLEAR_WIN     0.5           /* encoded calls under 0.5x plain: tries
+                                             of plain wait the longest interval */
 
 typedef struct lshmoe_adapt {
     int      on;               /* LSHMOE_ADAPT at context creation          */
@@ -33,6 +37,8 @@ typedef struct lshmoe_adapt {
     unsigned since_explore;    /* calls since the other mode was last tried */
     unsigned explore_every;    /* calls between such tries (4 .. 256)       */
     int      prefer_plain;     /* the mode the averages prefer now          */
+    double   comp_ratio;       /* remote token bytes / wire bytes of encoded
+                                  calls (EWMA; negative: none yet)          */
 } lshmoe_adapt_t;
 
 struct lshmoe_ctx {

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "lshmoe.h"
+#include "lshmoe/adapt.h"
 #include "lshmoe/ctx_int.h" /* white-box: read and steer the estimates */
 #include "testutil.h"
 
@@ -294,6 +295,100 @@ static void test_adapt_bad_env_values(void)
     expect_create_fails("LSHMOE_MAX_ERROR", "1001");
 }
 
+/* ---- the policy's exploration rules alone (adapt.c), no timing --------- */
+
+typedef struct probe_stub {
+    double ratio;  /* what the sample probe reports */
+    int    calls;  /* how often the policy asked     */
+} probe_stub_t;
+
+static double stub_probe(void *arg)
+{
+    probe_stub_t *p = arg;
+    p->calls++;
+    return p->ratio;
+}
+
+/* A context holding only the policy's state, with both estimates set. */
+static lshmoe_ctx_t *policy_ctx(double comp, double plain, double comp_ratio)
+{
+    lshmoe_ctx_t *ctx = calloc(1, sizeof *ctx);
+    CU_ASSERT_FATAL(ctx != NULL);
+    ctx->adapt = (lshmoe_adapt_t){.on = 1, .comp_s_per_byte = comp, .plain_s_per_byte = plain,
+                                  .comp_calls = 2, .explore_every = ADAPT_EXPLORE_MIN,
+                                  .comp_ratio = comp_ratio};
+    return ctx;
+}
+
+/* Counts encoded and exploring decisions over n calls of 1 MiB. */
+static void decide(lshmoe_ctx_t *ctx, probe_stub_t *stub, int n, int *encoded, int *explored,
+                   int *first_encoded)
+{
+    *encoded = *explored = 0;
+    *first_encoded = -1;
+    for (int i = 0; i < n; i++) {
+        int ex;
+        int plain = lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, stub, &ex);
+        *encoded += !plain;
+        *explored += ex;
+        if (!plain && *first_encoded < 0)
+            *first_encoded = i;
+    }
+}
+
+/* Plain preferred, a cheap codec: data the sample says does not compress
+ * is never encoded (the probe runs only at the exploration points, whose
+ * interval doubles); data that compresses well gets a try at the first
+ * exploration point. */
+static void test_adapt_try_only_when_samples_say_it_pays(void)
+{
+    /* encoded calls cost 1.1x plain at ratio 1: the codec is 0.1x plain */
+    lshmoe_ctx_t *ctx = policy_ctx(1.1e-9, 1e-9, 1.0);
+    probe_stub_t flat = {.ratio = 1.0};
+    int enc, ex, first;
+    decide(ctx, &flat, 300, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 0);
+    CU_ASSERT_EQUAL(ex, 0);
+    CU_ASSERT(flat.calls >= 4 && flat.calls <= 8); /* at calls 4, 12, 28, 60, 124, 252 */
+    free(ctx);
+
+    ctx = policy_ctx(1.1e-9, 1e-9, 1.0);
+    probe_stub_t good = {.ratio = 4.0};
+    decide(ctx, &good, 4, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 1);
+    CU_ASSERT_EQUAL(ex, 1);
+    CU_ASSERT_EQUAL(first, ADAPT_EXPLORE_MIN - 1);
+    free(ctx);
+
+    /* an expensive codec: even a high ratio does not pay */
+    ctx = policy_ctx(50e-9, 1e-9, 1.0);
+    decide(ctx, &good, 300, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 0);
+    free(ctx);
+}
+
+/* Encode preferred by a wide margin: no plain try for ADAPT_EXPLORE_MAX
+ * calls; a narrow margin keeps the short interval. */
+static void test_adapt_clear_win_delays_plain_tries(void)
+{
+    probe_stub_t stub = {.ratio = 4.0};
+    int enc, ex, first;
+    lshmoe_ctx_t *ctx = policy_ctx(0.2e-9, 1e-9, 5.0);
+    decide(ctx, &stub, ADAPT_EXPLORE_MAX, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, ADAPT_EXPLORE_MAX);
+    CU_ASSERT_EQUAL(ex, 0);
+    CU_ASSERT_EQUAL(stub.calls, 0);
+    decide(ctx, &stub, 20, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(ex, 1); /* the link's cost is refreshed now and then */
+    free(ctx);
+
+    ctx = policy_ctx(0.8e-9, 1e-9, 5.0);
+    decide(ctx, &stub, 12, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(ex, 2); /* tries at calls 4 and 12 */
+    CU_ASSERT_EQUAL(enc, 10);
+    free(ctx);
+}
+
 static const lt_test_t tests[] = {
     {"test_adapt_off_always_compresses", test_adapt_off_always_compresses},
     {"test_adapt_fast_link_goes_plain", test_adapt_fast_link_goes_plain},
@@ -301,6 +396,8 @@ static const lt_test_t tests[] = {
     {"test_adapt_mixed_plain_and_codec_segments", test_adapt_mixed_plain_and_codec_segments},
     {"test_adapt_guard_end_to_end", test_adapt_guard_end_to_end},
     {"test_adapt_bad_env_values", test_adapt_bad_env_values},
+    {"test_adapt_try_only_when_samples_say_it_pays", test_adapt_try_only_when_samples_say_it_pays},
+    {"test_adapt_clear_win_delays_plain_tries", test_adapt_clear_win_delays_plain_tries},
 };
 
 LT_MAIN("adapt", tests)

@@ -372,10 +372,15 @@ typedef struct lshmoe_stats {
                                     policy (LSHMOE_ADAPT) sent plain, because
                                     plain calls had cost this rank less per
                                     byte than encoded ones                  */
+    uint64_t calls_explored;     /* calls in which the policy tried the mode
+                                    it did not prefer (an encoded call while
+                                    plain was cheaper, or the reverse); the
+                                    rest of its calls followed the cheaper
+                                    mode                                     */
 } lshmoe_stats_t;
 
 #define LSHMOE_STATS_INITIALIZER { sizeof(lshmoe_stats_t), 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-                                   0.0, 0.0, 0.0, 0.0, 0.0, 0 }
+                                   0.0, 0.0, 0.0, 0.0, 0.0, 0, 0 }
 
 /*
  * Copies the context's statistics. Not collective.
