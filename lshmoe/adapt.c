@@ -13,7 +13,9 @@
  * both modes.
  *
  * Rules: the first encoded call is not sampled (hasher creation, first
- * touch of the buffers), so the first two calls encode; then one plain call
+ * touch of the buffers), so the first two calls encode (unless samples of
+ * the data say it does not compress: then calls go plain until a sample
+ * says otherwise, see before_encoded_sample); then one plain call
  * (when it moves at least ADAPT_MIN_BYTES) measures the plain cost; from
  * then on the cheaper mode wins, and now and then (ADAPT_EXPLORE_MIN calls
  * after the preference is set, the interval doubling up to
@@ -58,14 +60,38 @@ static int encoded_try_pays(const lshmoe_adapt_t *a, lshmoe_adapt_probe_fn_t pro
     return predicted < ADAPT_PAY_MARGIN * a->plain_s_per_byte;
 }
 
+/*
+ * No encoded call has been timed yet: encode while samples of the data say
+ * it compresses (MIN_RATIO). Data that does not would only pay for the
+ * probe, a copy and a checksum to end RAW, so it goes plain, and the probe
+ * is repeated at the exploration points (interval doubling) in case the
+ * data changes.
+ */
+static int before_encoded_sample(lshmoe_ctx_t *ctx, lshmoe_adapt_probe_fn_t probe, void *arg)
+{
+    lshmoe_adapt_t *a = &ctx->adapt;
+    if (a->flat && ++a->since_explore < a->explore_every)
+        return 1;
+    a->since_explore = 0;
+    int flat = probe(arg) < ctx->cfg.min_ratio;
+    if (flat && a->flat && a->explore_every < ADAPT_EXPLORE_MAX)
+        a->explore_every *= 2;
+    if (!flat)
+        a->explore_every = ADAPT_EXPLORE_MIN;
+    a->flat = flat;
+    return flat;
+}
+
 int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
                               lshmoe_adapt_probe_fn_t probe, void *probe_arg,
                               int *explore_p)
 {
     lshmoe_adapt_t *a = &ctx->adapt;
     *explore_p = 0;
-    if (!a->on || remote_bytes < (double)ADAPT_MIN_BYTES || a->comp_s_per_byte < 0.0)
+    if (!a->on || remote_bytes < (double)ADAPT_MIN_BYTES)
         return 0;
+    if (a->comp_s_per_byte < 0.0)
+        return before_encoded_sample(ctx, probe, probe_arg);
     if (a->plain_s_per_byte < 0.0)
         return 1; /* the first plain sample */
     int prefer_plain = a->plain_s_per_byte < a->comp_s_per_byte;

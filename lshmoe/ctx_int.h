@@ -39,6 +39,8 @@ typedef struct lshmoe_adapt {
     int      prefer_plain;     /* the mode the averages prefer now          */
     double   comp_ratio;       /* remote token bytes / wire bytes of encoded
                                   calls (EWMA; negative: none yet)          */
+    int      flat;             /* before any encoded sample: the last probe
+                                  found the data below MIN_RATIO            */
 } lshmoe_adapt_t;
 
 struct lshmoe_ctx {

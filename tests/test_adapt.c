@@ -389,6 +389,25 @@ static void test_adapt_clear_win_delays_plain_tries(void)
     free(ctx);
 }
 
+/* No encoded call timed yet: structureless data (per the samples) goes
+ * plain from the first call, and the probe runs only at the doubling
+ * exploration points; data that compresses is encoded. */
+static void test_adapt_flat_data_never_encoded(void)
+{
+    int enc, ex, first;
+    lshmoe_ctx_t *ctx = policy_ctx(-1.0, -1.0, -1.0);
+    ctx->cfg.min_ratio = 1.2;
+    probe_stub_t flat = {.ratio = 1.05};
+    decide(ctx, &flat, 100, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 0);
+    CU_ASSERT(flat.calls >= 4 && flat.calls <= 6); /* calls 0, 4, 12, 28, 60 */
+    probe_stub_t good = {.ratio = 3.0};
+    decide(ctx, &good, 64, &enc, &ex, &first);
+    CU_ASSERT(enc >= 1);                  /* at the next probe */
+    CU_ASSERT_EQUAL(good.calls, enc);     /* each encoded call probed first */
+    free(ctx);
+}
+
 static const lt_test_t tests[] = {
     {"test_adapt_off_always_compresses", test_adapt_off_always_compresses},
     {"test_adapt_fast_link_goes_plain", test_adapt_fast_link_goes_plain},
@@ -398,6 +417,7 @@ static const lt_test_t tests[] = {
     {"test_adapt_bad_env_values", test_adapt_bad_env_values},
     {"test_adapt_try_only_when_samples_say_it_pays", test_adapt_try_only_when_samples_say_it_pays},
     {"test_adapt_clear_win_delays_plain_tries", test_adapt_clear_win_delays_plain_tries},
+    {"test_adapt_flat_data_never_encoded", test_adapt_flat_data_never_encoded},
 };
 
 LT_MAIN("adapt", tests)
