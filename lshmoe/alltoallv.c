@@ -145,11 +145,83 @@ static void add_codec_stats(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs)
     s->time_unpack_s += cs->time_unpack_s;
 }
 
-/* Encodes every remote segment into send_stage; fills meta_out. */
+/* One peer's codec work in a call (run on any pool thread). */
+typedef struct codec_job {
+    lshmoe_status_t st;
+    size_t          off, cap, len;  /* encode: slot in send_stage */
+    char            msg[LSHMOE_ERRMSG_LEN];
+} codec_job_t;
+
+typedef struct codec_run {
+    a2a_call_t           *c;
+    codec_job_t          *job;     /* per peer                        */
+    lshmoe_codec_stats_t *cs;      /* per pool thread                 */
+} codec_run_t;
+
+/* Per-peer job results and per-thread stats, zeroed. */
+static lshmoe_status_t codec_run_init(a2a_call_t *c, codec_run_t *run)
+{
+    lshmoe_ctx_t *ctx = c->ctx;
+    size_t jb = (size_t)ctx->nranks * sizeof(codec_job_t);
+    size_t sb = (size_t)ctx->nthreads * sizeof(lshmoe_codec_stats_t);
+    LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->jobs, jb + sb));
+    memset(ctx->jobs.ptr, 0, jb + sb);
+    run->c = c;
+    run->job = ctx->jobs.ptr;
+    run->cs = (lshmoe_codec_stats_t *)(void *)((char *)ctx->jobs.ptr + jb);
+    return LSHMOE_OK;
+}
+
+/* The first failed peer (in rank order, so the message does not depend on
+ * the thread count), with its message; LSHMOE_OK if none. */
+static lshmoe_status_t codec_run_status(const codec_run_t *run, const char *what)
+{
+    for (int p = 0; p < run->c->ctx->nranks; p++)
+        if (run->job[p].st != LSHMOE_OK)
+            return lshmoe_error(run->job[p].st, "%s rank %d: %s", what, p, run->job[p].msg);
+    return LSHMOE_OK;
+}
+
+static void codec_run_stats(const codec_run_t *run, lshmoe_codec_stats_t *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    for (int t = 0; t < run->c->ctx->nthreads; t++) {
+        const lshmoe_codec_stats_t *cs = &run->cs[t];
+        sum->rows += cs->rows;
+        sum->segments_compressed += cs->segments_compressed;
+        sum->segments_raw += cs->segments_raw;
+        sum->tokens_nonfinite += cs->tokens_nonfinite;
+        sum->time_hash_s += cs->time_hash_s;
+        sum->time_pack_s += cs->time_pack_s;
+        sum->time_unpack_s += cs->time_unpack_s;
+    }
+}
+
+static void encode_job(void *arg, size_t p, int slot)
+{
+    codec_run_t *run = arg;
+    a2a_call_t *c = run->c;
+    codec_job_t *j = &run->job[p];
+    if ((int)p == c->ctx->rank)
+        return;
+    j->st = lshmoe_codec_encode(c->ctx->codecs[slot],
+                                c->send + c->send_displs[p] * c->token_bytes, c->dtype,
+                                c->hidden, c->send_counts[p],
+                                (char *)c->ctx->send_stage.ptr + j->off, j->cap, &j->len,
+                                &run->cs[slot]);
+    if (j->st != LSHMOE_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", lshmoe_error_thread_msg());
+}
+
+/* Encodes every remote segment into its own slot of send_stage (sized for
+ * the worst case, so the pool's threads never share bytes, and each
+ * segment's bytes do not depend on the thread count); fills meta_out. */
 static lshmoe_status_t encode_all(a2a_call_t *c)
 {
     lshmoe_ctx_t *ctx = c->ctx;
+    codec_run_t run;
     size_t total = 0;
+    LSHMOE_CHECK(codec_run_init(c, &run));
     for (int p = 0; p < ctx->nranks; p++) {
         size_t b;
         if (p == ctx->rank)
@@ -157,27 +229,24 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
         LSHMOE_CHECK(lshmoe_codec_max_bytes(c->dtype, c->hidden, c->send_counts[p], &b));
         if (total + b < total)
             return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "staging size overflows");
+        run.job[p].off = total;
+        run.job[p].cap = b;
         total += b;
     }
     LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->send_stage, total));
-    char *out = ctx->send_stage.ptr;
-    size_t off = 0;
-    lshmoe_codec_stats_t cs = {0};
+    lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, encode_job, &run);
+    LSHMOE_CHECK(codec_run_status(&run, "encoding the segment for"));
     for (int p = 0; p < ctx->nranks; p++) {
         c->meta_out[p].ntokens = c->send_counts[p];
         if (p == ctx->rank)
             continue;
-        size_t len = 0;
-        LSHMOE_CHECK(lshmoe_codec_encode(ctx->codec,
-                                         c->send + c->send_displs[p] * c->token_bytes,
-                                         c->dtype, c->hidden, c->send_counts[p], out + off,
-                                         total - off, &len, &cs));
-        c->send_ptrs[p] = out + off;
-        c->send_bytes[p] = len;
-        c->meta_out[p].bytes = len;
+        c->send_ptrs[p] = (char *)ctx->send_stage.ptr + run.job[p].off;
+        c->send_bytes[p] = run.job[p].len;
+        c->meta_out[p].bytes = run.job[p].len;
         c->meta_out[p].flags = 0;
-        off += len;
     }
+    lshmoe_codec_stats_t cs;
+    codec_run_stats(&run, &cs);
     add_codec_stats(&ctx->stats, &cs);
     return LSHMOE_OK;
 }
@@ -235,25 +304,30 @@ static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
     return LSHMOE_OK;
 }
 
+static void decode_job(void *arg, size_t p, int slot)
+{
+    codec_run_t *run = arg;
+    a2a_call_t *c = run->c;
+    codec_job_t *j = &run->job[p];
+    if ((int)p == c->ctx->rank || (c->meta_in[p].flags & META_F_PLAIN))
+        return; /* plain segments landed in place (recv_setup) */
+    j->st = lshmoe_codec_decode(c->ctx->codecs[slot], c->recv_ptrs[p], c->recv_bytes[p],
+                                c->dtype, c->hidden, c->recv_counts[p],
+                                c->recv + c->recv_displs[p] * c->token_bytes, &run->cs[slot]);
+    if (j->st != LSHMOE_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", lshmoe_error_thread_msg());
+}
+
 static lshmoe_status_t decode_all(a2a_call_t *c)
 {
     lshmoe_ctx_t *ctx = c->ctx;
-    lshmoe_codec_stats_t cs = {0};
-    lshmoe_status_t st = LSHMOE_OK;
-    for (int p = 0; p < ctx->nranks && st == LSHMOE_OK; p++) {
-        if (p == ctx->rank || (c->meta_in[p].flags & META_F_PLAIN))
-            continue; /* plain segments landed in place (recv_setup) */
-        st = lshmoe_codec_decode(ctx->codec, c->recv_ptrs[p], c->recv_bytes[p], c->dtype,
-                                 c->hidden, c->recv_counts[p],
-                                 c->recv + c->recv_displs[p] * c->token_bytes, &cs);
-        if (st != LSHMOE_OK) {
-            char why[LSHMOE_ERRMSG_LEN]; /* the message buffer is rewritten below */
-            snprintf(why, sizeof why, "%s", lshmoe_error_thread_msg());
-            st = lshmoe_error(st, "segment from rank %d: %s", p, why);
-        }
-    }
+    codec_run_t run;
+    LSHMOE_CHECK(codec_run_init(c, &run));
+    lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, decode_job, &run);
+    lshmoe_codec_stats_t cs;
+    codec_run_stats(&run, &cs);
     ctx->stats.time_unpack_s += cs.time_unpack_s;
-    return st;
+    return codec_run_status(&run, "segment from");
 }
 
 static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)

@@ -122,14 +122,35 @@ static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
         .error_guard = 1,
         .max_error = max_error,
     };
-    return lshmoe_codec_create(&cp, &ctx->codec);
+    LSHMOE_CHECK(lshmoe_codec_create(&cp, &ctx->codec));
+    /* Pool threads (LSHMOE_THREADS) each get a codec of their own: its
+     * workspaces, never its parameters, differ. On the self transport all
+     * ranks share this process's cores. */
+    int threads;
+    LSHMOE_CHECK(lshmoe_pool_threads_from_env(
+        ctx->self_world ? ctx->nranks : 0, &threads));
+    ctx->codecs = calloc((size_t)threads, sizeof *ctx->codecs);
+    if (ctx->codecs == NULL)
+        return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "cannot allocate %d codecs", threads);
+    ctx->codecs[0] = ctx->codec;
+    ctx->nthreads = 1;
+    for (int t = 1; t < threads; t++) {
+        LSHMOE_CHECK(lshmoe_codec_create(&cp, &ctx->codecs[t]));
+        ctx->nthreads = t + 1;
+    }
+    return lshmoe_pool_create(threads, &ctx->pool);
 }
 
 static void ctx_free(lshmoe_ctx_t *ctx)
 {
     if (ctx->tl != NULL)
         ctx->tl_ops->finalize(ctx->tl);
+    lshmoe_pool_destroy(ctx->pool);
+    for (int t = 1; t < ctx->nthreads; t++)
+        lshmoe_codec_destroy(ctx->codecs[t]);
+    free(ctx->codecs);
     lshmoe_codec_destroy(ctx->codec);
+    lshmoe_buf_free(&ctx->jobs);
     lshmoe_buf_free(&ctx->send_stage);
     lshmoe_buf_free(&ctx->recv_stage);
     lshmoe_buf_free(&ctx->meta);
@@ -164,6 +185,7 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
     LSHMOE_CHECK_GOTO(lshmoe_tl_select(cfg ? cfg->transport : NULL, comm, &ctx->tl_ops),
                       st, err_free);
     LSHMOE_CHECK_GOTO(ctx->tl_ops->init(comm, &ctx->tl), st, err_free);
+    ctx->self_world = strcmp(ctx->tl_ops->name, "self") == 0;
 
     /* The emulated cluster link (docs/benchmarks.md) wraps the transport.
      * A bad value is a local failure like a bad config: the peers hear of it

@@ -10,6 +10,7 @@
 #include "lshmoe/codec.h"
 #include "lshmoe/common/buf.h"
 #include "lshmoe/common/error.h"
+#include "lshmoe/pool.h"
 
 #define LSHMOE_CTX_MAGIC 0x4C534358u /* "LSCX": catches use of a freed or bogus handle */
 
@@ -51,6 +52,12 @@ struct lshmoe_ctx {
     const lshmoe_tl_ops_t *tl_ops;
     void                  *tl;
     lshmoe_codec_t        *codec;
+    /* LSHMOE_THREADS: codec work of a call split over peers; codecs[t] is
+     * pool thread t's (codecs[0] == codec, the caller's) */
+    lshmoe_pool_t         *pool;
+    lshmoe_codec_t       **codecs;
+    int                    nthreads;
+    int                    self_world; /* self transport: ranks share cores */
     lshmoe_stats_t         stats;
     lshmoe_adapt_t         adapt;
     char                   last_error[LSHMOE_ERRMSG_LEN];
@@ -59,6 +66,7 @@ struct lshmoe_ctx {
     lshmoe_buf_t           recv_stage;
     lshmoe_buf_t           meta;     /* per-peer metadata, both directions   */
     lshmoe_buf_t           ptrs;     /* per-peer pointers and sizes          */
+    lshmoe_buf_t           jobs;     /* per-peer codec job results           */
 };
 
 /* Resolves `user` (NULL = all unset) into a complete config: explicit

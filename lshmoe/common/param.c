@@ -54,6 +54,8 @@ static const lshmoe_param_desc_t params[] = {
      "append logs to this file instead of stderr"},
     {"CPU_ISA", LSHMOE_PARAM_CHOICE, "auto", "auto|scalar|avx2|avx512",
      "instruction set of the CPU kernels: auto = the best this CPU has (keys are identical at every level)"},
+    {"THREADS", LSHMOE_PARAM_INT, "0", "0..64",
+     "threads per rank for encoding and decoding (split over peers); 0 = online cores / ranks on this node if known, else 1; 1 = the caller's thread only"},
 };
 
 #define NPARAMS (sizeof params / sizeof params[0])
