@@ -106,6 +106,19 @@ void lshmoe_kn_guard_sums(const void *tokens, const void *rows, lshmoe_dtype_t d
                           size_t hidden, size_t ntokens, const uint32_t *cluster_of,
                           const uint32_t *sizes, double *num_p, double *den_p);
 
+/*
+ * lshmoe_kn_centroids() and lshmoe_kn_guard_sums() of the resulting rows
+ * in one call (same arguments and workspace). The rows are bit-identical
+ * at every ISA level; the sums agree with lshmoe_kn_guard_sums() to a few
+ * times 1e-6 of *den_p per token of the largest cluster (AVX-512 derives
+ * them in one pass over the tokens from per-cluster identities; see
+ * kernels/cpu/x86/centroids_guard_avx512.c).
+ */
+void lshmoe_kn_centroids_guard(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
+                               size_t ntokens, const uint32_t *cluster_of, size_t nclusters,
+                               void *rows, uint32_t *sizes, float *acc, double *num_p,
+                               double *den_p);
+
 /* `tokens`, `rows` and `out` of the centroid and expand kernels may be
  * unaligned (rows are read and written with memcpy).
  * out row i = rows[cluster_of[i]] (byte copy). cluster_of[i] < nrows is the

@@ -110,15 +110,11 @@ static int guard_on(const lshmoe_codec_t *c)
  * centroids: sqrt(sum ||x_i - c_k||^2 / sum ||x_i||^2), fp64 sums. Tokens in
  * clusters of one are sent exactly (0 error, but their energy counts);
  * tokens with NaN/Inf (always alone) are left out of both sums. The rows
- * are read as the receiver will decode them (rounded to the dtype), in one
- * vectorised pass over the tokens (lshmoe_kn_guard_sums).
+ * are taken as the receiver will decode them (rounded to the dtype); the
+ * sums come with the centroids (lshmoe_kn_centroids_guard).
  */
-static double centroid_error(const enc_job_t *j, const void *rows)
+static double centroid_error(double num, double den)
 {
-    const lshmoe_codec_t *c = j->codec;
-    double num, den;
-    lshmoe_kn_guard_sums(j->tokens, rows, j->dtype, j->hidden, j->ntokens,
-                         c->cluster_of.ptr, c->sizes.ptr, &num, &den);
     if (num <= 0.0)
         return 0.0;
     return den > 0.0 ? sqrt(num / den) : INFINITY;
@@ -163,10 +159,14 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
     float *fscratch = (float *)((uint8_t *)c->scratch.ptr +
                                 (aligned ? 0 : lshmoe_pad8(lay->rows_bytes)));
 
-    lshmoe_kn_centroids(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
-                        nrows, rows_w, c->sizes.ptr, c->acc.ptr);
-    if (guard_on(c) &&
-        centroid_error(j, rows_w) > c->params.max_error) {
+    double num = 0.0, den = 0.0;
+    if (guard_on(c))
+        lshmoe_kn_centroids_guard(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
+                                  nrows, rows_w, c->sizes.ptr, c->acc.ptr, &num, &den);
+    else
+        lshmoe_kn_centroids(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
+                            nrows, rows_w, c->sizes.ptr, c->acc.ptr);
+    if (guard_on(c) && centroid_error(num, den) > c->params.max_error) {
         *kept_p = 0;
         return LSHMOE_OK;
     }

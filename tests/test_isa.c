@@ -254,6 +254,70 @@ static void test_centroid_nan_mean_across_levels(void)
     CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
 }
 
+/* The fused centroid + guard kernel at every level: rows bit for bit, sums
+ * within 1e-5 of den (the AVX-512 level derives them from per-cluster
+ * identities in fp32 dot products), on data inside its safe range and on
+ * data with huge and tiny tokens (which take its exact fallback). */
+static void test_fused_centroids_guard_across_levels(void)
+{
+    static const size_t hiddens[] = {1, 7, 100, 1024, 1030};
+    static const lshmoe_dtype_t dts[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_FP16,
+                                         LSHMOE_DTYPE_BF16};
+    uint32_t cl[NTOK];
+    size_t ncl, compared = 0;
+    make_clusters(NTOK, 23, cl, &ncl);
+    for (size_t hi = 0; hi < sizeof hiddens / sizeof hiddens[0]; hi++) {
+        for (int special = 0; special <= 1; special++) {
+            size_t hidden = hiddens[hi];
+            float *x = make_tokens(hidden, 77 + hidden);
+            for (size_t e = 0; e < NTOK * hidden; e++)
+                if (!isfinite(x[e]))
+                    x[e] = 1.0f;
+            if (!special) /* rows 7 and 8 (huge, subnormal) as ordinary ones */
+                memcpy(x + 7 * hidden, x + 20 * hidden, 2 * hidden * sizeof(float));
+            for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++) {
+                size_t tb = hidden * (dts[di] == LSHMOE_DTYPE_FP32 ? 4 : 2);
+                unsigned char *tok = malloc(NTOK * tb);
+                unsigned char *ref = malloc(ncl * tb), *got = malloc(ncl * tb);
+                uint32_t *sz = malloc(ncl * sizeof(uint32_t));
+                float *acc = malloc(ncl * hidden * sizeof(float));
+                CU_ASSERT_FATAL(tok && ref && got && sz && acc);
+                if (dts[di] == LSHMOE_DTYPE_FP32)
+                    memcpy(tok, x, NTOK * tb);
+                else
+                    lt_to_dtype(x, NTOK * hidden, dts[di], tok);
+                double num_ref, den_ref;
+                CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+                lshmoe_kn_centroids_guard(tok, dts[di], hidden, NTOK, cl, ncl, ref, sz, acc,
+                                          &num_ref, &den_ref);
+                for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+                    if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                        continue;
+                    CU_ASSERT_EQUAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+                    memset(got, 0x5a, ncl * tb);
+                    memset(acc, 0x7f, ncl * hidden * sizeof(float));
+                    double num, den;
+                    lshmoe_kn_centroids_guard(tok, dts[di], hidden, NTOK, cl, ncl, got, sz, acc,
+                                              &num, &den);
+                    CU_ASSERT_EQUAL(memcmp(got, ref, ncl * tb), 0);
+                    int ok = num == num_ref || fabs(num - num_ref) <= 1e-5 * den_ref;
+                    ok = ok && (den == den_ref || fabs(den - den_ref) <= 1e-5 * den_ref);
+                    if (!ok)
+                        printf("\n  %s fused sums %.9g / %.9g, reference %.9g / %.9g "
+                               "(hidden %zu dtype %d)", lshmoe_kn_isa_name((lshmoe_kn_isa_t)isa),
+                               num, den, num_ref, den_ref, hidden, (int)dts[di]);
+                    CU_ASSERT(ok);
+                    compared++;
+                }
+                free(tok); free(ref); free(got); free(sz); free(acc);
+            }
+            free(x);
+        }
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+    printf("\n  %zu comparisons against the scalar rows and sums ", compared);
+}
+
 static void test_isa_env(void)
 {
     CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
@@ -283,6 +347,7 @@ static const lt_test_t tests[] = {
     {"test_keys_identical_across_levels", test_keys_identical_across_levels},
     {"test_centroids_and_guard_across_levels", test_centroids_and_guard_across_levels},
     {"test_centroid_nan_mean_across_levels", test_centroid_nan_mean_across_levels},
+    {"test_fused_centroids_guard_across_levels", test_fused_centroids_guard_across_levels},
     {"test_isa_env", test_isa_env},
 };
 

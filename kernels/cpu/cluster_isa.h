@@ -16,5 +16,8 @@
 void lshmoe_kn_centroids_scalar(LSHMOE_KN_CENTROIDS_ARGS);
 void lshmoe_kn_centroids_avx2(LSHMOE_KN_CENTROIDS_ARGS);
 void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS);
+/* lshmoe_kn_centroids_guard() with AVX-512: one pass (the other levels run
+ * their centroid and guard kernels one after the other). */
+void lshmoe_kn_centroids_guard_avx512(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *den_p);
 
 #endif /* LSHMOE_KERNELS_CPU_CLUSTER_ISA_H */

@@ -69,3 +69,16 @@ void lshmoe_kn_guard_sums(LSHMOE_KN_GUARD_ARGS)
                                     num_p, den_p);
     }
 }
+
+void lshmoe_kn_centroids_guard(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *den_p)
+{
+#if LSHMOE_HAVE_X86_SIMD
+    if (lshmoe_kn_isa() == LSHMOE_KN_ISA_AVX512) {
+        lshmoe_kn_centroids_guard_avx512(tokens, dtype, hidden, ntokens, cluster_of, nclusters,
+                                         rows, sizes, acc, num_p, den_p);
+        return;
+    }
+#endif
+    lshmoe_kn_centroids(tokens, dtype, hidden, ntokens, cluster_of, nclusters, rows, sizes, acc);
+    lshmoe_kn_guard_sums(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes, num_p, den_p);
+}
