@@ -15,48 +15,27 @@
 #include <string.h>
 
 #include "kernels/cpu/cluster_isa.h"
+#include "kernels/cpu/x86/rows_avx512.h"
 #include "lshmoe/common/dtype.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-ALWAYS_INLINE __m512 load16(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
-{
-    if (dt == LSHMOE_DTYPE_FP32)
-        return _mm512_loadu_ps(x + 4 * i);
-    __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(x + 2 * i));
-    if (dt == LSHMOE_DTYPE_BF16)
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    return _mm512_cvtph_ps(h);
-}
-
-static float elem(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
-{
-    if (dt == LSHMOE_DTYPE_FP32) {
-        float f;
-        memcpy(&f, x + 4 * i, sizeof f);
-        return f;
-    }
-    uint16_t b;
-    memcpy(&b, x + 2 * i, sizeof b);
-    return dt == LSHMOE_DTYPE_BF16 ? lshmoe_bf16_to_f32(b) : lshmoe_f16_to_f32(b);
-}
+#define ALWAYS_INLINE LSHMOE_KN_INLINE
 
 ALWAYS_INLINE void add_row(float *a, const unsigned char *x, lshmoe_dtype_t dt, size_t n)
 {
     size_t e = 0;
     for (; e + 64 <= n; e += 64) {
-        _mm512_storeu_ps(a + e, _mm512_add_ps(_mm512_loadu_ps(a + e), load16(x, e, dt)));
+        _mm512_storeu_ps(a + e, _mm512_add_ps(_mm512_loadu_ps(a + e), lshmoe_kn_load16(x, e, dt)));
         _mm512_storeu_ps(a + e + 16, _mm512_add_ps(_mm512_loadu_ps(a + e + 16),
-                                                   load16(x, e + 16, dt)));
+                                                   lshmoe_kn_load16(x, e + 16, dt)));
         _mm512_storeu_ps(a + e + 32, _mm512_add_ps(_mm512_loadu_ps(a + e + 32),
-                                                   load16(x, e + 32, dt)));
+                                                   lshmoe_kn_load16(x, e + 32, dt)));
         _mm512_storeu_ps(a + e + 48, _mm512_add_ps(_mm512_loadu_ps(a + e + 48),
-                                                   load16(x, e + 48, dt)));
+                                                   lshmoe_kn_load16(x, e + 48, dt)));
     }
     for (; e + 16 <= n; e += 16)
-        _mm512_storeu_ps(a + e, _mm512_add_ps(_mm512_loadu_ps(a + e), load16(x, e, dt)));
+        _mm512_storeu_ps(a + e, _mm512_add_ps(_mm512_loadu_ps(a + e), lshmoe_kn_load16(x, e, dt)));
     for (; e < n; e++)
-        a[e] += elem(x, e, dt);
+        a[e] += lshmoe_kn_elem(x, e, dt);
 }
 
 ALWAYS_INLINE void accumulate(const unsigned char *tok, lshmoe_dtype_t dt, size_t hidden,

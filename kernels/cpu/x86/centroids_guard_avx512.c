@@ -28,34 +28,14 @@
 
 #include "kernels/cpu/cluster_isa.h"
 #include "kernels/cpu/guard_isa.h"
+#include "kernels/cpu/x86/rows_avx512.h"
 #include "lshmoe/common/dtype.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define ALWAYS_INLINE LSHMOE_KN_INLINE
 #define SAFE_MAX 0x1p30f
 #define SAFE_MIN 0x1p-30f
 
-ALWAYS_INLINE __m512 load16(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
-{
-    if (dt == LSHMOE_DTYPE_FP32)
-        return _mm512_loadu_ps(x + 4 * i);
-    __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(x + 2 * i));
-    if (dt == LSHMOE_DTYPE_BF16)
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    return _mm512_cvtph_ps(h);
-}
-
 /* Elements e .. e + k (k < 16) widened, the rest 0. */
-ALWAYS_INLINE __m512 load_tail(const unsigned char *x, size_t e, size_t k, lshmoe_dtype_t dt)
-{
-    __mmask16 m = (__mmask16)((1u << k) - 1u);
-    if (dt == LSHMOE_DTYPE_FP32)
-        return _mm512_maskz_loadu_ps(m, x + 4 * e);
-    __m256i h = _mm256_maskz_loadu_epi16(m, x + 2 * e);
-    if (dt == LSHMOE_DTYPE_BF16)
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    return _mm512_cvtph_ps(h);
-}
-
 /* Token pass: adds tokens of clusters of two or more into acc, copies the
  * others; returns sum ||x||^2 over all tokens in *den_p and over tokens of
  * clusters of two or more in *multi_p. 0 if a token is outside the safe
@@ -76,14 +56,14 @@ ALWAYS_INLINE int token_pass(const unsigned char *tok, lshmoe_dtype_t dt, size_t
             float *a = acc + (size_t)c * hidden;
             size_t e = 0;
             for (; e < vec_end; e += 16) {
-                __m512 v = load16(x, e, dt);
+                __m512 v = lshmoe_kn_load16(x, e, dt);
                 _mm512_storeu_ps(a + e, _mm512_add_ps(_mm512_loadu_ps(a + e), v));
                 n0 = _mm512_fmadd_ps(v, v, n0);
                 mx = _mm512_max_ps(mx, _mm512_abs_ps(v));
             }
             if (e < hidden) {
                 __mmask16 m = (__mmask16)((1u << (hidden - e)) - 1u);
-                __m512 v = load_tail(x, e, hidden - e, dt);
+                __m512 v = lshmoe_kn_load_part(x, e, hidden - e, dt);
                 _mm512_mask_storeu_ps(a + e, m,
                                       _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + e), v));
                 n0 = _mm512_fmadd_ps(v, v, n0);
@@ -92,12 +72,12 @@ ALWAYS_INLINE int token_pass(const unsigned char *tok, lshmoe_dtype_t dt, size_t
         } else {
             size_t e = 0;
             for (; e < vec_end; e += 16) {
-                __m512 v = load16(x, e, dt);
+                __m512 v = lshmoe_kn_load16(x, e, dt);
                 n0 = _mm512_fmadd_ps(v, v, n0);
                 mx = _mm512_max_ps(mx, _mm512_abs_ps(v));
             }
             if (e < hidden) {
-                __m512 v = load_tail(x, e, hidden - e, dt);
+                __m512 v = lshmoe_kn_load_part(x, e, hidden - e, dt);
                 n0 = _mm512_fmadd_ps(v, v, n0);
                 mx = _mm512_max_ps(mx, _mm512_abs_ps(v));
             }

@@ -13,31 +13,10 @@
 #include <string.h>
 
 #include "kernels/cpu/guard_isa.h"
+#include "kernels/cpu/x86/rows_avx2.h"
 #include "lshmoe/common/dtype.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-ALWAYS_INLINE __m256 load8(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
-{
-    if (dt == LSHMOE_DTYPE_FP32)
-        return _mm256_loadu_ps((const float *)(const void *)(x + 4 * i));
-    __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(x + 2 * i));
-    if (dt == LSHMOE_DTYPE_BF16)
-        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    return _mm256_cvtph_ps(h);
-}
-
-static double elem(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
-{
-    if (dt == LSHMOE_DTYPE_FP32) {
-        float f;
-        memcpy(&f, x + 4 * i, sizeof f);
-        return f;
-    }
-    uint16_t b;
-    memcpy(&b, x + 2 * i, sizeof b);
-    return dt == LSHMOE_DTYPE_BF16 ? lshmoe_bf16_to_f32(b) : lshmoe_f16_to_f32(b);
-}
+#define ALWAYS_INLINE LSHMOE_KN_INLINE
 
 static double hsum(__m256d a, __m256d b)
 {
@@ -61,7 +40,7 @@ ALWAYS_INLINE void sums_dt(const unsigned char *tok, const unsigned char *rows,
         __m256d n0 = _mm256_setzero_pd(), n1 = n0, d0 = n0, d1 = n0;
         if (multi) {
             for (size_t e = 0; e < vec_end; e += 8) {
-                __m256 xv = load8(x, e, dt), rv = load8(r, e, dt);
+                __m256 xv = lshmoe_kn_load8(x, e, dt), rv = lshmoe_kn_load8(r, e, dt);
                 __m256d xl = _mm256_cvtps_pd(_mm256_castps256_ps128(xv));
                 __m256d xh = _mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1));
                 __m256d dl = _mm256_sub_pd(xl, _mm256_cvtps_pd(_mm256_castps256_ps128(rv)));
@@ -73,7 +52,7 @@ ALWAYS_INLINE void sums_dt(const unsigned char *tok, const unsigned char *rows,
             }
         } else {
             for (size_t e = 0; e < vec_end; e += 8) {
-                __m256 xv = load8(x, e, dt);
+                __m256 xv = lshmoe_kn_load8(x, e, dt);
                 __m256d xl = _mm256_cvtps_pd(_mm256_castps256_ps128(xv));
                 __m256d xh = _mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1));
                 n0 = _mm256_fmadd_pd(xl, xl, n0);
@@ -82,10 +61,10 @@ ALWAYS_INLINE void sums_dt(const unsigned char *tok, const unsigned char *rows,
         }
         double nn = hsum(n0, n1), d = hsum(d0, d1);
         for (size_t e = vec_end; e < hidden; e++) {
-            double xe = elem(x, e, dt);
+            double xe = lshmoe_kn_elem(x, e, dt);
             nn += xe * xe;
             if (multi) {
-                double diff = xe - elem(r, e, dt);
+                double diff = xe - lshmoe_kn_elem(r, e, dt);
                 d += diff * diff;
             }
         }

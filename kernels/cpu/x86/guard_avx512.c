@@ -13,31 +13,10 @@
 #include <string.h>
 
 #include "kernels/cpu/guard_isa.h"
+#include "kernels/cpu/x86/rows_avx512.h"
 #include "lshmoe/common/dtype.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-ALWAYS_INLINE __m512 load16(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
-{
-    if (dt == LSHMOE_DTYPE_FP32)
-        return _mm512_loadu_ps(x + 4 * i);
-    __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(x + 2 * i));
-    if (dt == LSHMOE_DTYPE_BF16)
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    return _mm512_cvtph_ps(h);
-}
-
-static double elem(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
-{
-    if (dt == LSHMOE_DTYPE_FP32) {
-        float f;
-        memcpy(&f, x + 4 * i, sizeof f);
-        return f;
-    }
-    uint16_t b;
-    memcpy(&b, x + 2 * i, sizeof b);
-    return dt == LSHMOE_DTYPE_BF16 ? lshmoe_bf16_to_f32(b) : lshmoe_f16_to_f32(b);
-}
+#define ALWAYS_INLINE LSHMOE_KN_INLINE
 
 static double hsum(__m512d a, __m512d b)
 {
@@ -59,7 +38,7 @@ ALWAYS_INLINE void sums_dt(const unsigned char *tok, const unsigned char *rows,
         __m512d n0 = _mm512_setzero_pd(), n1 = n0, d0 = n0, d1 = n0;
         if (multi) {
             for (size_t e = 0; e < vec_end; e += 16) {
-                __m512 xv = load16(x, e, dt), rv = load16(r, e, dt);
+                __m512 xv = lshmoe_kn_load16(x, e, dt), rv = lshmoe_kn_load16(r, e, dt);
                 __m512d xl = _mm512_cvtps_pd(_mm512_castps512_ps256(xv));
                 __m512d xh = _mm512_cvtps_pd(_mm512_extractf32x8_ps(xv, 1));
                 __m512d dl = _mm512_sub_pd(xl, _mm512_cvtps_pd(_mm512_castps512_ps256(rv)));
@@ -71,7 +50,7 @@ ALWAYS_INLINE void sums_dt(const unsigned char *tok, const unsigned char *rows,
             }
         } else {
             for (size_t e = 0; e < vec_end; e += 16) {
-                __m512 xv = load16(x, e, dt);
+                __m512 xv = lshmoe_kn_load16(x, e, dt);
                 __m512d xl = _mm512_cvtps_pd(_mm512_castps512_ps256(xv));
                 __m512d xh = _mm512_cvtps_pd(_mm512_extractf32x8_ps(xv, 1));
                 n0 = _mm512_fmadd_pd(xl, xl, n0);
@@ -80,10 +59,10 @@ ALWAYS_INLINE void sums_dt(const unsigned char *tok, const unsigned char *rows,
         }
         double nn = hsum(n0, n1), d = hsum(d0, d1);
         for (size_t e = vec_end; e < hidden; e++) {
-            double xe = elem(x, e, dt);
+            double xe = lshmoe_kn_elem(x, e, dt);
             nn += xe * xe;
             if (multi) {
-                double diff = xe - elem(r, e, dt);
+                double diff = xe - lshmoe_kn_elem(r, e, dt);
                 d += diff * diff;
             }
         }

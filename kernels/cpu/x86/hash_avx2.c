@@ -21,35 +21,14 @@
 #include <string.h>
 
 #include "kernels/cpu/hash_isa.h"
+#include "kernels/cpu/x86/rows_avx2.h"
 #include "lshmoe/common/dtype.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define ALWAYS_INLINE LSHMOE_KN_INLINE
 
 /* 8 elements of row `x` from element i, widened to fp32 (exact). */
-ALWAYS_INLINE __m256 load8(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
-{
-    if (dt == LSHMOE_DTYPE_FP32)
-        return _mm256_loadu_ps((const float *)(const void *)(x + 4 * i));
-    __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(x + 2 * i));
-    if (dt == LSHMOE_DTYPE_BF16)
-        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    return _mm256_cvtph_ps(h);
-}
-
-static float elem_f32(const unsigned char *x, size_t i, lshmoe_dtype_t dt)
-{
-    if (dt == LSHMOE_DTYPE_FP32) {
-        float f;
-        memcpy(&f, x + 4 * i, sizeof f);
-        return f;
-    }
-    uint16_t b;
-    memcpy(&b, x + 2 * i, sizeof b);
-    return dt == LSHMOE_DTYPE_BF16 ? lshmoe_bf16_to_f32(b) : lshmoe_f16_to_f32(b);
-}
-
 #define FOLD_STEP(a, k) \
-    a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(s + i + 8 * (k)), load8(x, i + 8 * (k), dt)))
+    a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(s + i + 8 * (k)), lshmoe_kn_load8(x, i + 8 * (k), dt)))
 
 ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const float *s,
                            size_t hidden, size_t m, float *z)
@@ -75,7 +54,7 @@ ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const floa
         _mm256_storeu_ps(z + j, a0);
     }
     for (size_t i = full; i < hidden; i++)
-        z[i - full] += s[i] * elem_f32(x, i, dt);
+        z[i - full] += s[i] * lshmoe_kn_elem(x, i, dt);
 }
 
 static void fold(const unsigned char *x, lshmoe_dtype_t dt, const float *s, size_t hidden,
