@@ -26,7 +26,7 @@
 #define ADAPT_MIN_BYTES     (64u * 1024u) /* remote bytes a timing sample needs   */
 #define ADAPT_PAY_MARGIN    0.9           /* an encoded try must be predicted to
                                              cost under 0.9x a plain call       */
-#define ADAPT_CLEAR_WIN     0.5           /* encoded calls under 0.5x plain: tries
+#define ADAPT_CLEAR_WIN     0.7           /* encoded calls under 0.7x plain: tries
                                              of plain wait the longest interval */
 
 typedef struct lshmoe_adapt {
