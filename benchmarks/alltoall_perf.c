@@ -151,7 +151,7 @@ typedef struct rank_rec {
 } rank_rec_t;
 
 /* The adaptive policy's decisions in the timed calls of one row, summed
- * over the ranks (each rank decides for itself). */
+ * over the ranks (each rank counts its own calls). */
 typedef struct policy_count {
     double calls, plain, explored;
 } policy_count_t;
@@ -437,7 +437,7 @@ static void rank_main_desc(shared_t *sh, const lshmoe_comm_desc_t *desc)
         rows[nrows++] = r;
         if (s->me == 0) {
             bench_print_row(stdout, &r);
-            /* rank-calls: each rank decides for itself (docs/api.md) */
+            /* rank-calls: each rank counts its own (docs/api.md) */
             printf("#   policy, timed calls x ranks: %.0f encoded, %.0f plain, %.0f of them "
                    "explored\n", pc.calls - pc.plain, pc.plain, pc.explored);
         }

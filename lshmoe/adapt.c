@@ -33,7 +33,14 @@
  *    and the load, not of the data, so it needs refreshing only now and
  *    then; while encoded calls cost under ADAPT_CLEAR_WIN x plain, a plain
  *    try waits the longest interval.
- * The other ranks need not agree: each sender flags its segments.
+ * Agreement: in an all-to-all a rank that encodes still waits for the
+ * plain bytes of the others (and the other way round), so its own timings
+ * only mean something when all ranks run the same mode. Each rank
+ * therefore votes, in the metadata round of a call (two flag bits, no
+ * round of its own), for the mode its rules choose; every rank hears the
+ * same votes and runs the next call in the majority's mode (its own on a
+ * tie or without votes). Each sender still flags its segments, so a rank
+ * that differs is always decoded right.
  */
 #include "lshmoe/adapt.h"
 #include "lshmoe/common/log.h"
@@ -82,9 +89,9 @@ static int before_encoded_sample(lshmoe_ctx_t *ctx, lshmoe_adapt_probe_fn_t prob
     return flat;
 }
 
-int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
-                              lshmoe_adapt_probe_fn_t probe, void *probe_arg,
-                              int *explore_p)
+/* This rank's own choice (the rules above). */
+static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe_fn_t probe,
+                      void *probe_arg, int *explore_p)
 {
     lshmoe_adapt_t *a = &ctx->adapt;
     *explore_p = 0;
@@ -125,6 +132,32 @@ int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
                  a->comp_s_per_byte, a->plain_s_per_byte, plain ? "plain" : "encode",
                  *explore_p ? " (try)" : "");
     return plain;
+}
+
+int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
+                              lshmoe_adapt_probe_fn_t probe, void *probe_arg,
+                              int *explore_p, int *vote_p)
+{
+    lshmoe_adapt_t *a = &ctx->adapt;
+    int agreed = a->agreed;
+    a->agreed = -1;
+    *vote_p = LSHMOE_ADAPT_VOTE_NONE;
+    int plain = own_choice(ctx, remote_bytes, probe, probe_arg, explore_p);
+    if (!a->on || remote_bytes < (double)ADAPT_MIN_BYTES)
+        return plain; /* small calls encode, and do not vote */
+    *vote_p = plain ? LSHMOE_ADAPT_VOTE_PLAIN : LSHMOE_ADAPT_VOTE_ENCODE;
+    if (agreed >= 0 && agreed != plain) {
+        plain = agreed;
+        /* a try is the mode the averages do not prefer */
+        *explore_p = a->comp_s_per_byte >= 0.0 && a->plain_s_per_byte >= 0.0 &&
+                     plain != a->prefer_plain;
+    }
+    return plain;
+}
+
+void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes)
+{
+    ctx->adapt.agreed = plain_votes > encode_votes ? 1 : encode_votes > plain_votes ? 0 : -1;
 }
 
 void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed,

@@ -18,12 +18,24 @@
  * the policy only when it considers trying an encoded call. */
 typedef double (*lshmoe_adapt_probe_fn_t)(void *arg);
 
-/* 1 = send this call's segments plain. `remote_bytes`: token bytes this
- * rank sends to the other ranks in the call. *explore_p = 1 when the call
- * tries the mode the averages do not prefer (counted in the stats). */
+/* What a rank's policy asks for the next call (travels in the metadata
+ * round of this one). */
+enum { LSHMOE_ADAPT_VOTE_NONE = 0, LSHMOE_ADAPT_VOTE_ENCODE = 1, LSHMOE_ADAPT_VOTE_PLAIN = 2 };
+
+/* 1 = send this call's segments plain: the mode the ranks agreed on in the
+ * previous call's votes (lshmoe_adapt_agree), or this rank's own choice
+ * when there was no vote. `remote_bytes`: token bytes this rank sends to
+ * the other ranks in the call. *explore_p = 1 when the call runs the mode
+ * this rank's averages do not prefer (counted in the stats); *vote_p: this
+ * rank's vote for the next call. */
 int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
                               lshmoe_adapt_probe_fn_t probe, void *probe_arg,
-                              int *explore_p);
+                              int *explore_p, int *vote_p);
+
+/* Every rank's votes of this call (all ranks see the same counts): the
+ * next call goes plain when more ranks voted plain than encode, encodes
+ * when more voted encode, and follows each rank's own choice on a tie. */
+void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes);
 
 /* Feeds the policy from a successful call; `codec_ok`: its tokens could
  * have been encoded, `compressed`: they were (then `wire_bytes` is what

@@ -46,6 +46,10 @@ typedef struct peer_meta {
 /* The segment is the sender's tokens as they are (ntokens * token bytes),
  * not a codec segment: the receiver copies it instead of decoding it. */
 #define META_F_PLAIN 0x1u
+/* The sender's adaptive policy votes for the mode of the next call
+ * (adapt.c); neither bit: no vote. */
+#define META_F_VOTE_ENCODE 0x2u
+#define META_F_VOTE_PLAIN  0x4u
 
 
 /* Per-call view of the arguments and the scratch carved from the context. */
@@ -62,6 +66,7 @@ typedef struct a2a_call {
     int            compressed;   /* this rank encodes its segments this call */
     int            policy_plain; /* ... would have, but the policy said plain */
     int            explored;     /* the policy tried its non-preferred mode   */
+    int            vote;         /* the policy's vote for the next call        */
     peer_meta_t   *meta_out, *meta_in;
     const void   **send_ptrs;
     size_t        *send_bytes;
@@ -333,8 +338,12 @@ static lshmoe_status_t decode_all(a2a_call_t *c)
 static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
 {
     lshmoe_ctx_t *ctx = c->ctx;
-    for (int p = 0; p < ctx->nranks; p++)
+    uint32_t vote = c->vote == LSHMOE_ADAPT_VOTE_PLAIN    ? META_F_VOTE_PLAIN
+                  : c->vote == LSHMOE_ADAPT_VOTE_ENCODE   ? META_F_VOTE_ENCODE : 0u;
+    for (int p = 0; p < ctx->nranks; p++) {
         c->meta_out[p].status = local;
+        c->meta_out[p].flags |= local == LSHMOE_OK ? vote : 0u;
+    }
     LSHMOE_CHECK(ctx->tl_ops->alltoall(ctx->tl, c->meta_out, sizeof(peer_meta_t), c->meta_in));
     if (local != LSHMOE_OK)
         return local;
@@ -343,6 +352,14 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
             return lshmoe_error(LSHMOE_ERR_PEER, "rank %d failed this all-to-all before the "
                                 "exchange (%s)", p,
                                 lshmoe_status_name((lshmoe_status_t)c->meta_in[p].status));
+    /* every rank hears the same votes, so every rank agrees on the next
+     * call's mode without a round of its own */
+    int plain_votes = 0, encode_votes = 0;
+    for (int p = 0; p < ctx->nranks; p++) {
+        plain_votes += (c->meta_in[p].flags & META_F_VOTE_PLAIN) != 0;
+        encode_votes += (c->meta_in[p].flags & META_F_VOTE_ENCODE) != 0;
+    }
+    lshmoe_adapt_agree(ctx, plain_votes, encode_votes);
     int bad_peer;
     LSHMOE_CHECK(recv_setup(c, &bad_peer));
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,
@@ -439,7 +456,7 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
         c.codec_ok = ctx->cfg.compress && lshmoe_dtype_is_float(dtype);
         c.policy_plain = c.codec_ok &&
                          lshmoe_adapt_choose_plain(ctx, remote_token_bytes(&c), probe_ratio,
-                                                   &c, &c.explored);
+                                                   &c, &c.explored, &c.vote);
         c.compressed = c.codec_ok && !c.policy_plain;
         if (c.compressed)
             local = encode_all(&c);

@@ -103,6 +103,7 @@ static lshmoe_status_t init_adapt(lshmoe_ctx_t *ctx)
     /* Negative estimates: no sample yet. */
     ctx->adapt = (lshmoe_adapt_t){.on = (int)adapt, .comp_s_per_byte = -1.0,
                                   .plain_s_per_byte = -1.0, .comp_ratio = -1.0,
+                                  .agreed = -1,
                                   .explore_every = ADAPT_EXPLORE_MIN};
     return LSHMOE_OK;
 }

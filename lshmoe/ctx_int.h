@@ -42,6 +42,8 @@ typedef struct lshmoe_adapt {
                                   calls (EWMA; negative: none yet)          */
     int      flat;             /* before any encoded sample: the last probe
                                   found the data below MIN_RATIO            */
+    int      agreed;           /* mode the ranks' votes chose for the next
+                                  call: 1 plain, 0 encode, -1 none          */
 } lshmoe_adapt_t;
 
 struct lshmoe_ctx {

@@ -316,7 +316,7 @@ static lshmoe_ctx_t *policy_ctx(double comp, double plain, double comp_ratio)
     CU_ASSERT_FATAL(ctx != NULL);
     ctx->adapt = (lshmoe_adapt_t){.on = 1, .comp_s_per_byte = comp, .plain_s_per_byte = plain,
                                   .comp_calls = 2, .explore_every = ADAPT_EXPLORE_MIN,
-                                  .comp_ratio = comp_ratio};
+                                  .comp_ratio = comp_ratio, .agreed = -1};
     return ctx;
 }
 
@@ -327,8 +327,9 @@ static void decide(lshmoe_ctx_t *ctx, probe_stub_t *stub, int n, int *encoded, i
     *encoded = *explored = 0;
     *first_encoded = -1;
     for (int i = 0; i < n; i++) {
-        int ex;
-        int plain = lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, stub, &ex);
+        int ex, vote;
+        int plain = lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, stub, &ex, &vote);
+        CU_ASSERT_EQUAL(vote, plain ? LSHMOE_ADAPT_VOTE_PLAIN : LSHMOE_ADAPT_VOTE_ENCODE);
         *encoded += !plain;
         *explored += ex;
         if (!plain && *first_encoded < 0)
@@ -408,6 +409,33 @@ static void test_adapt_flat_data_never_encoded(void)
     free(ctx);
 }
 
+/* The votes of a call decide the next one on every rank: a majority
+ * overrides a rank's own choice (and counts as a try when it is the mode
+ * its averages do not prefer); a tie leaves each rank its own choice. */
+static void test_adapt_majority_vote_decides_next_call(void)
+{
+    probe_stub_t stub = {.ratio = 4.0};
+    int ex, vote;
+    lshmoe_ctx_t *ctx = policy_ctx(0.2e-9, 1e-9, 5.0); /* prefers encoding */
+    CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    lshmoe_adapt_agree(ctx, 3, 1);
+    CU_ASSERT_TRUE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    CU_ASSERT_EQUAL(ex, 1);
+    CU_ASSERT_EQUAL(vote, LSHMOE_ADAPT_VOTE_ENCODE); /* its own vote is unchanged */
+    lshmoe_adapt_agree(ctx, 2, 2);
+    CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    CU_ASSERT_EQUAL(ex, 0);
+    /* a vote holds for one call only */
+    lshmoe_adapt_agree(ctx, 4, 0);
+    CU_ASSERT_TRUE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    /* small calls encode and do not vote */
+    lshmoe_adapt_agree(ctx, 4, 0);
+    CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, 1024, stub_probe, &stub, &ex, &vote));
+    CU_ASSERT_EQUAL(vote, LSHMOE_ADAPT_VOTE_NONE);
+    free(ctx);
+}
+
 static const lt_test_t tests[] = {
     {"test_adapt_off_always_compresses", test_adapt_off_always_compresses},
     {"test_adapt_fast_link_goes_plain", test_adapt_fast_link_goes_plain},
@@ -418,6 +446,7 @@ static const lt_test_t tests[] = {
     {"test_adapt_try_only_when_samples_say_it_pays", test_adapt_try_only_when_samples_say_it_pays},
     {"test_adapt_clear_win_delays_plain_tries", test_adapt_clear_win_delays_plain_tries},
     {"test_adapt_flat_data_never_encoded", test_adapt_flat_data_never_encoded},
+    {"test_adapt_majority_vote_decides_next_call", test_adapt_majority_vote_decides_next_call},
 };
 
 LT_MAIN("adapt", tests)

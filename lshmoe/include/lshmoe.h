@@ -369,14 +369,12 @@ typedef struct lshmoe_stats {
     double   time_total_s;
     /* Appended (older callers pass a smaller size and never see it). */
     uint64_t calls_plain_policy; /* calls whose float tokens the adaptive
-                                    policy (LSHMOE_ADAPT) sent plain, because
-                                    plain calls had cost this rank less per
-                                    byte than encoded ones                  */
-    uint64_t calls_explored;     /* calls in which the policy tried the mode
-                                    it did not prefer (an encoded call while
-                                    plain was cheaper, or the reverse); the
-                                    rest of its calls followed the cheaper
-                                    mode                                     */
+                                    policy (LSHMOE_ADAPT) sent plain         */
+    uint64_t calls_explored;     /* calls run in the mode this rank's policy
+                                    did not prefer (an encoded call while
+                                    plain was cheaper, or the reverse: its
+                                    own tries and those the ranks' vote
+                                    chose)                                   */
 } lshmoe_stats_t;
 
 #define LSHMOE_STATS_INITIALIZER { sizeof(lshmoe_stats_t), 0, 0, 0, 0, 0, 0, 0, 0, 0, \
