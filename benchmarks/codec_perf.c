@@ -172,11 +172,40 @@ static void measure_error(bench_t *b, lshmoe_dtype_t dtype, row_t *r)
  * that all three see the same machine state. Returns -1 after printing the
  * library's message.
  */
-static int run_row(bench_t *b, const opts_t *o, int hashes, int cdim, row_t *r)
+/* "name:segments" of every encoding the last pass chose, most used first. */
+static void summarise_choices(const lshmoe_codec_stats_t *st, char *out, size_t cap)
+{
+    uint64_t left[LSHMOE_CODEC_NCHOICES];
+    size_t used = 0;
+    memcpy(left, st->choice_segments, sizeof left);
+    out[0] = '\0';
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < LSHMOE_CODEC_NCHOICES; i++)
+            if (left[i] > 0 && (best < 0 || left[i] > left[best]))
+                best = i;
+        if (best < 0)
+            break;
+        char name[32];
+        lshmoe_codec_choice_name(best, name, sizeof name);
+        int w = snprintf(out + used, cap - used, "%s%s:%llu", used ? "," : "", name,
+                         (unsigned long long)left[best]);
+        if (w < 0 || (size_t)w >= cap - used)
+            break;
+        used += (size_t)w;
+        left[best] = 0;
+    }
+}
+
+static int run_row(bench_t *b, const opts_t *o, int mode, int hashes, int cdim,
+                   double budget, row_t *r)
 {
     lshmoe_codec_params_t cp = o->cp;
-    cp.lsh.num_hashes = hashes;
+    cp.lsh.num_hashes = hashes > 0 ? hashes : cp.lsh.num_hashes;
     cp.lsh.cdim = cdim;
+    cp.mode = mode;
+    if (budget >= 0.0)
+        cp.max_error = budget;
     lshmoe_codec_t *codec = NULL;
     if (lshmoe_codec_create(&cp, &codec) != LSHMOE_OK)
         return cp_fail("hashes %d, cdim %d: %s", hashes, cdim, lshmoe_error_thread_msg());
@@ -219,6 +248,11 @@ static int run_row(bench_t *b, const opts_t *o, int hashes, int cdim, row_t *r)
                     lshmoe_error_thread_msg());
     }
     memset(r, 0, sizeof *r);
+    r->codec = mode;
+    r->budget = budget;
+    r->passes = (double)st.search_tokens / (double)b->n;
+    r->refine_evals = (double)st.refine_evals / (double)b->n;
+    summarise_choices(&st, r->choices, sizeof r->choices);
     r->hashes = hashes;
     r->cdim = cdim;
     r->bytes = b->bytes;
@@ -234,12 +268,72 @@ static int run_row(bench_t *b, const opts_t *o, int hashes, int cdim, row_t *r)
     return 0;
 }
 
+/* The k-means row beside the LSH row just run: as many clusters per
+ * segment as its segments have rows (read from their headers). */
+static int kmeans_beside(const bench_t *b, const opts_t *o, int hashes, int cdim, row_t *r)
+{
+    size_t *k = calloc(b->nseg, sizeof *k);
+    if (k == NULL)
+        return cp_fail("out of memory");
+    for (size_t s = 0; s < b->nseg; s++) {
+        const unsigned char *seg = (const unsigned char *)b->wire + b->wire_off[s];
+        uint16_t flags = (uint16_t)(seg[6] | seg[7] << 8);
+        uint64_t nrows;
+        memcpy(&nrows, seg + 24, sizeof nrows); /* little-endian host */
+        k[s] = (flags & LSHMOE_WIRE_F_RAW) ? 0 : (size_t)nrows;
+    }
+    int rc = cp_kmeans_row(b, o, k, hashes, cdim, r);
+    free(k);
+    return rc;
+}
+
+/* A mode without hashing (native, fp8, ...) is one row; LSH modes one per
+ * cdim x hashes; budget mode one per cdim x --max-error value. */
+static int run_codec(bench_t *b, const opts_t *o, int mode, row_t *rows, size_t *nrows)
+{
+    int hashing = mode != LSHMOE_CODEC_BUDGET && mode != LSHMOE_CODEC_NATIVE &&
+                  mode != LSHMOE_CODEC_FP8 && mode != LSHMOE_CODEC_INT8 &&
+                  mode != LSHMOE_CODEC_INT4 && mode != LSHMOE_CODEC_INT2 &&
+                  mode != LSHMOE_CODEC_INT4E;
+    /* fixed encodings: with --guard, one row per --max-error value */
+    size_t nguard = o->cp.error_guard ? o->nbudgets : 1;
+    for (size_t g = 0; g < nguard; g++) {
+        double guard = o->cp.error_guard ? o->budgets[g] : -1.0;
+        if (mode != LSHMOE_CODEC_BUDGET && !hashing) {
+            if (run_row(b, o, mode, 0, o->cdims[0], guard, &rows[*nrows]))
+                return 1;
+            cp_print_row(&rows[(*nrows)++]);
+            continue;
+        }
+        for (size_t c = 0; c < o->ncdims; c++) {
+            size_t n = mode == LSHMOE_CODEC_BUDGET ? o->nbudgets : o->nhashes;
+            for (size_t k = 0; k < n; k++) {
+                int rc = mode == LSHMOE_CODEC_BUDGET
+                       ? run_row(b, o, mode, 0, o->cdims[c], o->budgets[k], &rows[*nrows])
+                       : run_row(b, o, mode, o->hashes[k], o->cdims[c], guard, &rows[*nrows]);
+                if (rc)
+                    return 1;
+                cp_print_row(&rows[(*nrows)++]);
+                if (o->kmeans > 0 && mode == LSHMOE_CODEC_LSH && guard < 0.0) {
+                    if (kmeans_beside(b, o, o->hashes[k], o->cdims[c], &rows[*nrows]))
+                        return 1;
+                    cp_print_row(&rows[(*nrows)++]);
+                }
+            }
+        }
+        if (mode == LSHMOE_CODEC_BUDGET)
+            break; /* the budgets are its rows already */
+    }
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
     opts_t o = {.tokens = 8192, .hidden = 1024, .centers = 512, .noise = 0.05,
                 .dtype = LSHMOE_DTYPE_FP32, .data = "clustered", .iters = 5, .warmup = 1,
                 .hashes = {6}, .nhashes = 1, .cdims = {4}, .ncdims = 1,
+                .codecs = {LSHMOE_CODEC_LSH}, .ncodecs = 1,
+                .budgets = {0.1}, .nbudgets = 1,
                 .cp = {.lsh = {.seed = 0x5eed, .num_hashes = 6, .cdim = 4,
                                .reduce = LSHMOE_REDUCE_FOLD, .reduce_dim = 64, .rounds = 3},
                        .compress = 1, .min_tokens = 16, .min_ratio = 1.2}};
@@ -274,19 +368,16 @@ int main(int argc, char **argv)
         fclose(f);
     }
     bench_t b = {0};
-    row_t *rows = calloc(o.ncdims * o.nhashes, sizeof *rows);
+    row_t *rows = calloc(2 * o.ncodecs * o.ncdims * (o.nhashes + 1) * (o.nbudgets + 1) + 1,
+                         sizeof *rows);
     int rc = rows == NULL ? cp_fail("out of memory") : bench_init(&b, &o, x);
     free(x);
     rc = rc != 0;
     size_t nrows = 0;
     if (rc == 0) {
         cp_print_preamble(&o, &b);
-        for (size_t c = 0; c < o.ncdims && rc == 0; c++)
-            for (size_t k = 0; k < o.nhashes && rc == 0; k++) {
-                rc = run_row(&b, &o, o.hashes[k], o.cdims[c], &rows[nrows]) ? 1 : 0;
-                if (rc == 0)
-                    cp_print_row(&rows[nrows++]);
-            }
+        for (size_t k = 0; k < o.ncodecs && rc == 0; k++)
+            rc = run_codec(&b, &o, o.codecs[k], rows, &nrows);
     }
     if (rc == 0 && o.json != NULL && cp_write_json(&o, &b, argc, argv, rows, nrows) != 0) {
         cp_fail("cannot write %s: %s", o.json, strerror(errno));

@@ -25,10 +25,25 @@ typedef struct opts {
     int            hashes[MAX_LIST], cdims[MAX_LIST];
     size_t         nhashes, ncdims;
     lshmoe_codec_params_t cp;  /* lsh.num_hashes / lsh.cdim set per row */
+    int            codecs[MAX_LIST];   /* lshmoe_codec_mode_t, --codecs    */
+    size_t         ncodecs;
+    double         budgets[MAX_LIST];  /* --max-error: budget-mode rows     */
+    size_t         nbudgets;
+    int            kmeans;             /* --kmeans: Lloyd iterations of the
+                                          reference row (0: no such row)   */
 } opts_t;
+
+/* The name of a codec mode ("lsh", "budget", "int4", ...), from the
+ * LSHMOE_CODEC parameter's choices; its index in them is the mode. */
+const char *cp_codec_name(int mode, char *buf, size_t n);
 
 /* One table / JSON row: totals over all segments of the data set. */
 typedef struct row {
+    int    codec;              /* lshmoe_codec_mode_t; -1: k-means reference */
+    double budget;             /* max_error of the row (guard or budget)    */
+    double passes;             /* search: token rows visited / tokens       */
+    double refine_evals;       /* refinement distance evaluations / token   */
+    char   choices[320];       /* budget: "name:segments ..." by count      */
     int    hashes, cdim;
     size_t bytes, wire_bytes, segments, raw_segments;
     double rel_err, cosine, enc_gbps, dec_gbps, memcpy_gbps;
@@ -44,6 +59,12 @@ typedef struct bench {
     float  *ref, *back;  /* in and out widened to float, for the error */
     size_t *seg_tok, *wire_off, *wire_len;
 } bench_t;
+
+/* The k-means reference row (codec_perf_kmeans.c): per segment, k-means
+ * with rows_per_seg[s] clusters (0 or >= the segment's tokens: raw),
+ * o->kmeans Lloyd iterations. Returns 0, or -1 after printing why. */
+int cp_kmeans_row(const bench_t *b, const opts_t *o, const size_t *rows_per_seg,
+                  int hashes, int cdim, row_t *r);
 
 /* Parses argv into *o (which holds the defaults). Returns 0, 1 after -h
  * (usage on stdout), or -1 after printing one line to stderr. */

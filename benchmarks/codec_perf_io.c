@@ -11,6 +11,7 @@
 
 #include "benchmarks/bench_args.h"
 #include "benchmarks/codec_perf.h"
+#include "lshmoe/common/param.h"
 
 static void usage(FILE *f, const char *prog)
 {
@@ -35,6 +36,16 @@ static void usage(FILE *f, const char *prog)
         "  --rounds R          1..3 (default 3)\n"
         "  --residual-bits B   0|4|8 (default 0)\n"
         "  --min-ratio R       segments compressing less travel raw (default 1.2)\n"
+        "  --codecs LIST       encodings, e.g. lsh,int8,int4,lsh-int8,budget (default lsh;\n"
+        "                      the names of LSHMOE_CODEC; `all` = every one)\n"
+        "  --max-error LIST    budget rows, e.g. 0.01,0.03,0.1 (default 0.1); with\n"
+        "                      --guard also the guard of the fixed encodings\n"
+        "  --guard 0|1         fixed encodings: a segment over the error travels raw (0)\n"
+        "  --kmeans ITERS      after each lsh row, a slow k-means reference row with\n"
+        "                      its row count per segment (0: none; default 0)\n"
+        "  --search S          budget: bisect (default: monotone chains, bisected),\n"
+        "                      linear (every encoding in byte order; for comparison) or\n"
+        "                      warm (from the previous segment's choice; cheapest)\n"
         "timing and output:\n"
         "  -n ITERS            timed iterations, median reported (default 5)\n"
         "  -w WARMUP           untimed iterations first (default 1)\n"
@@ -80,6 +91,72 @@ static int parse_list(const char *s, long lo, long hi, int pow2, int *out, size_
         }
     }
     return *n > 0 ? 0 : -1;
+}
+
+const char *cp_codec_name(int mode, char *buf, size_t n)
+{
+    const lshmoe_param_desc_t *p = lshmoe_param_find("CODEC");
+    const char *c = p->range;
+    for (int i = 0; i < mode && c != NULL; i++) {
+        c = strchr(c, '|');
+        c = c ? c + 1 : NULL;
+    }
+    if (c == NULL || n == 0)
+        return "?";
+    size_t len = strcspn(c, "|");
+    if (len >= n)
+        len = n - 1;
+    memcpy(buf, c, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+static int parse_codecs(const char *s, opts_t *o)
+{
+    const lshmoe_param_desc_t *p = lshmoe_param_find("CODEC");
+    char buf[512];
+    int nmodes = 1;
+    for (const char *c = p->range; *c; c++)
+        nmodes += *c == '|';
+    if (!strcmp(s, "all")) {
+        for (int m = 0; m < nmodes; m++)
+            o->codecs[m] = m;
+        o->ncodecs = (size_t)nmodes;
+        return 0;
+    }
+    if (strlen(s) >= sizeof buf || *s == '\0')
+        return -1;
+    strcpy(buf, s);
+    o->ncodecs = 0;
+    for (char *tok = buf, *next; tok != NULL; tok = next) {
+        next = strchr(tok, ',');
+        if (next != NULL)
+            *next++ = '\0';
+        int idx;
+        if (o->ncodecs == MAX_LIST || lshmoe_param_parse_choice(p, tok, &idx) != LSHMOE_OK)
+            return -1;
+        o->codecs[o->ncodecs++] = idx;
+    }
+    return 0;
+}
+
+static int parse_budgets(const char *s, opts_t *o)
+{
+    char buf[512];
+    if (strlen(s) >= sizeof buf || *s == '\0')
+        return -1;
+    strcpy(buf, s);
+    o->nbudgets = 0;
+    for (char *tok = buf, *next; tok != NULL; tok = next) {
+        next = strchr(tok, ',');
+        if (next != NULL)
+            *next++ = '\0';
+        double d;
+        if (o->nbudgets == MAX_LIST || bench_parse_double(tok, 0.0, 1000.0, &d) != 0)
+            return -1;
+        o->budgets[o->nbudgets++] = d;
+    }
+    return 0;
 }
 
 int cp_fail(const char *fmt, ...)
@@ -144,6 +221,25 @@ int cp_parse(int argc, char **argv, opts_t *o)
         } else if (!strcmp(a, "--noise")) {
             if (bench_parse_double(v, 0.0, 1e6, &d) != 0) return BAD();
             o->noise = d;
+        } else if (!strcmp(a, "--codecs")) {
+            if (parse_codecs(v, o) != 0)
+                return cp_fail("bad value for --codecs: '%s' (names of LSHMOE_CODEC, "
+                               "comma-separated, or all)", v);
+        } else if (!strcmp(a, "--max-error")) {
+            if (parse_budgets(v, o) != 0)
+                return cp_fail("bad value for --max-error: '%s' (e.g. 0.03 or 0.01,0.1)", v);
+            o->cp.max_error = o->budgets[0];
+        } else if (!strcmp(a, "--kmeans")) {
+            if (bench_parse_long(v, 0, 1000, &l) != 0) return BAD();
+            o->kmeans = (int)l;
+        } else if (!strcmp(a, "--search")) {
+            if (!strcmp(v, "bisect")) o->cp.search = LSHMOE_CODEC_SEARCH_BISECT;
+            else if (!strcmp(v, "linear")) o->cp.search = LSHMOE_CODEC_SEARCH_LINEAR;
+            else if (!strcmp(v, "warm")) o->cp.search = LSHMOE_CODEC_SEARCH_WARM;
+            else return BAD();
+        } else if (!strcmp(a, "--guard")) {
+            if (bench_parse_long(v, 0, 1, &l) != 0) return BAD();
+            o->cp.error_guard = (int)l;
         } else if (!strcmp(a, "--min-ratio")) {
             if (bench_parse_double(v, 0.0, 1e6, &d) != 0) return BAD();
             o->cp.min_ratio = d;
@@ -185,8 +281,9 @@ void cp_print_preamble(const opts_t *o, const bench_t *b)
            "%d warm-up + %d timed iterations, medians\n",
            l->reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold", l->reduce_dim, l->rounds,
            o->cp.residual_bits, o->cp.min_ratio, o->warmup, o->iters);
-    printf("#%4s %6s %12s %12s %7s %9s %8s %9s %9s %9s %9s\n", "cdim", "hashes", "bytes",
-           "wire_bytes", "ratio", "rel_err", "cosine", "enc_GB/s", "dec_GB/s", "memcpy", "raw/segs");
+    printf("#%-15s %6s %4s %6s %12s %12s %7s %9s %8s %9s %9s %9s %9s %6s  %s\n", "codec",
+           "budget", "cdim", "hashes", "bytes", "wire_bytes", "ratio", "rel_err", "cosine",
+           "enc_GB/s", "dec_GB/s", "memcpy", "raw/segs", "passes", "choices");
     fflush(stdout);
 }
 
@@ -194,9 +291,19 @@ void cp_print_row(const row_t *r)
 {
     char segs[48];
     snprintf(segs, sizeof segs, "%zu/%zu", r->raw_segments, r->segments);
-    printf(" %4d %6d %12zu %12zu %7.2f %9.2e %8.4f %9.3f %9.3f %9.3f %9s\n", r->cdim, r->hashes,
-           r->bytes, r->wire_bytes, (double)r->bytes / (double)r->wire_bytes, r->rel_err,
-           r->cosine, r->enc_gbps, r->dec_gbps, r->memcpy_gbps, segs);
+    char name[32], budget[16];
+    if (r->codec < 0)
+        snprintf(name, sizeof name, "kmeans");
+    else
+        cp_codec_name(r->codec, name, sizeof name);
+    if (r->budget >= 0.0)
+        snprintf(budget, sizeof budget, "%.3g", r->budget);
+    else
+        snprintf(budget, sizeof budget, "-");
+    printf(" %-15s %6s %4d %6d %12zu %12zu %7.2f %9.2e %8.4f %9.3f %9.3f %9.3f %9s %6.2f  %s\n",
+           name, budget, r->cdim, r->hashes, r->bytes, r->wire_bytes,
+           (double)r->bytes / (double)r->wire_bytes, r->rel_err, r->cosine, r->enc_gbps,
+           r->dec_gbps, r->memcpy_gbps, segs, r->passes, r->choices);
     fflush(stdout);  /* one row at a time: long runs show progress */
 }
 
@@ -230,9 +337,17 @@ int cp_write_json(const opts_t *o, const bench_t *b, int argc, char **argv,
     fprintf(f, ",\"iters\":%d,\"warmup\":%d,\"rows\":[", o->iters, o->warmup);
     for (size_t i = 0; i < nrows; i++) {
         const row_t *r = &rows[i];
-        fprintf(f, "%s{\"hashes\":%d,\"cdim\":%d,\"reduce\":\"%s\",\"reduce_dim\":%d,"
+        char name[32];
+        fprintf(f, "%s{\"codec\":", i ? "," : "");
+        bench_json_str(f, r->codec < 0 ? "kmeans" : cp_codec_name(r->codec, name, sizeof name));
+        json_num(f, "max_error", r->budget >= 0.0 ? r->budget : NAN);
+        json_num(f, "passes", r->passes);
+        json_num(f, "refine_evals", r->refine_evals);
+        fputs(",\"choices\":", f);
+        bench_json_str(f, r->choices);
+        fprintf(f, ",\"hashes\":%d,\"cdim\":%d,\"reduce\":\"%s\",\"reduce_dim\":%d,"
                 "\"rounds\":%d,\"residual_bits\":%d,\"bytes\":%zu,\"wire_bytes\":%zu",
-                i ? "," : "", r->hashes, r->cdim,
+                r->hashes, r->cdim,
                 l->reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold", l->reduce_dim, l->rounds,
                 o->cp.residual_bits, r->bytes, r->wire_bytes);
         json_num(f, "ratio", (double)r->bytes / (double)r->wire_bytes);

@@ -9,6 +9,7 @@
  */
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "collectives/transport.h"
 #include "collectives/mpi/mpi_int.h"
@@ -37,16 +38,19 @@ static const lshmoe_tl_info_t tl_info[] = {
     { "self", 1, NULL },
     { "mpi",  TL_MPI_BUILT, TL_MPI_WHY_NOT },
     { "nccl", 0, "the nccl transport is not built in this version" },
+    { "user", 1, NULL },
 };
 static const lshmoe_comm_kind_t tl_kinds[] = {
     LSHMOE_COMM_SELF,
     LSHMOE_COMM_MPI,
     LSHMOE_COMM_NCCL,
+    LSHMOE_COMM_USER,
 };
 static const lshmoe_tl_ops_t *const tl_ops[] = {
     &lshmoe_tl_self_ops,
     TL_MPI_OPS,
     NULL,
+    &lshmoe_tl_user_ops,
 };
 
 #define TL_COUNT (sizeof(tl_info) / sizeof(tl_info[0]))
@@ -88,7 +92,7 @@ static lshmoe_status_t tl_by_name(const char *name, const char *via,
                                   const lshmoe_tl_ops_t **ops_p)
 {
     for (size_t i = 0; i < TL_COUNT; i++) {
-        if (strcmp(name, tl_info[i].name) != 0)
+        if (strcasecmp(name, tl_info[i].name) != 0) /* a word: any case */
             continue;
         /* A named transport must agree with an explicit communicator kind:
          * an MPI communicator handed to "self" would be misread. */
@@ -99,13 +103,13 @@ static lshmoe_status_t tl_by_name(const char *name, const char *via,
         return tl_take(i, via, ops_p);
     }
     return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
-                        "unknown transport '%s' (%s); known: self, mpi, nccl",
+                        "unknown transport '%s' (%s); known: self, mpi, nccl, user",
                         name, via);
 }
 
 static int tl_is_auto(const char *name)
 {
-    return name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0;
+    return name == NULL || name[0] == '\0' || strcasecmp(name, "auto") == 0;
 }
 
 lshmoe_status_t lshmoe_tl_select(const char *name, const lshmoe_comm_desc_t *comm,

@@ -24,7 +24,7 @@
 typedef struct lshmoe_tl_ops {
     uint32_t    size;     /* sizeof(lshmoe_tl_ops_t) the transport was built with */
     uint32_t    version;  /* LSHMOE_TL_OPS_VERSION                            */
-    const char *name;     /* "self", "mpi", "nccl"                            */
+    const char *name;     /* "self", "mpi", "nccl", "user"                    */
 
     /* Can this transport serve `comm`? Not collective; no side effects. */
     int (*probe)(const lshmoe_comm_desc_t *comm);
@@ -60,6 +60,7 @@ typedef struct lshmoe_tl_ops {
 
 /* Transport tables (collectives/<name>/). */
 extern const lshmoe_tl_ops_t lshmoe_tl_self_ops;
+extern const lshmoe_tl_ops_t lshmoe_tl_user_ops;
 
 /*
  * Picks a transport: by `name` if non-NULL ("self", ...), else by the

@@ -85,7 +85,10 @@ void lshmoe_kn_group(const uint64_t *keys, size_t ntokens, uint32_t *cluster_of,
  * rows[k] = mean of the tokens of cluster k, accumulated in fp32 (`acc`:
  * nclusters * hidden floats of workspace) and rounded to `dtype` (nearest
  * even). Clusters of one token are copied byte for byte (exact, NaN payloads
- * included). sizes[k] = number of tokens in cluster k.
+ * included). sizes[k] = number of tokens in cluster k. On return acc row k
+ * holds the fp32 mean of cluster k when it has two or more tokens (at every
+ * ISA level); rows of clusters of one are unspecified (the SIMD levels
+ * never read those tokens into acc).
  */
 void lshmoe_kn_centroids(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
                          size_t ntokens, const uint32_t *cluster_of,
@@ -152,6 +155,35 @@ void lshmoe_kn_residual_decode(const void *coded, lshmoe_dtype_t dtype,
 /* In-place normalised fast Walsh-Hadamard transform of n = 2^k floats
  * (H / sqrt(n), so it is its own inverse). */
 void lshmoe_kn_fwht(float *v, size_t n);
+
+/*
+ * Row quantizers (formats and layouts: kernels/common/quant_math.h,
+ * docs/wire-format.md). `x` is one finite fp32 row; `dst`/`src` hold
+ * lshmoe_qm_row_bytes(fmt, hidden) bytes at any alignment. fmt is one of
+ * LSHMOE_QM_FP8/INT8/INT4/INT2 (others: nothing is written).
+ */
+void lshmoe_kn_quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst);
+void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y);
+
+/* 0 when a coded row is valid (scales finite and >= 0, no e4m3 NaN code,
+ * unused trailing code bits zero); nonzero otherwise. */
+int lshmoe_kn_quant_row_check(int fmt, const uint8_t *src, size_t hidden);
+
+/*
+ * One refinement step after grouping (kernels/cpu/refine.c): token i (fp32
+ * row x[i]) moves to the nearest of `centroids` among its cluster and the
+ * clusters whose key differs from its own in one of the L fields of `bits`
+ * bits (packed keys: key = sum h_g << (g * bits)); clusters are then
+ * renumbered in order of first appearance. Returns the new cluster count;
+ * *evals_p (may be NULL) is increased by the distance evaluations made.
+ * Tokens with key LSHMOE_KN_KEY_NONFINITE stay where they are. `ws` holds
+ * lshmoe_kn_refine_ws_size(ntokens, nclusters, L * (2^bits - 1)) bytes.
+ */
+size_t lshmoe_kn_refine_ws_size(size_t ntokens, size_t nclusters, size_t max_nb);
+size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
+                        const uint64_t *keys, int L, int bits,
+                        const float *centroids, size_t nclusters,
+                        uint32_t *cluster_of, void *ws, uint64_t *evals_p);
 
 /*
  * Instruction-set level of the CPU kernels (LSHMOE_CPU_ISA). Every level

@@ -54,7 +54,9 @@ static void ewma(double *est, double sample)
 static int encoded_try_pays(const lshmoe_adapt_t *a, lshmoe_adapt_probe_fn_t probe, void *arg)
 {
     double ratio = probe(arg);
-    if (ratio <= 0.0)
+    if (ratio < 0.0) /* unpredictable: as encoded calls went, else try */
+        ratio = a->comp_ratio > 0.0 ? a->comp_ratio : 1e30;
+    if (ratio == 0.0)
         return 0;
     double codec = a->comp_s_per_byte;
     if (a->comp_ratio > 0.0)
@@ -80,7 +82,8 @@ static int before_encoded_sample(lshmoe_ctx_t *ctx, lshmoe_adapt_probe_fn_t prob
     if (a->flat && ++a->since_explore < a->explore_every)
         return 1;
     a->since_explore = 0;
-    int flat = probe(arg) < ctx->cfg.min_ratio;
+    double ratio = probe(arg);
+    int flat = ratio >= 0.0 && ratio < ctx->cfg.min_ratio; /* < 0: the codec decides */
     if (flat && a->flat && a->explore_every < ADAPT_EXPLORE_MAX)
         a->explore_every *= 2;
     if (!flat)

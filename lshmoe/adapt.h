@@ -14,8 +14,11 @@
 #include "lshmoe/ctx_int.h"
 
 /* The ratio (remote token bytes / wire bytes) this call's segments would
- * reach if encoded, estimated from samples (lshmoe_codec_probe); called by
- * the policy only when it considers trying an encoded call. */
+ * reach if encoded, estimated from samples (lshmoe_codec_probe_ratio);
+ * called by the policy only when it considers trying an encoded call.
+ * 0: no estimate (no try); negative: the codec's mode cannot predict it
+ * (budget: its ladder decides per segment), so the policy goes by the
+ * ratio encoded calls reached, and before any by trying. */
 typedef double (*lshmoe_adapt_probe_fn_t)(void *arg);
 
 /* What a rank's policy asks for the next call (travels in the metadata

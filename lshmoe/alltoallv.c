@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lshmoe/a2a_ranges.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/log.h"
@@ -35,13 +36,11 @@
 #include "lshmoe/adapt.h"
 #include "lshmoe/codec_internal.h"
 #include "lshmoe/ctx_int.h"
+#include "lshmoe/meta.h"
 
-typedef struct peer_meta {
-    int32_t  status;
-    uint32_t flags;      /* META_F_*                                       */
-    uint64_t ntokens;
-    uint64_t bytes;
-} peer_meta_t;
+/* The metadata record is the one every data collective shares (meta.h):
+ * count = tokens for the peer, bytes = their wire bytes, flags below. */
+typedef lshmoe_meta_t peer_meta_t;
 
 /* The segment is the sender's tokens as they are (ntokens * token bytes),
  * not a codec segment: the receiver copies it instead of decoding it. */
@@ -113,6 +112,9 @@ static lshmoe_status_t check_args(const a2a_call_t *c, const void *stream)
                                 "rank %d", c->recv_counts[p], p);
     }
     int me = c->ctx->rank;
+    LSHMOE_CHECK(lshmoe_a2a_check_overlap(c->send, c->send_counts, c->send_displs, c->recv,
+                                          c->recv_counts, c->recv_displs, c->ctx->nranks,
+                                          tb));
     if (c->send_counts[me] != c->recv_counts[me])
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sends itself %zu tokens but "
                             "expects %zu", me, c->send_counts[me], c->recv_counts[me]);
@@ -209,11 +211,13 @@ static void encode_job(void *arg, size_t p, int slot)
     codec_job_t *j = &run->job[p];
     if ((int)p == c->ctx->rank)
         return;
-    j->st = lshmoe_codec_encode(c->ctx->codecs[slot],
-                                c->send + c->send_displs[p] * c->token_bytes, c->dtype,
+    lshmoe_codec_t *codec = c->ctx->codecs[slot];
+    lshmoe_codec_warm_swap(codec, &c->ctx->peer_warm[p]); /* this peer's stream */
+    j->st = lshmoe_codec_encode(codec, c->send + c->send_displs[p] * c->token_bytes, c->dtype,
                                 c->hidden, c->send_counts[p],
                                 (char *)c->ctx->send_stage.ptr + j->off, j->cap, &j->len,
                                 &run->cs[slot]);
+    lshmoe_codec_warm_swap(codec, &c->ctx->peer_warm[p]);
     if (j->st != LSHMOE_OK)
         snprintf(j->msg, sizeof j->msg, "%s", lshmoe_error_thread_msg());
 }
@@ -242,7 +246,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
     lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, encode_job, &run);
     LSHMOE_CHECK(codec_run_status(&run, "encoding the segment for"));
     for (int p = 0; p < ctx->nranks; p++) {
-        c->meta_out[p].ntokens = c->send_counts[p];
+        c->meta_out[p].count = c->send_counts[p];
         if (p == ctx->rank)
             continue;
         c->send_ptrs[p] = (char *)ctx->send_stage.ptr + run.job[p].off;
@@ -260,7 +264,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
 static void plain_send_setup(a2a_call_t *c)
 {
     for (int p = 0; p < c->ctx->nranks; p++) {
-        c->meta_out[p].ntokens = c->send_counts[p];
+        c->meta_out[p].count = c->send_counts[p];
         if (p == c->ctx->rank)
             continue;
         c->send_ptrs[p] = c->send + c->send_displs[p] * c->token_bytes;
@@ -286,7 +290,7 @@ static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
         if (p == ctx->rank)
             continue;
         const peer_meta_t *m = &c->meta_in[p];
-        int fits = m->ntokens == c->recv_counts[p];
+        int fits = m->count == c->recv_counts[p];
         if (m->flags & META_F_PLAIN) /* a peer with another hidden or dtype */
             fits = fits && m->bytes == c->recv_counts[p] * c->token_bytes;
         int direct = (m->flags & META_F_PLAIN) && fits;
@@ -338,22 +342,27 @@ static lshmoe_status_t decode_all(a2a_call_t *c)
 static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
 {
     lshmoe_ctx_t *ctx = c->ctx;
+    /* The header first: a rank in another collective, or with another
+     * dtype, fails every rank here, before any data moves. */
     uint32_t vote = c->vote == LSHMOE_ADAPT_VOTE_PLAIN    ? META_F_VOTE_PLAIN
                   : c->vote == LSHMOE_ADAPT_VOTE_ENCODE   ? META_F_VOTE_ENCODE : 0u;
+    uint64_t seq = ++ctx->a2a_calls;
     for (int p = 0; p < ctx->nranks; p++) {
-        c->meta_out[p].status = local;
-        c->meta_out[p].flags |= local == LSHMOE_OK ? vote : 0u;
+        lshmoe_meta_t *m = &c->meta_out[p];
+        lshmoe_meta_t h = lshmoe_meta_header(LSHMOE_COLL_ALLTOALLV, seq, c->dtype, c->hidden,
+                                             local);
+        h.count = m->count;
+        h.bytes = m->bytes;
+        h.flags = m->flags | (local == LSHMOE_OK ? vote : 0u);
+        *m = h;
     }
     LSHMOE_CHECK(ctx->tl_ops->alltoall(ctx->tl, c->meta_out, sizeof(peer_meta_t), c->meta_in));
     if (local != LSHMOE_OK)
         return local;
-    for (int p = 0; p < ctx->nranks; p++)
-        if (c->meta_in[p].status != LSHMOE_OK)
-            return lshmoe_error(LSHMOE_ERR_PEER, "rank %d failed this all-to-all before the "
-                                "exchange (%s)", p,
-                                lshmoe_status_name((lshmoe_status_t)c->meta_in[p].status));
-    /* every rank hears the same votes, so every rank agrees on the next
-     * call's mode without a round of its own */
+    LSHMOE_CHECK(lshmoe_meta_check(c->meta_in, ctx->nranks, 1));
+    /* Every rank hears the same votes (a rank's vote is the same in every
+     * record it sends), so every rank agrees on the next call's mode
+     * without a round of its own. */
     int plain_votes = 0, encode_votes = 0;
     for (int p = 0; p < ctx->nranks; p++) {
         plain_votes += (c->meta_in[p].flags & META_F_VOTE_PLAIN) != 0;
@@ -365,7 +374,7 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,
                                         c->send_bytes, (void *const *)c->recv_ptrs,
                                         c->recv_bytes, NULL));
-    if (bad_peer >= 0 && c->meta_in[bad_peer].ntokens == c->recv_counts[bad_peer])
+    if (bad_peer >= 0 && c->meta_in[bad_peer].count == c->recv_counts[bad_peer])
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %zu tokens in %llu bytes, "
                             "not %zu tokens of %zu bytes: hidden or dtype differ", bad_peer,
                             c->recv_counts[bad_peer],
@@ -374,7 +383,7 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     if (bad_peer >= 0)
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %llu tokens but recv_counts[%d] "
                             "is %zu", bad_peer,
-                            (unsigned long long)c->meta_in[bad_peer].ntokens, bad_peer,
+                            (unsigned long long)c->meta_in[bad_peer].count, bad_peer,
                             c->recv_counts[bad_peer]);
     return LSHMOE_OK;
 }
@@ -399,22 +408,28 @@ static double remote_token_bytes(const a2a_call_t *c)
 }
 
 /* The ratio this call's remote segments would reach if encoded, from the
- * codec's sample probe (adapt.c calls it before an encoded try). */
+ * codec's estimate for its mode (a sample probe for the LSH modes; adapt.c
+ * calls it before an encoded try): remote token bytes / estimated bytes.
+ * LSHMOE_CODEC_RATIO_UNKNOWN in budget mode, 0 when nothing can be said. */
 static double probe_ratio(void *arg)
 {
     const a2a_call_t *c = arg;
-    double tokens = 0.0, rows = 0.0;
+    double bytes = 0.0, wire = 0.0;
     for (int p = 0; p < c->ctx->nranks; p++) {
-        size_t n = c->send_counts[p], est = 0;
+        size_t n = c->send_counts[p];
+        double r;
         if (p == c->ctx->rank || n == 0)
             continue;
-        if (lshmoe_codec_probe(c->ctx->codec, c->send + c->send_displs[p] * c->token_bytes,
-                               c->dtype, c->hidden, n, &est) != LSHMOE_OK)
+        if (lshmoe_codec_probe_ratio(c->ctx->codec, c->send + c->send_displs[p] * c->token_bytes,
+                                     c->dtype, c->hidden, n, &r) != LSHMOE_OK)
             return 0.0; /* out of memory: no estimate, no try */
-        tokens += (double)n;
-        rows += est > 0 ? (double)est : (double)n;
+        if (r == LSHMOE_CODEC_RATIO_UNKNOWN)
+            return LSHMOE_CODEC_RATIO_UNKNOWN;
+        double b = (double)n * (double)c->token_bytes;
+        bytes += b;
+        wire += r > 0.0 ? b / r : b;
     }
-    return rows > 0.0 ? tokens / rows : 0.0;
+    return wire > 0.0 ? bytes / wire : 0.0;
 }
 
 static void count_sent(a2a_call_t *c)
@@ -434,14 +449,13 @@ static void count_sent(a2a_call_t *c)
     s->calls_explored += c->explored ? 1u : 0u;
 }
 
-lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
-                                 const size_t *send_counts, const size_t *send_displs,
-                                 void *recv, const size_t *recv_counts,
-                                 const size_t *recv_displs, lshmoe_dtype_t dtype,
-                                 size_t hidden, void *stream)
+static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
+                                      const size_t *send_counts, const size_t *send_displs,
+                                      void *recv, const size_t *recv_counts,
+                                      const size_t *recv_displs, lshmoe_dtype_t dtype,
+                                      size_t hidden, void *stream)
 {
-    if (!lshmoe_ctx_valid(ctx))
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     double t0 = lshmoe_now();
     a2a_call_t c = {.ctx = ctx, .send = send, .send_counts = send_counts,
@@ -489,4 +503,20 @@ lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
                         (double)wire_bytes_sent(&c), t_call);
     ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx, const void *send,
+                                 const size_t *send_counts, const size_t *send_displs,
+                                 void *recv, const size_t *recv_counts,
+                                 const size_t *recv_displs, lshmoe_dtype_t dtype,
+                                 size_t hidden, void *stream)
+{
+    if (!lshmoe_ctx_valid(ctx))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    LSHMOE_CHECK(lshmoe_ctx_enter(ctx, "lshmoe_alltoallv"));
+    lshmoe_status_t st = alltoallv_held(ctx, send, send_counts, send_displs, recv,
+                                        recv_counts, recv_displs, dtype, hidden, stream);
+    lshmoe_ctx_leave(ctx);
+    return st;
 }

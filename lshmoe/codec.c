@@ -7,14 +7,25 @@
  * the decoder (codec_encode.c, codec_decode.c).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "kernels/common/quant_math.h"
 #include "lshmoe/codec_internal.h"
 #include "lshmoe/common/error.h"
 
 static int is_pow2(long v)
 {
     return v > 0 && (v & (v - 1)) == 0;
+}
+
+/* log2(2 * cdim): bits of one hash value in a packed key. */
+static int hash_bits(int cdim)
+{
+    int b = 0;
+    while ((1 << b) < 2 * cdim)
+        b++;
+    return b;
 }
 
 static lshmoe_status_t check_params(const lshmoe_codec_params_t *p)
@@ -61,7 +72,38 @@ static lshmoe_status_t check_params(const lshmoe_codec_params_t *p)
     if (!(p->max_error >= 0.0 && p->max_error <= 1000.0))
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: max_error %g is not in 0..1000", p->max_error);
+    if (p->mode < LSHMOE_CODEC_LSH || p->mode > LSHMOE_CODEC_LSH_REFINE_INT4E)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "codec: mode %d is not a codec mode (0..%d)", p->mode,
+                            (int)LSHMOE_CODEC_LSH_REFINE_INT4E);
+    if (p->search < LSHMOE_CODEC_SEARCH_WARM || p->search > LSHMOE_CODEC_SEARCH_LINEAR)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "codec: search %d is not 0..2",
+                            p->search);
+    if (p->mode != LSHMOE_CODEC_LSH && p->residual_bits != 0)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "codec: coded residuals (residual_bits %d) combine only "
+                            "with the lsh codec, not mode %d", p->residual_bits, p->mode);
+    int refine = p->mode == LSHMOE_CODEC_LSH_REFINE ||
+                 p->mode == LSHMOE_CODEC_LSH_REFINE_INT8 ||
+                 p->mode == LSHMOE_CODEC_LSH_REFINE_INT4 ||
+                 p->mode == LSHMOE_CODEC_LSH_REFINE_INT4E;
+    if (refine && (size_t)l->num_hashes * (size_t)hash_bits(l->cdim) > 63)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "codec: refinement needs packed keys, num_hashes %d x "
+                            "%d bits exceeds 63", l->num_hashes, hash_bits(l->cdim));
     return LSHMOE_OK;
+}
+
+/* Ladder of hash-function counts the budget mode tries (docs/algorithm.md). */
+static const int ladder_l[] = {2, 3, 4, 5, 6, 8, 10, 12};
+
+int lshmoe_codec_ladder_l(const lshmoe_codec_t *c, int *ls)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof ladder_l / sizeof ladder_l[0]; i++)
+        if (ladder_l[i] * c->ladder_bits <= 63 && ladder_l[i] <= LSHMOE_CODEC_MAX_L)
+            ls[n++] = ladder_l[i];
+    return n;
 }
 
 lshmoe_status_t lshmoe_codec_create(const lshmoe_codec_params_t *params,
@@ -79,6 +121,14 @@ lshmoe_status_t lshmoe_codec_create(const lshmoe_codec_params_t *params,
         return lshmoe_error(LSHMOE_ERR_NO_MEMORY,
                             "codec: cannot allocate %zu bytes", sizeof *c);
     c->params = *params;
+    c->ladder_bits = hash_bits(params->lsh.cdim);
+    if (params->mode == LSHMOE_CODEC_BUDGET) {
+        /* one hash at the ladder's largest L serves every smaller L: the
+         * first L values of a packed key are the key of L functions */
+        int ls[16];
+        int n = lshmoe_codec_ladder_l(c, ls);
+        c->params.lsh.num_hashes = n > 0 ? ls[n - 1] : 1;
+    }
     *codec_p = c;
     return LSHMOE_OK;
 }
@@ -96,6 +146,11 @@ void lshmoe_codec_destroy(lshmoe_codec_t *codec)
     lshmoe_buf_free(&codec->acc);
     lshmoe_buf_free(&codec->sizes);
     lshmoe_buf_free(&codec->scratch);
+    lshmoe_buf_free(&codec->xf);
+    lshmoe_buf_free(&codec->keys_l);
+    lshmoe_buf_free(&codec->qrows);
+    lshmoe_buf_free(&codec->nrows_tmp);
+    lshmoe_buf_free(&codec->refine_ws);
     free(codec);
 }
 
@@ -169,7 +224,14 @@ int lshmoe_wire_layout(uint16_t flags, size_t elem_size, uint64_t hidden,
     uint64_t row_bytes, end, p;
 
     memset(lay, 0, sizeof *lay);
-    if (mul_u64(elem_size, hidden, &row_bytes) ||
+    int fmt = lshmoe_wire_fmt(flags);
+    if (fmt != LSHMOE_QM_NATIVE) {
+        if (fmt >= LSHMOE_QM_COUNT || hidden > UINT32_MAX)
+            return -1;
+        row_bytes = lshmoe_qm_row_bytes(fmt, hidden);
+        if (mul_u64(row_bytes, nrows, &lay->rows_bytes))
+            return -1;
+    } else if (mul_u64(elem_size, hidden, &row_bytes) ||
         mul_u64(row_bytes, nrows, &lay->rows_bytes))
         return -1;
     lay->rows_off = LSHMOE_WIRE_HEADER_BYTES;
@@ -248,4 +310,24 @@ void lshmoe_wire_header_read(const uint8_t *src, lshmoe_wire_header_t *h)
     h->nrows = lshmoe_get_le64(src + LSHMOE_WIRE_OFF_NROWS);
     h->payload_bytes = lshmoe_get_le64(src + LSHMOE_WIRE_OFF_PAYLOAD);
     h->checksum = lshmoe_get_le64(src + LSHMOE_WIRE_OFF_CHECKSUM);
+}
+
+void lshmoe_codec_choice_name(int id, char *buf, size_t n)
+{
+    static const char *fmts[LSHMOE_CODEC_NFMTS] = {"native", "fp8", "int8", "int4",
+                                                   "int2", "int4e"};
+    if (n == 0)
+        return;
+    if (id < 0 || id >= LSHMOE_CODEC_NCHOICES) {
+        snprintf(buf, n, "invalid");
+        return;
+    }
+    int fmt = id % LSHMOE_CODEC_NFMTS, refine = (id / LSHMOE_CODEC_NFMTS) % 2;
+    int L = id / (2 * LSHMOE_CODEC_NFMTS);
+    if (id == 0)
+        snprintf(buf, n, "raw");
+    else if (L == 0)
+        snprintf(buf, n, "%s", fmts[fmt]);
+    else
+        snprintf(buf, n, "lsh%d%s/%s", L, refine ? "+r" : "", fmts[fmt]);
 }

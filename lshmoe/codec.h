@@ -7,7 +7,9 @@
  * docs/wire-format.md):
  *
  *   header (LSHMOE_WIRE_HEADER_BYTES)
- *   rows      nrows * hidden * dtype_size      centroids or raw tokens
+ *   rows      nrows * row bytes                centroids or raw tokens, in
+ *                                              the dtype or a row format
+ *                                              (version 2, flags bits 4-6)
  *   (zero padding to a multiple of 8)
  *   index     ntokens * (2 or 4) bytes          absent when RAW
  *   (zero padding to a multiple of 8)
@@ -15,7 +17,8 @@
  *   (zero padding to a multiple of 8)
  *
  * The decoder validates everything (magic, version, flags, dtype, hidden,
- * counts, sizes, checksum, every index < nrows, residual scales finite)
+ * counts, sizes, checksum, every coded row's scales and codes, every
+ * index < nrows, residual scales finite)
  * before it writes a single output byte: a bad segment is
  * LSHMOE_ERR_CORRUPT, never a crash or an out-of-bounds access.
  */
@@ -29,7 +32,10 @@
 #include "kernels/kernels.h"
 
 #define LSHMOE_WIRE_MAGIC        0x5753484Cu  /* "LHSW" */
-#define LSHMOE_WIRE_VERSION      1u
+/* Version 1: rows in the dtype. Version 2 adds the row format field
+ * (flags bits 4-6); the encoder writes 1 whenever that field is 0, so a
+ * segment an older reader can read is always written as one. */
+#define LSHMOE_WIRE_VERSION      2u
 #define LSHMOE_WIRE_HEADER_BYTES 48u
 
 /* Header flags */
@@ -37,6 +43,9 @@
 #define LSHMOE_WIRE_F_IDX32  0x2u  /* index entries are uint32 (else u16) */
 #define LSHMOE_WIRE_F_RESID8 0x4u  /* 8-bit coded residuals follow         */
 #define LSHMOE_WIRE_F_RESID4 0x8u  /* 4-bit coded residuals follow         */
+/* Row format (kernels/common/quant_math.h LSHMOE_QM_*), version 2 only. */
+#define LSHMOE_WIRE_FMT_SHIFT 4
+#define LSHMOE_WIRE_FMT_MASK  0x70u
 
 typedef struct lshmoe_codec_params {
     lshmoe_kn_lsh_params_t lsh;
@@ -55,7 +64,46 @@ typedef struct lshmoe_codec_params {
      */
     int    error_guard;    /* 0 or 1                                       */
     double max_error;      /* 0..1000                                      */
+    /*
+     * lshmoe_codec_mode_t (lshmoe.h). 0, LSH, is what the codec did before
+     * modes existed (and what a zero-initialised struct gives). BUDGET
+     * picks per segment the smallest encoding whose measured error is
+     * within max_error (codec_rd.c), hashing with its own ladder of L (the
+     * lsh.num_hashes given is ignored); a fixed mode uses one encoding, and
+     * with error_guard sends RAW a segment over max_error. Residuals
+     * (residual_bits) combine with LSH only.
+     */
+    int    mode;
+    /* BUDGET, how the ladder is searched (codec_rd.c): */
+    int    search;         /* LSHMOE_CODEC_SEARCH_*                        */
 } lshmoe_codec_params_t;
+
+/* Budget searches. WARM (the default): start from the encoding the
+ * previous segment of this codec got (raw: from the largest candidate),
+ * walk down the byte order while candidates fit and up while they do not;
+ * a few evaluations, may miss a smaller fit elsewhere; the first and every
+ * 8th segment bisect instead, so that a stale start does not stick. BISECT: bisect the ladder's monotone chains. LINEAR: every
+ * encoding in byte order until one fits (the exact optimum of the ladder;
+ * for comparison). */
+#define LSHMOE_CODEC_SEARCH_WARM   0
+#define LSHMOE_CODEC_SEARCH_BISECT 1
+#define LSHMOE_CODEC_SEARCH_LINEAR 2
+
+/* Encodings a segment can travel in: clustering with L hash functions (0 =
+ * none), one refinement step or not, and the row format (LSHMOE_QM_*).
+ * Id = (L * 2 + refine) * LSHMOE_QM_COUNT + fmt; id 0 is RAW, the exact
+ * segment. */
+#define LSHMOE_CODEC_MAX_L     16
+#define LSHMOE_CODEC_NFMTS     6   /* LSHMOE_QM_COUNT */
+#define LSHMOE_CODEC_NCHOICES  ((LSHMOE_CODEC_MAX_L + 1) * 2 * LSHMOE_CODEC_NFMTS)
+
+static inline int lshmoe_codec_choice_id(int L, int refine, int fmt)
+{
+    return (L * 2 + refine) * LSHMOE_CODEC_NFMTS + fmt;
+}
+
+/* "raw", "int4", "lsh6+r/int8", ... into buf (always terminated). */
+void lshmoe_codec_choice_name(int id, char *buf, size_t n);
 
 /* What one encode or decode did, added to the caller's totals. */
 typedef struct lshmoe_codec_stats {
@@ -69,14 +117,40 @@ typedef struct lshmoe_codec_stats {
     double   time_hash_s;
     double   time_pack_s;
     double   time_unpack_s;
+    /* Encoder, rate-distortion modes (everything but LSH): */
+    double   time_search_s;   /* hashing excluded: evaluating candidates    */
+    uint64_t search_tokens;   /* token rows visited by error evaluations;
+                                 / tokens = passes over the data            */
+    uint64_t refine_evals;    /* distance evaluations of refinement steps   */
+    double   err_num, err_den;  /* sum |x - x'|^2 and sum |x|^2 over the
+                                   segments whose error was measured        */
+    uint64_t choice_segments[LSHMOE_CODEC_NCHOICES];
+    /* The last segment encoded (overwritten, not added): */
+    int      last_choice;     /* choice id                                  */
+    double   last_error;      /* its measured error; -1 when not measured  */
     uint64_t segments_probed_raw; /* of segments_raw: a sample of the tokens
                                      showed MIN_RATIO out of reach, so the
                                      rest were never hashed               */
 } lshmoe_codec_stats_t;
 
+/*
+ * The budget search's warm start (codec_rd.c) as one stream of segments
+ * sees it. A caller that spreads one stream's segments over several codecs
+ * (the pool's threads, one codec each) keeps one per stream, zeroed at
+ * first, and swaps it in before and out after each encode, so that a
+ * segment's bytes do not depend on which codec encoded it.
+ */
+typedef struct lshmoe_codec_warm {
+    int      id, valid;
+    uint64_t count;
+} lshmoe_codec_warm_t;
+
 /* A codec owns its hashers (one per hidden size seen, cached) and grow-only
  * workspaces. One codec is used by one thread at a time. */
 typedef struct lshmoe_codec lshmoe_codec_t;
+
+/* Exchanges the codec's warm start with *w. Not thread-safe per codec. */
+void lshmoe_codec_warm_swap(lshmoe_codec_t *codec, lshmoe_codec_warm_t *w);
 
 /* Returns LSHMOE_ERR_INVALID_ARG or LSHMOE_ERR_NO_MEMORY. */
 lshmoe_status_t lshmoe_codec_create(const lshmoe_codec_params_t *params,

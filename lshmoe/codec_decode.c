@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/common/quant_math.h"
 #include "lshmoe/codec_internal.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
@@ -30,11 +31,20 @@ static lshmoe_status_t check_header(const lshmoe_wire_header_t *h, size_t len,
     if (h->magic != LSHMOE_WIRE_MAGIC)
         return CORRUPT("bad magic 0x%08" PRIx32 " (expected 0x%08x)", h->magic,
                        LSHMOE_WIRE_MAGIC);
-    if (h->version != LSHMOE_WIRE_VERSION)
-        return CORRUPT("unsupported version %u (this library reads %u)",
+    if (h->version < 1 || h->version > LSHMOE_WIRE_VERSION)
+        return CORRUPT("unsupported version %u (this library reads 1..%u)",
                        (unsigned)h->version, LSHMOE_WIRE_VERSION);
     if (f & ~LSHMOE_WIRE_F_KNOWN)
         return CORRUPT("unknown flag bits 0x%04x", (unsigned)(f & ~LSHMOE_WIRE_F_KNOWN));
+    int fmt = lshmoe_wire_fmt(f);
+    /* canonical: version 2 exactly when a row format is set */
+    if (h->version != lshmoe_wire_version_for(f))
+        return CORRUPT("version %u segment with row format %d", (unsigned)h->version,
+                       fmt);
+    if (fmt >= LSHMOE_QM_COUNT)
+        return CORRUPT("unknown row format %d", fmt);
+    if (fmt != LSHMOE_QM_NATIVE && (f & (LSHMOE_WIRE_F_RESID8 | LSHMOE_WIRE_F_RESID4)))
+        return CORRUPT("residuals with quantized rows (format %d)", fmt);
     if ((f & LSHMOE_WIRE_F_RAW) &&
         (f & (LSHMOE_WIRE_F_IDX32 | LSHMOE_WIRE_F_RESID8 | LSHMOE_WIRE_F_RESID4)))
         return CORRUPT("raw segment with index or residual flags 0x%04x",
@@ -43,7 +53,8 @@ static lshmoe_status_t check_header(const lshmoe_wire_header_t *h, size_t len,
         return CORRUPT("both 8-bit and 4-bit residual flags set");
     if (h->dtype >= (uint32_t)LSHMOE_DTYPE_COUNT)
         return CORRUPT("invalid dtype %" PRIu32, h->dtype);
-    if (!(f & LSHMOE_WIRE_F_RAW) && !lshmoe_dtype_is_float((lshmoe_dtype_t)h->dtype))
+    if ((!(f & LSHMOE_WIRE_F_RAW) || fmt != LSHMOE_QM_NATIVE) &&
+        !lshmoe_dtype_is_float((lshmoe_dtype_t)h->dtype))
         return CORRUPT("compressed segment of non-float dtype %s",
                        lshmoe_dtype_name((lshmoe_dtype_t)h->dtype));
     if (h->hidden == 0)
@@ -182,11 +193,31 @@ static lshmoe_status_t validate_bytes(const uint8_t *seg, size_t len,
 
 /* Index entries and residual scales: what the checksum cannot vouch for,
  * since a buggy or hostile sender computes a matching checksum. */
+/* Every coded row: scales finite and >= 0, no NaN code, zero pad bits. */
+static lshmoe_status_t check_rows(const uint8_t *rows, int fmt, uint64_t nrows,
+                                  uint32_t hidden)
+{
+    size_t stride = (size_t)lshmoe_qm_row_bytes(fmt, hidden);
+    static const char *why[] = {"", "a scale that is not finite and >= 0",
+                                "an FP8 NaN code", "nonzero unused code bits",
+                                "an unknown format"};
+    for (uint64_t k = 0; k < nrows; k++) {
+        int bad = lshmoe_kn_quant_row_check(fmt, rows + k * stride, hidden);
+        if (bad)
+            return CORRUPT("row %" PRIu64 " (format %d) has %s", k, fmt,
+                           why[bad < 5 ? bad : 4]);
+    }
+    return LSHMOE_OK;
+}
+
 static lshmoe_status_t validate_content(lshmoe_codec_t *codec,
                                         const uint8_t *seg,
                                         const lshmoe_wire_header_t *h,
                                         const lshmoe_wire_layout_t *lay)
 {
+    int fmt = lshmoe_wire_fmt(h->flags);
+    if (fmt != LSHMOE_QM_NATIVE)
+        LSHMOE_CHECK(check_rows(seg + lay->rows_off, fmt, h->nrows, h->hidden));
     if ((h->flags & LSHMOE_WIRE_F_RAW) || h->ntokens == 0)
         return LSHMOE_OK;
 
@@ -201,6 +232,39 @@ static lshmoe_status_t validate_content(lshmoe_codec_t *codec,
     return LSHMOE_OK;
 }
 
+/* Quantized rows: each decoded in fp32 and rounded to the dtype once;
+ * clustered segments then expand the rounded rows. */
+static lshmoe_status_t write_quantized(lshmoe_codec_t *codec, const uint8_t *seg,
+                                       const lshmoe_wire_header_t *h,
+                                       const lshmoe_wire_layout_t *lay,
+                                       lshmoe_dtype_t dtype, size_t hidden,
+                                       size_t n, void *out)
+{
+    int fmt = lshmoe_wire_fmt(h->flags);
+    size_t stride = (size_t)lshmoe_qm_row_bytes(fmt, hidden);
+    size_t rb = hidden * lshmoe_dtype_size(dtype), fb, nrows = (size_t)h->nrows;
+    int raw = (h->flags & LSHMOE_WIRE_F_RAW) != 0;
+    uint8_t *dst = out;
+
+    LSHMOE_CHECK(lshmoe_mul_size(hidden, sizeof(float), &fb));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&codec->scratch, fb));
+    if (!raw) {
+        size_t tb;
+        LSHMOE_CHECK(lshmoe_mul_size(nrows, rb, &tb));
+        LSHMOE_CHECK(lshmoe_buf_reserve(&codec->nrows_tmp, tb));
+        dst = codec->nrows_tmp.ptr;
+    }
+    float *y = codec->scratch.ptr;
+    const uint8_t *rows = seg + lay->rows_off;
+    for (size_t k = 0; k < nrows; k++) {
+        lshmoe_kn_dequant_row(fmt, rows + k * stride, hidden, y);
+        lshmoe_row_from_f32(y, hidden, dtype, dst + k * rb);
+    }
+    if (!raw)
+        lshmoe_kn_expand(dst, dtype, hidden, n, codec->cluster_of.ptr, out);
+    return LSHMOE_OK;
+}
+
 static lshmoe_status_t write_tokens(lshmoe_codec_t *codec, const uint8_t *seg,
                                     const lshmoe_wire_header_t *h,
                                     const lshmoe_wire_layout_t *lay,
@@ -209,6 +273,8 @@ static lshmoe_status_t write_tokens(lshmoe_codec_t *codec, const uint8_t *seg,
 {
     if (n == 0)
         return LSHMOE_OK;
+    if (lshmoe_wire_fmt(h->flags) != LSHMOE_QM_NATIVE)
+        return write_quantized(codec, seg, h, lay, dtype, hidden, n, out);
     if (h->flags & LSHMOE_WIRE_F_RAW) {
         memcpy(out, seg + lay->rows_off, (size_t)lay->rows_bytes);
         return LSHMOE_OK;

@@ -19,14 +19,6 @@
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/timer.h"
 
-typedef struct enc_job {
-    lshmoe_codec_t *codec;
-    const void     *tokens;
-    lshmoe_dtype_t  dtype;
-    size_t          es, hidden, ntokens, token_bytes, raw_len;
-    uint8_t        *out;
-} enc_job_t;
-
 static uint16_t resid_flag(int bits)
 {
     return bits == 8 ? LSHMOE_WIRE_F_RESID8
@@ -55,17 +47,17 @@ static int comp_pays(const enc_job_t *j, size_t nrows, lshmoe_wire_layout_t *lay
     return (double)j->token_bytes / (double)len >= j->codec->params.min_ratio;
 }
 
-static void zero_pad(uint8_t *seg, uint64_t off, uint64_t bytes)
+void lshmoe_codec_zero_pad(uint8_t *seg, uint64_t off, uint64_t bytes)
 {
     uint64_t end = lshmoe_pad8(off + bytes);
     memset(seg + off + bytes, 0, (size_t)(end - off - bytes));
 }
 
-static void finish_header(uint8_t *seg, uint16_t flags, const enc_job_t *j,
-                          size_t nrows, uint64_t payload_bytes)
+void lshmoe_codec_finish_header(uint8_t *seg, uint16_t flags, const enc_job_t *j,
+                                size_t nrows, uint64_t payload_bytes)
 {
     lshmoe_wire_header_t h = {
-        .magic = LSHMOE_WIRE_MAGIC, .version = LSHMOE_WIRE_VERSION,
+        .magic = LSHMOE_WIRE_MAGIC, .version = lshmoe_wire_version_for(flags),
         .flags = flags, .dtype = (uint32_t)j->dtype,
         .hidden = (uint32_t)j->hidden, .ntokens = j->ntokens,
         .nrows = nrows, .payload_bytes = payload_bytes, .checksum = 0,
@@ -76,13 +68,13 @@ static void finish_header(uint8_t *seg, uint16_t flags, const enc_job_t *j,
     lshmoe_put_le64(seg + LSHMOE_WIRE_OFF_CHECKSUM, h.checksum);
 }
 
-static size_t write_raw(const enc_job_t *j)
+size_t lshmoe_codec_write_raw(const enc_job_t *j)
 {
     uint64_t payload = j->raw_len - LSHMOE_WIRE_HEADER_BYTES;
     if (j->token_bytes > 0)
         memcpy(j->out + LSHMOE_WIRE_HEADER_BYTES, j->tokens, j->token_bytes);
-    zero_pad(j->out, LSHMOE_WIRE_HEADER_BYTES, j->token_bytes);
-    finish_header(j->out, LSHMOE_WIRE_F_RAW, j, j->ntokens, payload);
+    lshmoe_codec_zero_pad(j->out, LSHMOE_WIRE_HEADER_BYTES, j->token_bytes);
+    lshmoe_codec_finish_header(j->out, LSHMOE_WIRE_F_RAW, j, j->ntokens, payload);
     return j->raw_len;
 }
 
@@ -172,19 +164,19 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
     }
     if (!aligned)
         memcpy(rows, rows_w, (size_t)lay->rows_bytes);
-    zero_pad(j->out, lay->rows_off, lay->rows_bytes);
+    lshmoe_codec_zero_pad(j->out, lay->rows_off, lay->rows_bytes);
 
     write_index(j->out + lay->idx_off, cluster_of, j->ntokens,
                 (flags & LSHMOE_WIRE_F_IDX32) != 0);
-    zero_pad(j->out, lay->idx_off, lay->idx_bytes);
+    lshmoe_codec_zero_pad(j->out, lay->idx_off, lay->idx_bytes);
 
     if (bits != 0) {
         lshmoe_kn_residual_encode(j->tokens, rows_w, j->dtype, j->hidden,
                                   j->ntokens, cluster_of, bits,
                                   j->out + lay->resid_off, fscratch);
-        zero_pad(j->out, lay->resid_off, lay->resid_bytes);
+        lshmoe_codec_zero_pad(j->out, lay->resid_off, lay->resid_bytes);
     }
-    finish_header(j->out, flags, j, nrows, lay->payload_bytes);
+    lshmoe_codec_finish_header(j->out, flags, j, nrows, lay->payload_bytes);
     return LSHMOE_OK;
 }
 
@@ -251,6 +243,12 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
     j.token_bytes = ntokens * hidden * j.es; /* fits: max_bytes checked */
     j.out = out;
 
+    if (codec->params.mode != LSHMOE_CODEC_LSH) {
+        LSHMOE_CHECK(lshmoe_codec_encode_rd(&j, len_p, st));
+        if (*len_p != 0)
+            return LSHMOE_OK;
+        /* NaN/Inf tokens: never quantized; the LSH path keeps them exact */
+    }
     double t0 = lshmoe_now(), t1 = t0;
     /* Cheap tests first; then the best case (every token in one row): if
      * even that does not pay, hashing cannot change the answer. The group
@@ -278,7 +276,7 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
     if (try_comp) {
         len = (size_t)(LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes);
     } else {
-        len = write_raw(&j);
+        len = lshmoe_codec_write_raw(&j);
         nrows = ntokens;
     }
     double t2 = lshmoe_now();

@@ -39,7 +39,58 @@ struct lshmoe_codec {
     lshmoe_buf_t acc;         /* fp32 per row element (centroid sums)        */
     lshmoe_buf_t sizes;       /* u32 per row                                */
     lshmoe_buf_t scratch;     /* residual kernels, unaligned fallbacks       */
+    /* rate-distortion encoder (codec_rd.c) and quantized-row decoding */
+    lshmoe_buf_t xf;          /* the segment's tokens in fp32                */
+    lshmoe_buf_t keys_l;      /* keys cut to L functions                     */
+    lshmoe_buf_t qrows;       /* candidate rows as the receiver decodes them */
+    lshmoe_buf_t nrows_tmp;   /* native centroid rows; decoded rows (decode) */
+    lshmoe_buf_t refine_ws;
+    int          ladder_bits; /* bits per hash value in a packed key         */
+    int          warm_id;     /* choice id of the last budget segment (0 raw) */
+    int          warm_valid;  /* warm_id is set                              */
+    uint64_t     warm_count;  /* budget segments searched (re-anchoring)     */
 };
+
+/* One segment being encoded (codec_encode.c, codec_rd.c). */
+typedef struct enc_job {
+    lshmoe_codec_t *codec;
+    const void     *tokens;
+    lshmoe_dtype_t  dtype;
+    size_t          es, hidden, ntokens, token_bytes, raw_len;
+    uint8_t        *out;
+} enc_job_t;
+
+/* Shared by both encoders: zero padding after a section, the header with
+ * its checksum, the RAW segment (returns its length). */
+void lshmoe_codec_zero_pad(uint8_t *seg, uint64_t off, uint64_t bytes);
+void lshmoe_codec_finish_header(uint8_t *seg, uint16_t flags, const enc_job_t *j,
+                                size_t nrows, uint64_t payload_bytes);
+size_t lshmoe_codec_write_raw(const enc_job_t *j);
+
+/*
+ * The rate-distortion encoder (every mode but LSH). Writes the segment and
+ * sets *len_p, or sets *len_p = 0 when the segment holds NaN/Inf tokens:
+ * those are never quantized, and the caller encodes it the LSH way
+ * (native rows, non-finite tokens alone and exact) under the guard.
+ */
+lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
+                                       lshmoe_codec_stats_t *st);
+
+/* The L values the budget ladder tries with this codec's cdim (ascending;
+ * only those whose packed key fits 63 bits). Returns the count (<= 16). */
+int lshmoe_codec_ladder_l(const lshmoe_codec_t *c, int *ls);
+
+/* Row format of a header's flags. */
+static inline int lshmoe_wire_fmt(uint16_t flags)
+{
+    return (flags & LSHMOE_WIRE_FMT_MASK) >> LSHMOE_WIRE_FMT_SHIFT;
+}
+
+/* The oldest version that can carry these flags. */
+static inline uint16_t lshmoe_wire_version_for(uint16_t flags)
+{
+    return lshmoe_wire_fmt(flags) != 0 ? 2u : 1u;
+}
 
 /* Header field offsets (bytes from the segment start). */
 enum {
@@ -56,7 +107,7 @@ enum {
 
 #define LSHMOE_WIRE_F_KNOWN                                                  \
     (LSHMOE_WIRE_F_RAW | LSHMOE_WIRE_F_IDX32 | LSHMOE_WIRE_F_RESID8 |        \
-     LSHMOE_WIRE_F_RESID4)
+     LSHMOE_WIRE_F_RESID4 | LSHMOE_WIRE_FMT_MASK)
 
 /* Rows a u16 index can address. */
 #define LSHMOE_WIRE_IDX16_MAX_ROWS 65536u
@@ -189,5 +240,27 @@ size_t lshmoe_codec_probe_sample(size_t ntokens);
 lshmoe_status_t lshmoe_codec_probe(lshmoe_codec_t *codec, const void *tokens,
                                    lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
                                    size_t *nrows_p);
+
+/* The one encoding of a fixed mode (any mode but LSH and BUDGET): L hash
+ * functions (0: no clustering, -1: the codec's num_hashes), refinement,
+ * row format (LSHMOE_QM_*). */
+void lshmoe_codec_mode_encoding(int mode, int *L, int *refine, int *fmt);
+
+/*
+ * The ratio (token bytes / row bytes; headers and cluster indices left
+ * out) the codec's mode would give a float segment (codec_probe.c):
+ *  - LSH: ntokens / the rows lshmoe_codec_probe() estimates;
+ *  - a row format without clustering (FP8, INT8, INT4, INT2, INT4E,
+ *    NATIVE): the format's own ratio, exact, nothing hashed;
+ *  - LSH with a row format: both;
+ *  - BUDGET: LSHMOE_CODEC_RATIO_UNKNOWN; the ladder decides per segment
+ *    from measured errors, which no sample of keys predicts.
+ * 0 when it cannot be estimated (no hasher for this hidden size, no
+ * tokens). Returns LSHMOE_OK or LSHMOE_ERR_NO_MEMORY.
+ */
+#define LSHMOE_CODEC_RATIO_UNKNOWN (-1.0)
+lshmoe_status_t lshmoe_codec_probe_ratio(lshmoe_codec_t *codec, const void *tokens,
+                                         lshmoe_dtype_t dtype, size_t hidden,
+                                         size_t ntokens, double *ratio_p);
 
 #endif /* LSHMOE_CODEC_INTERNAL_H */

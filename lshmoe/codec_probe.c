@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "kernels/common/quant_math.h"
 #include "lshmoe/codec_internal.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
@@ -86,5 +87,34 @@ lshmoe_status_t lshmoe_codec_probe(lshmoe_codec_t *codec, const void *tokens,
     double k = 0.5 * (double)s * (double)(s - 1) / (pairs + 1.0);
     double rows = k * -expm1(-(double)ntokens / k);
     *nrows_p = rows < 1.0 ? 1 : rows > (double)ntokens ? ntokens : (size_t)ceil(rows);
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_codec_probe_ratio(lshmoe_codec_t *codec, const void *tokens,
+                                         lshmoe_dtype_t dtype, size_t hidden,
+                                         size_t ntokens, double *ratio_p)
+{
+    int mode = codec->params.mode, L = -1, refine = 0, fmt = LSHMOE_QM_NATIVE;
+    *ratio_p = 0.0;
+    if (ntokens == 0 || hidden == 0 || !lshmoe_dtype_is_float(dtype))
+        return LSHMOE_OK;
+    if (mode == LSHMOE_CODEC_BUDGET) {
+        *ratio_p = LSHMOE_CODEC_RATIO_UNKNOWN;
+        return LSHMOE_OK;
+    }
+    if (mode != LSHMOE_CODEC_LSH)
+        lshmoe_codec_mode_encoding(mode, &L, &refine, &fmt);
+    double token_bytes = (double)(hidden * lshmoe_dtype_size(dtype));
+    double row_bytes = fmt == LSHMOE_QM_NATIVE ? token_bytes
+                                               : (double)lshmoe_qm_row_bytes(fmt, hidden);
+    double rows = (double)ntokens;
+    if (L != 0) {
+        size_t est;
+        LSHMOE_CHECK(lshmoe_codec_probe(codec, tokens, dtype, hidden, ntokens, &est));
+        if (est == 0)
+            return LSHMOE_OK;
+        rows = (double)est;
+    }
+    *ratio_p = (double)ntokens * token_bytes / (rows * row_bytes);
     return LSHMOE_OK;
 }

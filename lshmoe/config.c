@@ -91,6 +91,13 @@ lshmoe_status_t lshmoe_config_resolve(const lshmoe_config_t *user, lshmoe_config
     LSHMOE_CHECK(resolve_int("MIN_TOKENS", &cfg.min_tokens));
     LSHMOE_CHECK(resolve_choice("COMPENSATION", &cfg.compensation, LSHMOE_COMP_NONE, NULL));
     LSHMOE_CHECK(resolve_choice("RESIDUAL_BITS", &cfg.residual_bits, 0, residual_bits));
+    LSHMOE_CHECK(resolve_choice("CODEC", &cfg.codec, LSHMOE_CODEC_LSH, NULL));
+    if (cfg.max_error < 0.0) {
+        LSHMOE_CHECK(lshmoe_param_double("MAX_ERROR", &cfg.max_error));
+    } else if (!(cfg.max_error <= 1000.0)) {
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "config MAX_ERROR: %g is outside 0..1000",
+                            cfg.max_error);
+    }
     if (cfg.seed == LSHMOE_UNSET_U64)
         LSHMOE_CHECK(lshmoe_param_u64("SEED", &cfg.seed));
     if (cfg.min_ratio < 0.0) {
@@ -112,5 +119,21 @@ lshmoe_status_t lshmoe_config_resolve(const lshmoe_config_t *user, lshmoe_config
                             (int)cfg.cdim, (int)cfg.reduce_dim);
     cfg.transport = NULL;
     *out = cfg;
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_config_codec_params(const lshmoe_config_t *c, lshmoe_codec_params_t *cp)
+{
+    *cp = (lshmoe_codec_params_t){
+        .lsh = {.seed = c->seed, .num_hashes = c->num_hashes, .cdim = c->cdim,
+                .reduce = c->reduce, .reduce_dim = c->reduce_dim, .rounds = c->rounds},
+        .compress = c->compress,
+        .min_tokens = (size_t)c->min_tokens,
+        .min_ratio = c->min_ratio,
+        .residual_bits = c->compensation == LSHMOE_COMP_RESIDUAL ? c->residual_bits : 0,
+        .error_guard = 1,
+        .max_error = c->max_error,
+        .mode = c->codec,
+    };
     return LSHMOE_OK;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Copyright (c) 2026 the lshmoe authors */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,21 @@ int lshmoe_ctx_valid(const lshmoe_ctx_t *ctx)
     return ctx != NULL && ctx->magic == LSHMOE_CTX_MAGIC;
 }
 
+lshmoe_status_t lshmoe_ctx_enter(lshmoe_ctx_t *ctx, const char *what)
+{
+    if (__atomic_exchange_n(&ctx->in_use, 1, __ATOMIC_ACQUIRE) != 0)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "%s: the context is in use by another call (a context is used "
+                            "by one thread at a time, and expert hooks must not call back "
+                            "into it)", what);
+    return LSHMOE_OK;
+}
+
+void lshmoe_ctx_leave(lshmoe_ctx_t *ctx)
+{
+    __atomic_store_n(&ctx->in_use, 0, __ATOMIC_RELEASE);
+}
+
 lshmoe_status_t lshmoe_ctx_fail(lshmoe_ctx_t *ctx, lshmoe_status_t st)
 {
     if (LSHMOE_IS_ERR(st) && lshmoe_ctx_valid(ctx)) {
@@ -41,6 +57,8 @@ lshmoe_status_t lshmoe_ctx_fail(lshmoe_ctx_t *ctx, lshmoe_status_t st)
     return st;
 }
 
+/* Can this rank reach its peers through `comm` at all? Only then can it
+ * tell them of a failure; without a usable descriptor it returns alone. */
 static lshmoe_status_t check_desc(const lshmoe_comm_desc_t *comm)
 {
     if (comm == NULL)
@@ -49,13 +67,28 @@ static lshmoe_status_t check_desc(const lshmoe_comm_desc_t *comm)
         return lshmoe_error(LSHMOE_ERR_NOT_INIT,
                             "communicator descriptor has size %u and magic 0x%x: fill it "
                             "with LSHMOE_COMM_DESC_INITIALIZER", comm->size, comm->magic);
+    if (comm->nranks < 1 || comm->rank < 0 || comm->rank >= comm->nranks)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "rank %d is not in 0..%d",
+                            comm->rank, comm->nranks - 1);
+    return LSHMOE_OK;
+}
+
+/* This rank's own argument errors that still leave the communicator usable:
+ * the rank joins the creation round with them so that its peers fail with
+ * LSHMOE_ERR_PEER instead of waiting for it. */
+static lshmoe_status_t check_own_args(int header_version, const lshmoe_comm_desc_t *comm,
+                                      lshmoe_ctx_t **ctx_p)
+{
+    if (ctx_p == NULL)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "ctx_p is NULL");
+    if (header_version > LSHMOE_VERSION_CODE)
+        return lshmoe_error(LSHMOE_ERR_VERSION,
+                            "program compiled against lshmoe header %d, library is %d",
+                            header_version, LSHMOE_VERSION_CODE);
     if (comm->version > LSHMOE_VERSION_CODE)
         return lshmoe_error(LSHMOE_ERR_VERSION,
                             "communicator descriptor is from header version %u, newer "
                             "than library %d", comm->version, LSHMOE_VERSION_CODE);
-    if (comm->nranks < 1 || comm->rank < 0 || comm->rank >= comm->nranks)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "rank %d is not in 0..%d",
-                            comm->rank, comm->nranks - 1);
     return LSHMOE_OK;
 }
 
@@ -110,28 +143,19 @@ static lshmoe_status_t init_adapt(lshmoe_ctx_t *ctx)
 
 static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
 {
-    const lshmoe_config_t *c = &ctx->cfg;
-    double max_error;
-    LSHMOE_CHECK(lshmoe_param_double("MAX_ERROR", &max_error));
-    lshmoe_codec_params_t cp = {
-        .lsh = {.seed = c->seed, .num_hashes = c->num_hashes, .cdim = c->cdim,
-                .reduce = c->reduce, .reduce_dim = c->reduce_dim, .rounds = c->rounds},
-        .compress = c->compress,
-        .min_tokens = (size_t)c->min_tokens,
-        .min_ratio = c->min_ratio,
-        .residual_bits = c->compensation == LSHMOE_COMP_RESIDUAL ? c->residual_bits : 0,
-        .error_guard = 1,
-        .max_error = max_error,
-    };
+    lshmoe_codec_params_t cp;
+    LSHMOE_CHECK(lshmoe_config_codec_params(&ctx->cfg, &cp));
     LSHMOE_CHECK(lshmoe_codec_create(&cp, &ctx->codec));
     /* Pool threads (LSHMOE_THREADS) each get a codec of their own: its
-     * workspaces, never its parameters, differ. On the self transport all
+     * workspaces and its per-segment mode state (budget ladder, row
+     * formats), never its parameters, differ. On the self transport all
      * ranks share this process's cores. */
     int threads;
     LSHMOE_CHECK(lshmoe_pool_threads_from_env(
         ctx->self_world ? ctx->nranks : 0, &threads));
     ctx->codecs = calloc((size_t)threads, sizeof *ctx->codecs);
-    if (ctx->codecs == NULL)
+    ctx->peer_warm = calloc((size_t)ctx->nranks, sizeof *ctx->peer_warm);
+    if (ctx->codecs == NULL || ctx->peer_warm == NULL)
         return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "cannot allocate %d codecs", threads);
     ctx->codecs[0] = ctx->codec;
     ctx->nthreads = 1;
@@ -150,6 +174,7 @@ static void ctx_free(lshmoe_ctx_t *ctx)
     for (int t = 1; t < ctx->nthreads; t++)
         lshmoe_codec_destroy(ctx->codecs[t]);
     free(ctx->codecs);
+    free(ctx->peer_warm);
     lshmoe_codec_destroy(ctx->codec);
     lshmoe_buf_free(&ctx->jobs);
     lshmoe_buf_free(&ctx->send_stage);
@@ -165,13 +190,10 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
 {
     lshmoe_status_t st;
     lshmoe_error_clear();
-    if (ctx_p == NULL)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "ctx_p is NULL");
-    if (header_version > LSHMOE_VERSION_CODE)
-        return lshmoe_error(LSHMOE_ERR_VERSION,
-                            "program compiled against lshmoe header %d, library is %d",
-                            header_version, LSHMOE_VERSION_CODE);
     LSHMOE_CHECK(check_desc(comm));
+    lshmoe_status_t own = check_own_args(header_version, comm, ctx_p);
+    char own_msg[LSHMOE_ERRMSG_LEN];
+    snprintf(own_msg, sizeof own_msg, "%s", lshmoe_error_thread_msg());
 
     lshmoe_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (ctx == NULL)
@@ -192,7 +214,10 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
      * A bad value is a local failure like a bad config: the peers hear of it
      * in the fingerprint round instead of waiting for this rank. */
     double link_gbps = 0, link_lat_us = 0;
-    lshmoe_status_t local = lshmoe_param_double("LINK_GBPS", &link_gbps);
+    lshmoe_status_t local = own != LSHMOE_OK ? lshmoe_error(own, "%s", own_msg)
+                                             : lshmoe_log_config_status();
+    if (local == LSHMOE_OK)
+        local = lshmoe_param_double("LINK_GBPS", &link_gbps);
     if (local == LSHMOE_OK)
         local = lshmoe_param_double("LINK_LATENCY_US", &link_lat_us);
     if (local == LSHMOE_OK && (link_gbps > 0 || link_lat_us > 0))

@@ -59,10 +59,15 @@ struct lshmoe_ctx {
     lshmoe_pool_t         *pool;
     lshmoe_codec_t       **codecs;
     int                    nthreads;
+    /* the budget search's warm start per destination rank (one stream of
+     * segments each, whichever thread encodes them) */
+    lshmoe_codec_warm_t   *peer_warm;
     int                    self_world; /* self transport: ranks share cores */
     lshmoe_stats_t         stats;
     lshmoe_adapt_t         adapt;
     char                   last_error[LSHMOE_ERRMSG_LEN];
+    uint64_t               a2a_calls; /* lshmoe_alltoallv calls joined (metadata seq) */
+    int                    in_use;    /* a collective runs on it (atomic)    */
     /* alltoallv scratch, grow-only */
     lshmoe_buf_t           send_stage;
     lshmoe_buf_t           recv_stage;
@@ -76,10 +81,26 @@ struct lshmoe_ctx {
 lshmoe_status_t lshmoe_config_resolve(const lshmoe_config_t *user,
                                       lshmoe_config_t *out);
 
+/* The segment codec's parameters for a resolved config (plus
+ * LSHMOE_MAX_ERROR, which is environment-only): one place for contexts and
+ * the public codec API alike. */
+lshmoe_status_t lshmoe_config_codec_params(const lshmoe_config_t *c, lshmoe_codec_params_t *cp);
+
 /* Records the thread's last error message in the context and returns st. */
 lshmoe_status_t lshmoe_ctx_fail(lshmoe_ctx_t *ctx, lshmoe_status_t st);
 
 /* Is ctx a live context? */
 int lshmoe_ctx_valid(const lshmoe_ctx_t *ctx);
+
+/*
+ * The one-thread-at-a-time contract, enforced: a collective claims the
+ * context with an atomic flag for its whole duration. A second call while
+ * it is claimed (another thread, or an expert hook calling back into the
+ * library) gets LSHMOE_ERR_INVALID_ARG with the message in the thread's
+ * last error only: the context's own belongs to the call that holds it.
+ * One atomic exchange per call; never blocks.
+ */
+lshmoe_status_t lshmoe_ctx_enter(lshmoe_ctx_t *ctx, const char *what);
+void lshmoe_ctx_leave(lshmoe_ctx_t *ctx);
 
 #endif /* LSHMOE_CTX_INT_H */

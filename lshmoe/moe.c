@@ -164,7 +164,7 @@ static void moe_free(lshmoe_moe_t *m)
 static lshmoe_status_t make_hasher(lshmoe_moe_t *m)
 {
     const lshmoe_config_t *c = &m->ctx->cfg;
-    LSHMOE_CHECK(lshmoe_param_double("MAX_ERROR", &m->max_error));
+    m->max_error = c->max_error;
     if (!c->compress)
         return LSHMOE_OK;
     lshmoe_kn_lsh_params_t p = {.seed = c->seed, .num_hashes = c->num_hashes,
@@ -179,11 +179,10 @@ static lshmoe_status_t make_hasher(lshmoe_moe_t *m)
     return st;
 }
 
-lshmoe_status_t lshmoe_moe_create(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *cfg,
-                                  lshmoe_moe_t **moe_p)
+static lshmoe_status_t moe_create_held(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *cfg,
+                                       lshmoe_moe_t **moe_p)
 {
-    if (!lshmoe_ctx_valid(ctx) || moe_p == NULL)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context or moe_p is NULL or invalid");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     lshmoe_moe_t *m = calloc(1, sizeof *m);
     if (m == NULL)
@@ -192,7 +191,11 @@ lshmoe_status_t lshmoe_moe_create(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *
     m->ctx = ctx;
     m->rank = ctx->rank;
     m->nranks = ctx->nranks;
-    lshmoe_status_t local = check_config(cfg, ctx->nranks);
+    /* A NULL moe_p is this rank's own error: it still joins the creation
+     * round so that the peers fail instead of waiting for it. */
+    lshmoe_status_t local = moe_p == NULL
+        ? lshmoe_error(LSHMOE_ERR_INVALID_ARG, "lshmoe_moe_create: moe_p is NULL")
+        : check_config(cfg, ctx->nranks);
     if (local == LSHMOE_OK) {
         m->nexp = cfg->num_experts;
         m->topk = cfg->topk;
@@ -228,8 +231,12 @@ static int moe_valid(const lshmoe_moe_t *m)
 lshmoe_status_t lshmoe_moe_local_experts(const lshmoe_moe_t *moe, int *count_p,
                                          const int32_t **ids_p)
 {
-    if (!moe_valid(moe) || count_p == NULL || ids_p == NULL)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer or an output is NULL");
+    if (!moe_valid(moe))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    if (count_p == NULL || ids_p == NULL)
+        return lshmoe_ctx_fail(moe->ctx, lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                               "lshmoe_moe_local_experts: %s is NULL",
+                               count_p == NULL ? "count_p" : "ids_p"));
     *count_p = moe->nlocal;
     *ids_p = moe->order + moe->rank_off[moe->rank];
     return LSHMOE_OK;
@@ -315,4 +322,16 @@ void moe_store_f64(const double *src, size_t n, lshmoe_dtype_t dtype, float *tmp
     for (size_t i = 0; i < n; i++)
         tmp[i] = (float)src[i];
     lshmoe_row_from_f32(tmp, n, dtype, dst);
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_moe_create(lshmoe_ctx_t *ctx, const lshmoe_moe_config_t *cfg,
+                                  lshmoe_moe_t **moe_p)
+{
+    if (!lshmoe_ctx_valid(ctx))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    LSHMOE_CHECK(lshmoe_ctx_enter(ctx, "lshmoe_moe_create"));
+    lshmoe_status_t st = moe_create_held(ctx, cfg, moe_p);
+    lshmoe_ctx_leave(ctx);
+    return st;
 }

@@ -105,11 +105,10 @@ static lshmoe_status_t owner_grads(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, cons
     return LSHMOE_OK;
 }
 
-lshmoe_status_t lshmoe_moe_combine_backward(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
-                                            const void *dy, float *dgates, void *stream)
+static lshmoe_status_t moe_combine_backward_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
+                                                 const void *dy, float *dgates, void *stream)
 {
-    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_COMBINED, dy, "dy", stream,
                                        "lshmoe_moe_combine_backward");
@@ -149,11 +148,10 @@ static lshmoe_status_t token_grads(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char
     return LSHMOE_OK;
 }
 
-lshmoe_status_t lshmoe_moe_dispatch_backward(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
-                                             void *dx, void *stream)
+static lshmoe_status_t moe_dispatch_backward_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
+                                                  void *dx, void *stream)
 {
-    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_COMBINE_BWD, dx, "dx", stream,
                                        "lshmoe_moe_dispatch_backward");
@@ -168,4 +166,28 @@ lshmoe_status_t lshmoe_moe_dispatch_backward(lshmoe_moe_t *moe, lshmoe_moe_handl
     if (st != LSHMOE_OK)
         return lshmoe_ctx_fail(moe->ctx, st);
     return LSHMOE_OK;
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_moe_combine_backward(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
+                                            const void *dy, float *dgates, void *stream)
+{
+    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    LSHMOE_CHECK(lshmoe_ctx_enter(moe->ctx, "lshmoe_moe_combine_backward"));
+    lshmoe_status_t st = moe_combine_backward_held(moe, handle, dy, dgates, stream);
+    lshmoe_ctx_leave(moe->ctx);
+    return st;
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_moe_dispatch_backward(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
+                                             void *dx, void *stream)
+{
+    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    LSHMOE_CHECK(lshmoe_ctx_enter(moe->ctx, "lshmoe_moe_dispatch_backward"));
+    lshmoe_status_t st = moe_dispatch_backward_held(moe, handle, dx, stream);
+    lshmoe_ctx_leave(moe->ctx);
+    return st;
 }

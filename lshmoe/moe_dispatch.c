@@ -32,7 +32,10 @@ static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t 
         rows += c & ~MOE_ROWS_RAW;
         sized += (c & MOE_ROWS_RAW) ? 0 : (c & ~MOE_ROWS_RAW);
     }
-    if (len - prefix != rows * m->tb + sized * sizeof(uint32_t))
+    /* rows * tb could wrap for a hostile prefix (up to 65536 counts of 2^31
+     * rows): bound rows by the bytes first, then the products are exact. */
+    if (rows > (len - prefix) / m->tb ||
+        len - prefix != rows * m->tb + sized * sizeof(uint32_t))
         return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu rows "
                             "announced, %zu bytes received", p, rows, len);
     const char *sizes = buf + prefix + rows * m->tb;
@@ -148,11 +151,10 @@ static lshmoe_status_t receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const mo
     return LSHMOE_OK;
 }
 
-lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
-                                    const void *x, void *stream)
+static lshmoe_status_t moe_dispatch_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
+                                         const void *x, void *stream)
 {
-    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     uint64_t seq = ++moe->seq; /* every rank counts every dispatch */
     lshmoe_status_t local = LSHMOE_OK;
@@ -177,4 +179,16 @@ lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe, lshmoe_moe_handle_t *hand
         return lshmoe_ctx_fail(moe->ctx, st);
     handle->state = MOE_ST_DISPATCHED;
     return LSHMOE_OK;
+}
+
+/* The context is claimed for the whole call (lshmoe_ctx_enter). */
+lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,
+                                    const void *x, void *stream)
+{
+    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
+    LSHMOE_CHECK(lshmoe_ctx_enter(moe->ctx, "lshmoe_moe_dispatch"));
+    lshmoe_status_t st = moe_dispatch_held(moe, handle, x, stream);
+    lshmoe_ctx_leave(moe->ctx);
+    return st;
 }

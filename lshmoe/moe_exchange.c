@@ -27,18 +27,17 @@ lshmoe_status_t moe_meta_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
     /* Without its scratch this rank cannot even tell the others it failed. */
     LSHMOE_CHECK(lshmoe_buf_reserve(&moe->meta, 2 * R * sizeof(moe_meta_t)));
     moe_meta_t *out = moe->meta.ptr, *in = out + R;
-    for (size_t p = 0; p < R; p++)
-        out[p] = (moe_meta_t){.status = local, .op = op, .seq = seq,
-                              .bytes = local == LSHMOE_OK ? send_bytes[p] : 0};
+    for (size_t p = 0; p < R; p++) {
+        out[p] = lshmoe_meta_header((lshmoe_coll_t)op, seq, moe->dtype, moe->hidden, local);
+        out[p].bytes = local == LSHMOE_OK ? send_bytes[p] : 0;
+    }
     const lshmoe_ctx_t *ctx = moe->ctx;
     LSHMOE_CHECK(ctx->tl_ops->alltoall(ctx->tl, out, sizeof *out, in));
     if (local != LSHMOE_OK)
         return local;
-    for (size_t p = 0; p < R; p++)
-        if (in[p].status != LSHMOE_OK)
-            return lshmoe_error(LSHMOE_ERR_PEER, "rank %zu failed this MoE %s (%s)", p,
-                                moe_op_name(op),
-                                lshmoe_status_name((lshmoe_status_t)in[p].status));
+    /* Another collective, another dispatch, another layer's dtype or
+     * hidden: every rank sees it in the headers and fails here. */
+    LSHMOE_CHECK(lshmoe_meta_check(in, (int)R, 1));
     *meta_in_p = in;
     return LSHMOE_OK;
 }
@@ -57,7 +56,7 @@ lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
     for (size_t p = 0; p < R; p++) {
         rptr[p] = recv_ptrs[p];
         rbytes[p] = meta_in[p].bytes;
-        int agrees = meta_in[p].op == op && meta_in[p].seq == seq &&
+        int agrees = meta_in[p].coll == op && meta_in[p].seq == seq &&
                      (recv_expect == NULL || meta_in[p].bytes == recv_expect[p]);
         if (!agrees) {
             if (bad < 0)
@@ -82,10 +81,10 @@ lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
     if (bad < 0)
         return LSHMOE_OK;
     const moe_meta_t *m = &meta_in[bad];
-    if (m->op != op || m->seq != seq)
+    if (m->coll != op || m->seq != seq)
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d is in the %s of dispatch #%llu "
                             "while rank %d is in the %s of dispatch #%llu: every rank must "
-                            "pass the handle of the same dispatch", bad, moe_op_name(m->op),
+                            "pass the handle of the same dispatch", bad, moe_op_name(m->coll),
                             (unsigned long long)m->seq, moe->rank, moe_op_name(op),
                             (unsigned long long)seq);
     return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sends %llu bytes in this %s, rank %d "

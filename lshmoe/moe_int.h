@@ -28,6 +28,7 @@
 #include "kernels/kernels.h"
 #include "lshmoe/common/buf.h"
 #include "lshmoe/ctx_int.h"
+#include "lshmoe/meta.h"
 #include "lshmoe_moe.h"
 
 #define LSHMOE_MOE_MAGIC    0x4C534D45u /* "LSME" */
@@ -41,12 +42,13 @@
 /* Flag in a dispatch row count: every row is one token (no sizes sent). */
 #define MOE_ROWS_RAW 0x80000000u
 
-/* Which collective a metadata round belongs to (checked across ranks). */
+/* Which collective a metadata round belongs to (checked across ranks, also
+ * against lshmoe_alltoallv: the values are the common header's). */
 typedef enum moe_op {
-    MOE_OP_DISPATCH = 1,
-    MOE_OP_COMBINE = 2,
-    MOE_OP_COMBINE_BWD = 3,
-    MOE_OP_DISPATCH_BWD = 4
+    MOE_OP_DISPATCH = LSHMOE_COLL_MOE_DISPATCH,
+    MOE_OP_COMBINE = LSHMOE_COLL_MOE_COMBINE,
+    MOE_OP_COMBINE_BWD = LSHMOE_COLL_MOE_COMBINE_BWD,
+    MOE_OP_DISPATCH_BWD = LSHMOE_COLL_MOE_DISPATCH_BWD
 } moe_op_t;
 
 /* How far a handle's pass went. */
@@ -57,13 +59,10 @@ typedef enum moe_state {
     MOE_ST_COMBINE_BWD
 } moe_state_t;
 
-/* One rank's metadata to one peer. */
-typedef struct moe_meta {
-    int32_t  status;
-    uint32_t op;
-    uint64_t seq;    /* the dispatch this collective belongs to */
-    uint64_t bytes;  /* payload bytes that follow               */
-} moe_meta_t;
+/* One rank's metadata to one peer: the record every data collective shares
+ * (meta.h); coll = moe_op_t, seq = the dispatch the call belongs to, bytes
+ * = payload bytes that follow. */
+typedef lshmoe_meta_t moe_meta_t;
 
 struct lshmoe_moe {
     uint32_t       magic;

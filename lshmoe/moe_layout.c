@@ -102,9 +102,14 @@ static void sort_entries(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
 lshmoe_status_t lshmoe_moe_layout(lshmoe_moe_t *moe, size_t ntokens, const int32_t *topk_idx,
                                   const float *topk_weights, lshmoe_moe_handle_t **handle_p)
 {
-    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC || handle_p == NULL)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer or handle_p is NULL or invalid");
+    if (moe == NULL || moe->magic != LSHMOE_MOE_MAGIC)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "MoE layer is NULL or invalid");
     lshmoe_error_clear();
+    /* Every failure with a live layer sets its own message in the context,
+     * so lshmoe_last_error(ctx) never shows an earlier call's. */
+    if (handle_p == NULL)
+        return lshmoe_ctx_fail(moe->ctx, lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                                                      "lshmoe_moe_layout: handle_p is NULL"));
     lshmoe_status_t st = check_routing(moe, ntokens, topk_idx, topk_weights);
     if (st != LSHMOE_OK)
         return lshmoe_ctx_fail(moe->ctx, st);

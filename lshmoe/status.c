@@ -3,25 +3,7 @@
 
 #include "lshmoe.h"
 
-const char *lshmoe_status_name(lshmoe_status_t status)
-{
-    switch (status) {
-#define STATUS_NAME_(name, value, text) case LSHMOE_##name: return #name;
-    LSHMOE_STATUS_MAP(STATUS_NAME_)
-#undef STATUS_NAME_
-    }
-    return "UNKNOWN";
-}
-
-const char *lshmoe_status_string(lshmoe_status_t status)
-{
-    switch (status) {
-#define STATUS_TEXT_(name, value, text) case LSHMOE_##name: return text;
-    LSHMOE_STATUS_MAP(STATUS_TEXT_)
-#undef STATUS_TEXT_
-    }
-    return "unknown status";
-}
+/* Status names and strings are in common/status.c (the bottom layer). */
 
 int lshmoe_get_version(void)
 {

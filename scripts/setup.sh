@@ -10,10 +10,15 @@ LSHMOE_BUILD="${LSHMOE_BUILD:-$LSHMOE_ROOT/build}"
 
 # meson/ninja/compilers, CUnit for the tests, Open MPI for the MPI transport
 # and the mpirun sweeps, numpy for the data scripts and matplotlib for the
-# sweep's plots (Debian's python3, /usr/bin/python3).
+# sweep's plots (Debian's python3, /usr/bin/python3); mpi4py for the
+# preload suite's Python program, torch and mpi4py for the Python binding's
+# test suite (it skips without them).
 LSHMOE_PACKAGES=(meson ninja-build pkg-config gcc g++ libcunit1-dev
                  openmpi-bin libopenmpi-dev python3 python3-numpy
-                 python3-matplotlib)
+                 python3-matplotlib python3-torch python3-mpi4py)
+# clang and its runtime libraries for the codec fuzz target: on Debian 12,
+# -fsanitize=fuzzer needs libclang-rt-14-dev next to clang (clang 14).
+LSHMOE_PACKAGES+=(clang libclang-rt-14-dev)
 
 lshmoe_install_missing() {
     local missing=()

@@ -27,7 +27,7 @@ typedef struct scenario {
     data_kind_t    data;
     int            nan_every;   /* token j with j % nan_every == 1 gets a NaN */
     int            bad_hidden_rank;   /* this rank passes hidden 0 (or -1)    */
-    int            bad_count_rank;    /* this rank expects 1 more token from rank 0 */
+    int            bad_count_rank;    /* this rank expects 1 token fewer from rank 0 */
     /* results, per rank */
     lshmoe_status_t st[NR];
     lshmoe_status_t st_after[NR];     /* a clean call after a failure */
@@ -113,8 +113,10 @@ static void run_rank(lt_rank_ctx_t *rc)
     size_t hidden = me == s->bad_hidden_rank ? 0 : HIDDEN;
     size_t rc2[NR];
     memcpy(rc2, rcount, sizeof rc2);
+    /* One fewer, not one more: one more would make the receive range
+     * overlap the next peer's, which is refused before any exchange. */
     if (me == s->bad_count_rank)
-        rc2[0]++;
+        rc2[0]--;
     memset(recv, 0x5a, rtot * tb);
     s->st[me] = lshmoe_alltoallv(ctx, send, scount, sdisp, recv, rc2, rdisp, s->dtype, hidden,
                                  NULL);
@@ -253,7 +255,7 @@ static void test_alltoallv_nan_tokens_travel_exact(void)
 static void test_alltoallv_count_mismatch_names_peer_without_hang(void)
 {
     scenario_t s = base(1, LSHMOE_DTYPE_FP32, DATA_CLUSTER);
-    s.bad_count_rank = 1; /* rank 1 expects one more token from rank 0 */
+    s.bad_count_rank = 1; /* rank 1 expects one token fewer from rank 0 */
     run(&s);
     CU_ASSERT_EQUAL(s.st[1], LSHMOE_ERR_MISMATCH);
     CU_ASSERT_PTR_NOT_NULL(strstr(s.msg[1], "rank 0"));

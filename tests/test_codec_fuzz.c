@@ -27,7 +27,7 @@ typedef struct base {
     size_t         len;
 } base_t;
 
-enum { NBASES = 6 };
+enum { NBASES = 11 };
 static base_t bases[NBASES];
 static lshmoe_codec_t *codec;
 
@@ -73,11 +73,31 @@ static size_t pad8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
+/* Row format (flags bits 4-6) and the bytes of one row in it, from the
+ * documented layouts. */
+static int fmt_of(const base_t *b)
+{
+    return (get16(b->seg + 6) >> 4) & 7;
+}
+
+static size_t row_bytes(const base_t *b)
+{
+    size_t h = b->hidden;
+    switch (fmt_of(b)) {
+    case 1: return 4 * ((h + 127) / 128) + h;      /* FP8   */
+    case 2: return 4 + h;                          /* INT8  */
+    case 3: return 2 * ((h + 31) / 32) + (h + 1) / 2; /* INT4 */
+    case 4: return 2 * ((h + 31) / 32) + (h + 3) / 4; /* INT2 */
+    case 5: return (h + 31) / 32 + (h + 1) / 2;   /* INT4E */
+    default: return h * lshmoe_dtype_size(b->dtype);
+    }
+}
+
 static layout_t layout_of(const base_t *b, size_t nrows, size_t ntokens)
 {
     layout_t l = {0};
     uint16_t f = get16(b->seg + 6);
-    l.idx_off = HDR + pad8(nrows * b->hidden * lshmoe_dtype_size(b->dtype));
+    l.idx_off = HDR + pad8(nrows * row_bytes(b));
     l.isz = (f & LSHMOE_WIRE_F_IDX32) ? 4 : 2;
     l.resid_off = l.idx_off + pad8(ntokens * l.isz);
     l.stride = (f & LSHMOE_WIRE_F_RESID8) ? 4 + b->hidden
@@ -86,13 +106,14 @@ static layout_t layout_of(const base_t *b, size_t nrows, size_t ntokens)
     return l;
 }
 
-static void make_base(base_t *b, lshmoe_dtype_t dt, size_t hidden, size_t n,
-                      int clustered, int bits, uint64_t seed)
+static void make_base_mode(base_t *b, lshmoe_dtype_t dt, size_t hidden, size_t n,
+                           int clustered, int bits, uint64_t seed, int mode)
 {
     lshmoe_codec_params_t p = {
         .lsh = { .seed = 9, .num_hashes = 6, .cdim = 4,
                  .reduce = LSHMOE_REDUCE_FOLD, .reduce_dim = 64, .rounds = 3 },
         .compress = 1, .min_tokens = 1, .min_ratio = 1.0, .residual_bits = bits,
+        .mode = mode,
     };
     lshmoe_codec_t *c = NULL;
     CU_ASSERT_FATAL(lshmoe_codec_create(&p, &c) == LSHMOE_OK);
@@ -117,6 +138,12 @@ static void make_base(base_t *b, lshmoe_dtype_t dt, size_t hidden, size_t n,
     free(x);
     free(tok);
     lshmoe_codec_destroy(c);
+}
+
+static void make_base(base_t *b, lshmoe_dtype_t dt, size_t hidden, size_t n,
+                      int clustered, int bits, uint64_t seed)
+{
+    make_base_mode(b, dt, hidden, n, clustered, bits, seed, LSHMOE_CODEC_LSH);
 }
 
 /* Base 5: base 0 rewritten with a 32-bit index (legal, if not what the
@@ -160,12 +187,23 @@ static void test_codec_fuzz_bases_valid(void)
     make_base(&bases[3], LSHMOE_DTYPE_BF16, 8, 32, 0, 0, 4);
     make_base(&bases[4], LSHMOE_DTYPE_INT32, 3, 21, 1, 0, 5);
     make_idx32_base(&bases[5], &bases[0]);
+    /* every quantized row format, per token and as centroids; odd widths
+     * leave unused code bits that must be zero */
+    make_base_mode(&bases[6], LSHMOE_DTYPE_FP32, 16, 128, 1, 0, 6, LSHMOE_CODEC_FP8);
+    make_base_mode(&bases[7], LSHMOE_DTYPE_FP16, 24, 96, 1, 0, 7, LSHMOE_CODEC_LSH_INT4);
+    make_base_mode(&bases[8], LSHMOE_DTYPE_BF16, 11, 80, 1, 0, 8,
+                   LSHMOE_CODEC_LSH_REFINE_INT4E);
+    make_base_mode(&bases[9], LSHMOE_DTYPE_BF16, 13, 64, 0, 0, 9, LSHMOE_CODEC_INT2);
+    make_base_mode(&bases[10], LSHMOE_DTYPE_FP32, 9, 40, 0, 0, 10, LSHMOE_CODEC_INT8);
     static const uint16_t want[NBASES] = { 0, LSHMOE_WIRE_F_RESID8,
         LSHMOE_WIRE_F_RESID4, LSHMOE_WIRE_F_RAW, LSHMOE_WIRE_F_RAW,
-        LSHMOE_WIRE_F_IDX32 };
+        LSHMOE_WIRE_F_IDX32, LSHMOE_WIRE_F_RAW | 0x10, 0x30, 0x50,
+        LSHMOE_WIRE_F_RAW | 0x40, LSHMOE_WIRE_F_RAW | 0x20 };
     uint8_t *out = malloc(OUT_CAP), *ref = malloc(OUT_CAP);
     for (int k = 0; k < NBASES; k++) {
         CU_ASSERT_FATAL(get16(bases[k].seg + 6) == want[k]);
+        /* version 2 exactly when a row format is set */
+        CU_ASSERT(get16(bases[k].seg + 4) == (fmt_of(&bases[k]) ? 2 : 1));
         CU_ASSERT(layout_of(&bases[k], get64(bases[k].seg + 24),
                             bases[k].ntokens).end == bases[k].len);
         CU_ASSERT(decode_ok(&bases[k], out));
@@ -198,7 +236,7 @@ static size_t shrink(const base_t *b, uint8_t *dst, size_t nrows, size_t ntok)
     size_t r0 = get64(b->seg + 24);
     layout_t from = layout_of(b, r0, b->ntokens), to = layout_of(b, nrows, ntok);
     memset(dst, 0, to.end);
-    memcpy(dst, b->seg, HDR + nrows * b->hidden * lshmoe_dtype_size(b->dtype));
+    memcpy(dst, b->seg, HDR + nrows * row_bytes(b));
     memcpy(dst + to.idx_off, b->seg + from.idx_off, ntok * to.isz);
     memcpy(dst + to.resid_off, b->seg + from.resid_off, ntok * to.stride);
     uint64_t v = nrows, t = ntok, payload = to.end - HDR;
@@ -230,6 +268,41 @@ static void tamper_header(uint8_t *m, size_t len)
     fix_checksum(m, len);
 }
 
+/*
+ * A quantized row made invalid behind a valid checksum: a scale that is
+ * not finite or negative (FP8/INT8 fp32, INT4/INT2 fp16), an FP8 NaN code,
+ * or nonzero unused code bits at the end of a row of odd width. Returns 0
+ * when the base offers none of these (native rows, even-width INT4E).
+ */
+static int forge_row(const base_t *b, uint8_t *m, size_t nrows)
+{
+    static const float bad32[] = { NAN, INFINITY, -INFINITY, -1e-3f, -7.0f };
+    static const uint16_t bad16[] = { 0x7c00, 0x7e00, 0xfc00, 0x8001, 0xbc00 };
+    int fmt = fmt_of(b);
+    size_t h = b->hidden, rb = row_bytes(b);
+    if (fmt == 0 || nrows == 0)
+        return 0;
+    uint8_t *row = m + HDR + (size_t)(rnd() % nrows) * rb;
+    size_t per_byte = fmt == 4 ? 4 : 2;          /* codes per byte, low-bit formats */
+    size_t scales = fmt == 1 ? 4 * ((h + 127) / 128) : fmt == 2 ? 4
+                  : fmt == 5 ? (h + 31) / 32 : 2 * ((h + 31) / 32);
+    int pick = (int)(rnd() % 2);
+    if ((fmt == 1 || fmt == 2) && pick == 0) {
+        memcpy(row, &bad32[rnd() % 5], 4);
+    } else if (fmt == 1) {
+        row[scales + (size_t)(rnd() % h)] = (rnd() % 2) ? 0x7f : 0xff;
+    } else if ((fmt == 3 || fmt == 4) && (pick == 0 || h % per_byte == 0)) {
+        uint16_t v = bad16[rnd() % 5];
+        memcpy(row + 2 * (size_t)(rnd() % ((h + 31) / 32)), &v, 2);
+    } else if (fmt >= 3 && h % per_byte != 0) {
+        size_t used = h % per_byte, bits = 8 / per_byte;
+        row[rb - 1] |= (uint8_t)(1u << (bits * used + rnd() % (8 - bits * used)));
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static void test_codec_fuzz_mutations_refused(void)
 {
     uint8_t *out = malloc(OUT_CAP), *sentinel = malloc(OUT_CAP);
@@ -243,7 +316,7 @@ static void test_codec_fuzz_mutations_refused(void)
         uint16_t flags = get16(b->seg + 6);
         int raw = (flags & LSHMOE_WIRE_F_RAW) != 0;
         layout_t l = layout_of(b, nrows, b->ntokens);
-        int kind = (int)(rnd() % 9);
+        int kind = (int)(rnd() % 10);
         memcpy(m, b->seg, len);
         switch (kind) {
         case 0: /* bit flips */
@@ -294,7 +367,7 @@ static void test_codec_fuzz_mutations_refused(void)
             break;
         case 7: { /* nonzero padding, checksum fixed */
             size_t pads[3], np = 0;
-            size_t rows_end = HDR + nrows * b->hidden * lshmoe_dtype_size(b->dtype);
+            size_t rows_end = HDR + nrows * row_bytes(b);
             if (rows_end % 8) pads[np++] = rows_end;
             if (!raw && (l.idx_off + b->ntokens * l.isz) % 8) pads[np++] = l.idx_off + b->ntokens * l.isz;
             if (l.stride && (l.resid_off + b->ntokens * l.stride) % 8)
@@ -307,6 +380,11 @@ static void test_codec_fuzz_mutations_refused(void)
             fix_checksum(m, len);
             break;
         }
+        case 9: /* a coded row forged, checksum fixed */
+            if (!forge_row(b, m, nrows))
+                tamper_header(m, len);
+            fix_checksum(m, len);
+            break;
         default: /* consistent sizes, fewer rows or tokens: only the
                     index / count checks behind the size checks can tell */
             if (raw || nrows < 2) {
@@ -343,7 +421,7 @@ static void test_codec_fuzz_random_headers_refused(void)
         for (size_t i = 0; i < len; i++)
             m[i] = (uint8_t)rnd();
         uint32_t magic = LSHMOE_WIRE_MAGIC;
-        uint16_t ver = LSHMOE_WIRE_VERSION, flags = (uint16_t)(rnd() % 16);
+        uint16_t ver = (uint16_t)(1 + rnd() % 2), flags = (uint16_t)(rnd() % 128);
         uint32_t dt = (uint32_t)(rnd() % 9), hidden = (uint32_t)(rnd() % 64);
         uint64_t ntok = rnd() % 200, nrows = rnd() % 200, payload = len - HDR;
         memcpy(m, &magic, 4);

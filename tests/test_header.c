@@ -6,6 +6,7 @@
  * -pedantic -Werror. Running it checks that the initializers fill what
  * they claim. */
 #include "lshmoe_moe.h"
+#include "lshmoe_codec.h"
 
 int main(void)
 {

@@ -4,6 +4,7 @@
 // lshmoe.h and lshmoe_moe.h must compile as C++17 with -Wall -Wextra -pedantic -Werror and
 // link against the C library (extern "C").
 #include "lshmoe_moe.h"
+#include "lshmoe_codec.h"
 
 int main()
 {

@@ -180,14 +180,15 @@ static void test_centroids_and_guard_across_levels(void)
             unsigned char *ref = malloc(ncl * tb), *got = malloc(ncl * tb);
             uint32_t *sz_ref = malloc(ncl * sizeof(uint32_t)), *sz = malloc(ncl * sizeof(uint32_t));
             float *acc = malloc(ncl * hidden * sizeof(float));
-            CU_ASSERT_FATAL(tok && ref && got && sz_ref && sz && acc);
+            float *acc_ref = malloc(ncl * hidden * sizeof(float));
+            CU_ASSERT_FATAL(tok && ref && got && sz_ref && sz && acc && acc_ref);
             if (dts[di] == LSHMOE_DTYPE_FP32)
                 memcpy(tok, x, NTOK * tb);
             else
                 lt_to_dtype(x, NTOK * hidden, dts[di], tok);
             double num_ref, den_ref;
             CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
-            lshmoe_kn_centroids(tok, dts[di], hidden, NTOK, cl, ncl, ref, sz_ref, acc);
+            lshmoe_kn_centroids(tok, dts[di], hidden, NTOK, cl, ncl, ref, sz_ref, acc_ref);
             lshmoe_kn_guard_sums(tok, ref, dts[di], hidden, NTOK, cl, sz_ref, &num_ref, &den_ref);
             CU_ASSERT(num_ref > 0.0 && den_ref > 0.0 && !isnan(num_ref));
             for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
@@ -199,6 +200,11 @@ static void test_centroids_and_guard_across_levels(void)
                 lshmoe_kn_centroids(tok, dts[di], hidden, NTOK, cl, ncl, got, sz, acc);
                 CU_ASSERT_EQUAL(memcmp(got, ref, ncl * tb), 0);
                 CU_ASSERT_EQUAL(memcmp(sz, sz_ref, ncl * sizeof(uint32_t)), 0);
+                /* the fp32 means the rate-distortion encoder reads (acc) */
+                for (size_t k = 0; k < ncl; k++)
+                    if (sz_ref[k] > 1)
+                        CU_ASSERT_EQUAL(memcmp(acc + k * hidden, acc_ref + k * hidden,
+                                               hidden * sizeof(float)), 0);
                 double num, den;
                 lshmoe_kn_guard_sums(tok, ref, dts[di], hidden, NTOK, cl, sz_ref, &num, &den);
                 if (!close_to(num, num_ref))
@@ -209,12 +215,53 @@ static void test_centroids_and_guard_across_levels(void)
                 CU_ASSERT(close_to(den, den_ref));
                 compared++;
             }
-            free(tok); free(ref); free(got); free(sz_ref); free(sz); free(acc);
+            free(tok); free(ref); free(got); free(sz_ref); free(sz); free(acc); free(acc_ref);
         }
         free(x);
     }
     CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
     printf("\n  %zu comparisons against the scalar rows and sums ", compared);
+}
+
+/* A coordinate that is -0.0 in every member of a cluster stays -0.0 in its
+ * mean at every level (the sums start at -0.0, the identity of addition),
+ * also through the fused centroid-and-guard kernel. */
+static void test_centroid_negative_zero_across_levels(void)
+{
+    enum { N = 6, H = 40 };
+    static const lshmoe_dtype_t dts[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_FP16,
+                                         LSHMOE_DTYPE_BF16};
+    float x[N * H];
+    uint32_t cl[N] = {0, 0, 1, 1, 1, 2};
+    for (size_t e = 0; e < N * H; e++)
+        x[e] = (e % H) % 3 == 0 ? -0.0f : 0.25f * (float)(e % 7);
+    for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++) {
+        size_t es = dts[di] == LSHMOE_DTYPE_FP32 ? 4 : 2;
+        unsigned char tok[N * H * 4], ref[3 * H * 4], got[3 * H * 4];
+        uint32_t sizes[3];
+        float acc[3 * H];
+        double num, den;
+        if (es == 4)
+            memcpy(tok, x, sizeof x);
+        else
+            lt_to_dtype(x, N * H, dts[di], tok);
+        CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+        lshmoe_kn_centroids(tok, dts[di], H, N, cl, 3, ref, sizes, acc);
+        for (size_t k = 0; k < 2; k++) /* the reference itself keeps the sign */
+            CU_ASSERT(signbit(acc[k * H]) && acc[k * H] == 0.0f);
+        for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+            if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                continue;
+            CU_ASSERT_EQUAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+            memset(got, 0x5a, sizeof got);
+            lshmoe_kn_centroids(tok, dts[di], H, N, cl, 3, got, sizes, acc);
+            CU_ASSERT_EQUAL(memcmp(got, ref, 3 * H * es), 0);
+            memset(got, 0x5a, sizeof got);
+            lshmoe_kn_centroids_guard(tok, dts[di], H, N, cl, 3, got, sizes, acc, &num, &den);
+            CU_ASSERT_EQUAL(memcmp(got, ref, 3 * H * es), 0);
+        }
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
 }
 
 /* +Inf and -Inf in one cluster: the mean holds NaN, whose bits the SIMD
@@ -348,6 +395,7 @@ static const lt_test_t tests[] = {
     {"test_centroids_and_guard_across_levels", test_centroids_and_guard_across_levels},
     {"test_centroid_nan_mean_across_levels", test_centroid_nan_mean_across_levels},
     {"test_fused_centroids_guard_across_levels", test_fused_centroids_guard_across_levels},
+    {"test_centroid_negative_zero_across_levels", test_centroid_negative_zero_across_levels},
     {"test_isa_env", test_isa_env},
 };
 

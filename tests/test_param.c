@@ -118,11 +118,92 @@ static void test_param_docs_env_md_matches_table(void)
     CU_ASSERT_EQUAL(rows, n);
 }
 
+/* Decimal means decimal, and white space and signs read the same for
+ * every type of number. */
+static void test_param_numbers_decimal_whitespace_and_signs(void)
+{
+    long long v = 0;
+    uint64_t u = 0;
+    double d = 0;
+    setenv("LSHMOE_HASHES", "010", 1); /* not octal 8 */
+    CU_ASSERT_EQUAL(lshmoe_param_int("HASHES", &v), LSHMOE_OK);
+    CU_ASSERT_EQUAL(v, 10);
+    setenv("LSHMOE_HASHES", " 7 ", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_int("HASHES", &v), LSHMOE_OK);
+    CU_ASSERT_EQUAL(v, 7);
+    setenv("LSHMOE_HASHES", "0x3", 1); /* hex only with 0x */
+    CU_ASSERT_EQUAL(lshmoe_param_int("HASHES", &v), LSHMOE_OK);
+    CU_ASSERT_EQUAL(v, 3);
+    setenv("LSHMOE_HASHES", "08", 1); /* an octal reader rejects this */
+    CU_ASSERT_EQUAL(lshmoe_param_int("HASHES", &v), LSHMOE_OK);
+    CU_ASSERT_EQUAL(v, 8);
+    unsetenv("LSHMOE_HASHES");
+    setenv("LSHMOE_CDIM", "016", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_int("CDIM", &v), LSHMOE_OK);
+    CU_ASSERT_EQUAL(v, 16);
+    unsetenv("LSHMOE_CDIM");
+
+    setenv("LSHMOE_SEED", "010", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_u64("SEED", &u), LSHMOE_OK);
+    CU_ASSERT_EQUAL(u, 10);
+    setenv("LSHMOE_SEED", " 0x10", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_u64("SEED", &u), LSHMOE_OK);
+    CU_ASSERT_EQUAL(u, 16);
+    const char *negative[] = {"-1", " -1", "\t-1", "-0x1"};
+    for (size_t i = 0; i < sizeof negative / sizeof negative[0]; i++) {
+        setenv("LSHMOE_SEED", negative[i], 1);
+        CU_ASSERT_EQUAL(lshmoe_param_u64("SEED", &u), LSHMOE_ERR_INVALID_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(lshmoe_error_thread_msg(), "LSHMOE_SEED"));
+    }
+    setenv("LSHMOE_SEED", "+5", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_u64("SEED", &u), LSHMOE_OK);
+    CU_ASSERT_EQUAL(u, 5);
+    unsetenv("LSHMOE_SEED");
+
+    setenv("LSHMOE_MIN_RATIO", " 2.5 ", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_double("MIN_RATIO", &d), LSHMOE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(d, 2.5, 0.0);
+    setenv("LSHMOE_MIN_RATIO", " -1", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_double("MIN_RATIO", &d), LSHMOE_ERR_INVALID_ARG);
+    unsetenv("LSHMOE_MIN_RATIO");
+
+    int idx = -1;
+    setenv("LSHMOE_REDUCE", " PAD", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_choice("REDUCE", &idx), LSHMOE_OK);
+    CU_ASSERT_EQUAL(idx, 0);
+    unsetenv("LSHMOE_REDUCE");
+}
+
+/* LSHMOE_TIMEOUT_S serves every transport; the self transport's older
+ * name still works when the new one is unset. */
+static void test_param_timeout_and_its_older_name(void)
+{
+    double t = 0;
+    unsetenv("LSHMOE_TIMEOUT_S");
+    unsetenv("LSHMOE_SELF_TIMEOUT_S");
+    CU_ASSERT_EQUAL(lshmoe_param_timeout(&t), LSHMOE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(t, 120.0, 0.0);
+    setenv("LSHMOE_SELF_TIMEOUT_S", "5", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_timeout(&t), LSHMOE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(t, 5.0, 0.0);
+    setenv("LSHMOE_TIMEOUT_S", "3", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_timeout(&t), LSHMOE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(t, 3.0, 0.0);
+    setenv("LSHMOE_TIMEOUT_S", "0", 1);
+    CU_ASSERT_EQUAL(lshmoe_param_timeout(&t), LSHMOE_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(lshmoe_error_thread_msg(), "LSHMOE_TIMEOUT_S"));
+    unsetenv("LSHMOE_TIMEOUT_S");
+    unsetenv("LSHMOE_SELF_TIMEOUT_S");
+}
+
 static const lt_test_t tests[] = {
     {"test_param_defaults_parse", test_param_defaults_parse},
     {"test_param_env_overrides_and_errors_name_the_variable",
      test_param_env_overrides_and_errors_name_the_variable},
     {"test_param_docs_env_md_matches_table", test_param_docs_env_md_matches_table},
+    {"test_param_numbers_decimal_whitespace_and_signs",
+     test_param_numbers_decimal_whitespace_and_signs},
+    {"test_param_timeout_and_its_older_name", test_param_timeout_and_its_older_name},
 };
 
 LT_MAIN("param", tests)

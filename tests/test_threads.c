@@ -82,11 +82,14 @@ out:
     free(send);
 }
 
-static void test_output_independent_of_thread_count(void)
+/* `codec`: LSHMOE_CODEC for the run; `lsh`: its segments are LSH-clustered
+ * or RAW (both kinds must then occur). */
+static void check_codec_mode(const char *codec, int lsh)
 {
     result_t *res = calloc(MAXT, sizeof *res);
     CU_ASSERT_FATAL(res != NULL);
     setenv("LSHMOE_ADAPT", "0", 1);
+    setenv("LSHMOE_CODEC", codec, 1);
     for (int t = 0; t < MAXT; t++) {
         char v[8];
         snprintf(v, sizeof v, "%d", t + 1);
@@ -101,10 +104,14 @@ static void test_output_independent_of_thread_count(void)
     }
     unsetenv("LSHMOE_THREADS");
     unsetenv("LSHMOE_ADAPT");
+    unsetenv("LSHMOE_CODEC");
     for (int r = 0; r < NR; r++) {
         /* both kinds of segment were there to split */
         CU_ASSERT(res[0].stats[r].segments_compressed > 0);
-        CU_ASSERT(res[0].stats[r].segments_raw > 0);
+        if (lsh)
+            CU_ASSERT(res[0].stats[r].segments_raw > 0);
+        /* it did encode: fewer bytes on the wire than the tokens' */
+        CU_ASSERT(res[0].stats[r].bytes_wire < res[0].stats[r].bytes_in);
         for (int t = 1; t < MAXT; t++) {
             for (int call = 0; call < NCALLS; call++)
                 CU_ASSERT_EQUAL(memcmp(res[t].recv[r][call], res[0].recv[r][call],
@@ -123,6 +130,21 @@ static void test_output_independent_of_thread_count(void)
     free(res);
 }
 
+static void test_output_independent_of_thread_count(void)
+{
+    check_codec_mode("lsh", 1);
+}
+
+/* The rate-distortion modes: a pure row format, LSH with a row format, and
+ * the budget ladder, whose warm start follows each destination's stream of
+ * segments whichever thread encodes them. */
+static void test_codec_modes_independent_of_thread_count(void)
+{
+    check_codec_mode("int8", 0);
+    check_codec_mode("lsh-int4", 0);
+    check_codec_mode("budget", 0);
+}
+
 static void test_threads_env(void)
 {
     int t = 0;
@@ -138,6 +160,8 @@ static void test_threads_env(void)
 
 static const lt_test_t tests[] = {
     {"test_output_independent_of_thread_count", test_output_independent_of_thread_count},
+    {"test_codec_modes_independent_of_thread_count",
+     test_codec_modes_independent_of_thread_count},
     {"test_threads_env", test_threads_env},
 };
 

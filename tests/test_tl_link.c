@@ -236,7 +236,18 @@ static void test_model_formula(void)
  * Call 0: alltoall, 1 MiB per peer. Call 1: alltoallv where rank r sends
  * (r+1) * 256 KiB to each peer, so rank 0 receives more than it sends and
  * rank 3 sends more than it receives (max(sent, recv) counts).
+ *
+ * Start-up costs (first touch of the buffers, threads that reach the
+ * first collective at different times) are not the link's: on a loaded
+ * 2-core machine they once made a first call take 69 ms against a 25 ms
+ * model. So the buffers are touched and one untimed call runs first, and
+ * each call is then timed DELAY_REPS times: the fastest repetition must
+ * lie within the slack above the model (the link's own delay is what every
+ * repetition shares), and every repetition must take at least the model
+ * (checked on the fastest, which implies the others).
  */
+#define DELAY_REPS 3
+
 static void delay_rank(lt_rank_ctx_t *rc)
 {
     scenario_t *s = rc->arg;
@@ -250,9 +261,15 @@ static void delay_rank(lt_rank_ctx_t *rc)
 
     size_t per_peer = 1024 * KIB;
     char *sendb = calloc(NR, per_peer), *recvb = calloc(NR, per_peer);
-    double t0 = now_s();
-    EXPECT(o, me, ops->alltoall(tl, sendb, per_peer, recvb) == LSHMOE_OK);
-    o->t[0] = now_s() - t0;
+    memset(sendb, 1, NR * per_peer);
+    memset(recvb, 0, NR * per_peer);
+    EXPECT(o, me, ops->alltoall(tl, sendb, per_peer, recvb) == LSHMOE_OK); /* warm-up */
+    o->t[0] = INFINITY;
+    for (int rep = 0; rep < DELAY_REPS; rep++) {
+        double t0 = now_s();
+        EXPECT(o, me, ops->alltoall(tl, sendb, per_peer, recvb) == LSHMOE_OK);
+        o->t[0] = fmin(o->t[0], now_s() - t0);
+    }
     o->model[0] = (double)(per_peer * (NR - 1)) / bps;
     lshmoe_tl_link_stats(tl, &o->ls);
     EXPECT(o, me, fabs(o->ls.last_model_s - o->model[0]) < 1e-9);
@@ -268,9 +285,12 @@ static void delay_rank(lt_rank_ctx_t *rc)
         sent += sb[p];
         recvd += rb[p];
     }
-    t0 = now_s();
-    EXPECT(o, me, ops->alltoallv(tl, sp, sb, rp, rb, NULL) == LSHMOE_OK);
-    o->t[1] = now_s() - t0;
+    o->t[1] = INFINITY;
+    for (int rep = 0; rep < DELAY_REPS; rep++) {
+        double t0 = now_s();
+        EXPECT(o, me, ops->alltoallv(tl, sp, sb, rp, rb, NULL) == LSHMOE_OK);
+        o->t[1] = fmin(o->t[1], now_s() - t0);
+    }
     o->model[1] = (double)(sent > recvd ? sent : recvd) / bps;
     lshmoe_tl_link_stats(tl, &o->ls);
     EXPECT(o, me, fabs(o->ls.last_model_s - o->model[1]) < 1e-9);
@@ -290,14 +310,15 @@ static void test_delay_bandwidth(void)
     for (int r = 0; r < NR; r++) {
         for (int k = 0; k < 2; k++) {
             const rank_out_t *o = &s.out[r];
-            /* Never faster than the link; not much slower either. */
+            /* Never faster than the link; not much slower either (fastest
+             * of DELAY_REPS repetitions after a warm-up). */
             CU_ASSERT(o->t[k] >= o->model[k]);
             CU_ASSERT(o->t[k] <= o->model[k] * SLACK_FACTOR + SLACK_S);
             if (r == 0 || r == NR - 1)
-                printf("\n    rank %d call %d: measured %.2f ms, model %.2f ms", r, k,
+                printf("\n    rank %d call %d: fastest %.2f ms, model %.2f ms", r, k,
                        o->t[k] * 1e3, o->model[k] * 1e3);
         }
-        CU_ASSERT_EQUAL(s.out[r].ls.calls, 2);
+        CU_ASSERT_EQUAL(s.out[r].ls.calls, 1 + 2 * DELAY_REPS);
     }
     printf("\n  ");
     /* Rank 0 receives 9 x 256 KiB, rank 3 sends 12 x 256 KiB. */

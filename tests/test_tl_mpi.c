@@ -335,8 +335,10 @@ static void run_e2e(e2e_t *e, const lshmoe_config_t *cfg_in)
         goto out;
     size_t rc2[64];
     memcpy(rc2, rc, sizeof(rc2));
+    /* One fewer, not one more: one more would make the receive range
+     * overlap the next peer's, which is refused before any exchange. */
     if (me == e->bad_count_rank)
-        rc2[0]++;
+        rc2[0]--;
     memset(recv, 0x5a, rtot * tb);
     e->st = lshmoe_alltoallv(ctx, send, sc, sd, recv, rc2, rd, LSHMOE_DTYPE_FP32, HIDDEN,
                              NULL);
@@ -398,7 +400,7 @@ static void test_tl_mpi_e2e_clusters_compress_with_bounded_error(void)
 static void test_tl_mpi_e2e_count_mismatch_names_rank0(void)
 {
     e2e_t e = e2e_base(1, 1);
-    e.bad_count_rank = 1; /* expects one more token from rank 0 */
+    e.bad_count_rank = 1; /* expects one token fewer from rank 0 */
     run_e2e(&e, NULL);
     if (me == 1) {
         CU_ASSERT_EQUAL(e.st, LSHMOE_ERR_MISMATCH);

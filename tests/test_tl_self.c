@@ -737,7 +737,7 @@ static void test_tl_self_registry_list(void)
     int seen = 0;
 
     CU_ASSERT_FATAL(list != NULL);
-    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(n, 4);
     for (size_t i = 0; i < n; i++) {
         if (strcmp(list[i].name, "self") == 0) {
             seen |= 1;
@@ -752,9 +752,13 @@ static void test_tl_self_registry_list(void)
             seen |= 4;
             CU_ASSERT(!list[i].built);
             CU_ASSERT(list[i].why_not != NULL && has(list[i].why_not, "not built"));
+        } else if (strcmp(list[i].name, "user") == 0) {
+            seen |= 8;
+            CU_ASSERT(list[i].built);
+            CU_ASSERT(list[i].why_not == NULL);
         }
     }
-    CU_ASSERT_EQUAL(seen, 7);
+    CU_ASSERT_EQUAL(seen, 15);
     CU_ASSERT_EQUAL(lshmoe_tl_list(NULL), n);
 }
 

@@ -10,12 +10,21 @@
  * becomes LSHMOE_ERR_MPI with MPI_Error_string's text instead of an abort,
  * while the caller's own communicator keeps its handler.
  *
- * allgather and alltoall map onto MPI_Allgather / MPI_Alltoall of bytes.
- * MPI counts are int, so anything larger than one chunk (1 GiB) goes through
- * the alltoallv path instead, which splits every peer's bytes into chunks of
- * at most 1 GiB on nonblocking point-to-point messages. Chunks to one peer
- * share a tag and MPI never reorders messages between one pair on one tag,
- * so the k-th receive gets the k-th chunk.
+ * Every collective is nonblocking point-to-point (MPI_Isend / MPI_Irecv per
+ * peer) finished by a bounded wait (mpi_wait.c): a rank that never calls
+ * the collective makes the others fail with LSHMOE_ERR_TIMEOUT after
+ * LSHMOE_TIMEOUT_S, naming the ranks they did not hear from. Point-to-point
+ * rather than MPI_Alltoall, because a collective's request cannot say who
+ * is missing. After a timeout the transport is broken for good and every
+ * later call fails at once: the receives of the missing ranks are
+ * cancelled, but MPI offers no way to cancel a collective or to be sure a
+ * send is withdrawn, so nobody can tell which of those messages a late
+ * rank would still match.
+ *
+ * MPI counts are int, so every peer's bytes are split into chunks of at
+ * most 1 GiB. Chunks to one peer share a tag and MPI never reorders
+ * messages between one pair on one tag, so the k-th receive gets the k-th
+ * chunk.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -27,17 +36,24 @@
 #include <mpi.h>
 
 #include "collectives/mpi/mpi_int.h"
+#include "collectives/mpi/mpi_wait.h"
 #include "collectives/transport.h"
 #include "lshmoe/common/error.h"
+#include "lshmoe/common/param.h"
 
 /* Any value below 32767 (the smallest MPI_TAG_UB the standard allows);
  * the communicator is private, so the tag only has to be fixed. */
 #define MPI_TL_TAG 0x4C53
 
+#define MPI_WHY_LEN 320
+
 typedef struct mpi_tl {
-    MPI_Comm comm;   /* our duplicate; freed by finalize */
+    MPI_Comm comm;      /* our duplicate; freed by finalize */
     int      rank;
     int      nranks;
+    double   timeout_s; /* LSHMOE_TIMEOUT_S at init */
+    int      broken;    /* a collective timed out: every later call fails */
+    char     why[MPI_WHY_LEN];
 } mpi_tl_t;
 
 /* One posted request: whom it talks to and, for receives, what must come. */
@@ -179,7 +195,72 @@ static lshmoe_status_t mpi_post(const mpi_tl_t *tl, int is_recv, void *const *pt
     return LSHMOE_OK;
 }
 
-static lshmoe_status_t mpi_exchange(const mpi_tl_t *tl, const void *const *send_ptrs,
+/*
+ * The wait of mpi_exchange timed out: names the ranks whose messages did
+ * not all arrive (or, when every receive completed, those that did not
+ * take this rank's sends), withdraws what can be withdrawn and breaks the
+ * transport. Receives are cancelled and their completion awaited (briefly:
+ * a cancelled receive completes at once); sends cannot be withdrawn
+ * reliably, so they are released to finish on their own.
+ */
+static lshmoe_status_t mpi_timed_out(mpi_tl_t *tl, MPI_Request *reqs, const mpi_xfer_t *xfer,
+                                     size_t n)
+{
+    char list[MPI_WHY_LEN / 2];
+    size_t len = 0;
+    int shown = 0, missing = 0, last = -1, want_recv = 0;
+    for (size_t i = 0; i < n; i++)
+        if (reqs[i] != MPI_REQUEST_NULL && xfer[i].is_recv)
+            want_recv = 1;
+    list[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (reqs[i] == MPI_REQUEST_NULL || xfer[i].is_recv != want_recv ||
+            xfer[i].peer == last)
+            continue;
+        last = xfer[i].peer; /* a peer's chunks are consecutive */
+        missing++;
+        if (len + 16 < sizeof(list)) {
+            int k = snprintf(list + len, sizeof(list) - len, "%s%d", shown ? ", " : "",
+                             xfer[i].peer);
+            if (k > 0)
+                len += (size_t)k;
+            shown++;
+        }
+    }
+    if (shown < missing)
+        snprintf(list + len, sizeof(list) - len, " and %d more", missing - shown);
+    snprintf(tl->why, sizeof(tl->why), "rank %d did not hear from %s %s within %g s",
+             tl->rank, missing == 1 ? "rank" : "ranks", list, tl->timeout_s);
+    if (!want_recv)
+        snprintf(tl->why, sizeof(tl->why), "%s %s did not take rank %d's messages within "
+                 "%g s", missing == 1 ? "rank" : "ranks", list, tl->rank, tl->timeout_s);
+    tl->broken = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (reqs[i] == MPI_REQUEST_NULL)
+            continue;
+        if (xfer[i].is_recv) {
+            MPI_Cancel(&reqs[i]);
+        } else {
+            MPI_Request_free(&reqs[i]);
+        }
+    }
+    int rc;
+    MPI_Status *sts = malloc((n + 1) * sizeof(*sts));
+    if (sts != NULL)
+        lshmoe_tl_mpi_wait_bounded((int)n, reqs, sts, 1.0, &rc);
+    free(sts);
+    return lshmoe_error(LSHMOE_ERR_TIMEOUT, "mpi transport: %s; this context is now "
+                        "broken (an MPI exchange cannot be withdrawn once posted)", tl->why);
+}
+
+static lshmoe_status_t mpi_broken(const mpi_tl_t *tl, const char *what)
+{
+    return lshmoe_error(LSHMOE_ERR_TIMEOUT, "mpi transport %s at rank %d: the context is "
+                        "broken by an earlier timeout (%s); destroy it", what, tl->rank,
+                        tl->why);
+}
+
+static lshmoe_status_t mpi_exchange(mpi_tl_t *tl, const void *const *send_ptrs,
                                     const size_t *send_bytes, void *const *recv_ptrs,
                                     const size_t *recv_bytes)
 {
@@ -235,12 +316,12 @@ static lshmoe_status_t mpi_exchange(const mpi_tl_t *tl, const void *const *send_
     else if (send_bytes[tl->rank] > 0 && send_ptrs[tl->rank] != recv_ptrs[tl->rank])
         memcpy(recv_ptrs[tl->rank], send_ptrs[tl->rank], send_bytes[tl->rank]);
 
-    int rc = MPI_Waitall((int)n, reqs, sts);
+    int rc = MPI_SUCCESS;
+    if (!lshmoe_tl_mpi_wait_bounded((int)n, reqs, sts, tl->timeout_s, &rc)) {
+        st = mpi_timed_out(tl, reqs, xfer, n);
+        goto out;
+    }
     st = mpi_check_done(tl, rc, sts, xfer, n);
-    /* After MPI_ERR_IN_STATUS some requests may still be pending on the
-     * caller's buffers; they must be done before this call returns. */
-    if (rc != MPI_SUCCESS)
-        MPI_Waitall((int)n, reqs, MPI_STATUSES_IGNORE);
     if (st == LSHMOE_OK)
         st = self_st;
 out:
@@ -258,6 +339,8 @@ static lshmoe_status_t mpi_alltoallv(void *tl_, const void *const *send_ptrs,
 
     if (tl == NULL)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "mpi transport alltoallv: tl is NULL");
+    if (tl->broken)
+        return mpi_broken(tl, "alltoallv");
     if (stream != NULL)
         return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
                             "mpi transport alltoallv at rank %d: stream must be "
@@ -270,11 +353,10 @@ static lshmoe_status_t mpi_alltoallv(void *tl_, const void *const *send_ptrs,
 }
 
 /*
- * allgather / alltoall of more than one chunk per peer: the same per-peer
- * exchange, with every peer getting `send` (stride 0, allgather) or its own
- * block (stride bytes, alltoall).
+ * allgather / alltoall: the same per-peer exchange, with every peer getting
+ * `send` (stride 0, allgather) or its own block (stride bytes, alltoall).
  */
-static lshmoe_status_t mpi_big_exchange(const mpi_tl_t *tl, const void *send,
+static lshmoe_status_t mpi_big_exchange(mpi_tl_t *tl, const void *send,
                                         size_t send_stride, size_t bytes, void *recv)
 {
     size_t nr = (size_t)tl->nranks;
@@ -313,19 +395,9 @@ static lshmoe_status_t mpi_allgather(void *tl_, const void *send, size_t bytes, 
     if (bytes > 0 && (send == NULL || recv == NULL))
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "mpi transport allgather at rank "
                             "%d: %s is NULL", tl->rank, send == NULL ? "send" : "recv");
-    if (bytes > mpi_chunk_bytes)
-        return mpi_big_exchange(tl, send, 0, bytes, recv);
-    /* MPI forbids a send buffer that overlaps the receive buffer: a rank that
-     * contributes in place says so. */
-    const void *sbuf = send;
-    if (bytes > 0 && send == (const char *)recv + (size_t)tl->rank * bytes)
-        sbuf = MPI_IN_PLACE;
-    int rc = MPI_Allgather(sbuf, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE,
-                           tl->comm);
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(rc, "mpi transport allgather at rank %d: MPI_Allgather of %zu "
-                        "bytes failed", tl->rank, bytes);
-    return LSHMOE_OK;
+    if (tl->broken)
+        return mpi_broken(tl, "allgather");
+    return mpi_big_exchange(tl, send, 0, bytes, recv);
 }
 
 static lshmoe_status_t mpi_alltoall(void *tl_, const void *send, size_t bytes, void *recv)
@@ -337,14 +409,9 @@ static lshmoe_status_t mpi_alltoall(void *tl_, const void *send, size_t bytes, v
     if (bytes > 0 && (send == NULL || recv == NULL))
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "mpi transport alltoall at rank "
                             "%d: %s is NULL", tl->rank, send == NULL ? "send" : "recv");
-    if (bytes > mpi_chunk_bytes)
-        return mpi_big_exchange(tl, send, bytes, bytes, recv);
-    int rc = MPI_Alltoall(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE,
-                          tl->comm);
-    if (rc != MPI_SUCCESS)
-        return mpi_fail(rc, "mpi transport alltoall at rank %d: MPI_Alltoall of %zu "
-                        "bytes failed", tl->rank, bytes);
-    return LSHMOE_OK;
+    if (tl->broken)
+        return mpi_broken(tl, "alltoall");
+    return mpi_big_exchange(tl, send, bytes, bytes, recv);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -369,10 +436,11 @@ static int mpi_probe(const lshmoe_comm_desc_t *comm)
 }
 
 /*
- * Collective over the communicator (MPI_Comm_dup and one MPI_Allreduce),
- * which lshmoe_ctx_create() is anyway. The descriptor check is agreed on
- * collectively so that one rank with a wrong rank or size fails everyone
- * instead of leaving the others waiting in the next collective.
+ * Collective over the communicator (MPI_Comm_idup and one exchange of the
+ * descriptor check), which lshmoe_ctx_create() is anyway, and bounded by
+ * LSHMOE_TIMEOUT_S like every other collective. The descriptor check is
+ * agreed on collectively so that one rank with a wrong rank or size fails
+ * everyone instead of leaving the others waiting in the next collective.
  */
 static lshmoe_status_t mpi_init(const lshmoe_comm_desc_t *comm, void **tl_p)
 {
@@ -399,14 +467,32 @@ static lshmoe_status_t mpi_init(const lshmoe_comm_desc_t *comm, void **tl_p)
     if (user == MPI_COMM_NULL)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "mpi transport init: native points to MPI_COMM_NULL");
+    double timeout_s;
+    LSHMOE_CHECK(lshmoe_param_timeout(&timeout_s));
 
     mpi_tl_t *tl = calloc(1, sizeof(*tl));
     if (tl == NULL)
         return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "mpi transport init: out of memory");
+    tl->timeout_s = timeout_s;
     lshmoe_status_t st = LSHMOE_OK;
-    int rc = MPI_Comm_dup(user, &tl->comm);
+    MPI_Request dup_req = MPI_REQUEST_NULL;
+    MPI_Status dup_st;
+    int rc = MPI_Comm_idup(user, &tl->comm, &dup_req);
     if (rc != MPI_SUCCESS) {
-        st = mpi_fail(rc, "mpi transport init at rank %d: MPI_Comm_dup failed", comm->rank);
+        st = mpi_fail(rc, "mpi transport init at rank %d: MPI_Comm_idup failed", comm->rank);
+        free(tl);
+        return st;
+    }
+    if (!lshmoe_tl_mpi_wait_bounded(1, &dup_req, &dup_st, timeout_s, &rc)) {
+        /* A nonblocking collective cannot be cancelled or freed, and it
+         * still writes tl->comm when it completes: tl is left behind. */
+        return lshmoe_error(LSHMOE_ERR_TIMEOUT,
+                            "mpi transport init at rank %d: not every rank of the "
+                            "communicator joined lshmoe_ctx_create within %g s "
+                            "(MPI_Comm_idup did not complete)", comm->rank, timeout_s);
+    }
+    if (rc != MPI_SUCCESS) {
+        st = mpi_fail(rc, "mpi transport init at rank %d: MPI_Comm_idup failed", comm->rank);
         free(tl);
         return st;
     }
@@ -416,27 +502,38 @@ static lshmoe_status_t mpi_init(const lshmoe_comm_desc_t *comm, void **tl_p)
     if (rc == MPI_SUCCESS)
         rc = MPI_Comm_size(tl->comm, &tl->nranks);
     if (rc != MPI_SUCCESS) {
-        /* Still take part in the agreement below, as a failed rank. */
+        /* Cannot even exchange the verdict on this communicator. */
         st = mpi_fail(rc, "mpi transport init at rank %d: cannot set up the "
                       "duplicated communicator", comm->rank);
-    } else if (tl->rank != comm->rank || tl->nranks != comm->nranks) {
+        MPI_Comm_free(&tl->comm);
+        free(tl);
+        return st;
+    }
+    if (tl->rank != comm->rank || tl->nranks != comm->nranks)
         st = lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                           "mpi transport init: the descriptor says rank %d of %d "
                           "ranks but the MPI communicator says rank %d of %d",
                           comm->rank, comm->nranks, tl->rank, tl->nranks);
-    }
-    int bad = st == LSHMOE_OK ? -1 : tl->rank, worst = -1;
-    rc = MPI_Allreduce(&bad, &worst, 1, MPI_INT, MPI_MAX, tl->comm);
-    if (st == LSHMOE_OK && rc != MPI_SUCCESS)
-        st = mpi_fail(rc, "mpi transport init at rank %d: MPI_Allreduce of the "
-                      "descriptor check failed", tl->rank);
-    else if (st == LSHMOE_OK && worst >= 0)
-        st = lshmoe_error(LSHMOE_ERR_PEER,
-                          "mpi transport init at rank %d: rank %d failed its "
-                          "communicator check", tl->rank, worst);
+    /* Still take part in the agreement below, as a failed rank. */
+    int *all = calloc((size_t)tl->nranks, sizeof(*all));
+    int mine = st == LSHMOE_OK ? 0 : 1;
+    lshmoe_status_t xst = all == NULL
+        ? lshmoe_error(LSHMOE_ERR_NO_MEMORY, "mpi transport init: out of memory")
+        : mpi_big_exchange(tl, &mine, 0, sizeof(mine), all);
+    if (st == LSHMOE_OK && xst != LSHMOE_OK)
+        st = xst;
+    for (int r = 0; st == LSHMOE_OK && r < tl->nranks; r++)
+        if (all[r] != 0)
+            st = lshmoe_error(LSHMOE_ERR_PEER,
+                              "mpi transport init at rank %d: rank %d failed its "
+                              "communicator check", tl->rank, r);
+    free(all);
     if (st != LSHMOE_OK) {
-        MPI_Comm_free(&tl->comm);
-        free(tl);
+        /* After a timeout, requests may still refer to the communicator. */
+        if (!tl->broken) {
+            MPI_Comm_free(&tl->comm);
+            free(tl);
+        }
         return st;
     }
     *tl_p = tl;
@@ -453,6 +550,12 @@ static void mpi_finalize(void *tl_)
     /* After MPI_Finalize every handle is gone already; freeing it would be
      * an error of its own. */
     MPI_Finalized(&finalized);
+    if (tl->broken) {
+        /* Sends released after a timeout may still use the communicator
+         * and this rank's buffers: both stay (a small, bounded leak per
+         * timeout, which ends the context's life anyway). */
+        return;
+    }
     if (!finalized)
         MPI_Comm_free(&tl->comm);
     free(tl);

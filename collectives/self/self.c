@@ -157,7 +157,7 @@ LSHMOE_API lshmoe_status_t lshmoe_self_world_create(int nranks, double timeout_s
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "lshmoe_self_world_create: timeout_s is NaN");
     if (timeout_s <= 0.0)
-        LSHMOE_CHECK(lshmoe_param_double("SELF_TIMEOUT_S", &timeout_s));
+        LSHMOE_CHECK(lshmoe_param_timeout(&timeout_s));
     return self_world_alloc(nranks, timeout_s, world_p);
 }
 

@@ -145,7 +145,11 @@ void lshmoe_kn_centroids_scalar(const void *tokens, lshmoe_dtype_t dtype, size_t
     unsigned char *out = rows;
 
     memset(sizes, 0, nclusters * sizeof *sizes);
-    memset(acc, 0, nclusters * hidden * sizeof *acc);
+    /* -0.0, not +0.0: it is the identity of addition, so a coordinate that
+     * is -0.0 in every member keeps its sign in the mean (+0.0 + -0.0 would
+     * give +0.0); any other sum is the same either way. */
+    for (size_t k = 0; k < nclusters * hidden; k++)
+        acc[k] = -0.0f;
     for (size_t i = 0; i < ntokens; i++) {
         uint32_t c = cluster_of[i];
         sizes[c]++;

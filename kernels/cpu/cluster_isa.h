@@ -13,6 +13,14 @@
     const uint32_t *cluster_of, size_t nclusters, void *rows, uint32_t *sizes,   \
     float *acc
 
+/* A cluster's sum starts at -0.0f, as in the reference: the identity of
+ * addition, so a coordinate that is -0.0 in every member keeps its sign. */
+static inline void lshmoe_kn_acc_clear(float *a, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        a[k] = -0.0f;
+}
+
 void lshmoe_kn_centroids_scalar(LSHMOE_KN_CENTROIDS_ARGS);
 void lshmoe_kn_centroids_avx2(LSHMOE_KN_CENTROIDS_ARGS);
 void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS);

@@ -160,14 +160,17 @@ void lshmoe_kn_residual_encode(const void *tokens, const void *rows,
 }
 
 /* v += q * scale */
+/* v += q * scale, except where q is 0: there v stays as it is, so a
+ * centroid coordinate of -0.0 keeps its sign (-0.0 + +0.0 is +0.0). A
+ * select, which vectorises like the plain sum. */
 static void add_q(float *restrict v, const int8_t *restrict q, float scale, size_t n)
 {
     size_t i = 0;
     for (; i + VEC <= n; i += VEC)
         for (size_t k = 0; k < VEC; k++)
-            v[i + k] += (float)q[i + k] * scale;
+            v[i + k] = q[i + k] != 0 ? v[i + k] + (float)q[i + k] * scale : v[i + k];
     for (; i < n; i++)
-        v[i] += (float)q[i] * scale;
+        v[i] = q[i] != 0 ? v[i] + (float)q[i] * scale : v[i];
 }
 
 void lshmoe_kn_residual_decode(const void *coded, lshmoe_dtype_t dtype,

@@ -3,12 +3,14 @@
 
 /*
  * Logging. Output goes to stderr (or LSHMOE_LOG_FILE), never stdout. The
- * level comes from LSHMOE_LOG_LEVEL (none|error|warn|info|debug|trace,
- * default warn); lshmoe_log_enabled() is a cheap check of a cached level so
+ * level comes from LSHMOE_LOG_LEVEL (none|error|warn|info|debug|trace, any
+ * case, default warn); lshmoe_log_enabled() is a cheap check of a cached level so
  * disabled messages cost no formatting.
  */
 #ifndef LSHMOE_COMMON_LOG_H
 #define LSHMOE_COMMON_LOG_H
+
+#include "lshmoe.h"
 
 typedef enum lshmoe_log_level {
     LSHMOE_LOG_NONE = 0,
@@ -22,6 +24,12 @@ typedef enum lshmoe_log_level {
 extern int lshmoe_log_level_cached; /* -1 until first use */
 
 int lshmoe_log_level_init(void);
+
+/* LSHMOE_OK, or LSHMOE_ERR_INVALID_ARG naming LSHMOE_LOG_LEVEL (a value
+ * that is not a level) or LSHMOE_LOG_FILE (a file that cannot be opened).
+ * Called at context creation, so a bad logging variable fails there like
+ * any other variable instead of being ignored. */
+lshmoe_status_t lshmoe_log_config_status(void);
 
 static inline int lshmoe_log_enabled(lshmoe_log_level_t level)
 {

@@ -21,7 +21,7 @@ typedef enum lshmoe_param_type {
     LSHMOE_PARAM_INT,     /* signed integer in range "lo..hi"              */
     LSHMOE_PARAM_U64,     /* unsigned 64-bit integer (decimal or 0x hex)   */
     LSHMOE_PARAM_DOUBLE,  /* real number in range "lo..hi"                 */
-    LSHMOE_PARAM_CHOICE,  /* one of "a|b|c"; value = index in the list     */
+    LSHMOE_PARAM_CHOICE,  /* one of "a|b|c", any case; value = list index   */
     LSHMOE_PARAM_STRING   /* free text                                     */
 } lshmoe_param_type_t;
 
@@ -51,12 +51,24 @@ lshmoe_status_t lshmoe_param_double(const char *name, double *out);
 lshmoe_status_t lshmoe_param_choice(const char *name, int *index_out);
 lshmoe_status_t lshmoe_param_string(const char *name, const char **out);
 
-/* Parses `text` as parameter p (no environment involved). */
+/* The collective timeout in seconds: LSHMOE_TIMEOUT_S, or when that is
+ * unset its older name LSHMOE_SELF_TIMEOUT_S, or the default. */
+lshmoe_status_t lshmoe_param_timeout(double *out);
+
+/* Parses `text` as parameter p (no environment involved). Numbers: white
+ * space around them is ignored, an optional sign, decimal digits unless
+ * they start with 0x (never octal); words: any case. */
 lshmoe_status_t lshmoe_param_parse_int(const lshmoe_param_desc_t *p,
                                        const char *text, long long *out);
+lshmoe_status_t lshmoe_param_parse_u64(const lshmoe_param_desc_t *p,
+                                       const char *text, uint64_t *out);
 lshmoe_status_t lshmoe_param_parse_double(const lshmoe_param_desc_t *p,
                                           const char *text, double *out);
 lshmoe_status_t lshmoe_param_parse_choice(const lshmoe_param_desc_t *p,
                                           const char *text, int *index_out);
+
+/* Index of `text` in a CHOICE entry's list, compared without regard to
+ * case, or -1. Records no error and logs nothing: log set-up uses it. */
+int lshmoe_param_choice_index(const lshmoe_param_desc_t *p, const char *text);
 
 #endif /* LSHMOE_COMMON_PARAM_H */

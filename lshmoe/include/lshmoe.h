@@ -141,12 +141,37 @@ typedef enum lshmoe_compensation {
                                   per expert on earlier passes             */
 } lshmoe_compensation_t;
 
+/*
+ * How float segments are encoded (LSHMOE_CODEC; docs/algorithm.md, "Row
+ * formats and the error budget"). Values are ABI: only append.
+ */
+typedef enum lshmoe_codec_mode {
+    LSHMOE_CODEC_LSH        = 0,   /* LSH clusters, centroids in the dtype  */
+    LSHMOE_CODEC_BUDGET     = 1,   /* per segment, the fewest bytes whose
+                                      error is within max_error (ladder)    */
+    LSHMOE_CODEC_NATIVE     = 2,   /* every token as given (exact)          */
+    LSHMOE_CODEC_FP8        = 3,   /* e4m3, fp32 scale per 128 elements     */
+    LSHMOE_CODEC_INT8       = 4,   /* int8, fp32 scale per token            */
+    LSHMOE_CODEC_INT4       = 5,   /* int4, fp16 scale per 32 elements      */
+    LSHMOE_CODEC_INT2       = 6,   /* 2-bit, fp16 scale per 32 elements     */
+    LSHMOE_CODEC_LSH_FP8    = 7,   /* LSH clusters, centroids in FP8        */
+    LSHMOE_CODEC_LSH_INT8   = 8,   /* LSH clusters, centroids in int8       */
+    LSHMOE_CODEC_LSH_INT4   = 9,   /* LSH clusters, centroids in int4       */
+    LSHMOE_CODEC_LSH_REFINE = 10,  /* LSH + one near-tuple refinement step  */
+    LSHMOE_CODEC_LSH_REFINE_INT8 = 11,
+    LSHMOE_CODEC_LSH_REFINE_INT4 = 12,
+    LSHMOE_CODEC_INT4E      = 13,  /* int4, one-byte exponent scale per 32  */
+    LSHMOE_CODEC_LSH_REFINE_INT4E = 14
+} lshmoe_codec_mode_t;
+
 /* Communicator kinds for lshmoe_comm_desc_t. */
 typedef enum lshmoe_comm_kind {
     LSHMOE_COMM_AUTO = 0,  /* pick from LSHMOE_TRANSPORT, else by probing  */
     LSHMOE_COMM_SELF = 1,  /* ranks are threads of this process            */
     LSHMOE_COMM_MPI  = 2,  /* native points to an MPI_Comm                 */
-    LSHMOE_COMM_NCCL = 3   /* native is an ncclComm_t                      */
+    LSHMOE_COMM_NCCL = 3,  /* native is an ncclComm_t                      */
+    LSHMOE_COMM_USER = 4   /* native points to an lshmoe_user_comm_t: the
+                              caller supplies the collectives            */
 } lshmoe_comm_kind_t;
 
 /* ------------------------------------------------------------------------ */
@@ -190,6 +215,10 @@ typedef struct lshmoe_config {
     const char *transport;     /* "self", "mpi", ...; NULL = from the
                                   communicator kind / LSHMOE_TRANSPORT.
                                   Not kept after lshmoe_ctx_create().       */
+    double      max_error;     /* error budget: relative L2 over a segment,
+                                  sqrt(sum |x - x'|^2 / sum |x|^2); a segment
+                                  over it travels exact (LSHMOE_MAX_ERROR) */
+    int32_t     codec;         /* lshmoe_codec_mode_t (LSHMOE_CODEC)        */
     /* new fields are appended here */
 } lshmoe_config_t;
 
@@ -197,7 +226,8 @@ typedef struct lshmoe_config {
     { sizeof(lshmoe_config_t), LSHMOE_MAGIC, LSHMOE_VERSION_CODE,            \
       LSHMOE_UNSET_INT, LSHMOE_UNSET_U64, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, \
       LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, \
-      LSHMOE_UNSET_DOUBLE, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, NULL }
+      LSHMOE_UNSET_DOUBLE, LSHMOE_UNSET_INT, LSHMOE_UNSET_INT, NULL,           \
+      LSHMOE_UNSET_DOUBLE, LSHMOE_UNSET_INT }
 
 /*
  * Fills *cfg with LSHMOE_CONFIG_INITIALIZER (for bindings that cannot use
@@ -218,8 +248,8 @@ typedef struct lshmoe_self_world lshmoe_self_world_t;
  * driven by its own thread, with a descriptor {kind SELF, native = world,
  * rank r, nranks}. Each synchronisation step of a collective (there are
  * two per collective) waits at most timeout_s seconds for the other ranks
- * (<= 0: LSHMOE_SELF_TIMEOUT_S), then fails with LSHMOE_ERR_TIMEOUT naming
- * the ranks that did not arrive; the world is then broken and every later
+ * (<= 0: LSHMOE_TIMEOUT_S, or its older name LSHMOE_SELF_TIMEOUT_S), then
+ * fails with LSHMOE_ERR_TIMEOUT naming the ranks that did not arrive; the world is then broken and every later
  * collective on it fails at once with LSHMOE_ERR_TIMEOUT.
  * Not collective; thread-safe.
  * [out] world_p: owned by the caller, freed with lshmoe_self_world_destroy()
@@ -236,7 +266,8 @@ LSHMOE_API void lshmoe_self_world_destroy(lshmoe_self_world_t *world);
  * Hands the caller's communicator to lshmoe without this header knowing its
  * type. For MPI, native points to an MPI_Comm; for NCCL it is the
  * ncclComm_t; for SELF it is an lshmoe_self_world_t (or NULL for a single
- * rank). rank/nranks: this rank and the group size.
+ * rank); for USER it points to an lshmoe_user_comm_t (below).
+ * rank/nranks: this rank and the group size.
  */
 typedef struct lshmoe_comm_desc {
     uint32_t           size;     /* sizeof(lshmoe_comm_desc_t) */
@@ -251,6 +282,67 @@ typedef struct lshmoe_comm_desc {
 #define LSHMOE_COMM_DESC_INITIALIZER                                         \
     { sizeof(lshmoe_comm_desc_t), LSHMOE_MAGIC, LSHMOE_VERSION_CODE,         \
       LSHMOE_COMM_AUTO, NULL, -1, 0 }
+
+/*
+ * Bring your own communicator (kind LSHMOE_COMM_USER): the caller supplies
+ * the collectives as functions, so lshmoe runs over any collective it
+ * already has (torch.distributed, a framework's own, a test harness).
+ *
+ * Both functions are collective over the caller's group: lshmoe calls them
+ * on every rank in the same order, from the thread that called lshmoe.
+ * They move plain bytes and must block until the receive buffer is filled
+ * and the send buffer may be reused. They return 0 on success; on failure
+ * they return LSHMOE_ERR_PEER when another rank is at fault, anything else
+ * non-zero for their own failure (reported as LSHMOE_ERR_CALLBACK), and may
+ * write a NUL-terminated message of at most errlen bytes into errbuf; the
+ * lshmoe call then fails with that status and the message in
+ * lshmoe_last_error(). They must not call lshmoe on the same context.
+ */
+
+/*
+ * Byte all-to-all-v (MPI_Alltoallv of bytes): send_bytes[p] bytes from
+ * send + send_displs[p] go to rank p, which stores them at
+ * recv + recv_displs[p]; recv_bytes[p] bytes come from rank p. Arrays have
+ * nranks entries, displacements are in bytes, and every rank's
+ * recv_bytes[p] equals what p sends it (lshmoe exchanges the sizes first).
+ * send/recv may be NULL when every size is 0. stream: NULL for host memory.
+ */
+typedef int (*lshmoe_user_alltoallv_fn)(void *user, const void *send,
+                                        const size_t *send_bytes,
+                                        const size_t *send_displs, void *recv,
+                                        const size_t *recv_bytes,
+                                        const size_t *recv_displs, void *stream,
+                                        char *errbuf, size_t errlen);
+
+/* All-gather of bytes: recv (nranks * bytes) = every rank's `bytes` bytes
+ * of send, in rank order. */
+typedef int (*lshmoe_user_allgather_fn)(void *user, const void *send,
+                                        size_t bytes, void *recv,
+                                        char *errbuf, size_t errlen);
+
+typedef struct lshmoe_user_comm {
+    uint32_t                 size;      /* sizeof(lshmoe_user_comm_t)     */
+    uint32_t                 magic;     /* LSHMOE_MAGIC                   */
+    uint32_t                 version;   /* LSHMOE_VERSION_CODE            */
+    uint32_t                 reserved;
+    lshmoe_user_alltoallv_fn alltoallv; /* required                        */
+    lshmoe_user_allgather_fn allgather; /* required                        */
+    void                    *user;      /* passed to both, never touched   */
+    /* new fields are appended here */
+} lshmoe_user_comm_t;
+
+#define LSHMOE_USER_COMM_INITIALIZER                                         \
+    { sizeof(lshmoe_user_comm_t), LSHMOE_MAGIC, LSHMOE_VERSION_CODE, 0,      \
+      NULL, NULL, NULL }
+
+/*
+ * Fills *uc with LSHMOE_USER_COMM_INITIALIZER (for bindings that cannot use
+ * the macro). Hand it over as {kind LSHMOE_COMM_USER, native = uc, rank,
+ * nranks}; lshmoe_ctx_create() copies it, so only the functions and the
+ * user pointer must outlive the context. Not collective; thread-safe.
+ * Returns LSHMOE_OK, or LSHMOE_ERR_INVALID_ARG if uc is NULL.
+ */
+LSHMOE_API lshmoe_status_t lshmoe_user_comm_init(lshmoe_user_comm_t *uc);
 
 /* ------------------------------------------------------------------------ */
 /* Context                                                                   */
@@ -273,7 +365,12 @@ typedef struct lshmoe_ctx lshmoe_ctx_t;
  * not filled with its initializer); LSHMOE_ERR_VERSION (header newer than
  * library); LSHMOE_ERR_MISMATCH (ranks resolved different hashing
  * parameters); LSHMOE_ERR_UNSUPPORTED (transport not built);
- * LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_TIMEOUT and transport errors.
+ * LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_PEER (another rank failed its own
+ * part); LSHMOE_ERR_TIMEOUT (a rank did not join within LSHMOE_TIMEOUT_S)
+ * and transport errors. A rank whose own arguments are bad (ctx_p NULL,
+ * newer header or descriptor version, bad config) still joins the creation
+ * round whenever `comm` is usable, so the peers fail with
+ * LSHMOE_ERR_PEER instead of waiting for it.
  * On failure the message is in lshmoe_last_error(NULL).
  */
 LSHMOE_API lshmoe_status_t lshmoe_ctx_create_v(int header_version,
@@ -319,7 +416,10 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * With compress = 0 the result is byte-identical to the plain all-to-all.
  *
  * Collective over the context's ranks. Blocking (host memory only in this
- * version: `stream` must be NULL). Not thread-safe on one context.
+ * version: `stream` must be NULL). Not thread-safe on one context: a call
+ * on a context that another call is using (another thread, or an MoE
+ * expert hook calling back) returns LSHMOE_ERR_INVALID_ARG at once, with
+ * the message in lshmoe_last_error(NULL), and does not join the collective.
  * Counts are exchanged and checked: if a rank's recv_counts[p] differs from
  * what p sends, it fails with LSHMOE_ERR_MISMATCH naming p (no overflow, no
  * hang); if any rank fails before the exchange, every rank returns
@@ -327,11 +427,16 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * [in]  send, send_counts, send_displs: caller-owned, read during the call
  * [out] recv: caller-owned; only the addressed tokens are written
  * [in]  recv_counts, recv_displs: caller-owned
+ * The receive ranges must be disjoint, and no send range may overlap a
+ * receive range (send == recv is not an in-place all-to-all): either is
+ * LSHMOE_ERR_INVALID_ARG naming the two ranks, on this rank, and
+ * LSHMOE_ERR_PEER on the others.
  * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL pointer with a non-zero
  * count, bad dtype, hidden 0, overlapping or overflowing ranges);
  * LSHMOE_ERR_UNSUPPORTED (non-NULL stream); LSHMOE_ERR_MISMATCH;
  * LSHMOE_ERR_PEER; LSHMOE_ERR_CORRUPT; LSHMOE_ERR_NO_MEMORY;
- * LSHMOE_ERR_TIMEOUT and transport errors.
+ * LSHMOE_ERR_TIMEOUT and transport errors (over a user communicator:
+ * LSHMOE_ERR_CALLBACK or LSHMOE_ERR_PEER from the caller's functions).
  */
 LSHMOE_API lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx,
                                             const void *send,

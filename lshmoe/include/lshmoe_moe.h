@@ -40,7 +40,10 @@
  * Policies: MoE mode does not use the adaptive policy of lshmoe_alltoallv
  * (LSHMOE_ADAPT); tokens with NaN/Inf are never averaged (groups of one).
  * Threads: an lshmoe_moe_t and its handles are used by one thread at a time,
- * the thread that drives the context's rank.
+ * the thread that drives the context's rank. The collectives enforce it: a
+ * call while another call holds the layer's context (another thread, or an
+ * expert hook calling back) returns LSHMOE_ERR_INVALID_ARG at once (message
+ * in lshmoe_last_error(NULL)) without joining the collective.
  */
 #ifndef LSHMOE_MOE_H
 #define LSHMOE_MOE_H

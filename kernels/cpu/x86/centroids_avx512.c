@@ -3,7 +3,7 @@
 
 /*
  * Cluster means with AVX-512, bit-identical to the reference
- * (kernels/cpu/cluster.c): each centroid's fp32 sum starts at +0.0f and
+ * (kernels/cpu/cluster.c): each centroid's fp32 sum starts at -0.0f and
  * adds its members in token order, then is divided (not multiplied by a
  * reciprocal) and rounded to the dtype by the reference's conversion.
  * Faster because the elements are widened inside the add (no converted
@@ -50,15 +50,17 @@ ALWAYS_INLINE void accumulate(const unsigned char *tok, lshmoe_dtype_t dt, size_
     }
 }
 
-/* out = round_to_dtype(a / d), n elements. A chunk that holds a NaN goes
- * through the reference's conversion (its NaN bits are the contract). */
-static void mean_row(const float *a, float d, size_t n, lshmoe_dtype_t dt, unsigned char *out)
+/* a = a / d (the fp32 mean, as the reference leaves it) and out =
+ * round_to_dtype(a), n elements. A chunk that holds a NaN goes through the
+ * reference's conversion (its NaN bits are the contract). */
+static void mean_row(float *a, float d, size_t n, lshmoe_dtype_t dt, unsigned char *out)
 {
     const __m512 dv = _mm512_set1_ps(d);
     const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
     size_t e = 0;
     for (; e + 16 <= n; e += 16) {
         __m512 v = _mm512_div_ps(_mm512_loadu_ps(a + e), dv);
+        _mm512_storeu_ps(a + e, v);
         if (dt == LSHMOE_DTYPE_FP32) {
             _mm512_storeu_ps(out + 4 * e, v);
         } else if (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0) {
@@ -78,7 +80,7 @@ static void mean_row(const float *a, float d, size_t n, lshmoe_dtype_t dt, unsig
     if (e < n) {
         float tmp[16];
         for (size_t k = 0; k < n - e; k++)
-            tmp[k] = a[e + k] / d;
+            a[e + k] = tmp[k] = a[e + k] / d;
         lshmoe_row_from_f32(tmp, n - e, dt, out + (dt == LSHMOE_DTYPE_FP32 ? 4 : 2) * e);
     }
 }
@@ -96,7 +98,7 @@ void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS)
         sizes[cluster_of[i]]++;
     for (size_t c = 0; c < nclusters; c++)
         if (sizes[c] > 1)
-            memset(acc + c * hidden, 0, hidden * sizeof *acc);
+            lshmoe_kn_acc_clear(acc + c * hidden, hidden);
     if (dtype == LSHMOE_DTYPE_FP32)
         accumulate(tok, LSHMOE_DTYPE_FP32, hidden, ntokens, cluster_of, sizes, acc);
     else if (dtype == LSHMOE_DTYPE_BF16)

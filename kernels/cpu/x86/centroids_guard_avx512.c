@@ -97,10 +97,10 @@ ALWAYS_INLINE int token_pass(const unsigned char *tok, lshmoe_dtype_t dt, size_t
     return safe;
 }
 
-/* Mean of cluster row a (sum of d tokens) into out, rounded as the
- * reference rounds; adds 2 c.S - d ||c||^2 to *sub_p. 0 when a chunk held
+/* Mean of cluster row a (sum of d tokens) into a (fp32, as the reference
+ * leaves it) and out, rounded as the reference rounds; adds 2 c.S - d ||c||^2 to *sub_p. 0 when a chunk held
  * a NaN (rounded by the reference; the sums are then not used). */
-static int mean_row(const float *a, float d, size_t n, lshmoe_dtype_t dt, unsigned char *out,
+static int mean_row(float *a, float d, size_t n, lshmoe_dtype_t dt, unsigned char *out,
                     double *sub_p)
 {
     const __m512 dv = _mm512_set1_ps(d);
@@ -112,6 +112,7 @@ static int mean_row(const float *a, float d, size_t n, lshmoe_dtype_t dt, unsign
         __mmask16 m = (__mmask16)(k == 16 ? 0xffffu : (1u << k) - 1u);
         __m512 s = _mm512_maskz_loadu_ps(m, a + e);
         __m512 v = _mm512_div_ps(s, dv), r;
+        _mm512_mask_storeu_ps(a + e, m, v);
         if (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & m) {
             float tmp[16];
             _mm512_storeu_ps(tmp, v);
@@ -157,7 +158,7 @@ void lshmoe_kn_centroids_guard_avx512(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, d
         sizes[cluster_of[i]]++;
     for (size_t c = 0; c < nclusters; c++)
         if (sizes[c] > 1)
-            memset(acc + c * hidden, 0, hidden * sizeof *acc);
+            lshmoe_kn_acc_clear(acc + c * hidden, hidden);
     if (dtype == LSHMOE_DTYPE_FP32)
         safe = token_pass(tokens, LSHMOE_DTYPE_FP32, hidden, ntokens, cluster_of, sizes, acc,
                           out, &den, &multi);

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Per-element math of the low-precision row formats (docs/wire-format.md,
+ * "Row formats"): FP8 e4m3 rounding and decoding, fp16 scales, int8/int4/
+ * int2 codes and the byte size of a coded row. Static inline and free of
+ * libc beyond <math.h>, <stdint.h> and <string.h>, so that the CPU loops
+ * (kernels/cpu/quant.c) and a GPU build compile the same functions:
+ * LSHMOE_HD is empty here and `__host__ __device__` there.
+ *
+ * Row layouts (scales first, then codes; all little-endian):
+ *   FP8   ceil(h/128) fp32 scales, then h e4m3 bytes
+ *   INT8  one fp32 scale, then h int8 bytes
+ *   INT4  ceil(h/32) fp16 scales, then ceil(h/2) bytes, low nibble first,
+ *         two's complement codes -8..7; an odd row's last high nibble is 0
+ *   INT2  ceil(h/32) fp16 scales, then ceil(h/4) bytes, lowest bits first,
+ *         codes 0..3 meaning (q - 1.5) * scale; unused high bits are 0
+ *   INT4E as INT4, but each scale is one byte e: 0 means 0, else
+ *         2^((e - 160) / 4) (quarter-octave steps, 2^-39.75 .. 2^23.75);
+ *         every byte is a valid scale
+ * Value = code * scale (FP8: e4m3(code) * scale). Scales are finite, >= 0.
+ */
+#ifndef LSHMOE_KERNELS_QUANT_MATH_H
+#define LSHMOE_KERNELS_QUANT_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef LSHMOE_HD
+#define LSHMOE_HD
+#endif
+
+/* Row formats. Values are wire format: never renumber. */
+#define LSHMOE_QM_NATIVE 0  /* the caller's dtype, as given              */
+#define LSHMOE_QM_FP8    1  /* e4m3, fp32 scale per 128 elements         */
+#define LSHMOE_QM_INT8   2  /* int8, fp32 scale per row                  */
+#define LSHMOE_QM_INT4   3  /* int4, fp16 scale per 32 elements          */
+#define LSHMOE_QM_INT2   4  /* 2-bit, fp16 scale per 32 elements         */
+#define LSHMOE_QM_INT4E  5  /* int4, 8-bit exponent scale per 32        */
+#define LSHMOE_QM_COUNT  6
+
+#define LSHMOE_QM_FP8_BLOCK  128
+#define LSHMOE_QM_LOW_BLOCK  32    /* INT4 and INT2 */
+#define LSHMOE_QM_E4M3_MAX   448.0f
+
+LSHMOE_HD static inline uint32_t lshmoe_qm_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+LSHMOE_HD static inline float lshmoe_qm_bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Scale blocks of a row of `hidden` elements. */
+LSHMOE_HD static inline uint64_t lshmoe_qm_nblocks(int fmt, uint64_t hidden)
+{
+    uint64_t b = fmt == LSHMOE_QM_FP8 ? LSHMOE_QM_FP8_BLOCK
+               : fmt == LSHMOE_QM_INT8 ? (hidden > 0 ? hidden : 1)
+               : LSHMOE_QM_LOW_BLOCK;
+    return (hidden + b - 1) / b;
+}
+
+/* Bytes of one coded row (quantized formats only; 0 for NATIVE or an
+ * unknown format). hidden < 2^32 keeps every product in range. */
+LSHMOE_HD static inline uint64_t lshmoe_qm_row_bytes(int fmt, uint64_t hidden)
+{
+    switch (fmt) {
+    case LSHMOE_QM_FP8:
+        return 4 * lshmoe_qm_nblocks(fmt, hidden) + hidden;
+    case LSHMOE_QM_INT8:
+        return 4 + hidden;
+    case LSHMOE_QM_INT4:
+        return 2 * lshmoe_qm_nblocks(fmt, hidden) + (hidden + 1) / 2;
+    case LSHMOE_QM_INT2:
+        return 2 * lshmoe_qm_nblocks(fmt, hidden) + (hidden + 3) / 4;
+    case LSHMOE_QM_INT4E:
+        return lshmoe_qm_nblocks(fmt, hidden) + (hidden + 1) / 2;
+    default:
+        return 0;
+    }
+}
+
+/* Bytes of the scale section at the start of a coded row. */
+LSHMOE_HD static inline uint64_t lshmoe_qm_scale_bytes(int fmt, uint64_t hidden)
+{
+    uint64_t per = (fmt == LSHMOE_QM_FP8 || fmt == LSHMOE_QM_INT8) ? 4
+                 : fmt == LSHMOE_QM_INT4E ? 1 : 2;
+    return per * lshmoe_qm_nblocks(fmt, hidden);
+}
+
+/* fp32 -> fp16 bits, round to nearest even, overflow to Inf, subnormals
+ * kept. Scales are finite and >= 0, which is all the codec feeds it. */
+LSHMOE_HD static inline uint16_t lshmoe_qm_f32_to_f16(float f)
+{
+    uint32_t u = lshmoe_qm_f32_bits(f);
+    uint32_t sign = (u >> 16) & 0x8000u;
+    uint32_t a = u & 0x7fffffffu;
+    if (a >= 0x7f800000u)                       /* Inf or NaN */
+        return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0u));
+    if (a >= 0x477ff000u)                       /* >= 65520: rounds to Inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (a < 0x38800000u) {                      /* below 2^-14: subnormal */
+        /* value / 2^-24, rounded to nearest even */
+        float v = lshmoe_qm_bits_f32(a) * 16777216.0f;
+        float r = rintf(v);
+        return (uint16_t)(sign | (uint32_t)r);
+    }
+    uint32_t r = a + 0xfffu + ((a >> 13) & 1u); /* round 23 -> 10 bits */
+    return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+}
+
+LSHMOE_HD static inline float lshmoe_qm_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0) {                                /* zero or subnormal */
+        float v = (float)m * 5.9604644775390625e-8f; /* m * 2^-24 */
+        return sign ? -v : v;
+    }
+    if (e == 31)
+        return lshmoe_qm_bits_f32(sign | 0x7f800000u | (m << 13));
+    return lshmoe_qm_bits_f32(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+/* Is this fp16 scale finite and >= 0 (+0 included, -0 rejected)? */
+LSHMOE_HD static inline int lshmoe_qm_f16_scale_ok(uint16_t h)
+{
+    return (h & 0x8000u) == 0 && ((h >> 10) & 0x1fu) != 31u;
+}
+
+/* fp32 -> e4m3 (bias 7, no Inf; 0x7f/0xff are NaN), round to nearest
+ * even, saturating at +-448. The input is finite. */
+LSHMOE_HD static inline uint8_t lshmoe_qm_f32_to_e4m3(float x)
+{
+    uint32_t u = lshmoe_qm_f32_bits(x);
+    uint8_t sign = (uint8_t)((u >> 24) & 0x80u);
+    uint32_t a = u & 0x7fffffffu;
+    if (lshmoe_qm_bits_f32(a) >= LSHMOE_QM_E4M3_MAX)
+        return (uint8_t)(sign | 0x7eu);
+    if (a < 0x3c800000u) {                      /* below 2^-6: subnormal */
+        /* steps of 2^-9: 0..8, where 8 is the smallest normal (0x08) */
+        float q = rintf(lshmoe_qm_bits_f32(a) * 512.0f);
+        return (uint8_t)(sign | (uint8_t)q);
+    }
+    uint32_t r = a + 0x7ffffu + ((a >> 20) & 1u); /* round 23 -> 3 bits */
+    uint32_t e = (r >> 23) - 127u + 7u;          /* 1..15 */
+    return (uint8_t)(sign | (e << 3) | ((r >> 20) & 7u));
+}
+
+/* Branch-free (selects only), so that decoding loops vectorise. */
+LSHMOE_HD static inline float lshmoe_qm_e4m3_to_f32(uint8_t c)
+{
+    uint32_t sign = (uint32_t)(c & 0x80u) << 24;
+    uint32_t e = (c >> 3) & 15u, m = c & 7u;
+    uint32_t normal = sign | ((e + 120u) << 23) | (m << 20);
+    uint32_t sub = lshmoe_qm_f32_bits((float)m * 0.001953125f) | sign;
+    uint32_t bits = e == 0 ? sub : normal;
+    bits = (c & 0x7fu) == 0x7fu ? (sign | 0x7fc00000u) : bits;
+    return lshmoe_qm_bits_f32(bits);
+}
+
+/* INT4E scale byte -> value: 2^((e - 160) / 4), exact (a power of two
+ * times one of four constants), 0 for e = 0. */
+LSHMOE_HD static inline float lshmoe_qm_e8_scale(uint8_t e)
+{
+    const float frac[4] = {1.0f, 1.18920711500272f, 1.41421356237310f,
+                           1.68179283050743f};
+    if (e == 0)
+        return 0.0f;
+    int k = (int)e - 160;            /* -159 .. 95 */
+    int oct = k >= 0 ? k / 4 : -((-k + 3) / 4);
+    int q = k - 4 * oct;             /* 0..3 */
+    return lshmoe_qm_bits_f32((uint32_t)(oct + 127) << 23) * frac[q];
+}
+
+/* The INT4E scale byte nearest (in log) to s > 0, clamped to 1..255. */
+LSHMOE_HD static inline uint8_t lshmoe_qm_e8_of(float s)
+{
+    if (!(s > 0.0f))
+        return 0;
+    float k = rintf(4.0f * log2f(s)) + 160.0f;
+    k = k < 1.0f ? 1.0f : k;
+    k = k > 255.0f ? 255.0f : k;
+    return (uint8_t)k;
+}
+
+/* Is this byte an e4m3 NaN (never written by the encoder)? */
+LSHMOE_HD static inline int lshmoe_qm_e4m3_is_nan(uint8_t c)
+{
+    return (c & 0x7fu) == 0x7fu;
+}
+
+/* Round to nearest even for |v| < 2^22 by the 1.5 * 2^23 addition: no
+ * libm call, so loops over it vectorise (needs IEEE float arithmetic in
+ * the default rounding mode, no -ffast-math reassociation). */
+LSHMOE_HD static inline float lshmoe_qm_rne(float v)
+{
+    const float magic = 12582912.0f;
+    return (v + magic) - magic;
+}
+
+/* Integer code of x / scale (inv = 1 / scale, 0 when the scale is 0),
+ * clamped to [lo, hi] and rounded to nearest even. */
+LSHMOE_HD static inline float lshmoe_qm_code(float x, float inv, float lo, float hi)
+{
+    float v = x * inv;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return lshmoe_qm_rne(v);
+}
+
+/* 2-bit code of x / scale: the nearest of the levels -1.5, -0.5, 0.5, 1.5
+ * (code 0..3; a tie goes to the even one below). */
+LSHMOE_HD static inline float lshmoe_qm_code2(float x, float inv)
+{
+    float v = x * inv - 0.5f;
+    v = v < -2.0f ? -2.0f : v;
+    v = v > 1.0f ? 1.0f : v;
+    return lshmoe_qm_rne(v) + 2.0f;
+}
+
+LSHMOE_HD static inline float lshmoe_qm_level2(int q)
+{
+    return (float)q - 1.5f;
+}
+
+/* Sign-extends a 4-bit two's complement nibble. */
+LSHMOE_HD static inline int lshmoe_qm_nibble(unsigned v)
+{
+    return (int)(v & 7u) - (int)(v & 8u);
+}
+
+LSHMOE_HD static inline void lshmoe_qm_put_f32(uint8_t *p, float v)
+{
+    uint32_t u = lshmoe_qm_f32_bits(v);
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+}
+
+LSHMOE_HD static inline float lshmoe_qm_get_f32(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    return lshmoe_qm_bits_f32(u);
+}
+
+LSHMOE_HD static inline void lshmoe_qm_put_f16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+LSHMOE_HD static inline uint16_t lshmoe_qm_get_f16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+#endif /* LSHMOE_KERNELS_QUANT_MATH_H */

@@ -1,0 +1,677 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * The rate-distortion encoder: every codec mode but LSH. A segment can
+ * travel as
+ *   - its tokens in a row format (native, FP8, int8, int4, int2), or
+ *   - LSH clusters (L hash functions, optionally one near-tuple refinement
+ *     step) whose centroids are in a row format, plus a per-token index,
+ * or RAW (exact). The error of a candidate is measured, not estimated:
+ *     err = sqrt(sum_i |x_i - x'_i|^2 / sum_i |x_i|^2)   (fp64 sums)
+ * where x'_i is exactly what the decoder will write (rows decoded in fp32
+ * and rounded to the dtype), the same definition as the LSH guard.
+ *
+ * Budget mode sorts the candidates by wire bytes and takes the first whose
+ * error is within max_error; nothing fits: RAW. Cost: one pass to widen the
+ * tokens to fp32 (kept for the segment), one hash at the ladder's largest L
+ * (smaller L are prefixes of its packed key), a grouping per L (keys only),
+ * then per candidate tried one error pass that stops as soon as the running
+ * error passes the budget; clustered candidates also need a centroid pass
+ * when their (L, refine) differs from the previous one (refinement: a
+ * second one). codec stats count the token rows visited (search_tokens).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common/quant_math.h"
+#include "lshmoe/codec_internal.h"
+#include "lshmoe/common/dtype.h"
+#include "lshmoe/common/error.h"
+#include "lshmoe/common/timer.h"
+
+#define MAX_CAND 128
+
+typedef struct cand {
+    int      L, refine, fmt;
+    size_t   nrows;    /* rows before refinement (refinement only removes) */
+    uint64_t bytes;    /* segment bytes (upper bound with refinement)      */
+} cand_t;
+
+typedef struct rd {
+    const enc_job_t *j;
+    lshmoe_codec_t  *c;
+    const float     *x;          /* tokens in fp32                          */
+    double           den, limit; /* sum |x|^2; accept iff sse <= limit      */
+    int              measure;    /* 0: fixed mode without the guard         */
+    int              hashed;
+    /* the clustering the workspaces hold now */
+    int              cur_L, cur_refine;
+    size_t           cur_nrows;
+    uint64_t         visited, evals;
+} rd_t;
+
+/* The one encoding of each fixed mode: {L, refine, fmt}; L -1 = the
+ * codec's num_hashes. */
+static void fixed_mode(int mode, int *L, int *refine, int *fmt)
+{
+    static const int tab[][3] = {
+        [LSHMOE_CODEC_NATIVE] = {0, 0, LSHMOE_QM_NATIVE},
+        [LSHMOE_CODEC_FP8] = {0, 0, LSHMOE_QM_FP8},
+        [LSHMOE_CODEC_INT8] = {0, 0, LSHMOE_QM_INT8},
+        [LSHMOE_CODEC_INT4] = {0, 0, LSHMOE_QM_INT4},
+        [LSHMOE_CODEC_INT2] = {0, 0, LSHMOE_QM_INT2},
+        [LSHMOE_CODEC_LSH_FP8] = {-1, 0, LSHMOE_QM_FP8},
+        [LSHMOE_CODEC_LSH_INT8] = {-1, 0, LSHMOE_QM_INT8},
+        [LSHMOE_CODEC_LSH_INT4] = {-1, 0, LSHMOE_QM_INT4},
+        [LSHMOE_CODEC_LSH_REFINE] = {-1, 1, LSHMOE_QM_NATIVE},
+        [LSHMOE_CODEC_LSH_REFINE_INT8] = {-1, 1, LSHMOE_QM_INT8},
+        [LSHMOE_CODEC_LSH_REFINE_INT4] = {-1, 1, LSHMOE_QM_INT4},
+        [LSHMOE_CODEC_INT4E] = {0, 0, LSHMOE_QM_INT4E},
+        [LSHMOE_CODEC_LSH_REFINE_INT4E] = {-1, 1, LSHMOE_QM_INT4E},
+    };
+    *L = tab[mode][0];
+    *refine = tab[mode][1];
+    *fmt = tab[mode][2];
+}
+
+static uint16_t cand_flags(const cand_t *k, size_t nrows)
+{
+    uint16_t f = (uint16_t)(k->fmt << LSHMOE_WIRE_FMT_SHIFT);
+    if (k->L == 0)
+        f |= LSHMOE_WIRE_F_RAW;
+    else if (nrows > LSHMOE_WIRE_IDX16_MAX_ROWS)
+        f |= LSHMOE_WIRE_F_IDX32;
+    return f;
+}
+
+/* Segment bytes of a candidate with nrows rows; 0 when it does not pay
+ * (no smaller than RAW, or below min_ratio). */
+static uint64_t cand_bytes(const rd_t *r, const cand_t *k, size_t nrows)
+{
+    lshmoe_wire_layout_t lay;
+    const enc_job_t *j = r->j;
+    if (lshmoe_wire_layout(cand_flags(k, nrows), j->es, j->hidden, j->ntokens,
+                           nrows, &lay))
+        return 0;
+    uint64_t len = LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes;
+    if (len >= j->raw_len ||
+        (double)j->token_bytes / (double)len < r->c->params.min_ratio)
+        return 0;
+    return len;
+}
+
+/* Widens the tokens to fp32 (kept for the segment) and sums |x|^2.
+ * Returns 1 when every element is finite. */
+static int widen(rd_t *r, float *x)
+{
+    const enc_job_t *j = r->j;
+    const uint8_t *t = j->tokens;
+    size_t h = j->hidden;
+    double den = 0.0;
+    lshmoe_row_to_f32(t, j->dtype, j->ntokens * h, x);
+    for (size_t i = 0; i < j->ntokens * h; i++)
+        den += (double)x[i] * x[i];
+    r->den = den;
+    return isfinite(den);
+}
+
+/* Rounds an fp32 row to the dtype and back: what the receiver holds. */
+static void round_dtype(float *y, size_t h, lshmoe_dtype_t dtype, void *tmp)
+{
+    if (dtype == LSHMOE_DTYPE_FP32)
+        return;
+    if (dtype == LSHMOE_DTYPE_BF16) {
+        /* what lshmoe_f32_to_bf16 does for finite values (decoded rows
+         * are finite), inline so the loop vectorises */
+        for (size_t i = 0; i < h; i++) {
+            uint32_t u;
+            memcpy(&u, &y[i], sizeof u);
+            u += 0x7fffu + ((u >> 16) & 1u);
+            u &= 0xffff0000u;
+            memcpy(&y[i], &u, sizeof u);
+        }
+        return;
+    }
+    lshmoe_row_from_f32(y, h, dtype, tmp);
+    lshmoe_row_to_f32(tmp, dtype, h, y);
+}
+
+/* Squared distance of one row: 8 fp32 partial sums (vectorisable), then
+ * fp64 for the segment sums. Rows are short enough that fp32 per row
+ * loses nothing the budget test could see. */
+static double sq_dist(const float *restrict a, const float *restrict b, size_t n)
+{
+    float part[8] = {0};
+    double s = 0.0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t k = 0; k < 8; k++) {
+            float d = a[i + k] - b[i + k];
+            part[k] += d * d;
+        }
+    for (; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        s += d * d;
+    }
+    for (size_t k = 0; k < 8; k++)
+        s += part[k];
+    return s;
+}
+
+/* Per-token rows in format fmt: codes go straight to the rows section of
+ * the segment. Returns the sse (stops early past the limit). */
+static double eval_rows(rd_t *r, int fmt, uint8_t *rows, float *y, void *tmp)
+{
+    const enc_job_t *j = r->j;
+    size_t h = j->hidden, stride = (size_t)lshmoe_qm_row_bytes(fmt, h);
+    double sse = 0.0;
+    for (size_t i = 0; i < j->ntokens; i++) {
+        const float *xi = r->x + i * h;
+        lshmoe_kn_quant_row(fmt, xi, h, rows + i * stride);
+        if (!r->measure)
+            continue;
+        lshmoe_kn_dequant_row(fmt, rows + i * stride, h, y);
+        round_dtype(y, h, j->dtype, tmp);
+        sse += sq_dist(xi, y, h);
+        r->visited++;
+        if (sse > r->limit)
+            break;
+    }
+    return sse;
+}
+
+/* Groups by the keys cut to L functions and, with refine, runs one
+ * refinement step; leaves cluster_of, the fp32 means (acc) and the native
+ * rows (nrows_tmp) for (L, refine) in the workspaces. */
+/* Groups by the keys cut to L functions (keys_l, cluster_of); returns the
+ * row count. Keys only: no pass over the tokens. */
+static size_t group_l(rd_t *r, int L)
+{
+    lshmoe_codec_t *c = r->c;
+    size_t n = r->j->ntokens, nrows;
+    int bits = c->ladder_bits;
+    const uint64_t *full = c->keys.ptr;
+    uint64_t *kl = c->keys_l.ptr;
+    int full_l = c->params.lsh.num_hashes;
+    uint64_t mask = L * bits >= 64 ? UINT64_MAX : (((uint64_t)1 << (L * bits)) - 1);
+    if (L == full_l || full_l * bits > 63)
+        mask = UINT64_MAX;  /* the whole key (unpacked keys: only L = full) */
+    for (size_t i = 0; i < n; i++)
+        kl[i] = full[i] == LSHMOE_KN_KEY_NONFINITE ? full[i] : full[i] & mask;
+    lshmoe_kn_group(kl, n, c->cluster_of.ptr, &nrows, c->group_ws.ptr);
+    r->cur_L = -1; /* the workspaces no longer hold a clustering */
+    return nrows;
+}
+
+/* The centroid kernel leaves the fp32 means of clusters of two or more in
+ * acc; a cluster of one's mean is its token, already in fp32 (r->x). */
+static void singleton_means(rd_t *r)
+{
+    lshmoe_codec_t *c = r->c;
+    size_t h = r->j->hidden;
+    const uint32_t *of = c->cluster_of.ptr, *sizes = c->sizes.ptr;
+    float *acc = c->acc.ptr;
+    for (size_t i = 0; i < r->j->ntokens; i++)
+        if (sizes[of[i]] == 1)
+            memcpy(acc + (size_t)of[i] * h, r->x + i * h, h * sizeof *acc);
+}
+
+static lshmoe_status_t cluster(rd_t *r, int L, int refine)
+{
+    lshmoe_codec_t *c = r->c;
+    const enc_job_t *j = r->j;
+    size_t n = j->ntokens, h = j->hidden, bytes;
+    int bits = c->ladder_bits;
+    const uint64_t *kl = c->keys_l.ptr;
+
+    if (r->cur_L == L && r->cur_refine == refine)
+        return LSHMOE_OK;
+    size_t nrows = group_l(r, L);
+    LSHMOE_CHECK(lshmoe_mul_size(n * h, sizeof(float), &bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->acc, bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->sizes, n * sizeof(uint32_t)));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->nrows_tmp, n * h * j->es));
+    lshmoe_kn_centroids(j->tokens, j->dtype, h, n, c->cluster_of.ptr, nrows,
+                        c->nrows_tmp.ptr, c->sizes.ptr, c->acc.ptr);
+    singleton_means(r);
+    r->visited += n;
+    if (refine) {
+        size_t max_nb = (size_t)L * (((size_t)1 << bits) - 1);
+        LSHMOE_CHECK(lshmoe_buf_reserve(&c->refine_ws,
+                                        lshmoe_kn_refine_ws_size(n, nrows, max_nb)));
+        nrows = lshmoe_kn_refine(r->x, h, n, kl, L, bits, c->acc.ptr, nrows,
+                                 c->cluster_of.ptr, c->refine_ws.ptr, &r->evals);
+        lshmoe_kn_centroids(j->tokens, j->dtype, h, n, c->cluster_of.ptr, nrows,
+                            c->nrows_tmp.ptr, c->sizes.ptr, c->acc.ptr);
+        singleton_means(r);
+        r->visited += n;
+    }
+    r->cur_L = L;
+    r->cur_refine = refine;
+    r->cur_nrows = nrows;
+    return LSHMOE_OK;
+}
+
+/* Centroid rows in format fmt (into `rows`, native: a copy of the rounded
+ * means), decoded into qrows; then the error pass over the tokens. */
+static double eval_clustered(rd_t *r, int fmt, uint8_t *rows, void *tmp)
+{
+    lshmoe_codec_t *c = r->c;
+    const enc_job_t *j = r->j;
+    size_t h = j->hidden, nrows = r->cur_nrows;
+    const uint32_t *of = c->cluster_of.ptr;
+    float *q = c->qrows.ptr;
+    const float *acc = c->acc.ptr;
+
+    size_t stride = (size_t)lshmoe_qm_row_bytes(fmt, h);
+    if (fmt == LSHMOE_QM_NATIVE) {
+        memcpy(rows, c->nrows_tmp.ptr, nrows * h * j->es);
+        lshmoe_row_to_f32(rows, j->dtype, nrows * h, q);
+    } else if (!r->measure) {
+        for (size_t k = 0; k < nrows; k++)
+            lshmoe_kn_quant_row(fmt, acc + k * h, h, rows + k * stride);
+    }
+    if (!r->measure)
+        return 0.0;
+    /* Rows are coded when a token first needs them (clusters are numbered
+     * in order of first appearance, so row k is reached at its first
+     * member): a pass stopped early codes only the rows it reached. */
+    double sse = 0.0;
+    size_t coded = fmt == LSHMOE_QM_NATIVE ? nrows : 0;
+    for (size_t i = 0; i < j->ntokens; i++) {
+        size_t k = of[i];
+        if (k == coded) {
+            lshmoe_kn_quant_row(fmt, acc + k * h, h, rows + k * stride);
+            lshmoe_kn_dequant_row(fmt, rows + k * stride, h, q + k * h);
+            round_dtype(q + k * h, h, j->dtype, tmp);
+            coded++;
+        }
+        sse += sq_dist(r->x + i * h, q + k * h, h);
+        r->visited++;
+        if (sse > r->limit)
+            break;
+    }
+    return sse;
+}
+
+static void write_index(uint8_t *dst, const uint32_t *of, size_t n, int idx32)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (idx32)
+            lshmoe_put_le32(dst + 4 * i, of[i]);
+        else
+            lshmoe_put_le16(dst + 2 * i, (uint16_t)of[i]);
+    }
+}
+
+/* Header, index and padding of the candidate whose rows are in place. */
+static size_t finish(rd_t *r, const cand_t *k, size_t nrows)
+{
+    const enc_job_t *j = r->j;
+    lshmoe_wire_layout_t lay;
+    uint16_t flags = cand_flags(k, nrows);
+    /* sizes were checked when the candidate was listed (nrows only shrank) */
+    (void)lshmoe_wire_layout(flags, j->es, j->hidden, j->ntokens, nrows, &lay);
+    lshmoe_codec_zero_pad(j->out, lay.rows_off, lay.rows_bytes);
+    if (k->L != 0) {
+        write_index(j->out + lay.idx_off, r->c->cluster_of.ptr, j->ntokens,
+                    (flags & LSHMOE_WIRE_F_IDX32) != 0);
+        lshmoe_codec_zero_pad(j->out, lay.idx_off, lay.idx_bytes);
+    }
+    lshmoe_codec_finish_header(j->out, flags, j, nrows, lay.payload_bytes);
+    return (size_t)(LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes);
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand_t *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? -1 : 1;
+    /* equal bytes: the cheaper search first (no refinement, smaller L) */
+    if (x->refine != y->refine)
+        return x->refine - y->refine;
+    return x->L - y->L;
+}
+
+/* Hashes once (the codec's L) and fills the workspaces clustering needs.
+ * *ok_p = 0 when this width cannot be hashed. */
+static lshmoe_status_t hash_once(rd_t *r, int *ok_p)
+{
+    lshmoe_codec_t *c = r->c;
+    const enc_job_t *j = r->j;
+    const lshmoe_kn_hasher_t *hs;
+    size_t n = j->ntokens, bytes, nonfinite = 0;
+
+    *ok_p = 0;
+    LSHMOE_CHECK(lshmoe_codec_hasher(c, j->hidden, &hs));
+    if (hs == NULL)
+        return LSHMOE_OK;
+    LSHMOE_CHECK(lshmoe_mul_size(n, sizeof(uint64_t), &bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->keys, bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->keys_l, bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->cluster_of, n * sizeof(uint32_t)));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->group_ws, lshmoe_kn_group_ws_size(n)));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->hash_ws, lshmoe_kn_hash_ws_size(hs)));
+    lshmoe_kn_hash(hs, j->tokens, j->dtype, n, c->keys.ptr, c->hash_ws.ptr,
+                   &nonfinite);
+    *ok_p = 1;
+    return LSHMOE_OK;
+}
+
+/* The candidates of this mode with their sizes; clustered ones need the
+ * hash (and a grouping per L, keys only). */
+static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
+{
+    /* The ladder (docs/algorithm.md has the measurements behind it). */
+    static const int raw_fmts[] = {LSHMOE_QM_INT2, LSHMOE_QM_INT4E, LSHMOE_QM_INT4,
+                                   LSHMOE_QM_FP8, LSHMOE_QM_INT8};
+    static const int cl_fmts[] = {LSHMOE_QM_INT4E, LSHMOE_QM_INT8};
+    const size_t n_raw = sizeof raw_fmts / sizeof raw_fmts[0];
+    const size_t n_cl = sizeof cl_fmts / sizeof cl_fmts[0];
+    lshmoe_codec_t *c = r->c;
+    size_t nc = 0;
+    int mode = c->params.mode;
+    int ls[16], nl = 0, refines = 1, hashable = 0;
+    cand_t k;
+
+    *ncand_p = 0;
+    if (mode == LSHMOE_CODEC_BUDGET) {
+        for (size_t f = 0; f < n_raw; f++) {
+            k = (cand_t){.L = 0, .fmt = raw_fmts[f], .nrows = r->j->ntokens};
+            k.bytes = cand_bytes(r, &k, k.nrows);
+            if (k.bytes)
+                cands[nc++] = k;
+        }
+        nl = lshmoe_codec_ladder_l(c, ls);
+        refines = 2;
+    } else {
+        int L, refine, fmt;
+        fixed_mode(mode, &L, &refine, &fmt);
+        if (L == 0) {
+            k = (cand_t){.L = 0, .fmt = fmt, .nrows = r->j->ntokens};
+            k.bytes = fmt == LSHMOE_QM_NATIVE ? 0 : cand_bytes(r, &k, k.nrows);
+            if (k.bytes)
+                cands[nc++] = k;
+        } else {
+            ls[nl++] = c->params.lsh.num_hashes;
+        }
+    }
+    if (nl > 0)
+        LSHMOE_CHECK(hash_once(r, &hashable));
+    for (int li = 0; hashable && li < nl; li++) {
+        size_t nrows = group_l(r, ls[li]);
+        for (int rf = 0; rf < refines; rf++) {
+            if (mode == LSHMOE_CODEC_BUDGET) {
+                for (size_t f = 0; f < n_cl; f++) {
+                    k = (cand_t){.L = ls[li], .refine = rf, .fmt = cl_fmts[f],
+                                 .nrows = nrows};
+                    k.bytes = cand_bytes(r, &k, nrows);
+                    if (k.bytes && nc < MAX_CAND)
+                        cands[nc++] = k;
+                }
+            } else {
+                int L, refine, fmt;
+                fixed_mode(mode, &L, &refine, &fmt);
+                k = (cand_t){.L = ls[li], .refine = refine, .fmt = fmt, .nrows = nrows};
+                k.bytes = cand_bytes(r, &k, nrows);
+                if (k.bytes)
+                    cands[nc++] = k;
+            }
+        }
+    }
+    qsort(cands, nc, sizeof *cands, cmp_cand);
+    *ncand_p = nc;
+    return LSHMOE_OK;
+}
+
+/* Evaluates one candidate: its rows go to the segment, and for clustered
+ * ones the workspaces hold its clustering. *sse_p > limit: it does not fit
+ * (the pass may have stopped early). */
+static lshmoe_status_t eval(rd_t *r, const cand_t *k, double *sse_p)
+{
+    const enc_job_t *j = r->j;
+    lshmoe_codec_t *c = r->c;
+    float *y = c->scratch.ptr;
+    void *tmp = (uint8_t *)c->scratch.ptr + j->hidden * sizeof(float);
+    uint8_t *rows = j->out + LSHMOE_WIRE_HEADER_BYTES;
+    if (k->L == 0) {
+        *sse_p = eval_rows(r, k->fmt, rows, y, tmp);
+        return LSHMOE_OK;
+    }
+    LSHMOE_CHECK(cluster(r, k->L, k->refine));
+    *sse_p = eval_clustered(r, k->fmt, rows, tmp);
+    return LSHMOE_OK;
+}
+
+/* Does candidate i fit? Evaluated at most once; *last_p is the candidate
+ * whose rows and clustering the segment and workspaces hold. */
+static lshmoe_status_t fits(rd_t *r, const cand_t *cands, size_t i, signed char *state,
+                            double *sse, int *last_p)
+{
+    if (state[i] == 0) {
+        LSHMOE_CHECK(eval(r, &cands[i], &sse[i]));
+        *last_p = (int)i;
+        state[i] = sse[i] <= r->limit ? 1 : -1;
+    }
+    return LSHMOE_OK;
+}
+
+/* Misses in a row that end the downward walk, and how often the search
+ * starts afresh (bisection) instead of from the previous choice. */
+#define WARM_TRIES 3
+#define WARM_REANCHOR 8
+
+void lshmoe_codec_mode_encoding(int mode, int *L, int *refine, int *fmt)
+{
+    fixed_mode(mode, L, refine, fmt);
+}
+
+void lshmoe_codec_warm_swap(lshmoe_codec_t *codec, lshmoe_codec_warm_t *w)
+{
+    lshmoe_codec_warm_t mine = {codec->warm_id, codec->warm_valid, codec->warm_count};
+    codec->warm_id = w->id;
+    codec->warm_valid = w->valid;
+    codec->warm_count = w->count;
+    *w = mine;
+}
+
+/* Index of the previous segment's encoding among the candidates (after a
+ * raw segment: the largest candidate), or -1. */
+static int warm_start(rd_t *r, const cand_t *cands, size_t n)
+{
+    /* every WARM_REANCHOR-th segment bisects: a walk that stops at a local
+     * optimum (two misses below it) is not kept for ever */
+    if (!r->c->warm_valid || n == 0 || r->c->warm_count++ % WARM_REANCHOR == 0)
+        return -1;
+    if (r->c->warm_id == 0)
+        return (int)n - 1;
+    for (size_t i = 0; i < n; i++)
+        if (lshmoe_codec_choice_id(cands[i].L, cands[i].refine, cands[i].fmt) ==
+            r->c->warm_id)
+            return (int)i;
+    return -1;
+}
+
+/* Same chain: no clustering (the quantizers), or one (refine, fmt) over L. */
+static int same_chain(const cand_t *a, const cand_t *b)
+{
+    if (a->L == 0 || b->L == 0)
+        return a->L == b->L;
+    return a->refine == b->refine && a->fmt == b->fmt;
+}
+
+/*
+ * The smallest candidate that fits. LINEAR: every candidate in byte order
+ * until one fits. WARM: see codec.h (falls back to BISECT when the previous
+ * segment gave no start). BISECT: the ladder is cut into chains that
+ * are monotone by construction (the quantizers; and for each refine x row
+ * format, L ascending: more rows, less error), and each chain is bisected
+ * for its smallest member that fits, among members smaller than the best
+ * so far: about log2(chain length) evaluations per chain, most of them
+ * stopped early. Leaves the winner's rows and clustering in place.
+ */
+static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_p,
+                              double *sse_p)
+{
+    signed char state[MAX_CAND] = {0};
+    double sse[MAX_CAND];
+    size_t idx[MAX_CAND];
+    int best = -1, last = -1;
+    uint64_t best_bytes = UINT64_MAX;
+
+    if (r->c->params.search == LSHMOE_CODEC_SEARCH_WARM &&
+        (best = warm_start(r, cands, n)) >= 0) {
+        /* down the byte order while candidates fit */
+        int at = best;
+        LSHMOE_CHECK(fits(r, cands, (size_t)at, state, sse, &last));
+        if (state[at] > 0) {
+            /* each fit moves the start down; WARM_TRIES evaluated misses in
+             * a row end it. A miss also settles, unevaluated, the smaller
+             * members of its chain (monotone by construction). */
+            for (int i = at - 1, misses = 0; i >= 0 && misses < WARM_TRIES; i--) {
+                if (state[i] != 0)
+                    continue;
+                LSHMOE_CHECK(fits(r, cands, (size_t)i, state, sse, &last));
+                if (state[i] > 0) {
+                    at = i;
+                    misses = 0;
+                    continue;
+                }
+                misses++;
+                for (int k = i - 1; k >= 0; k--)
+                    if (state[k] == 0 && same_chain(&cands[k], &cands[i]) &&
+                        cands[k].bytes < cands[i].bytes)
+                        state[k] = -1;
+            }
+            best = at;
+        } else {
+            /* up until one fits */
+            best = -1;
+            for (size_t i = (size_t)at + 1; i < n && best < 0; i++) {
+                LSHMOE_CHECK(fits(r, cands, i, state, sse, &last));
+                if (state[i] > 0)
+                    best = (int)i;
+            }
+        }
+    } else if (r->c->params.search == LSHMOE_CODEC_SEARCH_LINEAR) {
+        for (size_t i = 0; i < n && best < 0; i++) {
+            LSHMOE_CHECK(fits(r, cands, i, state, sse, &last));
+            if (state[i] > 0)
+                best = (int)i;
+        }
+    } else {
+        signed char done[MAX_CAND] = {0};
+        /* the quantizers first: they need no clustering pass, and the
+         * bound their winner sets cuts the clustered chains short */
+        for (size_t pass = 0; pass < 2; pass++)
+        for (size_t h = 0; h < n; h++) {
+            if (done[h] || (pass == 0) != (cands[h].L == 0))
+                continue;
+            size_t m = 0;
+            for (size_t i = h; i < n; i++)  /* cands are sorted by bytes */
+                if (!done[i] && same_chain(&cands[h], &cands[i])) {
+                    done[i] = 1;
+                    if (cands[i].bytes < best_bytes)
+                        idx[m++] = i;
+                }
+            size_t lo = 0, hi = m;   /* smallest fitting member in [lo, hi) */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                LSHMOE_CHECK(fits(r, cands, idx[mid], state, sse, &last));
+                if (state[idx[mid]] > 0)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            if (lo < m && cands[idx[lo]].bytes < best_bytes) {
+                best = (int)idx[lo];
+                best_bytes = cands[best].bytes;
+            }
+        }
+    }
+    if (best >= 0 && last != best) {
+        /* a later evaluation overwrote the winner's rows: once more */
+        LSHMOE_CHECK(eval(r, &cands[best], &sse[best]));
+    }
+    *best_p = best;
+    if (best >= 0)
+        *sse_p = sse[best];
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
+                                       lshmoe_codec_stats_t *st)
+{
+    lshmoe_codec_t *c = j->codec;
+    rd_t r = {.j = j, .c = c, .cur_L = -1};
+    cand_t cands[MAX_CAND];
+    size_t ncand = 0, n = j->ntokens, h = j->hidden, bytes, len = 0;
+    int chosen = 0;
+    double err = 0.0, t0 = lshmoe_now(), t_hash = 0.0;
+
+    *len_p = 0;
+    int try_comp = c->params.compress && lshmoe_dtype_is_float(j->dtype) && n > 0 &&
+                   n >= c->params.min_tokens && (uint64_t)n < ((uint64_t)1 << 32) &&
+                   c->params.mode != LSHMOE_CODEC_NATIVE;
+    if (try_comp) {
+        LSHMOE_CHECK(lshmoe_mul_size(n * h, sizeof(float), &bytes));
+        LSHMOE_CHECK(lshmoe_buf_reserve(&c->xf, bytes));
+        LSHMOE_CHECK(lshmoe_buf_reserve(&c->qrows, bytes));
+        /* one row of fp32 for decoding, one of the dtype for rounding */
+        LSHMOE_CHECK(lshmoe_buf_reserve(&c->scratch, h * sizeof(float) + h * 8 + 64));
+        if (!widen(&r, c->xf.ptr))
+            return LSHMOE_OK; /* NaN/Inf: the caller's LSH path, exact tokens */
+        r.x = c->xf.ptr;
+        r.measure = c->params.mode == LSHMOE_CODEC_BUDGET || c->params.error_guard;
+        double b = c->params.max_error;
+        r.limit = b * b * r.den;
+        double th = lshmoe_now();
+        LSHMOE_CHECK(list_cands(&r, cands, &ncand));
+        t_hash = lshmoe_now() - th;
+    }
+    int best = -1;
+    double sse = 0.0;
+    if (ncand > 0)
+        LSHMOE_CHECK(r.measure ? search(&r, cands, ncand, &best, &sse)
+                               : (best = 0, eval(&r, &cands[0], &sse)));
+    if (best >= 0) {
+        const cand_t *k = &cands[best];
+        err = sse > 0.0 ? (r.den > 0.0 ? sqrt(sse / r.den) : INFINITY) : 0.0;
+        len = finish(&r, k, k->L == 0 ? n : r.cur_nrows);
+        chosen = lshmoe_codec_choice_id(k->L, k->refine, k->fmt);
+        if (st != NULL) {
+            st->rows += k->L == 0 ? n : r.cur_nrows;
+            st->err_num += sse;
+            st->err_den += r.den;
+        }
+    }
+    if (c->params.mode == LSHMOE_CODEC_BUDGET && try_comp) {
+        c->warm_id = chosen;
+        c->warm_valid = 1;
+    }
+    if (len == 0) {
+        len = lshmoe_codec_write_raw(j);
+        err = 0.0;
+        if (st != NULL)
+            st->rows += n;
+    }
+    *len_p = len;
+    if (st != NULL) {
+        st->tokens += n;
+        st->bytes_in += j->token_bytes;
+        st->bytes_wire += len;
+        st->segments_compressed += chosen != 0;
+        st->segments_raw += chosen == 0;
+        st->time_hash_s += t_hash;
+        st->time_search_s += lshmoe_now() - t0 - t_hash;
+        st->search_tokens += r.visited;
+        st->refine_evals += r.evals;
+        st->choice_segments[chosen]++;
+        st->last_choice = chosen;
+        st->last_error = r.measure || chosen == 0 ? err : -1.0;
+    }
+    return LSHMOE_OK;
+}
