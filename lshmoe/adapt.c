@@ -54,8 +54,9 @@ static void ewma(double *est, double sample)
 static int encoded_try_pays(const lshmoe_adapt_t *a, lshmoe_adapt_probe_fn_t probe, void *arg)
 {
     double ratio = probe(arg);
-    if (ratio < 0.0) /* unpredictable: as encoded calls went, else try */
-        ratio = a->comp_ratio > 0.0 ? a->comp_ratio : 1e30;
+    if (ratio < 0.0)
+        return 1; /* unpredictable (budget): only a try tells, at the
+                     exploration points, whose interval doubles */
     if (ratio == 0.0)
         return 0;
     double codec = a->comp_s_per_byte;

@@ -17,8 +17,9 @@
  * reach if encoded, estimated from samples (lshmoe_codec_probe_ratio);
  * called by the policy only when it considers trying an encoded call.
  * 0: no estimate (no try); negative: the codec's mode cannot predict it
- * (budget: its ladder decides per segment), so the policy goes by the
- * ratio encoded calls reached, and before any by trying. */
+ * (budget: its ladder decides per segment), so the policy encodes before
+ * any encoded call is timed and tries encoding at every exploration point
+ * (the interval doubling while plain stays cheaper). */
 typedef double (*lshmoe_adapt_probe_fn_t)(void *arg);
 
 /* What a rank's policy asks for the next call (travels in the metadata

@@ -18,6 +18,7 @@
 
 #include "lshmoe.h"
 #include "lshmoe/adapt.h"
+#include "lshmoe/codec_internal.h" /* LSHMOE_CODEC_RATIO_UNKNOWN */
 #include "lshmoe/ctx_int.h" /* white-box: read and steer the estimates */
 #include "testutil.h"
 
@@ -409,6 +410,28 @@ static void test_adapt_flat_data_never_encoded(void)
     free(ctx);
 }
 
+/* A codec mode whose ratio samples cannot predict (budget: the probe says
+ * "unknown"): never sent plain on an estimate before any encoded call, and
+ * with plain preferred each exploration point is an encoded try (the
+ * interval doubling: calls 4, 12, 28, 60 of 64). */
+static void test_adapt_unknown_ratio_left_to_the_codec(void)
+{
+    int enc, ex, first;
+    lshmoe_ctx_t *ctx = policy_ctx(-1.0, -1.0, -1.0);
+    ctx->cfg.min_ratio = 1.2;
+    probe_stub_t unknown = {.ratio = LSHMOE_CODEC_RATIO_UNKNOWN};
+    decide(ctx, &unknown, 20, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 20);
+    free(ctx);
+    ctx = policy_ctx(1.0e-9, 0.5e-9, 2.0); /* plain preferred */
+    unknown.calls = 0;
+    decide(ctx, &unknown, 64, &enc, &ex, &first);
+    CU_ASSERT(enc >= 3 && enc <= 5);
+    CU_ASSERT_EQUAL(ex, enc);
+    CU_ASSERT_EQUAL(unknown.calls, enc);
+    free(ctx);
+}
+
 /* The votes of a call decide the next one on every rank: a majority
  * overrides a rank's own choice (and counts as a try when it is the mode
  * its averages do not prefer); a tie leaves each rank its own choice. */
@@ -446,6 +469,7 @@ static const lt_test_t tests[] = {
     {"test_adapt_try_only_when_samples_say_it_pays", test_adapt_try_only_when_samples_say_it_pays},
     {"test_adapt_clear_win_delays_plain_tries", test_adapt_clear_win_delays_plain_tries},
     {"test_adapt_flat_data_never_encoded", test_adapt_flat_data_never_encoded},
+    {"test_adapt_unknown_ratio_left_to_the_codec", test_adapt_unknown_ratio_left_to_the_codec},
     {"test_adapt_majority_vote_decides_next_call", test_adapt_majority_vote_decides_next_call},
 };
 
