@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "benchmarks/alltoall_perf_nccl.h"
 #include "benchmarks/bench_args.h"
 #include "benchmarks/npy.h"
 #include "lshmoe.h"
@@ -148,6 +149,7 @@ typedef struct rank_rec {
     double time_s, hash_s, pack_s, exch_s, unpack_s, bytes_in, wire;
     double err_num, err_den, cos_sum, checked_tokens, wrong;
     double calls, calls_plain, calls_explored;  /* the policy's decisions */
+    double seg_fmt[LSHMOE_ROW_FORMATS], seg_grouped, seg_refined, seg_raw; /* per call */
 } rank_rec_t;
 
 /* The adaptive policy's decisions in the timed calls of one row, summed
@@ -234,6 +236,11 @@ static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t 
     rec.calls = (double)(b.calls - a.calls);
     rec.calls_plain = (double)(b.calls_plain_policy - a.calls_plain_policy);
     rec.calls_explored = (double)(b.calls_explored - a.calls_explored);
+    for (int f = 0; f < LSHMOE_ROW_FORMATS; f++)
+        rec.seg_fmt[f] = (double)(b.segments_by_format[f] - a.segments_by_format[f]) * k;
+    rec.seg_grouped = (double)(b.segments_grouped - a.segments_grouped) * k;
+    rec.seg_refined = (double)(b.segments_refined - a.segments_refined) * k;
+    rec.seg_raw = (double)(b.segments_raw - a.segments_raw) * k;
 
     rank_rec_t *all = xmalloc(s, (size_t)s->n * sizeof *all);
     allgather(s, &rec, sizeof rec, all);
@@ -259,6 +266,11 @@ static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t 
             policy->plain += all[p].calls_plain;
             policy->explored += all[p].calls_explored;
         }
+        for (int f = 0; f < LSHMOE_ROW_FORMATS; f++)
+            r.seg_by_format[f] += all[p].seg_fmt[f];
+        r.seg_grouped += all[p].seg_grouped;
+        r.seg_refined += all[p].seg_refined;
+        r.seg_raw += all[p].seg_raw;
     }
     free(all);
     r.lsh = lsh;
@@ -485,8 +497,25 @@ static void self_rank(lt_rank_ctx_t *rc)
     rank_main_desc(rc->rank == 0 ? sh : &mine, &desc);
 }
 
+/* --transport nccl hands the whole run to alltoall_perf_nccl.c. */
+static int wants_nccl(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--transport") && !strcmp(argv[i + 1], "nccl"))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (wants_nccl(argc, argv)) {
+#if BENCH_HAVE_NCCL
+        return alltoall_perf_nccl_main(argc, argv);
+#else
+        fprintf(stderr, "alltoall_perf: --transport nccl: this build has no NCCL transport\n");
+        return 1;
+#endif
+    }
     static const char *const size_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", NULL};
     static const char *const rank_vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", NULL};
     int lsize = bench_launcher_env(size_vars), lrank = bench_launcher_env(rank_vars);

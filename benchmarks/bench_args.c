@@ -420,6 +420,18 @@ int bench_write_json(const char *path, const bench_meta_t *m, const bench_row_t 
         bench_json_num(f, r->unpack_us);
         fputs(",\"speedup\":", f);
         bench_json_num(f, r->speedup >= 0 ? r->speedup : NAN);
+        fputs(",\"segments_by_format\":[", f);
+        for (int k = 0; k < LSHMOE_ROW_FORMATS; k++) {
+            if (k > 0)
+                fputc(',', f);
+            bench_json_num(f, r->seg_by_format[k]);
+        }
+        fputs("],\"segments_grouped\":", f);
+        bench_json_num(f, r->seg_grouped);
+        fputs(",\"segments_refined\":", f);
+        bench_json_num(f, r->seg_refined);
+        fputs(",\"segments_raw\":", f);
+        bench_json_num(f, r->seg_raw);
         fputc('}', f);
     }
     fputs("]}\n", f);

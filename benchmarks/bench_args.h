@@ -119,6 +119,9 @@ typedef struct bench_row {
     long long      wrong;
     double         hash_us, pack_us, exchange_us, unpack_us;
     double         speedup;      /* < 0 = none (null in JSON)               */
+    /* segments per call, sums over the ranks (lshmoe_stats_t): compressed
+     * ones by row format, grouped, refined; and raw ones */
+    double         seg_by_format[LSHMOE_ROW_FORMATS], seg_grouped, seg_refined, seg_raw;
 } bench_row_t;
 
 /* What the preamble and the JSON header say about the run. */

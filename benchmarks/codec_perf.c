@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "benchmarks/codec_perf.h"
+#include "benchmarks/codec_perf_cuda.h"
 #include "benchmarks/npy.h"
 #include "lshmoe/codec.h"
 #include "lshmoe/common/dtype.h"
@@ -327,8 +328,24 @@ static int run_codec(bench_t *b, const opts_t *o, int mode, row_t *rows, size_t 
     return 0;
 }
 
+/* --device cuda hands the whole run to codec_perf_cuda.c. */
+static int wants_device(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--device"))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (wants_device(argc, argv)) {
+#if BENCH_HAVE_CUDA
+        return codec_perf_cuda_main(argc, argv);
+#else
+        return cp_fail("--device cuda: this build has no CUDA kernels (nvcc not found)"), 1;
+#endif
+    }
     opts_t o = {.tokens = 8192, .hidden = 1024, .centers = 512, .noise = 0.05,
                 .dtype = LSHMOE_DTYPE_FP32, .data = "clustered", .iters = 5, .warmup = 1,
                 .hashes = {6}, .nhashes = 1, .cdims = {4}, .ncdims = 1,

@@ -22,6 +22,9 @@
  *   cmp/raw    destination experts sent as centroids / token by token
  *   plain_B    bytes_remote_plain: what a plain dispatch sends off-rank
  *   lsh_B      bytes_remote_dispatch of the compressed pass; ratio = plain / lsh
+ *   comb_x     plain / sent remote bytes of combine (expert outputs in the
+ *              codec's row formats, LSHMOE_CODEC); comb_err the largest
+ *              rank's combine_rel_error
  *   out_err    sqrt(sum |out - out_exact|^2 / sum |out_exact|^2) over all tokens
  *   dx_err     the same for dx (dy ~ N(0,1) per token; dgates error in JSON)
  *   fwd, fb    dispatch + combine, and that + combine_backward +
@@ -195,6 +198,10 @@ static void run_compressed(rank_state_t *s, int di, int hashes, int comp)
     r.bytes_dispatch = g.bytes_disp;
     r.bytes_ratio = g.bytes_disp > 0 ? g.bytes_plain / g.bytes_disp : NAN;
     r.centroid_err_max = g.cent_err;
+    r.bytes_comb_plain = g.bytes_comb_plain;
+    r.bytes_combine = g.bytes_comb;
+    r.comb_ratio = g.bytes_comb > 0 ? g.bytes_comb_plain / g.bytes_comb : NAN;
+    r.combine_err_max = g.comb_err;
     r.out_err = mp_rel(g.y_num, g.y_den);
     r.dx_err = mp_rel(g.dx_num, g.dx_den);
     r.dgates_err = mp_rel(g.dg_num, g.dg_den);

@@ -128,6 +128,9 @@ typedef struct mp_row {
     double     centroid_err_max;
     double     out_err, dx_err, dgates_err;
     mp_times_t t, ex;              /* this pass, the exact pass              */
+    /* combine: remote output bytes plain and as sent (row formats),
+     * plain / sent, and the largest rank's combine_rel_error */
+    double     bytes_comb_plain, bytes_combine, comb_ratio, combine_err_max;
 } mp_row_t;
 
 typedef struct mp_exact {          /* per data set                           */
@@ -200,6 +203,7 @@ typedef struct rank_rec {
     double y_num, y_den, dx_num, dx_den, dg_num, dg_den;
     double nondet;
     double routed;  /* experts this rank routes at least one slot to */
+    double bytes_comb_plain, bytes_comb, comb_err;  /* combine (comb_err: max) */
 } rank_rec_t;
 
 /* A failed lshmoe call ends the job (needs a rank_state_t *s in scope). */

@@ -73,7 +73,8 @@ static void usage(FILE *f, const char *prog)
         "  --data LIST          clustered|gaussian|FILE.npy, comma-separated (default clustered)\n"
         "  --centers K          clustered: centers of the whole data set (default 512)\n"
         "  --noise S            clustered: noise std around N(0,1) centers (default 0.05)\n"
-        "lshmoe (one context per L; the rest: LSHMOE_* environment, then defaults):\n"
+        "lshmoe (one context per L; the rest: LSHMOE_* environment, then defaults;\n"
+        "  LSHMOE_CODEC and LSHMOE_MAX_ERROR set the row formats of dispatch and combine):\n"
         "  --hashes LIST        num_hashes values, e.g. 2,6,10 (1..16; default 6)\n"
         "  --cdim C             cross-polytope dimension (power of two 2..256)\n"
         "  --compensation LIST  of none, residual, scaled (default residual); scaled\n"
@@ -251,9 +252,10 @@ void mp_print_preamble(FILE *f, const mp_meta_t *m)
     fprintf(f, "# router: logits = rmsnorm(x) Wg (Wg ~ N(0,1/H), same on all ranks), softmax, "
             "top-%d, gates renormalised\n", o->topk);
     fprintf(f, "# lshmoe config (last compressed context): cdim %d, reduce %s %d, rounds %d, "
-            "seed %llu, min tokens %d, min ratio %g\n", (int)c->cdim,
-            c->reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold", (int)c->reduce_dim,
-            (int)c->rounds, (unsigned long long)c->seed, (int)c->min_tokens, c->min_ratio);
+            "seed %llu, min tokens %d, min ratio %g, codec %d (LSHMOE_CODEC), max error %g\n",
+            (int)c->cdim, c->reduce == LSHMOE_REDUCE_PAD ? "pad" : "fold", (int)c->reduce_dim,
+            (int)c->rounds, (unsigned long long)c->seed, (int)c->min_tokens, c->min_ratio,
+            (int)c->codec, c->max_error);
     if (m->link_gbps > 0 || m->link_latency_us > 0)
         fprintf(f, "# link emulation: %g Gb/s per rank, %g us per message\n", m->link_gbps,
                 m->link_latency_us);
@@ -290,12 +292,13 @@ void mp_print_exact(FILE *f, const mp_meta_t *m, int d)
 void mp_print_header(FILE *f)
 {
     static const char fmt[] =
-        "#%-13s %5s %2s %-8s %7s %7s %6s %7s %10s %10s %6s %8s %8s %8s %8s %6s %8s %8s %6s\n";
+        "#%-13s %5s %2s %-8s %7s %7s %6s %7s %10s %10s %6s %8s %8s %8s %8s %6s %8s %8s %6s "
+        "%6s %8s\n";
     fprintf(f, fmt, "data", "H", "L", "comp", "slots", "rows", "saved", "cmp/raw", "plain_B",
             "lsh_B", "ratio", "out_err", "dx_err", "fwd_ex", "fwd", "fwd_x", "fb_ex", "fb",
-            "fb_x");
+            "fb_x", "comb_x", "comb_err");
     fprintf(f, fmt, "", "", "", "", "", "", "", "experts", "(remote)", "(remote)", "", "", "",
-            "(ms)", "(ms)", "", "(ms)", "(ms)", "");
+            "(ms)", "(ms)", "", "(ms)", "(ms)", "", "", "");
 }
 
 /* A fixed-width number, "-" where it is undefined (no remote bytes, ...). */
@@ -310,15 +313,16 @@ static const char *num(char *buf, size_t len, const char *fmt, double v)
 
 void mp_print_row(FILE *f, const mp_meta_t *m, const mp_row_t *r)
 {
-    char cr[32], b1[32], b2[32], b3[32];
+    char cr[32], b1[32], b2[32], b3[32], b4[32];
     snprintf(cr, sizeof cr, "%.0f/%.0f", r->experts_compressed, r->experts_raw);
     fprintf(f, " %-13s %5zu %2d %-8s %7.0f %7.0f %5.1f%% %7s %10.0f %10.0f %6s %8.2e %8.2e "
-            "%8.1f %8.1f %6s %8.1f %8.1f %6s\n",
+            "%8.1f %8.1f %6s %8.1f %8.1f %6s %6s %8.2e\n",
             m->data[r->data].label, m->data[r->data].hidden, r->hashes, mp_comp_name(r->comp),
             r->slots, r->rows, 100.0 * r->rows_saved, cr, r->bytes_plain, r->bytes_dispatch,
             num(b1, sizeof b1, "%.2f", r->bytes_ratio), r->out_err, r->dx_err, r->ex.fwd,
             r->t.fwd, num(b2, sizeof b2, "%.2f", r->ex.fwd > 0 ? r->t.fwd / r->ex.fwd : NAN),
-            r->ex.fb, r->t.fb, num(b3, sizeof b3, "%.2f", r->ex.fb > 0 ? r->t.fb / r->ex.fb : NAN));
+            r->ex.fb, r->t.fb, num(b3, sizeof b3, "%.2f", r->ex.fb > 0 ? r->t.fb / r->ex.fb : NAN),
+            num(b4, sizeof b4, "%.2f", r->comb_ratio), r->combine_err_max);
 }
 
 /* ---- JSON ---- */
@@ -415,6 +419,10 @@ int mp_write_json(const char *path, const mp_meta_t *m, const mp_row_t *rows, si
         jkey(f, "bytes_remote_dispatch", r->bytes_dispatch);
         jkey(f, "bytes_ratio", r->bytes_ratio);
         jkey(f, "centroid_rel_error_max", r->centroid_err_max);
+        jkey(f, "bytes_remote_combine_plain", r->bytes_comb_plain);
+        jkey(f, "bytes_remote_combine", r->bytes_combine);
+        jkey(f, "combine_ratio", r->comb_ratio);
+        jkey(f, "combine_rel_error_max", r->combine_err_max);
         jkey(f, "out_rel_err", r->out_err);
         jkey(f, "dx_rel_err", r->dx_err);
         jkey(f, "dgates_rel_err", r->dgates_err);

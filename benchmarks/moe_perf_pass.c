@@ -266,6 +266,9 @@ rank_rec_t mp_reduce(rank_state_t *s, const lshmoe_moe_stats_t *st, int with_err
     r.bytes_plain = (double)st->bytes_remote_plain;
     r.bytes_disp = (double)st->bytes_remote_dispatch;
     r.cent_err = st->centroid_rel_error;
+    r.bytes_comb_plain = (double)st->bytes_remote_combine_plain;
+    r.bytes_comb = (double)st->bytes_remote_combine;
+    r.comb_err = st->combine_rel_error;
     r.nondet = nondet;
     char *seen = mp_xmalloc(s, (size_t)s->o->experts);
     memset(seen, 0, (size_t)s->o->experts);
@@ -291,14 +294,16 @@ rank_rec_t mp_reduce(rank_state_t *s, const lshmoe_moe_stats_t *st, int with_err
     }
     mp_allgather(s, &r, sizeof r, all);
     memset(&sum, 0, sizeof sum);
-    double *acc = (double *)&sum, cmax = 0.0;
+    double *acc = (double *)&sum, cmax = 0.0, combmax = 0.0;
     for (int p = 0; p < s->n; p++) {
         const double *v = (const double *)&all[p];
         for (size_t k = 0; k < sizeof sum / sizeof(double); k++)
             acc[k] += v[k];
         cmax = fmax(cmax, all[p].cent_err);
+        combmax = fmax(combmax, all[p].comb_err);
     }
     sum.cent_err = cmax;  /* a ratio: the max over ranks, not the sum */
+    sum.comb_err = combmax;
     free(all);
     return sum;
 }

@@ -6,8 +6,9 @@
  * through. An ordinary MPI program (it knows nothing of lshmoe) that times
  * `iters` MPI_Alltoall calls of `elems` elements per peer, of one kind:
  *   int     MPI_INT32_T: decided locally, no communication added
- *   odd     MPI_FLOAT, count no multiple of the token size: one vote
- *           (a 16-byte allreduce) and the plain call
+ *   odd     MPI_FLOAT, count no multiple of the token size, too small to
+ *           compress (larger ones take the row path): one vote (a 16-byte
+ *           allreduce) and the plain call
  *   small   MPI_FLOAT below LSHMOE_PRELOAD_MIN_BYTES: likewise
  * Run it with and without lshmoe-run (docs/benchmarks.md has the commands)
  * and compare the per-call times; rank 0 prints the median of `reps`

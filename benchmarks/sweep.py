@@ -8,9 +8,15 @@ python3-matplotlib; a pyenv `python3` first on PATH usually does not):
     /usr/bin/python3 benchmarks/sweep.py                 # default grid, mpirun -np 4
     /usr/bin/python3 benchmarks/sweep.py --quick         # CI smoke grid (2 runs)
     /usr/bin/python3 benchmarks/sweep.py --data clustered --data gaussian \\
-        --hashes 2,6,10 --links 1,10,25,100,400
+        --max-error 0.03,0.13,0.3 --links 1,10,25,100,400
+    /usr/bin/python3 benchmarks/sweep.py --codec lsh --hashes 2,6,10   # LSH alone
 
-For every (data, hashes, link) configuration it runs
+By default the codec is the error budget (LSHMOE_CODEC=budget): one run per
+budget (--max-error), and the summary shows which encodings the ladder chose
+(compressed segments per call by row format, from lshmoe_stats_t; "grp" of
+them LSH groups). With any other --codec the runs go over --hashes instead.
+
+For every (data, hashes or budget, link) configuration it runs
 
     mpirun -np N --oversubscribe [--allow-run-as-root] \\
         BUILD/benchmarks/alltoall_perf --transport mpi --baseline -J RAW.json ...
@@ -56,6 +62,7 @@ GLOVE_HOWTO = ("build it with /usr/bin/python3 benchmarks/data/make_glove_stream
 DEFAULTS = {
     "data": ["clustered"],
     "hashes": "2,6,10",
+    "max_error": "0.03,0.13,0.3",
     "links": "1,10,25,100,400",
     "tokens": 512,
     "hidden": 1024,
@@ -64,6 +71,7 @@ DEFAULTS = {
 }
 QUICK = {
     "hashes": "6",
+    "max_error": "0.13",
     "links": "1,100",
     "tokens": 64,
     "hidden": 128,
@@ -136,6 +144,12 @@ def parse_args(argv):
                         "(default clustered)")
     p.add_argument("--hashes", default=None,
                    help="comma-separated hash counts L (default 2,6,10)")
+    p.add_argument("--codec", default="budget",
+                   help="LSHMOE_CODEC of the lshmoe runs (default budget: the "
+                        "error budget; lsh: LSH alone, over --hashes)")
+    p.add_argument("--max-error", default=None, dest="max_error",
+                   help="comma-separated error budgets LSHMOE_MAX_ERROR, one run "
+                        "each with --codec budget (default 0.03,0.13,0.3)")
     p.add_argument("--links", default=None,
                    help="comma-separated emulated per-rank link speeds in Gb/s "
                         "(default 1,10,25,100,400)")
@@ -171,6 +185,11 @@ def parse_args(argv):
         a.data = a.data[:1]
     a.hashes = parse_list(a.hashes or base["hashes"], int, "hashes")
     a.links = parse_list(a.links or base["links"], float, "links")
+    a.max_error = parse_list(a.max_error or base["max_error"], float, "max-error")
+    if a.codec == "budget":
+        a.hashes = a.hashes[:1]  # the ladder chooses its own L
+    else:
+        a.max_error = [None]
     a.tokens = a.tokens if a.tokens is not None else base["tokens"]
     a.hidden = a.hidden if a.hidden is not None else base["hidden"]
     a.iters = a.iters if a.iters is not None else base["iters"]
@@ -178,6 +197,8 @@ def parse_args(argv):
 
     if a.np_ < 1:
         p.error("--np must be >= 1")
+    if any(b is not None and not 0 <= b <= 1000 for b in a.max_error):
+        p.error("--max-error must be in 0..1000")
     if any(h < 1 for h in a.hashes):
         p.error("--hashes must be positive")
     if any(g <= 0 for g in a.links):
@@ -256,8 +277,40 @@ def tail(text, n=25):
     return "\n".join("    " + ln for ln in lines[-n:]) if lines else "    (empty)"
 
 
+def knob(cfg):
+    """The swept knob of a configuration: its budget, else its L."""
+    return (f"b{fmt_g(cfg['budget'])}" if cfg.get("budget") is not None
+            else f"h{cfg['hashes']}")
+
+
+FORMAT_NAMES = ["dt", "fp8", "i8", "i4", "i2", "i4e"]  # LSHMOE_ROW_FORMAT_*
+
+
+def choices_text(p):
+    """Compressed segments per call by row format, and LSH groups among
+    them, e.g. "i8 6, i4e 5, grp 6; raw 1" ("-": not reported)."""
+    fm = p.get("segments_by_format")
+    if not fm:
+        return "-"
+    parts = [f"{FORMAT_NAMES[i] if i < len(FORMAT_NAMES) else i} {v:g}"
+             for i, v in enumerate(fm) if v]
+    if p.get("segments_grouped"):
+        parts.append(f"grp {p['segments_grouped']:g}")
+    txt = ", ".join(parts) if parts else "none"
+    if p.get("segments_raw"):
+        txt += f"; raw {p['segments_raw']:g}"
+    return txt
+
+
 def run_one(a, binary, prefix, env, cfg, raw_dir, idx):
-    tag = f"{idx:03d}_{data_label(cfg['data'])}_h{cfg['hashes']}_l{fmt_g(cfg['link_gbps'])}"
+    tag = f"{idx:03d}_{data_label(cfg['data'])}_{knob(cfg)}_l{fmt_g(cfg['link_gbps'])}"
+    env = dict(env, LSHMOE_CODEC=a.codec)
+    if cfg.get("budget") is not None:
+        env["LSHMOE_MAX_ERROR"] = fmt_g(cfg["budget"])
+        # Every call encoded, so that the table shows the ladder's choices
+        # and what encoding costs; the adaptive policy would send most
+        # calls plain (LSHMOE_ADAPT in the caller's environment still wins).
+        env.setdefault("LSHMOE_ADAPT", "0")
     jpath = os.path.join(raw_dir, tag + ".json")
     if os.path.exists(jpath):
         os.remove(jpath)
@@ -344,6 +397,8 @@ def flatten(a, cfg, idx, doc, wall):
             "data": data_label(cfg["data"]),
             "data_arg": cfg["data"],
             "hashes": cfg["hashes"],
+            "codec": a.codec,
+            "budget": cfg.get("budget"),
             "link_gbps": cfg["link_gbps"],
             "link_latency_us": a.link_latency_us,
             "transport": doc.get("transport", a.transport),
@@ -395,10 +450,10 @@ def break_even(points):
 def summarise(all_rows, links):
     groups = {}
     for r in all_rows:
-        groups.setdefault((r["data"], r["hashes"]), {}).setdefault(
+        groups.setdefault((r["data"], r["hashes"], r.get("budget")), {}).setdefault(
             r["link_gbps"], []).append(r)
     summary = []
-    for (data, hashes), by_link in groups.items():
+    for (data, hashes, budget), by_link in groups.items():
         prim = {l: primary(rows) for l, rows in by_link.items()}
         vals = [p for p in prim.values() if p is not None]
         mean = lambda k: (sum(p[k] for p in vals if p.get(k) is not None) /
@@ -411,7 +466,10 @@ def summarise(all_rows, links):
         # a mean over links would mix the two modes.
         slow = prim.get(min(by_link)) or {}
         pick = lambda k: slow.get(k) if slow.get(k) is not None else mean(k)
-        summary.append({"data": data, "hashes": hashes,
+        summary.append({"data": data, "hashes": hashes, "budget": budget,
+                        "knob": (f"b={fmt_g(budget)}" if budget is not None
+                                 else f"L={hashes}"),
+                        "choices": choices_text(slow),
                         "hidden": hid[0] if len(hid) == 1 else None,
                         "ratio": pick("ratio"), "rel_err": pick("rel_err"),
                         "cosine": pick("cosine"),
@@ -422,17 +480,20 @@ def summarise(all_rows, links):
 
 
 def print_summary(summary, links, a, out_files):
-    cols = ["data", "hidden", "L", "ratio", "rel_err", "cos<0.5"] + \
-           [f"@{fmt_g(l)}" for l in links] + ["break-even Gb/s"]
+    cols = ["data", "hidden", "L" if a.codec != "budget" else "budget", "ratio",
+            "rel_err", "cos<0.5"] + \
+           [f"@{fmt_g(l)}" for l in links] + ["break-even Gb/s", "encodings per call"]
     table = []
     for s in summary:
         line = [s["data"], "-" if s.get("hidden") is None else str(s["hidden"]),
-                str(s["hashes"]), f"{s['ratio']:.2f}", f"{s['rel_err']:.4f}",
+                str(s["hashes"]) if s.get("budget") is None else fmt_g(s["budget"]),
+                f"{s['ratio']:.2f}", f"{s['rel_err']:.4f}",
                 str(s["wrong"])]
         for l in links:
             v = s["speedup"][fmt_g(l)]
             line.append("-" if v is None else f"{v:.2f}x")
         line.append(s["break_even"])
+        line.append(s.get("choices", "-"))
         table.append(line)
     widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(cols)]
     print()
@@ -443,7 +504,10 @@ def print_summary(summary, links, a, out_files):
     for t in table:
         print("  ".join(v.rjust(w) if i > 0 else v.ljust(w) for i, (v, w) in enumerate(zip(t, widths))))
     print("hidden: elements per token (a .npy data set sets its own); "
-          "L: hash functions;\n"
+          "budget: LSHMOE_MAX_ERROR (codec budget), or L: hash functions (other codecs);\n"
+          "encodings per call: compressed segments by row format (dt the dtype, fp8, "
+          "i8 int8, i4 int4, i2 int2, i4e int4e; grp: of them LSH groups) and raw ones, "
+          "summed over the ranks, at the slowest link;\n"
           "ratio, rel_err: at the slowest link (faster links may go plain by policy): "
           "bytes in / bytes on the wire, relative L2 error; cos<0.5: received tokens with cosine "
           "< 0.5 to what was sent (lshmoe's 'wrong', informational);\n"
@@ -480,7 +544,8 @@ def write_json(path, a, argv, runs, rows, summary, status):
         "host": {"node": platform.node(), "machine": platform.machine(),
                  "cpus": os.cpu_count(), "python": sys.executable},
         "grid": {"transport": a.transport, "np": a.np_, "data": a.data,
-                 "hashes": a.hashes, "links_gbps": a.links,
+                 "hashes": a.hashes, "codec": a.codec,
+                 "max_error": a.max_error, "links_gbps": a.links,
                  "link_latency_us": a.link_latency_us, "tokens": a.tokens,
                  "hidden": a.hidden, "dtype": a.dtype, "cdim": a.cdim,
                  "iters": a.iters, "warmup": a.warmup, "quick": a.quick},
@@ -518,7 +583,7 @@ def plot(out_dir, summary, rows, a):
     subtitle = (f"{a.np_} ranks ({a.transport}), {a.tokens} tokens/peer, "
                 f"{hidden_text(summary, a)}, {a.dtype}, {os.cpu_count()}-core host")
     datas = list(dict.fromkeys(s["data"] for s in summary))
-    hashes = sorted(set(s["hashes"] for s in summary))
+    hashes = sorted(set(s["knob"] for s in summary))
     cmap = plt.get_cmap("tab10")
     hcolor = {h: cmap(i % 10) for i, h in enumerate(hashes)}
     dstyle = {d: ["-", ":", "-.", (0, (5, 1))][i % 4] for i, d in enumerate(datas)}
@@ -536,8 +601,8 @@ def plot(out_dir, summary, rows, a):
         allsp += [y for _, y in pts]
         ax.plot([p[0] for p in pts], [p[1] for p in pts],
                 linestyle=dstyle[s["data"]], marker=dmark[s["data"]],
-                color=hcolor[s["hashes"]], linewidth=1.8,
-                label=f"{s['data']}, L={s['hashes']} (ratio {s['ratio']:.1f})")
+                color=hcolor[s["knob"]], linewidth=1.8,
+                label=f"{s['data']}, {s['knob']} (ratio {s['ratio']:.1f})")
     ax.axhline(1.0, linestyle="--", color="black", linewidth=1.2,
                label="break-even (1.0)")
     if os.cpu_count() and os.cpu_count() <= a.np_ and a.links[-1] > 10:
@@ -577,7 +642,7 @@ def plot(out_dir, summary, rows, a):
     hid = {s["data"]: s.get("hidden") for s in summary}
     errs, ratios = [], []
     for i, d in enumerate(datas):
-        pts = sorted((s["ratio"], s["rel_err"], s["hashes"]) for s in summary
+        pts = sorted((s["ratio"], s["rel_err"], s["knob"]) for s in summary
                      if s["data"] == d)
         errs += [e for _, e, _ in pts]
         ratios += [x for x, _, _ in pts]
@@ -591,7 +656,7 @@ def plot(out_dir, summary, rows, a):
         for x, y, h in pts:
             spots.setdefault((round(x, 2), round(y, 4)), (x, y, []))[2].append(h)
         for x, y, hs in spots.values():
-            txt = "L=" + ",".join(str(h) for h in sorted(hs))
+            txt = ",".join(sorted(hs))
             if abs(x - 1.0) < 0.005 and y == 0:
                 txt += " (sent raw)"
             ax.annotate(txt, (x, y), textcoords="offset points",
@@ -644,8 +709,8 @@ def main(argv):
         print(f"sweep: {e}", file=sys.stderr)
         return 2
 
-    grid = [{"data": d, "hashes": h, "link_gbps": l}
-            for d in a.data for h in a.hashes for l in a.links]
+    grid = [{"data": d, "hashes": h, "budget": b, "link_gbps": l}
+            for d in a.data for h in a.hashes for b in a.max_error for l in a.links]
     print(f"sweep: {len(grid)} configurations, {a.np_} ranks ({a.transport}), "
           f"{a.tokens} tokens/peer, hidden {a.hidden}"
           f"{' (a .npy sets its own)' if any(d not in ('clustered', 'gaussian') for d in a.data) else ''}"
@@ -657,8 +722,10 @@ def main(argv):
     failure = None
     t_start = time.monotonic()
     for idx, cfg in enumerate(grid, 1):
-        head = (f"[{idx}/{len(grid)}] data {data_label(cfg['data'])}, hashes "
-                f"{cfg['hashes']}, link {fmt_g(cfg['link_gbps'])} Gb/s")
+        head = (f"[{idx}/{len(grid)}] data {data_label(cfg['data'])}, "
+                + (f"budget {fmt_g(cfg['budget'])}" if cfg.get("budget") is not None
+                   else f"hashes {cfg['hashes']}")
+                + f", link {fmt_g(cfg['link_gbps'])} Gb/s")
         try:
             doc, cmdline, wall, jpath = run_one(a, binary, prefix, env, cfg, raw_dir, idx)
         except SweepError as e:

@@ -13,6 +13,7 @@
 
 #include "collectives/transport.h"
 #include "collectives/mpi/mpi_int.h"
+#include "collectives/nccl/nccl_int.h"
 #include "lshmoe_build_config.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/param.h"
@@ -29,6 +30,18 @@
 #define TL_MPI_OPS     NULL
 #endif
 
+#if LSHMOE_HAVE_NCCL_TL
+#define TL_NCCL_BUILT   1
+#define TL_NCCL_WHY_NOT NULL
+#define TL_NCCL_OPS     (&lshmoe_tl_nccl_ops)
+#else
+#define TL_NCCL_BUILT   0
+#define TL_NCCL_WHY_NOT "the nccl transport is not built in this version: lshmoe " \
+                        "was configured without NCCL or CUDA (install both, then " \
+                        "-Dnccl=enabled)"
+#define TL_NCCL_OPS     NULL
+#endif
+
 /*
  * The one table; a transport that gets built puts its ops here and drops
  * its why_not. tl_kinds and tl_ops run parallel to tl_info because
@@ -37,7 +50,7 @@
 static const lshmoe_tl_info_t tl_info[] = {
     { "self", 1, NULL },
     { "mpi",  TL_MPI_BUILT, TL_MPI_WHY_NOT },
-    { "nccl", 0, "the nccl transport is not built in this version" },
+    { "nccl", TL_NCCL_BUILT, TL_NCCL_WHY_NOT },
     { "user", 1, NULL },
 };
 static const lshmoe_comm_kind_t tl_kinds[] = {
@@ -49,7 +62,7 @@ static const lshmoe_comm_kind_t tl_kinds[] = {
 static const lshmoe_tl_ops_t *const tl_ops[] = {
     &lshmoe_tl_self_ops,
     TL_MPI_OPS,
-    NULL,
+    TL_NCCL_OPS,
     &lshmoe_tl_user_ops,
 };
 

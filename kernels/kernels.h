@@ -152,6 +152,20 @@ void lshmoe_kn_residual_decode(const void *coded, lshmoe_dtype_t dtype,
                                size_t hidden, size_t ntokens, int bits,
                                void *out, float *scratch);
 
+/* Memory kinds the kernels dispatch on (kernels/mem_kind.c). */
+typedef enum lshmoe_kn_mem {
+    LSHMOE_KN_MEM_HOST = 0,
+    LSHMOE_KN_MEM_CUDA = 1,
+    LSHMOE_KN_MEM_COUNT
+} lshmoe_kn_mem_t;
+
+/* The kind of memory `ptr` points to: LSHMOE_KN_MEM_CUDA for CUDA device
+ * or managed memory (cudaPointerGetAttributes; only in builds with the
+ * CUDA kernels and when a device is usable), else LSHMOE_KN_MEM_HOST
+ * (NULL included). Work it out once per call, never per token. */
+lshmoe_kn_mem_t lshmoe_kn_mem_kind(const void *ptr);
+const char *lshmoe_kn_mem_name(lshmoe_kn_mem_t kind);
+
 /* In-place normalised fast Walsh-Hadamard transform of n = 2^k floats
  * (H / sqrt(n), so it is its own inverse). */
 void lshmoe_kn_fwht(float *v, size_t n);

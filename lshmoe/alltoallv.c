@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "lshmoe/a2a_ranges.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
@@ -92,6 +93,12 @@ static lshmoe_status_t check_args(const a2a_call_t *c, const void *stream)
         return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
                             "stream-ordered (device) all-to-all is not in this version: "
                             "pass stream NULL and host buffers");
+    /* The CPU would fault on device memory: refuse it with a reason. */
+    if (lshmoe_kn_mem_kind(c->send) != LSHMOE_KN_MEM_HOST ||
+        lshmoe_kn_mem_kind(c->recv) != LSHMOE_KN_MEM_HOST)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
+                            "send or recv is CUDA device memory: the device path of "
+                            "lshmoe_alltoallv is not in this version; pass host buffers");
     if ((unsigned)c->dtype >= LSHMOE_DTYPE_COUNT)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "dtype %d is not valid", (int)c->dtype);
     if (c->hidden == 0)
@@ -150,32 +157,55 @@ static void add_codec_stats(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs)
     s->time_hash_s += cs->time_hash_s;
     s->time_pack_s += cs->time_pack_s;
     s->time_unpack_s += cs->time_unpack_s;
+    s->err_sq += cs->err_num;
+    s->err_ref += cs->err_den;
+    /* choice id = (L * 2 + refine) * NFMTS + format (codec.h); 0 is RAW */
+    for (int id = 1; id < LSHMOE_CODEC_NCHOICES; id++) {
+        uint64_t n = cs->choice_segments[id];
+        s->segments_by_format[id % LSHMOE_CODEC_NFMTS] += n;
+        s->segments_grouped += id / (2 * LSHMOE_CODEC_NFMTS) > 0 ? n : 0;
+        s->segments_refined += (id / LSHMOE_CODEC_NFMTS) % 2 ? n : 0;
+    }
 }
 
-/* One peer's codec work in a call (run on any pool thread). */
+/* Per segment: the largest measured error, and encoded segments whose
+ * error was not measured. `before` is the segment count before encoding. */
+static void note_segment_error(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs,
+                               uint64_t before)
+{
+    if (cs->segments_compressed == before)
+        return;
+    if (cs->last_error < 0.0)
+        s->segments_unmeasured++;
+    else if (cs->last_error > s->err_max)
+        s->err_max = cs->last_error;
+}
+
+/* One peer's codec work in a call (run on any pool thread). Its stats
+ * are its own: they are summed in rank order afterwards, so the totals
+ * (fp64 error sums included) and the per-segment error do not depend on
+ * the thread count. */
 typedef struct codec_job {
-    lshmoe_status_t st;
-    size_t          off, cap, len;  /* encode: slot in send_stage */
-    char            msg[LSHMOE_ERRMSG_LEN];
+    lshmoe_status_t      st;
+    size_t               off, cap, len;  /* encode: slot in send_stage */
+    lshmoe_codec_stats_t cs;             /* this segment's encode/decode */
+    char                 msg[LSHMOE_ERRMSG_LEN];
 } codec_job_t;
 
 typedef struct codec_run {
-    a2a_call_t           *c;
-    codec_job_t          *job;     /* per peer                        */
-    lshmoe_codec_stats_t *cs;      /* per pool thread                 */
+    a2a_call_t  *c;
+    codec_job_t *job;     /* per peer */
 } codec_run_t;
 
-/* Per-peer job results and per-thread stats, zeroed. */
+/* Per-peer job results and stats, zeroed. */
 static lshmoe_status_t codec_run_init(a2a_call_t *c, codec_run_t *run)
 {
     lshmoe_ctx_t *ctx = c->ctx;
     size_t jb = (size_t)ctx->nranks * sizeof(codec_job_t);
-    size_t sb = (size_t)ctx->nthreads * sizeof(lshmoe_codec_stats_t);
-    LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->jobs, jb + sb));
-    memset(ctx->jobs.ptr, 0, jb + sb);
+    LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->jobs, jb));
+    memset(ctx->jobs.ptr, 0, jb);
     run->c = c;
     run->job = ctx->jobs.ptr;
-    run->cs = (lshmoe_codec_stats_t *)(void *)((char *)ctx->jobs.ptr + jb);
     return LSHMOE_OK;
 }
 
@@ -189,11 +219,12 @@ static lshmoe_status_t codec_run_status(const codec_run_t *run, const char *what
     return LSHMOE_OK;
 }
 
+/* The peers' stats summed in rank order (what add_codec_stats reads). */
 static void codec_run_stats(const codec_run_t *run, lshmoe_codec_stats_t *sum)
 {
     memset(sum, 0, sizeof *sum);
-    for (int t = 0; t < run->c->ctx->nthreads; t++) {
-        const lshmoe_codec_stats_t *cs = &run->cs[t];
+    for (int p = 0; p < run->c->ctx->nranks; p++) {
+        const lshmoe_codec_stats_t *cs = &run->job[p].cs;
         sum->rows += cs->rows;
         sum->segments_compressed += cs->segments_compressed;
         sum->segments_raw += cs->segments_raw;
@@ -201,6 +232,10 @@ static void codec_run_stats(const codec_run_t *run, lshmoe_codec_stats_t *sum)
         sum->time_hash_s += cs->time_hash_s;
         sum->time_pack_s += cs->time_pack_s;
         sum->time_unpack_s += cs->time_unpack_s;
+        sum->err_num += cs->err_num;
+        sum->err_den += cs->err_den;
+        for (int id = 0; id < LSHMOE_CODEC_NCHOICES; id++)
+            sum->choice_segments[id] += cs->choice_segments[id];
     }
 }
 
@@ -216,7 +251,7 @@ static void encode_job(void *arg, size_t p, int slot)
     j->st = lshmoe_codec_encode(codec, c->send + c->send_displs[p] * c->token_bytes, c->dtype,
                                 c->hidden, c->send_counts[p],
                                 (char *)c->ctx->send_stage.ptr + j->off, j->cap, &j->len,
-                                &run->cs[slot]);
+                                &j->cs);
     lshmoe_codec_warm_swap(codec, &c->ctx->peer_warm[p]);
     if (j->st != LSHMOE_OK)
         snprintf(j->msg, sizeof j->msg, "%s", lshmoe_error_thread_msg());
@@ -252,6 +287,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
         c->send_ptrs[p] = (char *)ctx->send_stage.ptr + run.job[p].off;
         c->send_bytes[p] = run.job[p].len;
         c->meta_out[p].bytes = run.job[p].len;
+        note_segment_error(&ctx->stats, &run.job[p].cs, 0);
         c->meta_out[p].flags = 0;
     }
     lshmoe_codec_stats_t cs;
@@ -322,7 +358,7 @@ static void decode_job(void *arg, size_t p, int slot)
         return; /* plain segments landed in place (recv_setup) */
     j->st = lshmoe_codec_decode(c->ctx->codecs[slot], c->recv_ptrs[p], c->recv_bytes[p],
                                 c->dtype, c->hidden, c->recv_counts[p],
-                                c->recv + c->recv_displs[p] * c->token_bytes, &run->cs[slot]);
+                                c->recv + c->recv_displs[p] * c->token_bytes, &j->cs);
     if (j->st != LSHMOE_OK)
         snprintf(j->msg, sizeof j->msg, "%s", lshmoe_error_thread_msg());
 }

@@ -72,10 +72,10 @@ static lshmoe_status_t check_params(const lshmoe_codec_params_t *p)
     if (!(p->max_error >= 0.0 && p->max_error <= 1000.0))
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: max_error %g is not in 0..1000", p->max_error);
-    if (p->mode < LSHMOE_CODEC_LSH || p->mode > LSHMOE_CODEC_LSH_REFINE_INT4E)
+    if (p->mode < LSHMOE_CODEC_LSH || p->mode > LSHMOE_CODEC_BUDGET_ROWS)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: mode %d is not a codec mode (0..%d)", p->mode,
-                            (int)LSHMOE_CODEC_LSH_REFINE_INT4E);
+                            (int)LSHMOE_CODEC_BUDGET_ROWS);
     if (p->search < LSHMOE_CODEC_SEARCH_WARM || p->search > LSHMOE_CODEC_SEARCH_LINEAR)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "codec: search %d is not 0..2",
                             p->search);

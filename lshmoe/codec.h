@@ -70,7 +70,9 @@ typedef struct lshmoe_codec_params {
      * picks per segment the smallest encoding whose measured error is
      * within max_error (codec_rd.c), hashing with its own ladder of L (the
      * lsh.num_hashes given is ignored); a fixed mode uses one encoding, and
-     * with error_guard sends RAW a segment over max_error. Residuals
+     * with error_guard sends RAW a segment over max_error. BUDGET_ROWS is
+     * BUDGET among the row formats only (no hash, no clustering: the rows
+     * need not be tokens). Residuals
      * (residual_bits) combine with LSH only.
      */
     int    mode;
@@ -117,7 +119,8 @@ typedef struct lshmoe_codec_stats {
     double   time_hash_s;
     double   time_pack_s;
     double   time_unpack_s;
-    /* Encoder, rate-distortion modes (everything but LSH): */
+    /* Encoder, rate-distortion modes (everything but LSH; err_num, err_den
+     * and last_error also for LSH when its quality guard measured them): */
     double   time_search_s;   /* hashing excluded: evaluating candidates    */
     uint64_t search_tokens;   /* token rows visited by error evaluations;
                                  / tokens = passes over the data            */

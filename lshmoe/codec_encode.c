@@ -115,11 +115,13 @@ static double centroid_error(double num, double den)
 /*
  * Writes the compressed segment; workspaces hold cluster_of already. With
  * the quality guard, *kept_p = 0 when the centroid error exceeds max_error:
- * the caller then writes the segment RAW over what is here.
+ * the caller then writes the segment RAW over what is here. err[] receives
+ * the guard's sums {sum |x - x'|^2, sum |x|^2} and the error; err[2] stays
+ * -1 when the guard is off (the error is then not measured).
  */
 static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
                                         const lshmoe_wire_layout_t *lay,
-                                        int *kept_p)
+                                        int *kept_p, double err[3])
 {
     lshmoe_codec_t *c = j->codec;
     const uint32_t *cluster_of = c->cluster_of.ptr;
@@ -151,16 +153,17 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
     float *fscratch = (float *)((uint8_t *)c->scratch.ptr +
                                 (aligned ? 0 : lshmoe_pad8(lay->rows_bytes)));
 
-    double num = 0.0, den = 0.0;
-    if (guard_on(c))
+    if (guard_on(c)) {
         lshmoe_kn_centroids_guard(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
-                                  nrows, rows_w, c->sizes.ptr, c->acc.ptr, &num, &den);
-    else
+                                  nrows, rows_w, c->sizes.ptr, c->acc.ptr, &err[0], &err[1]);
+        err[2] = centroid_error(err[0], err[1]);
+        if (err[2] > c->params.max_error) {
+            *kept_p = 0;
+            return LSHMOE_OK;
+        }
+    } else {
         lshmoe_kn_centroids(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
                             nrows, rows_w, c->sizes.ptr, c->acc.ptr);
-    if (guard_on(c) && centroid_error(num, den) > c->params.max_error) {
-        *kept_p = 0;
-        return LSHMOE_OK;
     }
     if (!aligned)
         memcpy(rows, rows_w, (size_t)lay->rows_bytes);
@@ -247,13 +250,16 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
         LSHMOE_CHECK(lshmoe_codec_encode_rd(&j, len_p, st));
         if (*len_p != 0)
             return LSHMOE_OK;
-        /* NaN/Inf tokens: never quantized; the LSH path keeps them exact */
+        /* NaN/Inf tokens: never quantized; the LSH path keeps them exact
+         * (budget-rows: the whole segment raw below, since its rows need
+         * not be tokens and must not be clustered) */
     }
     double t0 = lshmoe_now(), t1 = t0;
     /* Cheap tests first; then the best case (every token in one row): if
      * even that does not pay, hashing cannot change the answer. The group
      * kernel takes fewer than 2^32 tokens. */
-    int try_comp = codec->params.compress && lshmoe_dtype_is_float(dtype) &&
+    int try_comp = codec->params.mode != LSHMOE_CODEC_BUDGET_ROWS &&
+                   codec->params.compress && lshmoe_dtype_is_float(dtype) &&
                    ntokens > 0 && ntokens >= codec->params.min_tokens &&
                    (uint64_t)ntokens < ((uint64_t)1 << 32) &&
                    comp_pays(&j, 1, &lay);
@@ -271,8 +277,9 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
         t1 = lshmoe_now();
         try_comp = nrows > 0 && comp_pays(&j, nrows, &lay);
     }
+    double err[3] = {0.0, 0.0, -1.0};
     if (try_comp)
-        LSHMOE_CHECK(write_compressed(&j, nrows, &lay, &try_comp));
+        LSHMOE_CHECK(write_compressed(&j, nrows, &lay, &try_comp, err));
     if (try_comp) {
         len = (size_t)(LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes);
     } else {
@@ -290,10 +297,19 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
         st->segments_compressed += try_comp ? 1u : 0u;
         st->segments_raw += try_comp ? 0u : 1u;
         st->segments_probed_raw += probed_raw ? 1u : 0u;
+        st->choice_segments[try_comp ? lshmoe_codec_choice_id(codec->params.lsh.num_hashes, 0,
+                                                              0)
+                                     : 0]++;
         /* only tokens kept out of clusters in a compressed segment */
         st->tokens_nonfinite += try_comp ? nonfinite : 0u;
         st->time_hash_s += t1 - t0;
         st->time_pack_s += t2 - t1;
+        /* the guard's measurement, as the rate-distortion modes report it */
+        if (try_comp && err[2] >= 0.0) {
+            st->err_num += err[0];
+            st->err_den += err[1];
+        }
+        st->last_error = try_comp ? err[2] : 0.0;
     }
     return LSHMOE_OK;
 }

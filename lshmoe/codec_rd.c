@@ -77,6 +77,12 @@ static void fixed_mode(int mode, int *L, int *refine, int *fmt)
     *fmt = tab[mode][2];
 }
 
+/* The modes that search a ladder under the budget (the others are fixed). */
+static int budget_mode(int mode)
+{
+    return mode == LSHMOE_CODEC_BUDGET || mode == LSHMOE_CODEC_BUDGET_ROWS;
+}
+
 static uint16_t cand_flags(const cand_t *k, size_t nrows)
 {
     uint16_t f = (uint16_t)(k->fmt << LSHMOE_WIRE_FMT_SHIFT);
@@ -378,14 +384,15 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
     cand_t k;
 
     *ncand_p = 0;
-    if (mode == LSHMOE_CODEC_BUDGET) {
+    if (budget_mode(mode)) {
         for (size_t f = 0; f < n_raw; f++) {
             k = (cand_t){.L = 0, .fmt = raw_fmts[f], .nrows = r->j->ntokens};
             k.bytes = cand_bytes(r, &k, k.nrows);
             if (k.bytes)
                 cands[nc++] = k;
         }
-        nl = lshmoe_codec_ladder_l(c, ls);
+        /* BUDGET_ROWS: the rows may not be tokens, so no clustering */
+        nl = mode == LSHMOE_CODEC_BUDGET ? lshmoe_codec_ladder_l(c, ls) : 0;
         refines = 2;
     } else {
         int L, refine, fmt;
@@ -625,7 +632,7 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
         if (!widen(&r, c->xf.ptr))
             return LSHMOE_OK; /* NaN/Inf: the caller's LSH path, exact tokens */
         r.x = c->xf.ptr;
-        r.measure = c->params.mode == LSHMOE_CODEC_BUDGET || c->params.error_guard;
+        r.measure = budget_mode(c->params.mode) || c->params.error_guard;
         double b = c->params.max_error;
         r.limit = b * b * r.den;
         double th = lshmoe_now();
@@ -648,7 +655,7 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
             st->err_den += r.den;
         }
     }
-    if (c->params.mode == LSHMOE_CODEC_BUDGET && try_comp) {
+    if (budget_mode(c->params.mode) && try_comp) {
         c->warm_id = chosen;
         c->warm_valid = 1;
     }

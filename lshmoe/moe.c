@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
+#include "kernels/common/quant_math.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/param.h"
@@ -165,8 +167,16 @@ static lshmoe_status_t make_hasher(lshmoe_moe_t *m)
 {
     const lshmoe_config_t *c = &m->ctx->cfg;
     m->max_error = c->max_error;
+    m->row_fmt = LSHMOE_QM_NATIVE;
     if (!c->compress)
         return LSHMOE_OK;
+    if (!moe_codec_supported(c->codec))
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "LSHMOE_CODEC %d: the refinement step is "
+                            "not yet available in MoE mode (use lsh, budget, a row format, "
+                            "or lsh with a row format)", c->codec);
+    m->row_fmt = moe_codec_row_fmt(c->codec);
+    if (!moe_codec_clusters(c->codec))
+        return LSHMOE_OK; /* rows travel one per token, in the row format */
     lshmoe_kn_lsh_params_t p = {.seed = c->seed, .num_hashes = c->num_hashes,
                                 .cdim = c->cdim, .reduce = c->reduce,
                                 .reduce_dim = c->reduce_dim, .rounds = c->rounds};
@@ -299,6 +309,10 @@ lshmoe_status_t moe_check_call(const lshmoe_moe_t *moe, const lshmoe_moe_handle_
     if (stream != NULL)
         return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: stream-ordered calls are not in "
                             "this version: pass stream NULL and host buffers", what);
+    if (lshmoe_kn_mem_kind(buf) != LSHMOE_KN_MEM_HOST)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: %s is CUDA device memory: the "
+                            "device path of MoE mode is not in this version; pass host "
+                            "buffers", what, buf_name);
     if (buf == NULL && h->ntok > 0)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "%s: %s is NULL with %zu tokens", what,
                             buf_name, h->ntok);

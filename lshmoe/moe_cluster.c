@@ -9,7 +9,9 @@
  * instead (raw: groups of one) when there are fewer than min_tokens of
  * them, when grouping would save less than min_ratio, or when the centroid
  * error exceeds LSHMOE_MAX_ERROR; tokens with NaN/Inf always form groups of
- * one (the kernels give them a key of their own).
+ * one (the kernels give them a key of their own). Each expert's rows then
+ * travel in the row format the codec asks for (moe_rows.c); the owner
+ * keeps them as the expert decodes them, in h->crows.
  */
 #include <math.h>
 #include <string.h>
@@ -84,7 +86,7 @@ static void centroid_error(const lshmoe_moe_t *m, const char *tokens, const char
 /* Groups one expert's n entries (starting at entry a) and writes its rows
  * at `dst`; returns the number of rows. */
 static size_t group_expert(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, size_t a, size_t n,
-                           char *dst, uint32_t *sizes, double *num, double *den)
+                           char *dst, uint32_t *sizes)
 {
     const char *tok = (const char *)h->staged.ptr + a * m->tb;
     uint32_t *cl = h->cluster_of + a;
@@ -102,8 +104,6 @@ static size_t group_expert(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, size_t
         centroid_error(m, tok, dst, cl, sizes, n, 1, xf, cf, &en, &ed);
         grouped = !(ed > 0.0 && sqrt(en / ed) > m->max_error);
         if (grouped) {
-            *num += en;
-            *den += ed;
             h->stats.experts_compressed++;
             return nc;
         }
@@ -113,13 +113,24 @@ static size_t group_expert(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, size_t
         sizes[i] = 1;
     }
     memcpy(dst, tok, n * m->tb);
-    if (ed >= 0.0) /* rejected by the guard: the norms are known, the error is 0 */
-        *den += ed;
-    else
-        centroid_error(m, tok, NULL, cl, sizes, n, 0, xf, cf, num, den);
     if (n > 0)
         h->stats.experts_raw++;
     return n;
+}
+
+/* Codes the nc rows of the expert at pos (h->crows from row r) into the
+ * payload at `w` under the layer's row format; returns the format and
+ * adds the rows' bytes to *w. */
+static int code_expert(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int pos, size_t r,
+                       size_t nc, char **w, double *num, double *den)
+{
+    size_t a = h->ent_off[pos], n = h->ent_off[pos + 1] - a;
+    char *rows = (char *)h->crows.ptr + r * m->tb;
+    int fmt = moe_rows_code(m, m->row_fmt, rows, nc, (const char *)h->staged.ptr + a * m->tb,
+                            n, h->cluster_of + a, (uint8_t *)*w, h->qdec.ptr,
+                            h->fscratch.ptr, num, den);
+    *w += nc * moe_row_bytes(m, fmt);
+    return fmt;
 }
 
 /* Copies each entry's token row into h->staged and runs the pre-hash hook. */
@@ -154,26 +165,32 @@ lshmoe_status_t moe_cluster(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const void 
     if (m->hasher != NULL)
         LSHMOE_CHECK(hash_entries(m, h, x, max_ne));
 
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->crows, h->nent * m->tb + 1));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->qdec, max_ne * m->tb + 1));
     double num = 0.0, den = 0.0;
     h->stats.experts_compressed = h->stats.experts_raw = 0;
     h->row_off[0] = 0;
     for (int p = 0; p < m->nranks; p++) {
         char *base = (char *)h->send.ptr + h->send_off[p];
-        char *rows = base + h->prefix[p];
+        char *w = base + h->prefix[p];
         size_t r0 = h->row_off[m->rank_off[p]];
+        size_t nl = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
         h->peer_row_off[p] = r0;
+        memset(base, 0, h->prefix[p]); /* padding included */
         for (int pos = m->rank_off[p]; pos < m->rank_off[p + 1]; pos++) {
             size_t a = h->ent_off[pos], n = h->ent_off[pos + 1] - a;
             size_t r = h->row_off[pos];
-            size_t nc = group_expert(m, h, a, n, rows + (r - r0) * m->tb, h->row_size + r,
-                                     &num, &den);
+            size_t nc = group_expert(m, h, a, n, (char *)h->crows.ptr + r * m->tb,
+                                     h->row_size + r);
             h->row_off[pos + 1] = r + nc;
+            size_t j = (size_t)(pos - m->rank_off[p]);
             uint32_t c32 = (uint32_t)nc | (nc == n ? MOE_ROWS_RAW : 0u);
-            memcpy(base + (size_t)(pos - m->rank_off[p]) * sizeof c32, &c32, sizeof c32);
+            memcpy(base + j * sizeof c32, &c32, sizeof c32);
+            uint8_t fmt = (uint8_t)code_expert(m, h, pos, r, nc, &w, &num, &den);
+            memcpy(base + nl * sizeof c32 + j, &fmt, 1);
         }
         /* group sizes of the grouped experts only: raw rows are all 1 */
-        size_t nrows_p = h->row_off[m->rank_off[p + 1]] - r0;
-        char *sizes = rows + nrows_p * m->tb;
+        char *sizes = w;
         for (int pos = m->rank_off[p]; pos < m->rank_off[p + 1]; pos++) {
             size_t r = h->row_off[pos], nc = h->row_off[pos + 1] - r;
             if (nc == h->ent_off[pos + 1] - h->ent_off[pos])
@@ -200,7 +217,5 @@ lshmoe_status_t moe_cluster(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const void 
 
 const void *moe_centroid_base(const lshmoe_moe_t *m, const lshmoe_moe_handle_t *h, int pos)
 {
-    int p = m->owner[m->order[pos]];
-    return (const char *)h->send.ptr + h->send_off[p] + h->prefix[p] +
-           (h->row_off[pos] - h->peer_row_off[p]) * m->tb;
+    return (const char *)h->crows.ptr + h->row_off[pos] * m->tb;
 }

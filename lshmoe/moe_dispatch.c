@@ -9,13 +9,22 @@
  */
 #include <string.h>
 
+#include "kernels/common/quant_math.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/timer.h"
 #include "lshmoe/moe_int.h"
 
+/* Expert j's row count and row format in a dispatch payload's prefix. */
+static void prefix_entry(const char *buf, size_t L, size_t j, uint32_t *c, uint8_t *fmt)
+{
+    memcpy(c, buf + j * sizeof *c, sizeof *c);
+    memcpy(fmt, buf + L * sizeof *c + j, 1);
+}
+
 /* Checks peer p's payload (len bytes) and records its row counts. Nothing
- * in it is trusted: counts must add up to exactly the bytes received and
- * every group size must be at least 1. */
+ * in it is trusted: formats must be known, counts must add up to exactly
+ * the bytes received and every group size must be at least 1 (the coded
+ * rows themselves are checked as they are decoded). */
 static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int p,
                                      const char *buf, size_t len)
 {
@@ -24,21 +33,32 @@ static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t 
     if (len < prefix)
         return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d has %zu "
                             "bytes, less than its %zu-byte header", p, len, prefix);
-    size_t rows = 0, sized = 0;
+    size_t rows = 0, sized = 0, row_bytes = 0, left = len - prefix;
     for (size_t j = 0; j < L; j++) {
         uint32_t c;
-        memcpy(&c, buf + j * sizeof c, sizeof c);
-        h->recv_rows[(size_t)p * L + j] = c & ~MOE_ROWS_RAW;
-        rows += c & ~MOE_ROWS_RAW;
-        sized += (c & MOE_ROWS_RAW) ? 0 : (c & ~MOE_ROWS_RAW);
+        uint8_t fmt;
+        prefix_entry(buf, L, j, &c, &fmt);
+        size_t n = c & ~MOE_ROWS_RAW;
+        if (fmt >= LSHMOE_QM_COUNT)
+            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: "
+                                "unknown row format %u", p, (unsigned)fmt);
+        /* n * rb could wrap for a hostile prefix (up to 65536 counts of
+         * 2^31 rows): bound n by the bytes left first, then it is exact. */
+        size_t rb = moe_row_bytes(m, fmt);
+        if (n > left / rb)
+            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu "
+                                "rows announced for local expert %zu, %zu bytes received", p,
+                                n, j, len);
+        left -= n * rb;
+        row_bytes += n * rb;
+        h->recv_rows[(size_t)p * L + j] = n;
+        rows += n;
+        sized += (c & MOE_ROWS_RAW) ? 0 : n;
     }
-    /* rows * tb could wrap for a hostile prefix (up to 65536 counts of 2^31
-     * rows): bound rows by the bytes first, then the products are exact. */
-    if (rows > (len - prefix) / m->tb ||
-        len - prefix != rows * m->tb + sized * sizeof(uint32_t))
+    if (left / sizeof(uint32_t) < sized || left != sized * sizeof(uint32_t))
         return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu rows "
                             "announced, %zu bytes received", p, rows, len);
-    const char *sizes = buf + prefix + rows * m->tb;
+    const char *sizes = buf + prefix + row_bytes;
     for (size_t r = 0; r < sized; r++) {
         uint32_t s;
         memcpy(&s, sizes + r * sizeof s, sizeof s);
@@ -87,22 +107,33 @@ static lshmoe_status_t lay_out_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
     return LSHMOE_OK;
 }
 
-/* Moves each peer's rows and group sizes into the batches. */
-static void fill_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char *const *payload)
+/* Decodes each peer's rows and moves them and the group sizes into the
+ * batches. */
+static lshmoe_status_t fill_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h,
+                                    char *const *payload)
 {
     size_t L = (size_t)m->nlocal;
     size_t prefix = moe_prefix_bytes(L);
     uint32_t *bsize = h->bsize.ptr;
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->fscratch, m->hidden * sizeof(float) + 64));
     for (int p = 0; p < m->nranks; p++) {
         const char *rows = payload[p] + prefix;
-        size_t n = h->peer_brow_off[p + 1] - h->peer_brow_off[p];
-        moe_batch_scatter(m, h, rows, p, h->bin.ptr);
-        /* sizes of the grouped experts follow, in (expert, row) order */
-        const char *prefix_p = payload[p];
-        const char *sizes = rows + n * m->tb;
         for (size_t j = 0; j < L; j++) {
             uint32_t c;
-            memcpy(&c, prefix_p + j * sizeof c, sizeof c);
+            uint8_t fmt;
+            prefix_entry(payload[p], L, j, &c, &fmt);
+            size_t cnt = c & ~MOE_ROWS_RAW;
+            char *dst = (char *)h->bin.ptr + moe_batch_row(m, h, p, (int)j) * m->tb;
+            LSHMOE_CHECK(moe_rows_decode(m, fmt, (const uint8_t *)rows, cnt, dst,
+                                         h->fscratch.ptr, p, "dispatch"));
+            rows += cnt * moe_row_bytes(m, fmt);
+        }
+        /* sizes of the grouped experts follow, in (expert, row) order */
+        const char *sizes = rows;
+        for (size_t j = 0; j < L; j++) {
+            uint32_t c;
+            uint8_t fmt;
+            prefix_entry(payload[p], L, j, &c, &fmt);
             size_t cnt = c & ~MOE_ROWS_RAW;
             size_t dst = moe_batch_row(m, h, p, (int)j);
             if (c & MOE_ROWS_RAW) {
@@ -119,6 +150,7 @@ static void fill_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char *const *p
         slots += bsize[r];
     h->stats.rows_received = h->nbrows;
     h->stats.slots_received = slots;
+    return LSHMOE_OK;
 }
 
 /* Data round with payload sizes learnt from the metadata. */
@@ -147,8 +179,7 @@ static lshmoe_status_t receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const mo
     for (size_t p = 0; p < R; p++)
         LSHMOE_CHECK(parse_payload(m, h, (int)p, rp[p], in[p].bytes));
     LSHMOE_CHECK(lay_out_batches(m, h));
-    fill_batches(m, h, rp);
-    return LSHMOE_OK;
+    return fill_batches(m, h, rp);
 }
 
 static lshmoe_status_t moe_dispatch_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *handle,

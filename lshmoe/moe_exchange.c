@@ -205,6 +205,8 @@ static lshmoe_status_t move_rows(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, moe_
 lshmoe_status_t moe_return_rows(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, moe_op_t op,
                                 const void *batch)
 {
+    if (op == MOE_OP_COMBINE) /* outputs travel in the row formats */
+        return moe_return_outputs(moe, h, batch);
     return move_rows(moe, h, op, batch, NULL);
 }
 

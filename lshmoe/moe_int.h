@@ -16,9 +16,14 @@
  * Wire payloads (per peer, all collectives after one metadata round):
  *   dispatch:            u32 rows per local expert of the receiver, with
  *                        MOE_ROWS_RAW set when they are the tokens
- *                        themselves (padded to 8 bytes); rows x hidden; u32
- *                        group size per row of the experts without RAW
- *   combine, backwards:  rows x hidden (same row order as dispatch)
+ *                        themselves, then u8 row format (LSHMOE_QM_*) per
+ *                        local expert (padded to 8 bytes); each expert's
+ *                        rows in its format; u32 group size per row of
+ *                        the experts without RAW
+ *   combine:             u8 row format per local expert of the sender
+ *                        (padded to 8 bytes); each expert's output rows
+ *                        in its format (same row order as dispatch)
+ *   backwards:           rows x hidden in the dtype (same row order)
  */
 #ifndef LSHMOE_MOE_INT_H
 #define LSHMOE_MOE_INT_H
@@ -93,6 +98,8 @@ struct lshmoe_moe {
     /* clustering */
     lshmoe_kn_hasher_t *hasher;   /* NULL: compress 0 or not hashable: raw  */
     double              max_error;
+    int                 row_fmt;  /* payload row format: LSHMOE_QM_* or
+                                     MOE_FMT_BUDGET (moe_rows.c)          */
     uint64_t            seq;      /* dispatches so far (lockstep on ranks)  */
     /* exchange scratch, grow-only */
     lshmoe_buf_t meta;            /* 2 * nranks moe_meta_t                  */
@@ -134,6 +141,10 @@ struct lshmoe_moe_handle {
     double       *rho;            /* [nexp] by position: compensation factor
                                      of this pass (set by combine)           */
     lshmoe_buf_t  fscratch;       /* float / double rows                     */
+    lshmoe_buf_t  crows;          /* nrows x hidden: the dispatched rows as
+                                     the experts decode them (centroids)    */
+    lshmoe_buf_t  qdec;           /* candidate rows decoded (moe_rows.c)     */
+    lshmoe_buf_t  cwire;          /* coded combine payloads                  */
     /* expert side */
     size_t       *recv_rows;      /* [nranks * nlocal] rows from p for j     */
     size_t       *peer_brow_off;  /* [nranks + 1] rows per peer, all experts */
@@ -192,12 +203,57 @@ lshmoe_status_t moe_exchange(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
  * destination expert and writes the dispatch payloads into h->send. */
 lshmoe_status_t moe_cluster(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h, const void *x);
 
-/* Bytes of a dispatch payload's count prefix for a receiver with nlocal
- * experts (u32 each, padded to 8). */
+/* Bytes of a dispatch payload's prefix for a receiver with nlocal
+ * experts (u32 count and u8 row format each, padded to 8). */
 static inline size_t moe_prefix_bytes(size_t nlocal)
 {
-    return (nlocal * sizeof(uint32_t) + 7u) & ~(size_t)7u;
+    return (nlocal * (sizeof(uint32_t) + 1u) + 7u) & ~(size_t)7u;
 }
+
+/* Bytes of a combine payload's prefix (u8 row format per expert). */
+static inline size_t moe_fmt_prefix_bytes(size_t nlocal)
+{
+    return (nlocal + 7u) & ~(size_t)7u;
+}
+
+/* Row formats of the payloads (moe_rows.c). */
+#define MOE_FMT_BUDGET (-1)   /* per block, the fewest bytes within max_error */
+
+/* The payload row format of an LSHMOE_CODEC value: LSHMOE_QM_* or
+ * MOE_FMT_BUDGET. */
+int moe_codec_row_fmt(int codec);
+/* Does the codec group tokens (LSH family, budget)? */
+int moe_codec_clusters(int codec);
+/* 0 for the codecs MoE mode does not offer yet (refinement). */
+int moe_codec_supported(int codec);
+/* Bytes of one row in fmt (NATIVE: the dtype's). */
+size_t moe_row_bytes(const lshmoe_moe_t *m, int fmt);
+
+/*
+ * Codes a block of n rows (dtype) that stands for nref reference rows
+ * `ref` (ref i -> rows[map[i]]; map NULL: identity) in the format `want`
+ * (LSHMOE_QM_* or MOE_FMT_BUDGET: the smallest format whose error over the
+ * block is within max_error). A fixed format over the budget, a block with
+ * NaN/Inf, and a budget nothing fits travel NATIVE. Writes the coded rows
+ * to `code` (n * moe_row_bytes() bytes), replaces `rows` by the rows as the
+ * receiver decodes them, uses `dec` (n rows) and `scratch` (2 hidden
+ * floats), adds the block's squared error and squared norm (finite
+ * references only) to *num / *den, and returns the format.
+ */
+int moe_rows_code(const lshmoe_moe_t *m, int want, char *rows, size_t n, const char *ref,
+                  size_t nref, const uint32_t *map, uint8_t *code, char *dec, float *scratch,
+                  double *num, double *den);
+
+/* Validates and decodes n rows of fmt into dst (dtype); f: hidden floats.
+ * LSHMOE_ERR_CORRUPT names the peer and `what` (dispatch, combine). */
+lshmoe_status_t moe_rows_decode(const lshmoe_moe_t *m, int fmt, const uint8_t *src, size_t n,
+                                char *dst, float *f, int peer, const char *what);
+
+/* Combine's exchange with coded output rows (moe_combine_wire.c): the
+ * expert side codes `batch` (bout) per (peer, expert), the owners decode
+ * into h->rows. */
+lshmoe_status_t moe_return_outputs(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h,
+                                   const void *batch);
 
 /* Expert side: where peer p's rows start inside local batch j. */
 size_t moe_batch_row(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h, int p, int j);

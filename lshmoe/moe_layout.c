@@ -149,7 +149,8 @@ void lshmoe_moe_handle_destroy(lshmoe_moe_handle_t *h)
         free(tables[i]);
     lshmoe_buf_t *bufs[] = {&h->staged, &h->send, &h->keys, &h->work, &h->rows, &h->y,
                             &h->dxacc, &h->fscratch, &h->recv, &h->bin, &h->bout,
-                            &h->bgout, &h->bgin, &h->bsize};
+                            &h->bgout, &h->bgin, &h->bsize, &h->crows, &h->qdec,
+                            &h->cwire};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         lshmoe_buf_free(bufs[i]);
     h->magic = 0;

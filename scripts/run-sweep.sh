@@ -54,8 +54,10 @@ if [ $# -eq 0 ]; then
     if [ "${SWEEP_GLOVE:-1}" != 0 ] && lshmoe_prepare_glove; then
         data+=(--data glove)
     fi
-    set -- --np 4 "${data[@]}" --hashes 2,6,10 \
-           --links 1,10,25,100,400 --tokens 512 --hidden 1024 --dtype bf16 -n 20 -w 5
+    # the error budget (LSHMOE_CODEC=budget, sweep.py's default codec) at
+    # three budgets; --codec lsh --hashes 2,6,10 sweeps LSH alone instead
+    set -- --np 4 "${data[@]}" --max-error 0.03,0.13,0.3 \
+           --links 1,10,100 --tokens 256 --hidden 1024 --dtype bf16 -n 3 -w 1
 fi
 # Debian's interpreter: the one apt gave numpy and matplotlib.
 exec /usr/bin/python3 "$LSHMOE_ROOT/benchmarks/sweep.py" \

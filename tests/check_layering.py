@@ -14,7 +14,9 @@ import sys
 
 
 def layer(member):
-    m = re.search(r"(?:^|_)(collectives|kernels)_", member)
+    # meson names an object after its source (.._kernels_cpu_fwht.c.o);
+    # objects built by custom targets (nvcc) keep their folder (../kernels/x.o)
+    m = re.search(r"(?:^|_|/)(collectives|kernels)[_/]", member)
     if m:
         return m.group(1)
     # objects of a static library built in that directory (the x86 SIMD

@@ -19,6 +19,8 @@ moe_world_t *moe_world_new(const moe_prob_t *p, const moe_experts_t *ex, int com
     w->ex = ex;
     w->compress = compress;
     w->ctx_comp = LSHMOE_UNSET_INT;
+    w->ctx_codec = LSHMOE_UNSET_INT;
+    w->ctx_max_error = LSHMOE_UNSET_DOUBLE;
     for (int r = 0; r < MOE_NR; r++) {
         w->opts[r] = moe_opts_default();
         moe_inputs_gen(p, r, &w->in[r]);
@@ -33,6 +35,8 @@ static void rank_main(lt_rank_ctx_t *rc)
     lshmoe_comm_desc_t d = lt_self_desc(rc);
     lshmoe_config_t cfg = moe_ctx_config(w->compress);
     cfg.compensation = w->ctx_comp;
+    cfg.codec = w->ctx_codec;
+    cfg.max_error = w->ctx_max_error;
     lshmoe_ctx_t *ctx = NULL;
     w->st_ctx[me] = lshmoe_ctx_create(&d, &cfg, &ctx);
     if (w->st_ctx[me] != LSHMOE_OK) {

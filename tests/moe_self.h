@@ -23,6 +23,8 @@ typedef struct moe_world {
     lshmoe_status_t      st_ctx[MOE_NR];
     int32_t              ctx_comp;        /* the context's compensation
                                              (LSHMOE_UNSET_INT: default) */
+    int32_t              ctx_codec;       /* the context's codec and error */
+    double               ctx_max_error;   /* budget (UNSET: default)      */
 } moe_world_t;
 
 /* Generates every rank's inputs; opts default to moe_opts_default(). */

@@ -4,9 +4,9 @@
 /*
  * An ordinary MPI program that knows nothing of lshmoe: MPI_Alltoall and
  * MPI_Alltoallv on int32, double and float with uneven counts, plus the
- * cases the preload must leave alone (MPI_IN_PLACE, derived types, counts
- * that are no multiple of the token size on one rank only, one rank below
- * the minimum size). tests/preload_check.py runs it without the preload,
+ * cases the preload must leave alone (MPI_IN_PLACE, derived types, one
+ * rank below the minimum size), and counts that are no multiple of the
+ * token size on one rank only (the row path on every rank). tests/preload_check.py runs it without the preload,
  * with it, and with it disabled.
  *
  * Every value is a pure function of (case, sender, receiver, index), so each
@@ -274,8 +274,9 @@ int main(int argc, char **argv)
     run_derived("derived_float", 7, 0);
     run_derived("derived_mixed_float", 8, 1);
     /* Rank 1 alone sends a count that is no multiple of H: every rank must
-     * still take the same decision (pass through), or this would hang. */
-    run_case("odd_on_one_rank_float", 9, T_FLOAT, 1, 1, 1, -1, MPI_COMM_WORLD);
+     * still take the same decision (the row path instead of LSH), or this
+     * would hang. */
+    run_case("odd_on_one_rank_float", 9, T_FLOAT, 1, 0, 1, -1, MPI_COMM_WORLD);
     /* Rank 2 alone is below the minimum size: likewise. */
     run_case("small_on_one_rank_float", 10, T_FLOAT, 1, 1, -1, 2, MPI_COMM_WORLD);
     run_split(11);

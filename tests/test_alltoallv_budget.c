@@ -23,6 +23,7 @@
 #define PER_PEER 300
 
 typedef struct run {
+    int             codec;       /* BUDGET or BUDGET_ROWS */
     double          budget;
     int             clustered;
     lshmoe_status_t st[NR];
@@ -59,7 +60,7 @@ static void run_rank(lt_rank_ctx_t *rc)
     }
     lshmoe_comm_desc_t d = lt_self_desc(rc);
     lshmoe_config_t cfg = LSHMOE_CONFIG_INITIALIZER;
-    cfg.codec = LSHMOE_CODEC_BUDGET;
+    cfg.codec = u->codec;
     cfg.max_error = u->budget;
     lshmoe_ctx_t *ctx = NULL;
     u->st[me] = lshmoe_ctx_create(&d, &cfg, &ctx);
@@ -97,34 +98,83 @@ out:
     free(recv);
 }
 
+/*
+ * Besides the budget: the error the senders' stats report is the error the
+ * receivers measured (the largest segment error over all ranks agrees, up
+ * to the encoder's fp32 row sums), and budget-rows never clusters (one
+ * row per token).
+ */
 static void check_run(run_t *u, int expect_compressed)
 {
     CU_ASSERT_EQUAL_FATAL(lt_run_ranks(NR, 20.0, run_rank, u), 0);
+    double worst = 0.0, reported = 0.0;
     for (int r = 0; r < NR; r++) {
+        const lshmoe_stats_t *s = &u->stats[r];
         CU_ASSERT_EQUAL(u->st[r], LSHMOE_OK);
         CU_ASSERT(u->worst[r] <= u->budget * (1.0 + 1e-9));
-        CU_ASSERT_EQUAL(u->cfg[r].codec, LSHMOE_CODEC_BUDGET);
+        CU_ASSERT_EQUAL(u->cfg[r].codec, u->codec);
         CU_ASSERT_EQUAL(u->cfg[r].max_error, u->budget);
         if (expect_compressed)
-            CU_ASSERT(u->stats[r].bytes_wire * 2 < u->stats[r].bytes_in);
+            CU_ASSERT(s->bytes_wire * 2 < s->bytes_in);
+        if (u->codec == LSHMOE_CODEC_BUDGET_ROWS)
+            CU_ASSERT_EQUAL(s->clusters, s->tokens);
+        CU_ASSERT(s->err_max <= u->budget * (1.0 + 1e-9));
+        CU_ASSERT_EQUAL(s->segments_unmeasured, 0);
+        if (s->segments_compressed > 0) {
+            CU_ASSERT(s->err_ref > 0.0);
+            CU_ASSERT(sqrt(s->err_sq / s->err_ref) <= s->err_max * (1.0 + 1e-9));
+        }
+        worst = u->worst[r] > worst ? u->worst[r] : worst;
+        reported = s->err_max > reported ? s->err_max : reported;
+        /* the ladder's choices: every compressed segment in one format */
+        uint64_t by_fmt = 0, coded = 0;
+        for (int f = 0; f < LSHMOE_ROW_FORMATS; f++)
+            by_fmt += s->segments_by_format[f];
+        for (int f = LSHMOE_ROW_FORMAT_FP8; f < LSHMOE_ROW_FORMATS; f++)
+            coded += s->segments_by_format[f];
+        CU_ASSERT_EQUAL(by_fmt, s->segments_compressed);
+        CU_ASSERT(s->segments_grouped <= s->segments_compressed);
+        CU_ASSERT(s->segments_refined <= s->segments_grouped);
+        if (expect_compressed)
+            CU_ASSERT(coded > 0); /* > 2x needs a quantized row format */
+        if (u->budget == 0.0)
+            CU_ASSERT_EQUAL(coded, 0); /* nothing lossy fits budget 0 */
     }
+    CU_ASSERT(fabs(worst - reported) <= 1e-4 * (worst > 1.0 ? worst : 1.0));
 }
 
 static void test_budget_segments_within_budget(void)
 {
     static const double budgets[] = {0.0, 0.02, 0.1, 0.3};
+    static const int codecs[] = {LSHMOE_CODEC_BUDGET, LSHMOE_CODEC_BUDGET_ROWS};
     for (size_t b = 0; b < 4; b++)
-        for (int clustered = 0; clustered < 2; clustered++) {
+        for (int i = 0; i < 4; i++) {
             run_t u;
             memset(&u, 0, sizeof u);
+            u.codec = codecs[i / 2];
             u.budget = budgets[b];
-            u.clustered = clustered;
+            u.clustered = i % 2;
             /* budget 0: exact; 0.1 on Gaussian: int4 at best, > 2x */
             check_run(&u, budgets[b] >= 0.1);
             if (budgets[b] == 0.0)
                 for (int r = 0; r < NR; r++)
                     CU_ASSERT_EQUAL(u.worst[r], 0.0);
         }
+}
+
+/* The lsh codec reports its quality guard's error in the same stats. */
+static void test_lsh_reports_guard_error(void)
+{
+    run_t u;
+    memset(&u, 0, sizeof u);
+    u.codec = LSHMOE_CODEC_LSH;
+    u.budget = 0.5;
+    u.clustered = 1;
+    check_run(&u, 0);
+    for (int r = 0; r < NR; r++) {
+        CU_ASSERT(u.stats[r].segments_compressed > 0);
+        CU_ASSERT(u.stats[r].err_max > 0.0);
+    }
 }
 
 /* The two new config fields: explicit values are checked; unset ones
@@ -199,6 +249,7 @@ static void test_config_fields(void)
 
 static const lt_test_t tests[] = {
     {"test_budget_segments_within_budget", test_budget_segments_within_budget},
+    {"test_lsh_reports_guard_error", test_lsh_reports_guard_error},
     {"test_config_fields", test_config_fields},
 };
 

@@ -399,7 +399,8 @@ static void test_fixed_modes(void)
     free(ints);
 }
 
-/* NaN/Inf tokens are never quantized: they arrive bit for bit. */
+/* NaN/Inf tokens are never quantized: they arrive bit for bit (budget-rows:
+ * the whole segment, which it never clusters). */
 static void test_nonfinite_tokens_exact(void)
 {
     size_t n = 96, h = 32;
@@ -407,7 +408,7 @@ static void test_nonfinite_tokens_exact(void)
     lt_gen_clustered(x, n, h, 6, 0.02, 8);
     x[5 * h + 3] = NAN;
     x[40 * h] = -INFINITY;
-    for (int mode = LSHMOE_CODEC_BUDGET; mode <= LSHMOE_CODEC_LSH_REFINE_INT4E; mode++) {
+    for (int mode = LSHMOE_CODEC_BUDGET; mode <= LSHMOE_CODEC_BUDGET_ROWS; mode++) {
         lshmoe_codec_params_t p = base_params(mode, 0.3);
         lshmoe_codec_t *c = NULL;
         size_t cap, len;
@@ -422,6 +423,10 @@ static void test_nonfinite_tokens_exact(void)
                                             NULL) == LSHMOE_OK);
         CU_ASSERT(memcmp(out + 5 * h, x + 5 * h, h * 4) == 0);
         CU_ASSERT(memcmp(out + 40 * h, x + 40 * h, h * 4) == 0);
+        if (mode == LSHMOE_CODEC_BUDGET_ROWS) {  /* never clustered: raw */
+            CU_ASSERT(seg[6] & 1);
+            CU_ASSERT(memcmp(out, x, n * h * 4) == 0);
+        }
         free(seg);
         free(out);
         lshmoe_codec_destroy(c);

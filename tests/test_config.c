@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lshmoe.h"
+#include "lshmoe_build_config.h"
 #include "testutil.h"
 
 #define MAXR 8
@@ -263,9 +264,17 @@ static void test_config_unknown_or_unbuilt_transport(void)
     c.transport = "mpi"; /* contradicts the descriptor's kind SELF */
     CU_ASSERT_EQUAL(lshmoe_ctx_create(&d, &c, &ctx), LSHMOE_ERR_INVALID_ARG);
     lshmoe_comm_desc_t m = d;
-    m.kind = LSHMOE_COMM_NCCL; /* known, not built in this version */
+    m.kind = LSHMOE_COMM_NCCL;
+#if LSHMOE_HAVE_NCCL_TL
+    /* Built: a descriptor without an NCCL communicator is refused. */
+    m.native = NULL;
+    CU_ASSERT_EQUAL(lshmoe_ctx_create(&m, NULL, &ctx), LSHMOE_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(lshmoe_last_error(NULL), "NCCL"));
+#else
+    /* Known, not built in this configuration. */
     CU_ASSERT_EQUAL(lshmoe_ctx_create(&m, NULL, &ctx), LSHMOE_ERR_UNSUPPORTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(lshmoe_last_error(NULL), "not built"));
+#endif
     CU_ASSERT_PTR_NULL(ctx);
 }
 

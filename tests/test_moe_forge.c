@@ -6,7 +6,7 @@
  * of two ranks, rank 0 calls lshmoe_moe_dispatch() as usual; rank 1 plays
  * the same two rounds by hand on the transport, with a correct metadata
  * record and a forged payload: a plausible one (row counts with and
- * without the RAW flag, rows, group sizes), then randomly mutated bytes
+ * without the RAW flag, row formats, rows, group sizes), then randomly mutated bytes
  * and lengths. Rank 0 must return LSHMOE_OK (the forgery is consistent:
  * its batches are then what it describes) or LSHMOE_ERR_CORRUPT, never
  * crash or read past the payload (run under AddressSanitizer in CI).
@@ -45,29 +45,47 @@ static lshmoe_moe_t *make_layer(lshmoe_ctx_t *ctx)
 }
 
 /* A payload for a receiver with 2 local experts: u32 counts (maybe RAW),
- * padded to 8, rows of HID floats, a u32 size per row of non-RAW experts;
- * then 0..3 random byte mutations and maybe a length change. */
+ * u8 row formats (native, or int8: an fp32 scale and HID codes), padded to
+ * 16, each expert's rows, a u32 size per row of non-RAW experts; then 0..3
+ * random byte mutations and maybe a length change. */
+#define PREFIX    16
+#define FMT_INT8  2   /* LSHMOE_QM_INT8 */
 static size_t forge_payload(uint64_t it, uint8_t *buf, size_t cap)
 {
     uint32_t c[2];
-    size_t rows = 0, sized = 0;
-    for (int j = 0; j < 2; j++) {
-        uint32_t n = (uint32_t)(lt_hash64(it, (uint64_t)j) % 5);
-        int raw = (lt_hash64(it, 10u + (uint64_t)j) & 1) != 0;
-        c[j] = n | (raw ? 0x80000000u : 0);
-        rows += n;
-        sized += raw ? 0 : n;
-    }
-    size_t len = 8 + rows * HID * 4 + sized * 4;
+    uint8_t fmt[2];
+    size_t n[2], sized = 0;
     memset(buf, 0, cap);
-    memcpy(buf, c, sizeof c);
-    for (size_t k = 0; k < rows * HID; k++) {
-        float v = (float)(lt_hash64(it, 100 + k) % 1000) / 100.0f;
-        memcpy(buf + 8 + 4 * k, &v, 4);
+    for (int j = 0; j < 2; j++) {
+        n[j] = (size_t)(lt_hash64(it, (uint64_t)j) % 5);
+        int raw = (lt_hash64(it, 10u + (uint64_t)j) & 1) != 0;
+        fmt[j] = (lt_hash64(it, 20u + (uint64_t)j) & 1) != 0 ? FMT_INT8 : 0;
+        c[j] = (uint32_t)n[j] | (raw ? 0x80000000u : 0);
+        sized += raw ? 0 : n[j];
     }
+    memcpy(buf, c, sizeof c);
+    memcpy(buf + sizeof c, fmt, sizeof fmt);
+    size_t len = PREFIX;
+    for (int j = 0; j < 2; j++)
+        for (size_t r = 0; r < n[j]; r++) {
+            if (fmt[j] == FMT_INT8) {
+                float scale = 0.01f * (float)(1 + lt_hash64(it, 50 + r) % 100);
+                memcpy(buf + len, &scale, 4);
+                for (size_t k = 0; k < HID; k++)
+                    buf[len + 4 + k] = (uint8_t)(lt_hash64(it, 200 + r * HID + k) % 255);
+                len += 4 + HID;
+            } else {
+                for (size_t k = 0; k < HID; k++) {
+                    float v = (float)(lt_hash64(it, 100 + r * HID + k) % 1000) / 100.0f;
+                    memcpy(buf + len + 4 * k, &v, 4);
+                }
+                len += 4 * HID;
+            }
+        }
     for (size_t r = 0; r < sized; r++) {
         uint32_t s = 1 + (uint32_t)(lt_hash64(it, 5000 + r) % 3);
-        memcpy(buf + 8 + rows * HID * 4 + 4 * r, &s, 4);
+        memcpy(buf + len, &s, 4);
+        len += 4;
     }
     int nmut = (int)(lt_hash64(0xBAD, it) % 4);
     for (int m = 0; m < nmut; m++) {

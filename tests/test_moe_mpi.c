@@ -13,6 +13,7 @@
  * before a test's last collective, only rank 0 prints CUnit's report, and
  * every rank exits with the failure count summed over all ranks.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <mpi.h>
 
 #include "lshmoe.h"
+#include "lshmoe/common/dtype.h"
 #include "lshmoe_moe.h"
 #include "lshmoe_mpi.h"
 #include "moe_check.h"
@@ -29,11 +31,14 @@
 static int me, nr;
 static MPI_Comm world; /* file scope: every descriptor's `native` stays valid */
 
-/* A context on MPI_COMM_WORLD, or NULL (the failure is asserted). */
-static lshmoe_ctx_t *open_ctx(int compress)
+/* A context on MPI_COMM_WORLD with this codec and error budget (UNSET:
+ * the defaults), or NULL (the failure is asserted). */
+static lshmoe_ctx_t *open_ctx_codec(int compress, int32_t codec, double max_error)
 {
     lshmoe_comm_desc_t d;
     lshmoe_config_t cfg = moe_ctx_config(compress);
+    cfg.codec = codec;
+    cfg.max_error = max_error;
     lshmoe_ctx_t *ctx = NULL;
     CU_ASSERT_EQUAL(lshmoe_comm_desc_from_mpi(&world, &d), LSHMOE_OK);
     lshmoe_status_t st = lshmoe_ctx_create(&d, &cfg, &ctx);
@@ -41,6 +46,11 @@ static lshmoe_ctx_t *open_ctx(int compress)
     if (st != LSHMOE_OK)
         fprintf(stderr, "rank %d: ctx: %s\n", me, lshmoe_last_error(NULL));
     return ctx;
+}
+
+static lshmoe_ctx_t *open_ctx(int compress)
+{
+    return open_ctx_codec(compress, LSHMOE_UNSET_INT, LSHMOE_UNSET_DOUBLE);
 }
 
 /* Sum over ranks (a collective: every rank calls it unconditionally). */
@@ -130,6 +140,70 @@ static void test_moe_mpi_uneven_routing(void)
     }
 }
 
+/* One pass with backward under `codec` (linear experts, RESIDUAL). */
+static void codec_pass(const moe_prob_t *p, const moe_experts_t *ex, const moe_inputs_t *in,
+                       int32_t codec, double max_error, moe_rank_res_t *res)
+{
+    moe_pass_opts_t o = moe_opts_default();
+    o.backward = 1;
+    memset(res, 0, sizeof *res);
+    res->st = LSHMOE_ERR_INTERNAL;
+    lshmoe_ctx_t *ctx = open_ctx_codec(1, codec, max_error);
+    if (ctx != NULL)
+        moe_run_pass(ctx, p, ex, in, &o, res);
+    if (res->st != LSHMOE_OK)
+        fprintf(stderr, "rank %d: codec %d: %s: %s: %s\n", me, (int)codec, res->step,
+                lshmoe_status_name(res->st), res->msg);
+    lshmoe_ctx_destroy(ctx);
+}
+
+/* Row formats over MPI (test_moe_codec.c has the full set on the self
+ * transport): int4 and the budget against the pass in the dtype (codec
+ * native: the dense reference). Fewer bytes, outputs close, errors within
+ * the budget, and dx identical (straight-through, linear experts). */
+static void test_moe_mpi_row_formats(void)
+{
+    moe_prob_t p = moe_prob_default(nr, 8, 2, 64, LSHMOE_DTYPE_BF16, 48);
+    moe_experts_t *ex = moe_experts_new(&p);
+    moe_inputs_t in;
+    moe_inputs_gen(&p, me, &in);
+    moe_rank_res_t nat, q;
+    codec_pass(&p, ex, &in, LSHMOE_CODEC_NATIVE, LSHMOE_UNSET_DOUBLE, &nat);
+    CU_ASSERT_EQUAL(nat.st, LSHMOE_OK);
+    moe_check_reference(&p, ex, &in, &nat, me, 0, 0, 1);
+    static const int32_t codecs[] = {LSHMOE_CODEC_INT4, LSHMOE_CODEC_BUDGET};
+    for (int c = 0; c < 2; c++) {
+        double budget = codecs[c] == LSHMOE_CODEC_BUDGET ? 0.05 : 1000.0;
+        codec_pass(&p, ex, &in, codecs[c], budget, &q);
+        CU_ASSERT_EQUAL(q.st, LSHMOE_OK);
+        if (q.st == LSHMOE_OK && nat.st == LSHMOE_OK) {
+            CU_ASSERT(q.stats.bytes_remote_dispatch < nat.stats.bytes_remote_dispatch);
+            CU_ASSERT(q.stats.bytes_remote_combine < nat.stats.bytes_remote_combine);
+            CU_ASSERT(q.stats.centroid_rel_error <= budget);
+            CU_ASSERT(q.stats.combine_rel_error <= budget);
+            CU_ASSERT(memcmp(q.dx, nat.dx, in.n * moe_tb(&p)) == 0);
+            double num = 0.0, den = 0.0;
+            float a[64], b[64];
+            for (size_t t = 0; t < in.n; t++) {
+                lshmoe_row_to_f32((const char *)q.y + t * moe_tb(&p), p.dtype, p.H, a);
+                lshmoe_row_to_f32((const char *)nat.y + t * moe_tb(&p), p.dtype, p.H,
+                                         b);
+                for (size_t h = 0; h < p.H; h++) {
+                    num += ((double)a[h] - b[h]) * ((double)a[h] - b[h]);
+                    den += (double)b[h] * b[h];
+                }
+            }
+            /* int4's error (~0.1 per exchange) and the budget's, through
+             * W = I + G / sqrt(H), twice, with margin */
+            CU_ASSERT(den > 0.0 && sqrt(num / den) < (c == 0 ? 0.5 : 0.25));
+        }
+        moe_res_free(&q);
+    }
+    moe_res_free(&nat);
+    moe_inputs_free(&in);
+    moe_experts_free(ex);
+}
+
 static void test_moe_mpi_mismatched_handles(void)
 {
     moe_prob_t p = moe_prob_default(nr, 8, 2, 32, LSHMOE_DTYPE_FP32, 24);
@@ -167,6 +241,7 @@ static const lt_test_t tests[] = {
      test_moe_mpi_identity_residual_exact_with_clusters},
     {"test_moe_mpi_uneven_routing", test_moe_mpi_uneven_routing},
     {"test_moe_mpi_mismatched_handles", test_moe_mpi_mismatched_handles},
+    {"test_moe_mpi_row_formats", test_moe_mpi_row_formats},
 };
 
 /* Runs the suite on this rank; returns its failure count (1 on a CUnit

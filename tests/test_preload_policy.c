@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bindings/preload/policy.h"
+#include "lshmoe.h"
 #include "testutil.h"
 
 static pl_policy_t policy(const char *hidden, size_t min_bytes)
@@ -14,6 +15,7 @@ static pl_policy_t policy(const char *hidden, size_t min_bytes)
     char err[256];
     memset(&p, 0, sizeof p);
     p.min_bytes = min_bytes;
+    p.row_mode = -1;  /* no row path (LSHMOE_CODEC=native) unless a test sets one */
     CU_ASSERT_EQUAL(pl_policy_parse_hidden(&p, hidden, err, sizeof err), 0);
     return p;
 }
@@ -104,6 +106,46 @@ static void test_policy_config_mismatch_and_no_size(void)
                     PL_REASON_DISABLED);
 }
 
+/* With a row mode, calls no token size fits go to the row path on every
+ * rank; a fitting size still wins; a rank with another row mode (another
+ * LSHMOE_CODEC) makes every rank pass. */
+static void test_policy_rows_when_no_token_size_fits(void)
+{
+    pl_policy_t none = policy("", 0), h64 = policy("64", 0);
+    none.row_mode = h64.row_mode = LSHMOE_CODEC_BUDGET_ROWS;
+    pl_decision_t d = pl_policy_decide(&none, or_votes(vote(&none, 0, PL_KIND_FP32, 100, 7),
+                                                       vote(&none, 1, PL_KIND_FP32, 3, 9)));
+    CU_ASSERT_EQUAL(d.action, PL_ACTION_ROWS);
+    CU_ASSERT_EQUAL(d.hidden, PL_ROW_BLOCK);
+    d = pl_policy_decide(&h64, or_votes(vote(&h64, 0, PL_KIND_FP32, 128, 64),
+                                        vote(&h64, 1, PL_KIND_FP32, 128, 67)));
+    CU_ASSERT_EQUAL(d.action, PL_ACTION_ROWS);   /* 67 misfits on rank 1 */
+    d = pl_policy_decide(&h64, or_votes(vote(&h64, 0, PL_KIND_FP32, 128, 64),
+                                        vote(&h64, 1, PL_KIND_FP32, 128, 640)));
+    CU_ASSERT_EQUAL(d.action, PL_ACTION_LSH);
+    CU_ASSERT_EQUAL(d.hidden, 64);
+    /* pass reasons still win over the row path */
+    pl_policy_t small = none;
+    small.min_bytes = 4096;
+    d = pl_policy_decide(&small, vote(&small, 0, PL_KIND_FP32, 64, 64));
+    CU_ASSERT_EQUAL(d.reason, PL_REASON_SMALL);
+    /* rank 1 has another row mode: the fingerprints differ */
+    pl_policy_t fp8 = none;
+    fp8.row_mode = LSHMOE_CODEC_FP8;
+    d = pl_policy_decide(&none, or_votes(vote(&none, 0, PL_KIND_FP32, 6400, 6400),
+                                         vote(&fp8, 1, PL_KIND_FP32, 6400, 6400)));
+    CU_ASSERT_EQUAL(d.action, PL_ACTION_PASS);
+    CU_ASSERT_EQUAL(d.reason, PL_REASON_CONFIG);
+    /* the mapping from LSHMOE_CODEC */
+    CU_ASSERT_EQUAL(pl_policy_row_mode(LSHMOE_CODEC_LSH), LSHMOE_CODEC_BUDGET_ROWS);
+    CU_ASSERT_EQUAL(pl_policy_row_mode(LSHMOE_CODEC_BUDGET), LSHMOE_CODEC_BUDGET_ROWS);
+    CU_ASSERT_EQUAL(pl_policy_row_mode(LSHMOE_CODEC_LSH_REFINE_INT4E),
+                    LSHMOE_CODEC_BUDGET_ROWS);
+    CU_ASSERT_EQUAL(pl_policy_row_mode(LSHMOE_CODEC_FP8), LSHMOE_CODEC_FP8);
+    CU_ASSERT_EQUAL(pl_policy_row_mode(LSHMOE_CODEC_INT4E), LSHMOE_CODEC_INT4E);
+    CU_ASSERT_EQUAL(pl_policy_row_mode(LSHMOE_CODEC_NATIVE), -1);
+}
+
 static void test_policy_parse_hidden(void)
 {
     pl_policy_t p;
@@ -128,6 +170,7 @@ static const lt_test_t tests[] = {
     {"test_policy_small_or_derived_on_one_rank_passes_everywhere",
      test_policy_small_or_derived_on_one_rank_passes_everywhere},
     {"test_policy_config_mismatch_and_no_size", test_policy_config_mismatch_and_no_size},
+    {"test_policy_rows_when_no_token_size_fits", test_policy_rows_when_no_token_size_fits},
     {"test_policy_parse_hidden", test_policy_parse_hidden},
 };
 

@@ -112,6 +112,9 @@ static void check_codec_mode(const char *codec, int lsh)
             CU_ASSERT(res[0].stats[r].segments_raw > 0);
         /* it did encode: fewer bytes on the wire than the tokens' */
         CU_ASSERT(res[0].stats[r].bytes_wire < res[0].stats[r].bytes_in);
+        /* the encoder measured its error (lsh: through the guard) */
+        CU_ASSERT(res[0].stats[r].err_ref > 0.0);
+        CU_ASSERT(res[0].stats[r].err_max > 0.0);
         for (int t = 1; t < MAXT; t++) {
             for (int call = 0; call < NCALLS; call++)
                 CU_ASSERT_EQUAL(memcmp(res[t].recv[r][call], res[0].recv[r][call],
@@ -121,6 +124,18 @@ static void check_codec_mode(const char *codec, int lsh)
             CU_ASSERT_EQUAL(res[t].stats[r].segments_compressed,
                             res[0].stats[r].segments_compressed);
             CU_ASSERT_EQUAL(res[t].stats[r].segments_raw, res[0].stats[r].segments_raw);
+            /* the per-segment stats, summed in rank order whatever the
+             * thread count: equal, not merely close */
+            CU_ASSERT_EQUAL(res[t].stats[r].err_sq, res[0].stats[r].err_sq);
+            CU_ASSERT_EQUAL(res[t].stats[r].err_ref, res[0].stats[r].err_ref);
+            CU_ASSERT_EQUAL(res[t].stats[r].err_max, res[0].stats[r].err_max);
+            CU_ASSERT_EQUAL(res[t].stats[r].segments_unmeasured,
+                            res[0].stats[r].segments_unmeasured);
+            CU_ASSERT_EQUAL(memcmp(res[t].stats[r].segments_by_format,
+                                   res[0].stats[r].segments_by_format,
+                                   sizeof res[0].stats[r].segments_by_format), 0);
+            CU_ASSERT_EQUAL(res[t].stats[r].segments_grouped, res[0].stats[r].segments_grouped);
+            CU_ASSERT_EQUAL(res[t].stats[r].segments_refined, res[0].stats[r].segments_refined);
         }
     }
     for (int t = 0; t < MAXT; t++)

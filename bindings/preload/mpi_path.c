@@ -26,14 +26,23 @@
 
 #include "bindings/preload/mpi_ops.h"
 #include "bindings/preload/preload.h"
+#include "bindings/preload/rows.h"
 #include "lshmoe.h"
 #include "lshmoe_mpi.h"
 
+/* One lshmoe context per encoding path: the codec mode is a context
+ * setting, and the row path needs its own (pl_policy_row_mode). */
+enum { PATH_LSH = 0, PATH_ROWS = 1, PATH_COUNT };
+
+typedef struct pl_path {
+    MPI_Comm      desc_comm;  /* the copy whose address lshmoe was given   */
+    lshmoe_ctx_t *ctx;
+    int           broken;     /* creation failed: this path passes from now on */
+} pl_path_t;
+
 typedef struct pl_comm {
     MPI_Comm        comm;
-    MPI_Comm        desc_comm;  /* the copy whose address lshmoe was given */
-    lshmoe_ctx_t   *ctx;
-    int             broken;     /* context creation failed: pass from now on */
+    pl_path_t       path[PATH_COUNT];
     int             rank, nranks;
     pl_stats_t     *st;
     struct pl_comm *next;
@@ -121,7 +130,8 @@ static void comm_drop(pl_comm_t *list)
     while (list != NULL) {
         pl_comm_t *next = list->next;
         pl_inside++;
-        lshmoe_ctx_destroy(list->ctx);
+        for (int k = 0; k < PATH_COUNT; k++)
+            lshmoe_ctx_destroy(list->path[k].ctx);
         pl_inside--;
         free(list);
         list = next;
@@ -149,63 +159,125 @@ static int all_ok(int ok, MPI_Comm comm)
     return all;
 }
 
-/* Creates the context once; every rank learns whether all succeeded. */
-static int ensure_ctx(pl_comm_t *s)
+/* Creates the path's context once; every rank learns whether all
+ * succeeded. The LSH path takes every setting from the environment; the
+ * row path the same with the codec mode replaced (and no coded residuals,
+ * which only the lsh codec has). */
+static int ensure_ctx(const pl_config_t *cfg, pl_comm_t *s, int path)
 {
-    if (s->ctx != NULL)
+    pl_path_t *pp = &s->path[path];
+    if (pp->ctx != NULL)
         return 1;
-    if (s->broken)
+    if (pp->broken)
         return 0;
     lshmoe_comm_desc_t desc;
+    lshmoe_config_t conf = LSHMOE_CONFIG_INITIALIZER;
     lshmoe_status_t st = LSHMOE_ERR_MPI;
-    s->desc_comm = s->comm;
+    if (path == PATH_ROWS) {
+        conf.codec = cfg->policy.row_mode;
+        conf.residual_bits = 0;
+    }
+    pp->desc_comm = s->comm;
     pl_inside++;
-    if (lshmoe_comm_desc_from_mpi(&s->desc_comm, &desc) == LSHMOE_OK)
-        st = lshmoe_ctx_create(&desc, NULL, &s->ctx);
+    if (lshmoe_comm_desc_from_mpi(&pp->desc_comm, &desc) == LSHMOE_OK)
+        st = lshmoe_ctx_create(&desc, &conf, &pp->ctx);
     pl_inside--;
     if (st != LSHMOE_OK) {
         pl_warn_once("cannot create an lshmoe context on %s: %s; its calls pass through",
                      s->st ? s->st->label : "a communicator", lshmoe_last_error(NULL));
-        s->ctx = NULL;
+        pp->ctx = NULL;
     }
     if (!all_ok(st == LSHMOE_OK, s->comm)) {
         pl_inside++;
-        lshmoe_ctx_destroy(s->ctx);
+        lshmoe_ctx_destroy(pp->ctx);
         pl_inside--;
-        s->ctx = NULL;
-        s->broken = 1;
+        pp->ctx = NULL;
+        pp->broken = 1;
         return 0;
     }
     return 1;
 }
 
-/* The encoded exchange with token size h; cnt has room for 4 * nranks
- * token counts. Returns an MPI status. */
-static int encode_call(const pl_config_t *cfg, pl_comm_t *s, const a2a_call_t *c,
-                       size_t h, uint64_t bytes, size_t *cnt)
+/* Adds what lshmoe did in one call (after - before) to the preload's line.
+ * `bytes` is what the caller handed in for the other ranks: on the row
+ * path lshmoe's own count includes the zero padding. */
+static void count_encoded(pl_stats_t *t, const lshmoe_stats_t *before,
+                          const lshmoe_stats_t *after, int rows, uint64_t bytes)
 {
-    int n = s->nranks;
-    if (!ensure_ctx(s)) {
-        pl_stats_pass(s->st, PL_REASON_CTX_FAILED, bytes);
-        return forward(c);
+    if (t == NULL)
+        return;
+    t->calls++;
+    t->bytes_before += bytes;
+    t->bytes_after += after->bytes_wire - before->bytes_wire;
+    t->seg_encoded += after->segments_compressed - before->segments_compressed;
+    t->seg_raw += after->segments_raw - before->segments_raw;
+    t->err_sq += after->err_sq - before->err_sq;
+    t->err_ref += after->err_ref - before->err_ref;
+    if (after->err_max > t->err_max)
+        t->err_max = after->err_max;
+    t->seg_unmeasured += after->segments_unmeasured - before->segments_unmeasured;
+    if (after->calls_plain_policy > before->calls_plain_policy) {
+        t->passed[PL_REASON_ADAPT]++;
+    } else {
+        t->compressed++;
+        t->compressed_rows += rows != 0;
     }
+}
+
+/* The arguments of lshmoe_alltoallv for the LSH path: counts in tokens
+ * of h elements (the vote said h divides them all). */
+static void lsh_layout(const a2a_call_t *c, int n, size_t h, size_t *cnt)
+{
     for (int p = 0; p < n; p++) {
         cnt[p] = (size_t)c->sc[p] / h;
         cnt[n + p] = (size_t)c->sd[p] / h;
         cnt[2 * n + p] = (size_t)c->rc[p] / h;
         cnt[3 * n + p] = (size_t)c->rd[p] / h;
     }
+}
+
+/* The encoded exchange (d.action LSH or ROWS); cnt has room for 4 * nranks
+ * counts. Returns an MPI status. */
+static int encode_call(const pl_config_t *cfg, pl_comm_t *s, const a2a_call_t *c,
+                       pl_decision_t d, uint64_t bytes, size_t *cnt)
+{
+    int n = s->nranks, rows = d.action == PL_ACTION_ROWS;
+    pl_path_t *pp = &s->path[rows ? PATH_ROWS : PATH_LSH];
+    if (!ensure_ctx(cfg, s, rows ? PATH_ROWS : PATH_LSH)) {
+        pl_stats_pass(s->st, PL_REASON_CTX_FAILED, bytes);
+        return forward(c);
+    }
+    pl_rows_t rw;
+    const void *sendp = c->sbuf;
+    void *recvp = c->rbuf;
+    memset(&rw, 0, sizeof rw);
+    if (rows) {
+        /* Out of memory for the staging copy: NULL buffers make lshmoe
+         * fail on this rank, its metadata round tells every rank, and all
+         * replay the plain call below. */
+        if (pl_rows_prepare(&rw, d.hidden, n, c->sbuf, c->sc, c->sd, c->rbuf, c->rc,
+                            c->rd, cnt) != 0)
+            pl_warn_once("no memory to stage a row-path call on %s",
+                         s->st ? s->st->label : "?");
+        sendp = rw.send;
+        recvp = rw.recv;
+    } else {
+        lsh_layout(c, n, d.hidden, cnt);
+    }
     lshmoe_stats_t before = LSHMOE_STATS_INITIALIZER, after = LSHMOE_STATS_INITIALIZER;
-    lshmoe_stats_get(s->ctx, &before);
+    lshmoe_stats_get(pp->ctx, &before);
     pl_inside++;
-    lshmoe_status_t st = lshmoe_alltoallv(s->ctx, c->sbuf, cnt, cnt + n, c->rbuf,
-                                          cnt + 2 * n, cnt + 3 * n, LSHMOE_DTYPE_FP32, h,
-                                          NULL);
+    lshmoe_status_t st = lshmoe_alltoallv(pp->ctx, sendp, cnt, cnt + n, recvp, cnt + 2 * n,
+                                          cnt + 3 * n, LSHMOE_DTYPE_FP32, d.hidden, NULL);
     pl_inside--;
     if (st != LSHMOE_OK)
         pl_warn_once("lshmoe_alltoallv on %s failed: %s", s->st ? s->st->label : "?",
-                     lshmoe_last_error(s->ctx));
-    if (!all_ok(st == LSHMOE_OK, s->comm)) {
+                     lshmoe_last_error(pp->ctx));
+    int ok = all_ok(st == LSHMOE_OK, s->comm);
+    if (ok && rows)
+        pl_rows_finish(&rw, n, c->rbuf, c->rc, c->rd);
+    pl_rows_free(&rw);
+    if (!ok) {
         if (cfg->fail) {
             if (s->st != NULL)
                 s->st->calls++;
@@ -214,19 +286,8 @@ static int encode_call(const pl_config_t *cfg, pl_comm_t *s, const a2a_call_t *c
         pl_stats_pass(s->st, PL_REASON_ERROR, bytes);
         return forward(c);
     }
-    lshmoe_stats_get(s->ctx, &after);
-    if (s->st != NULL) {
-        pl_stats_t *t = s->st;
-        t->calls++;
-        t->bytes_before += after.bytes_in - before.bytes_in;
-        t->bytes_after += after.bytes_wire - before.bytes_wire;
-        t->seg_encoded += after.segments_compressed - before.segments_compressed;
-        t->seg_raw += after.segments_raw - before.segments_raw;
-        if (after.calls_plain_policy > before.calls_plain_policy)
-            t->passed[PL_REASON_ADAPT]++;
-        else
-            t->compressed++;
-    }
+    lshmoe_stats_get(pp->ctx, &after);
+    count_encoded(s->st, &before, &after, rows, bytes);
     return MPI_SUCCESS;
 }
 
@@ -241,7 +302,7 @@ static int run(const a2a_call_t *c)
          * nobody encodes), or the others would wait for it. */
         memset(&spare, 0, sizeof spare);
         spare.comm = c->comm;
-        spare.broken = 1;
+        spare.path[PATH_LSH].broken = spare.path[PATH_ROWS].broken = 1;
         PMPI_Comm_rank(c->comm, &spare.rank);
         PMPI_Comm_size(c->comm, &spare.nranks);
         s = &spare;
@@ -289,7 +350,7 @@ static int run(const a2a_call_t *c)
             pl_stats_pass(s->st, d.reason, bytes);
             rc = forward(c);
         } else {
-            rc = encode_call(cfg, s, c, d.hidden, bytes, cnt);
+            rc = encode_call(cfg, s, c, d, bytes, cnt);
         }
     }
     free(cnt);

@@ -8,6 +8,14 @@
  * receives are then not replayed). This build has no device codec, so
  * every recognised all-to-all passes through, counted as "no-device-codec"
  * (or "dtype" / "disabled" when those come first).
+ *
+ * A device codec must take its decision the way the MPI path does, so that
+ * every rank takes the same one: pl_policy_vote() on this rank's counts,
+ * the votes combined across the communicator, then pl_policy_decide(),
+ * which also says whether the call goes as tokens (PL_ACTION_LSH) or as
+ * rows of PL_ROW_BLOCK elements (PL_ACTION_ROWS, no token size needed).
+ * NCCL has no bitwise-OR reduction: spread the vote's 128 bits over 128
+ * bytes and reduce them with ncclMax, which is OR for 0/1 values.
  */
 #include "bindings/preload/nccl_shim.h"
 

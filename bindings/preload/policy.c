@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "bindings/preload/policy.h"
+#include "lshmoe.h"
 
 const char *pl_reason_name(pl_reason_t r)
 {
@@ -37,21 +38,42 @@ static int fits(size_t h, int n, const int *counts, const int *displs)
     return 1;
 }
 
-/* FNV-1a over the token-size list. */
-static uint32_t hidden_fingerprint(const pl_policy_t *pol)
+int pl_policy_row_mode(int codec)
+{
+    switch (codec) {
+    case LSHMOE_CODEC_NATIVE:
+        return -1;
+    case LSHMOE_CODEC_FP8:
+    case LSHMOE_CODEC_INT8:
+    case LSHMOE_CODEC_INT4:
+    case LSHMOE_CODEC_INT4E:
+    case LSHMOE_CODEC_INT2:
+    case LSHMOE_CODEC_BUDGET_ROWS:
+        return codec;
+    default:  /* budget and the LSH modes: clustering needs tokens */
+        return LSHMOE_CODEC_BUDGET_ROWS;
+    }
+}
+
+static uint32_t fnv_u64(uint32_t h, uint64_t v)
+{
+    for (int b = 0; b < 8; b++)
+        h = (h ^ (uint32_t)((v >> (8 * b)) & 0xff)) * 16777619u;
+    return h;
+}
+
+/* FNV-1a over the token-size list and the row path's mode. */
+static uint32_t settings_fingerprint(const pl_policy_t *pol)
 {
     uint32_t h = 2166136261u;
-    for (int i = 0; i < pol->nhidden; i++) {
-        uint64_t v = pol->hidden[i];
-        for (int b = 0; b < 8; b++)
-            h = (h ^ (uint32_t)((v >> (8 * b)) & 0xff)) * 16777619u;
-    }
-    return h;
+    for (int i = 0; i < pol->nhidden; i++)
+        h = fnv_u64(h, pol->hidden[i]);
+    return fnv_u64(h, (uint64_t)(int64_t)pol->row_mode);
 }
 
 pl_vote_t pl_policy_vote(const pl_policy_t *pol, const pl_shape_t *s)
 {
-    uint32_t fp = hidden_fingerprint(pol);
+    uint32_t fp = settings_fingerprint(pol);
     pl_vote_t v = {0, 0, fp, ~fp};
     if (pol->config_error)
         v.reasons |= 1u << PL_REASON_CONFIG;
@@ -97,18 +119,20 @@ pl_decision_t pl_policy_decide(const pl_policy_t *pol, pl_vote_t all)
                 return d;
             }
     }
-    /* Here a token-size-free row format would take over (both cases). */
-    if (pol->nhidden == 0) {
-        d.reason = PL_REASON_NO_HIDDEN;
-        return d;
-    }
     for (int i = 0; i < pol->nhidden; i++)
         if (!(all.misfit & (1u << i))) {
             d.action = PL_ACTION_LSH;
             d.hidden = pol->hidden[i];
             return d;
         }
-    d.reason = PL_REASON_NOT_MULTIPLE;
+    /* No token size fits every rank: rows need none (the fingerprint says
+     * every rank has the same row mode). */
+    if (pol->row_mode >= 0) {
+        d.action = PL_ACTION_ROWS;
+        d.hidden = PL_ROW_BLOCK;
+        return d;
+    }
+    d.reason = pol->nhidden == 0 ? PL_REASON_NO_HIDDEN : PL_REASON_NOT_MULTIPLE;
     return d;
 }
 

@@ -45,6 +45,17 @@ const char *pl_reason_name(pl_reason_t r);
 
 #define PL_MAX_HIDDEN 16  /* token sizes LSHMOE_HIDDEN may list */
 
+/*
+ * Rows of the row path: a float buffer whose token size is unknown is cut
+ * into rows of this many elements. 128 is FP8's scale block and four of
+ * int4/int4e/int2's (32), so those formats code every element exactly as
+ * they would inside any token whose size is a multiple of 128; int8's one
+ * scale per row becomes one per 128 elements. A shorter row would add
+ * scale bytes, a longer one more zero padding at the end of each
+ * segment whose count is not a multiple of it.
+ */
+#define PL_ROW_BLOCK 128
+
 typedef struct pl_policy {
     int      disabled;               /* LSHMOE_DISABLE                        */
     int      config_error;           /* a preload variable was malformed      */
@@ -52,7 +63,15 @@ typedef struct pl_policy {
     int      nhidden;                /* entries in hidden[]                   */
     size_t   hidden[PL_MAX_HIDDEN];  /* token sizes in elements, in the order
                                         given (the first that fits wins)     */
+    int      row_mode;               /* codec mode of the row path
+                                        (lshmoe_codec_mode_t), -1: none      */
 } pl_policy_t;
+
+/* The row path's codec mode for an LSHMOE_CODEC value: a row format keeps
+ * its mode; budget and every LSH mode become budget-rows (the budget
+ * ladder without clustering); native gives -1 (nothing lossy: no row
+ * path). */
+int pl_policy_row_mode(int codec);
 
 /* The element kind of a buffer's type signature, as the shim classified it. */
 typedef enum pl_kind {
@@ -74,8 +93,9 @@ typedef struct pl_shape {
 /* A vote: bit (1 << reason) for every reason this rank passes, and bit i of
  * misfit for every hidden[i] that does not divide this rank's counts and
  * displacements. Votes combine with bitwise OR (four uint32, one
- * allreduce). The token-size list's fingerprint travels as itself and as
- * its complement: after the OR, the lists agree on every rank exactly when
+ * allreduce). The fingerprint of the settings the decision depends on (the
+ * token-size list and the row path's mode) travels as itself and as its
+ * complement: after the OR, the settings agree on every rank exactly when
  * fp == ~fp_not (OR and AND of the fingerprints are equal). */
 typedef struct pl_vote {
     uint32_t reasons;
@@ -86,15 +106,16 @@ typedef struct pl_vote {
 
 typedef enum pl_action {
     PL_ACTION_PASS = 0,   /* plain call, byte-exact                          */
-    PL_ACTION_LSH         /* lshmoe_alltoallv with hidden = token size       */
-    /* A row format that needs no token size (per-block quantization) is
-     * the action for PL_REASON_NO_HIDDEN / NOT_MULTIPLE once it exists. */
+    PL_ACTION_LSH,        /* lshmoe_alltoallv with hidden = token size, the
+                             codec LSHMOE_CODEC names                        */
+    PL_ACTION_ROWS        /* no token size fits: rows of PL_ROW_BLOCK
+                             elements in pol->row_mode (no clustering)       */
 } pl_action_t;
 
 typedef struct pl_decision {
     pl_action_t action;
-    pl_reason_t reason;   /* when PASS */
-    size_t      hidden;   /* when LSH  */
+    pl_reason_t reason;   /* when PASS                                      */
+    size_t      hidden;   /* when LSH: the token size; ROWS: PL_ROW_BLOCK   */
 } pl_decision_t;
 
 /* This rank's vote for a call of this shape (only meaningful for the

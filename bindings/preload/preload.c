@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Copyright (c) 2026 the lshmoe authors */
 
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/log.h"
 #include "lshmoe/common/param.h"
+#include "lshmoe.h"
 
 __thread int pl_inside;
 
@@ -98,14 +100,25 @@ void pl_stats_format(const pl_stats_t *st, double max_error, char *buf, size_t l
             off += (size_t)n;
     }
     double ratio = st->bytes_after ? (double)st->bytes_before / (double)st->bytes_after : 1.0;
-    snprintf(buf, len, "lshmoe-preload: rank %d %s (%d ranks): calls %llu, compressed %llu, "
-             "passed %llu (%s), bytes %llu -> %llu (%.2fx), segments encoded %llu raw %llu, "
-             "max-error %g per segment",
+    /* The achieved error: over what was encoded (raw segments are exact) */
+    char err[128] = "-";
+    if (st->err_ref > 0.0)
+        snprintf(err, sizeof err, "%.4f (segment max %.4f)", sqrt(st->err_sq / st->err_ref),
+                 st->err_max);
+    char unmeasured[64] = "";
+    if (st->seg_unmeasured > 0)
+        snprintf(unmeasured, sizeof unmeasured, ", not measured in %llu segments",
+                 (unsigned long long)st->seg_unmeasured);
+    snprintf(buf, len, "lshmoe-preload: rank %d %s (%d ranks): calls %llu, compressed %llu "
+             "(lsh %llu, rows %llu), passed %llu (%s), bytes %llu -> %llu (%.2fx), segments "
+             "encoded %llu raw %llu, error %s%s, budget %g per segment",
              st->rank, st->label, st->nranks, (unsigned long long)st->calls,
-             (unsigned long long)st->compressed, (unsigned long long)passed,
+             (unsigned long long)st->compressed,
+             (unsigned long long)(st->compressed - st->compressed_rows),
+             (unsigned long long)st->compressed_rows, (unsigned long long)passed,
              off ? why : "-", (unsigned long long)st->bytes_before,
              (unsigned long long)st->bytes_after, ratio, (unsigned long long)st->seg_encoded,
-             (unsigned long long)st->seg_raw, max_error);
+             (unsigned long long)st->seg_raw, err, unmeasured, max_error);
 }
 
 /* Runs at exit: one line per communicator, then the process's guard count.
@@ -145,7 +158,7 @@ static long long read_int(pl_config_t *c, const char *name, long long def)
 static void read_config(pl_config_t *c)
 {
     const char *hidden;
-    char err[256];
+    char err[256] = "LSHMOE_HIDDEN cannot be read";
     int idx;
     c->policy.disabled = (int)read_int(c, "DISABLE", 0);
     c->stats = (int)read_int(c, "STATS", 0);
@@ -158,6 +171,15 @@ static void read_config(pl_config_t *c)
     }
     if (lshmoe_param_double("MAX_ERROR", &c->max_error) != LSHMOE_OK)
         c->max_error = -1.0;  /* lshmoe's context creation reports it */
+    /* The row path's mode depends on LSHMOE_CODEC, so a malformed value
+     * must pass on every rank like a malformed LSHMOE_HIDDEN. */
+    c->codec = LSHMOE_CODEC_LSH;
+    if (lshmoe_param_choice("CODEC", &c->codec) != LSHMOE_OK) {
+        pl_warn_once("%s; calls pass through (config-mismatch)", lshmoe_error_thread_msg());
+        c->policy.config_error = 1;
+        c->codec = LSHMOE_CODEC_LSH;
+    }
+    c->policy.row_mode = pl_policy_row_mode(c->codec);
     if (lshmoe_param_string("HIDDEN", &hidden) != LSHMOE_OK ||
         pl_policy_parse_hidden(&c->policy, hidden, err, sizeof err) != 0) {
         pl_warn_once("%s; calls pass through (config-mismatch)", err);

@@ -24,6 +24,7 @@ typedef struct pl_config {
     int         fail;         /* LSHMOE_PRELOAD_ON_ERROR=fail: return the
                                  error instead of replaying the plain call  */
     double      max_error;    /* LSHMOE_MAX_ERROR, for the stats line       */
+    int         codec;        /* LSHMOE_CODEC (lshmoe_codec_mode_t)         */
 } pl_config_t;
 
 /* Reads the configuration once (thread-safe); every shim calls it first.
@@ -58,6 +59,11 @@ typedef struct pl_stats {
     uint64_t seg_encoded;     /* per-peer segments lshmoe sent as centroids */
     uint64_t seg_raw;         /* float segments lshmoe sent raw (too small,
                                  too little gain, or over the error cap)    */
+    uint64_t compressed_rows; /* of `compressed`: on the row path           */
+    double   err_sq, err_ref; /* achieved error sqrt(err_sq / err_ref) over
+                                 the encoded segments lshmoe measured       */
+    double   err_max;         /* largest error of one encoded segment       */
+    uint64_t seg_unmeasured;  /* encoded segments with no measured error    */
 } pl_stats_t;
 
 /* A new zeroed entry with this label, or NULL when out of memory (the

@@ -19,7 +19,7 @@
  */
 #include <stddef.h>
 
-#include "kernels/cpu/hash_isa.h"
+#include "kernels/common/lsh_math.h"
 #include "kernels/kernels.h"
 
 #define FWHT_BLOCK 16
@@ -107,18 +107,6 @@ static inline void scale16(float *restrict v, float s)
         v[k] *= s;
 }
 
-/* 1/sqrt(n) as documented above. */
-float lshmoe_kn_fwht_scale(size_t n)
-{
-    int k = 0;
-    while (((size_t)1 << k) < n)
-        k++;
-    float s = (k & 1) ? 0.70710678118654752f : 1.0f;
-    for (int i = 0; i < k / 2; i++)
-        s *= 0.5f; /* exact: a power of two, far from underflow */
-    return s;
-}
-
 void lshmoe_kn_fwht(float *v, size_t n)
 {
     if (v == NULL || n < 2)
@@ -128,12 +116,8 @@ void lshmoe_kn_fwht(float *v, size_t n)
         /* Tiny sizes only occur for PAD of tiny hidden sizes. */
         for (size_t h = 1; h < n; h *= 2) {
             for (size_t i = 0; i < n; i += 2 * h) {
-                for (size_t j = i; j < i + h; j++) {
-                    float a = v[j];
-                    float b = v[j + h];
-                    v[j] = a + b;
-                    v[j + h] = a - b;
-                }
+                for (size_t j = i; j < i + h; j++)
+                    lshmoe_kn_butterfly(&v[j], &v[j + h]);
             }
         }
         for (size_t i = 0; i < n; i++)

@@ -14,6 +14,7 @@
 #ifndef LSHMOE_KERNELS_CPU_HASH_ISA_H
 #define LSHMOE_KERNELS_CPU_HASH_ISA_H
 
+#include "kernels/common/lsh_math.h"
 #include "kernels/kernels.h"
 
 /* Read-only view of a hasher's tables. */
@@ -34,15 +35,12 @@ typedef struct lshmoe_kn_keystate {
     uint64_t key;   /* packed keys                                         */
     uint64_t acc;   /* mixed keys                                          */
 } lshmoe_kn_keystate_t;
-#define LSHMOE_KN_KEYSTATE_INIT {0, 0x243f6a8885a308d3ull}
+#define LSHMOE_KN_KEYSTATE_INIT {0, LSHMOE_KN_KEY_MIX_INIT}
 
 /* Adds the blocks of rotation r (rotated vector y, m floats) to the key. */
 void lshmoe_kn_key_rotation(const lshmoe_kn_hasher_t *h, int r, const float *y,
                             lshmoe_kn_keystate_t *ks);
 uint64_t lshmoe_kn_key_final(const lshmoe_kn_hasher_t *h, const lshmoe_kn_keystate_t *ks);
-
-/* The FWHT's fp32 scale 1/sqrt(n) (fwht.c documents the constant). */
-float lshmoe_kn_fwht_scale(size_t n);
 
 /* lshmoe_kn_hash() per level; same contract. */
 void lshmoe_kn_hash_scalar(const lshmoe_kn_hasher_t *hasher, const void *tokens,

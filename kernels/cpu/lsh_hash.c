@@ -5,7 +5,8 @@
  * Cross-polytope LSH bucket keys (CPU reference; other backends must give
  * bit-identical keys, so every step below is specified exactly).
  *
- * Random signs: draw(seed, purpose, index) (splitmix64 finaliser, below);
+ * Random signs: draw(seed, purpose, index) (splitmix64 finaliser; the
+ * arithmetic shared with every backend is in kernels/common/lsh_math.h);
  * the sign is -1 when the top bit of the draw is set, else +1.
  *   fold sign of element i:               purpose 1, index i
  *   sign j of round k of rotation r:      purpose 2, index r<<40 | k<<32 | j
@@ -47,13 +48,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/common/lsh_math.h"
 #include "kernels/cpu/hash_isa.h"
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
-
-#define PURPOSE_FOLD 1u
-#define PURPOSE_ROT  2u
 
 #define CHUNK 16                        /* fixed inner trip count (see fold) */
 #define MAX_HIDDEN ((size_t)1 << 24)
@@ -71,26 +70,6 @@ struct lshmoe_kn_hasher {
     float *fold_sign;  /* hidden signs (FOLD only)                        */
     float *rot_sign;   /* nrot * rounds * m signs                         */
 };
-
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* Counter-based: no state, the same (seed, purpose, index) always gives
- * the same draw on every rank and backend. */
-static uint64_t draw(uint64_t seed, uint64_t purpose, uint64_t index)
-{
-    return mix64(mix64(seed ^ (purpose * 0x9e3779b97f4a7c15ull)) +
-                 index * 0xd1b54a32d192ed03ull);
-}
-
-static float sign_of(uint64_t d)
-{
-    return (d >> 63) ? -1.0f : 1.0f;
-}
 
 static int is_pow2(long v)
 {
@@ -160,9 +139,7 @@ lshmoe_status_t lshmoe_kn_hasher_create(const lshmoe_kn_lsh_params_t *params,
     h->m_ws = round_up(m, CHUNK);
     h->x_ws = params->reduce == LSHMOE_REDUCE_FOLD ? round_up(hidden, CHUNK) : 0;
     h->nrot = (int)(((size_t)params->num_hashes * (size_t)params->cdim + m - 1) / m);
-    h->bits = 1;
-    while ((1 << h->bits) < 2 * params->cdim)
-        h->bits++;
+    h->bits = lshmoe_kn_value_bits(params->cdim);
     h->packed = params->num_hashes * h->bits <= 63;
 
     size_t nrot_sign = (size_t)h->nrot * (size_t)params->rounds * m;
@@ -179,11 +156,10 @@ lshmoe_status_t lshmoe_kn_hasher_create(const lshmoe_kn_lsh_params_t *params,
         for (int k = 0; k < params->rounds; k++)
             for (size_t j = 0; j < m; j++)
                 h->rot_sign[((size_t)r * (size_t)params->rounds + (size_t)k) * m + j] =
-                    sign_of(draw(params->seed, PURPOSE_ROT,
-                                 (uint64_t)r << 40 | (uint64_t)k << 32 | j));
+                    lshmoe_kn_rot_sign(params->seed, r, k, j);
     if (h->fold_sign != NULL)
         for (size_t i = 0; i < hidden; i++)
-            h->fold_sign[i] = sign_of(draw(params->seed, PURPOSE_FOLD, i));
+            h->fold_sign[i] = lshmoe_kn_fold_sign(params->seed, i);
     *hasher_p = h;
     return LSHMOE_OK;
 }
@@ -315,40 +291,26 @@ static void mul_signs(float *restrict y, const float *restrict d, size_t m)
         y[i] *= d[i];
 }
 
-static unsigned block_value(const float *y, int cdim)
-{
-    int best = 0;
-    float bv = fabsf(y[0]);
-    for (int j = 1; j < cdim; j++) {
-        float a = fabsf(y[j]);
-        if (a > bv) {
-            bv = a;
-            best = j;
-        }
-    }
-    return 2u * (unsigned)best + (y[best] < 0.0f);
-}
-
-/* Step 3-4 for the blocks of rotation r, whose rotated vector is y. */
+/* Step 3-4 for the blocks of rotation r, whose rotated vector is y: the
+ * shared block value and key packing (kernels/common/lsh_math.h), on the
+ * running key of this key kind (packed keys start from 0, mixed ones from
+ * LSHMOE_KN_KEY_MIX_INIT: lshmoe_kn_key_init()). */
 void lshmoe_kn_key_rotation(const lshmoe_kn_hasher_t *h, int r, const float *y,
                             lshmoe_kn_keystate_t *ks)
 {
     const int cdim = h->p.cdim, L = h->p.num_hashes;
     const int nblk = (int)(h->m / (size_t)cdim);
+    uint64_t *key = h->packed ? &ks->key : &ks->acc;
     for (int b = 0, g = r * nblk; b < nblk && g < L; b++, g++) {
-        uint64_t v = block_value(y + (size_t)b * (size_t)cdim, cdim);
-        if (h->packed)
-            ks->key |= v << (g * h->bits);
-        else
-            ks->acc = mix64(ks->acc ^ (v | (uint64_t)g << 16));
+        unsigned v = lshmoe_kn_block_value(y + (size_t)b * (size_t)cdim, cdim);
+        *key = lshmoe_kn_key_add(*key, h->packed, h->bits, g, v);
     }
 }
 
 uint64_t lshmoe_kn_key_final(const lshmoe_kn_hasher_t *h, const lshmoe_kn_keystate_t *ks)
 {
-    return h->packed ? ks->key : ks->acc & (UINT64_MAX >> 1);
+    return lshmoe_kn_key_finish(h->packed ? ks->key : ks->acc, h->packed);
 }
-
 /* Steps 2-4 on a finite z (max |z| < 2^64). */
 static uint64_t key_of(const lshmoe_kn_hasher_t *h, const float *z, float *y)
 {

@@ -161,8 +161,21 @@ typedef enum lshmoe_codec_mode {
     LSHMOE_CODEC_LSH_REFINE_INT8 = 11,
     LSHMOE_CODEC_LSH_REFINE_INT4 = 12,
     LSHMOE_CODEC_INT4E      = 13,  /* int4, one-byte exponent scale per 32  */
-    LSHMOE_CODEC_LSH_REFINE_INT4E = 14
+    LSHMOE_CODEC_LSH_REFINE_INT4E = 14,
+    LSHMOE_CODEC_BUDGET_ROWS = 15  /* as BUDGET, among the row formats only
+                                      (no clustering): for float data whose
+                                      token size is unknown (the preload)  */
 } lshmoe_codec_mode_t;
+
+/* Row formats of a segment's rows (lshmoe_stats_t.segments_by_format;
+ * the wire format's values, docs/wire-format.md). */
+#define LSHMOE_ROW_FORMAT_NATIVE 0   /* the caller's dtype                  */
+#define LSHMOE_ROW_FORMAT_FP8    1
+#define LSHMOE_ROW_FORMAT_INT8   2
+#define LSHMOE_ROW_FORMAT_INT4   3
+#define LSHMOE_ROW_FORMAT_INT2   4
+#define LSHMOE_ROW_FORMAT_INT4E  5
+#define LSHMOE_ROW_FORMATS       8   /* array size (room for more)          */
 
 /* Communicator kinds for lshmoe_comm_desc_t. */
 typedef enum lshmoe_comm_kind {
@@ -433,7 +446,8 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * LSHMOE_ERR_PEER on the others.
  * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL pointer with a non-zero
  * count, bad dtype, hidden 0, overlapping or overflowing ranges);
- * LSHMOE_ERR_UNSUPPORTED (non-NULL stream); LSHMOE_ERR_MISMATCH;
+ * LSHMOE_ERR_UNSUPPORTED (non-NULL stream, or send/recv in CUDA device
+ * memory); LSHMOE_ERR_MISMATCH;
  * LSHMOE_ERR_PEER; LSHMOE_ERR_CORRUPT; LSHMOE_ERR_NO_MEMORY;
  * LSHMOE_ERR_TIMEOUT and transport errors (over a user communicator:
  * LSHMOE_ERR_CALLBACK or LSHMOE_ERR_PEER from the caller's functions).
@@ -475,6 +489,23 @@ typedef struct lshmoe_stats {
     /* Appended (older callers pass a smaller size and never see it). */
     uint64_t calls_plain_policy; /* calls whose float tokens the adaptive
                                     policy (LSHMOE_ADAPT) sent plain         */
+    /* Appended: the error of what this rank encoded (docs/algorithm.md,
+     * "The error"), over its encoded remote segments whose error the
+     * encoder measured. Achieved error: sqrt(err_sq / err_ref). */
+    double   err_sq;            /* sum |x - x'|^2                            */
+    double   err_ref;           /* sum |x|^2 of the same segments            */
+    double   err_max;           /* largest error of one such segment         */
+    uint64_t segments_unmeasured; /* encoded segments whose error was not
+                                    measured (lsh codec with coded residuals) */
+    /* Appended: the encodings segments_compressed travelled in. By row
+     * format of their rows (LSHMOE_ROW_FORMAT_*: 0 the dtype, 1 FP8, 2
+     * int8, 3 int4, 4 int2, 5 int4e; the rest stay 0), and how many of
+     * them were LSH groups, and refined groups. With LSHMOE_CODEC=budget
+     * these are the ladder's choices. */
+    uint64_t segments_by_format[LSHMOE_ROW_FORMATS];
+    uint64_t segments_grouped;
+    uint64_t segments_refined;
+    /* Appended. */
     uint64_t calls_explored;     /* calls run in the mode this rank's policy
                                     did not prefer (an encoded call while
                                     plain was cheaper, or the reverse: its
@@ -483,7 +514,7 @@ typedef struct lshmoe_stats {
 } lshmoe_stats_t;
 
 #define LSHMOE_STATS_INITIALIZER { sizeof(lshmoe_stats_t), 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-                                   0.0, 0.0, 0.0, 0.0, 0.0, 0, 0 }
+                                   0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0, {0}, 0, 0, 0 }
 
 /*
  * Copies the context's statistics. Not collective.

@@ -349,10 +349,18 @@ typedef struct lshmoe_moe_stats {
                                      slots this rank sent                    */
     double   time_cluster_s;      /* hashing, grouping, centroids            */
     double   time_exchange_s;     /* transport, all four collectives         */
+    /* Appended: combine, from this rank's experts (set by combine). */
+    uint64_t bytes_remote_combine_plain; /* remote output bytes a plain
+                                            combine sends                    */
+    uint64_t bytes_remote_combine;  /* remote bytes this combine sent, row
+                                       formats included                      */
+    double   combine_rel_error;   /* sqrt(sum |o - o'|^2 / sum |o|^2) over the
+                                     output rows sent, o' as the owner decodes
+                                     them (0: all in the dtype)              */
 } lshmoe_moe_stats_t;
 
 #define LSHMOE_MOE_STATS_INITIALIZER { sizeof(lshmoe_moe_stats_t), 0, 0, 0, 0, 0, 0, \
-                                       0, 0, 0, 0, 0.0, 0.0, 0.0 }
+                                       0, 0, 0, 0, 0.0, 0.0, 0.0, 0, 0, 0.0 }
 
 /* Copies the handle's statistics. Not collective.
  * [out] stats: its size field must be set (initializer).

@@ -3,8 +3,11 @@
 
 /*
  * Writes the fuzz target's seed corpus into the directory given: real
- * segments from the public encoder, for every dtype, every residual width
- * the parameter table offers (RESIDUAL_BITS) and data that the encoder
+ * segments from the public encoder, for every dtype, every encoding the
+ * parameter table offers (CODEC: each row format, alone and as centroids,
+ * and the budget ladder), every residual width it offers (RESIDUAL_BITS;
+ * the table's codecs other than lsh take no residuals, so they are seeded
+ * with 0) and data that the encoder
  * sends compressed (duplicates, clusters) or raw (too few tokens, noise),
  * (a 32-bit row index needs more than 2^16 rows, too large for a seed:
  * test_codec_fuzz covers it). Every combination is enumerated
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "lshmoe.h"
+#include "kernels/common/quant_math.h"
 #include "lshmoe/common/param.h"
 #include "lshmoe_codec.h"
 
@@ -62,6 +66,12 @@ static void fill(void *tokens, lshmoe_dtype_t dt, size_t hidden, size_t n, seed_
     }
 }
 
+/* Row formats (the header's flags bits 4-6, docs/wire-format.md) seen in
+ * the corpus: main checks that every one of them is there. */
+#define WIRE_FMT_SHIFT 4
+#define WIRE_FMT_COUNT 8
+static int fmt_seen[WIRE_FMT_COUNT];
+
 static int write_seed(const char *dir, const char *name, const void *seg, size_t len)
 {
     lshmoe_segment_info_t info = LSHMOE_SEGMENT_INFO_INITIALIZER;
@@ -70,6 +80,7 @@ static int write_seed(const char *dir, const char *name, const void *seg, size_t
                 lshmoe_last_error(NULL));
         return 1;
     }
+    fmt_seen[(info.flags >> WIRE_FMT_SHIFT) & (WIRE_FMT_COUNT - 1)] = 1;
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
@@ -83,10 +94,19 @@ static int write_seed(const char *dir, const char *name, const void *seg, size_t
     return 0;
 }
 
-static int one_seed(const char *dir, lshmoe_dtype_t dt, int bits, seed_data_t kind,
-                    size_t hidden, size_t n)
+/* Budget seeds ask for this error: loose enough that the quantized and
+ * clustered rungs fit the cluster data, tight enough that noise does not
+ * fit every rung. */
+#define SEED_BUDGET 0.1
+
+static int one_seed(const char *dir, int codec, const char *codec_name, lshmoe_dtype_t dt,
+                    int bits, seed_data_t kind, size_t hidden, size_t n)
 {
     lshmoe_config_t cfg = LSHMOE_CONFIG_INITIALIZER;
+    cfg.codec = codec;
+    /* A fixed codec should write its own format, not fall back to RAW
+     * under the quality guard: the guard gets the largest budget. */
+    cfg.max_error = codec == LSHMOE_CODEC_BUDGET ? SEED_BUDGET : 1000.0;
     cfg.residual_bits = bits;
     cfg.compensation = LSHMOE_COMP_RESIDUAL;
     cfg.min_tokens = 4;
@@ -104,13 +124,39 @@ static int one_seed(const char *dir, lshmoe_dtype_t dt, int bits, seed_data_t ki
     }
     if (!bad) {
         char name[128];
-        snprintf(name, sizeof name, "seg-%s-r%d-%s-h%zu-n%zu", lshmoe_dtype_name(dt), bits,
-                 data_name[kind], hidden, n);
+        snprintf(name, sizeof name, "seg-%s-%s-r%d-%s-h%zu-n%zu", codec_name,
+                 lshmoe_dtype_name(dt), bits, data_name[kind], hidden, n);
         bad = write_seed(dir, name, seg, len);
     }
     free(tokens);
     free(seg);
     return bad;
+}
+
+/* Every dtype, residual width and data kind for one codec. */
+static int codec_seeds(const char *dir, int codec, const char *codec_name, int *written)
+{
+    const lshmoe_param_desc_t *rb = lshmoe_param_find("RESIDUAL_BITS");
+    int fails = 0;
+    for (int dt = 0; dt < (int)LSHMOE_DTYPE_COUNT; dt++) {
+        /* every residual width the table lists ("0|4|8") */
+        for (const char *c = rb->range; c != NULL && *c != '\0';) {
+            int bits = atoi(c);
+            const char *bar = strchr(c, '|');
+            c = bar ? bar + 1 : NULL;
+            if (bits != 0 && codec != LSHMOE_CODEC_LSH)
+                continue;
+            for (int kind = 0; kind < DATA_COUNT; kind++) {
+                fails += one_seed(dir, codec, codec_name, (lshmoe_dtype_t)dt, bits,
+                                  (seed_data_t)kind, 24, 96);
+                (*written)++;
+            }
+            fails += one_seed(dir, codec, codec_name, (lshmoe_dtype_t)dt, bits, DATA_DUP, 8,
+                              2); /* few */
+            (*written)++;
+        }
+    }
+    return fails;
 }
 
 int main(int argc, char **argv)
@@ -119,22 +165,30 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: fuzz_seeds DIR\n");
         return 2;
     }
-    const lshmoe_param_desc_t *rb = lshmoe_param_find("RESIDUAL_BITS");
-    int fails = 0, written = 0;
-    for (int dt = 0; dt < (int)LSHMOE_DTYPE_COUNT; dt++) {
-        /* every residual width the table lists ("0|4|8") */
-        for (const char *c = rb->range; c != NULL && *c != '\0';) {
-            int bits = atoi(c);
-            for (int kind = 0; kind < DATA_COUNT; kind++) {
-                fails += one_seed(argv[1], (lshmoe_dtype_t)dt, bits, (seed_data_t)kind, 24, 96);
-                written++;
-            }
-            fails += one_seed(argv[1], (lshmoe_dtype_t)dt, bits, DATA_DUP, 8, 2); /* few */
-            written++;
-            const char *bar = strchr(c, '|');
-            c = bar ? bar + 1 : NULL;
-        }
+    /* every encoding the table lists ("lsh|budget|native|fp8|..."), in
+     * the order of its choice index, which is the lshmoe_codec_mode_t */
+    const lshmoe_param_desc_t *cd = lshmoe_param_find("CODEC");
+    int fails = 0, written = 0, codec = 0;
+    for (const char *c = cd->range; c != NULL && *c != '\0'; codec++) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), c);
+        fails += codec_seeds(argv[1], codec, name, &written);
+        c = bar ? bar + 1 : NULL;
     }
-    printf("fuzz_seeds: %d seeds, %d failed\n", written, fails);
+    /* The table's fixed codecs name every row format: each must have
+     * reached the corpus (a format that silently fell back to RAW would
+     * leave the fuzzer without its seeds). */
+    int nfmt = 0;
+    for (int f = 0; f < WIRE_FMT_COUNT; f++)
+        nfmt += fmt_seen[f];
+    if (nfmt != LSHMOE_QM_COUNT) {
+        fprintf(stderr, "fuzz_seeds: %d row formats in the corpus, expected %d\n", nfmt,
+                LSHMOE_QM_COUNT);
+        fails++;
+    }
+    printf("fuzz_seeds: %d seeds over %d codecs, %d row formats, %d failed\n", written, codec,
+           nfmt, fails);
     return fails == 0 ? 0 : 1;
 }

@@ -15,7 +15,7 @@ _CHOICES = {
     "codec": {"lsh": 0, "budget": 1, "native": 2, "fp8": 3, "int8": 4, "int4": 5,
               "int2": 6, "lsh-fp8": 7, "lsh-int8": 8, "lsh-int4": 9, "lsh-refine": 10,
               "lsh-refine-int8": 11, "lsh-refine-int4": 12, "int4e": 13,
-              "lsh-refine-int4e": 14},
+              "lsh-refine-int4e": 14, "budget-rows": 15},
 }
 
 

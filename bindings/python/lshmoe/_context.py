@@ -124,8 +124,9 @@ class Context:
         check(_lib.stats_get(self.handle, ctypes.byref(s)), "lshmoe_stats_get", self.handle)
         if reset:
             _lib.stats_reset(self.handle)
-        return {f[0]: getattr(s, f[0]) for f in _lib.Stats._fields_
-                if f[0] not in ("size", "reserved")}
+        return {f[0]: (list(getattr(s, f[0])) if isinstance(getattr(s, f[0]), ctypes.Array)
+                       else getattr(s, f[0]))
+                for f in _lib.Stats._fields_ if f[0] not in ("size", "reserved")}
 
     def alltoallv(self, send, send_counts, recv, recv_counts, send_displs=None,
                   recv_displs=None):

@@ -94,7 +94,11 @@ class Stats(ctypes.Structure):
                 ("segments_raw", c_uint64), ("tokens_nonfinite", c_uint64),
                 ("time_hash_s", c_double), ("time_pack_s", c_double),
                 ("time_exchange_s", c_double), ("time_unpack_s", c_double),
-                ("time_total_s", c_double), ("calls_plain_policy", c_uint64)]
+                ("time_total_s", c_double), ("calls_plain_policy", c_uint64),
+                ("err_sq", c_double), ("err_ref", c_double), ("err_max", c_double),
+                ("segments_unmeasured", c_uint64),
+                ("segments_by_format", c_uint64 * 8), ("segments_grouped", c_uint64),
+                ("segments_refined", c_uint64), ("calls_explored", c_uint64)]
 
 
 class MoEConfig(ctypes.Structure):
@@ -116,7 +120,9 @@ class MoEStats(ctypes.Structure):
                 ("slots_received", c_uint64), ("experts_compressed", c_uint64),
                 ("experts_raw", c_uint64), ("bytes_remote_plain", c_uint64),
                 ("bytes_remote_dispatch", c_uint64), ("centroid_rel_error", c_double),
-                ("time_cluster_s", c_double), ("time_exchange_s", c_double)]
+                ("time_cluster_s", c_double), ("time_exchange_s", c_double),
+                ("bytes_remote_combine_plain", c_uint64), ("bytes_remote_combine", c_uint64),
+                ("combine_rel_error", c_double)]
 
 
 def _proto(name, restype, *argtypes):

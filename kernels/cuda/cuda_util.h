@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Helpers private to the .cu files of kernels/cuda/: CUDA errors to lshmoe statuses,
+ * element loads of every float dtype through kernels/common/half_math.h.
+ */
+#ifndef LSHMOE_KN_CUDA_UTIL_H
+#define LSHMOE_KN_CUDA_UTIL_H
+
+#include <cuda_runtime.h>
+
+#include "kernels/common/hd.h"
+#include "kernels/common/half_math.h"
+extern "C" {
+#include "lshmoe/common/error.h"
+}
+
+/* Returns LSHMOE_ERR_CUDA naming the call and CUDA's message. */
+#define KN_CUDA_TRY(call)                                                     \
+    do {                                                                      \
+        cudaError_t e_ = (call);                                              \
+        if (e_ != cudaSuccess)                                                \
+            return lshmoe_error(LSHMOE_ERR_CUDA, "%s: %s (%s)", #call,        \
+                                cudaGetErrorString(e_), cudaGetErrorName(e_)); \
+    } while (0)
+
+/* After a launch: configuration errors are reported at once. */
+#define KN_CUDA_LAUNCHED(what) KN_CUDA_TRY(cudaGetLastError())
+
+static inline cudaStream_t kn_stream(void *stream)
+{
+    return (cudaStream_t)stream;
+}
+
+static inline size_t kn_elem_size(lshmoe_dtype_t dtype)
+{
+    return dtype == LSHMOE_DTYPE_FP32 ? 4 : 2;
+}
+
+/* Element i of a row of `dtype` (fp32, fp16 or bf16), widened exactly. */
+static __device__ __forceinline__ float kn_load(const unsigned char *row, int dtype,
+                                                size_t i)
+{
+    if (dtype == LSHMOE_DTYPE_FP32)
+        return ((const float *)row)[i];
+    uint16_t h = ((const uint16_t *)row)[i];
+    return dtype == LSHMOE_DTYPE_BF16 ? lshmoe_kn_bf16_to_f32(h)
+                                      : lshmoe_kn_f16_to_f32(h);
+}
+
+#endif /* LSHMOE_KN_CUDA_UTIL_H */

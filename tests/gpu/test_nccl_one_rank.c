@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * The NCCL transport on a one-rank communicator: the descriptor helper,
+ * the host-staged collectives the core uses (allgather, alltoall,
+ * alltoallv without a stream), the stream-ordered device alltoallv
+ * (ncclAlltoAll path), a whole lshmoe_alltoallv over NCCL with host
+ * buffers, and the clear refusal of device buffers by lshmoe_alltoallv.
+ * One rank cannot reach the grouped ncclSend/ncclRecv path with data
+ * (every layout of one peer is uniform): that needs two GPUs.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include "collectives/transport.h"
+#include "gpu_check.h"
+#include "kernels/cuda/lsh_cuda.h"
+#include "lshmoe.h"
+#include "lshmoe_nccl.h"
+
+int gpu_failures, gpu_checks;
+
+static void check_transport(const lshmoe_comm_desc_t *desc)
+{
+    const lshmoe_tl_ops_t *ops = NULL;
+    void *tl = NULL;
+    GPU_CHECK(lshmoe_tl_select("nccl", desc, &ops) == LSHMOE_OK, "select");
+    if (ops == NULL)
+        return;
+    GPU_CHECK(ops->init(desc, &tl) == LSHMOE_OK, "init");
+    if (tl == NULL)
+        return;
+
+    uint64_t a = 0x1122334455667788ull, b = 0;
+    GPU_CHECK(ops->allgather(tl, &a, sizeof a, &b) == LSHMOE_OK, "allgather");
+    GPU_CHECK(b == a, "allgather result");
+    b = 0;
+    GPU_CHECK(ops->alltoall(tl, &a, sizeof a, &b) == LSHMOE_OK, "alltoall");
+    GPU_CHECK(b == a, "alltoall result");
+
+    char hs[1000], hr[1000];
+    for (size_t i = 0; i < sizeof hs; i++)
+        hs[i] = (char)(i * 7 + 1);
+    memset(hr, 0, sizeof hr);
+    const void *sp[1] = {hs};
+    void *rp[1] = {hr};
+    size_t sb[1] = {sizeof hs}, rb[1] = {sizeof hr};
+    GPU_CHECK(ops->alltoallv(tl, sp, sb, rp, rb, NULL) == LSHMOE_OK, "host alltoallv");
+    GPU_CHECK(memcmp(hs, hr, sizeof hs) == 0, "host alltoallv result");
+
+    /* Device buffers on a stream: queued, then synchronised by the caller. */
+    void *ds, *dr;
+    cudaStream_t s;
+    GPU_CUDA(cudaStreamCreate(&s));
+    GPU_CUDA(cudaMalloc(&ds, sizeof hs));
+    GPU_CUDA(cudaMalloc(&dr, sizeof hs));
+    GPU_CUDA(cudaMemcpy(ds, hs, sizeof hs, cudaMemcpyHostToDevice));
+    GPU_CUDA(cudaMemset(dr, 0, sizeof hs));
+    const void *dsp[1] = {ds};
+    void *drp[1] = {dr};
+    GPU_CHECK(ops->alltoallv(tl, dsp, sb, drp, rb, s) == LSHMOE_OK, "device alltoallv");
+    GPU_CUDA(cudaStreamSynchronize(s));
+    memset(hr, 0, sizeof hr);
+    GPU_CUDA(cudaMemcpy(hr, dr, sizeof hr, cudaMemcpyDeviceToHost));
+    GPU_CHECK(memcmp(hs, hr, sizeof hs) == 0, "device alltoallv result");
+    cudaFree(ds);
+    cudaFree(dr);
+    cudaStreamDestroy(s);
+    ops->finalize(tl);
+}
+
+static void check_alltoallv(const lshmoe_comm_desc_t *desc)
+{
+    lshmoe_ctx_t *ctx = NULL;
+    lshmoe_status_t st = lshmoe_ctx_create(desc, NULL, &ctx);
+    GPU_CHECK(st == LSHMOE_OK, "ctx_create over nccl: %s", lshmoe_status_name(st));
+    if (ctx == NULL)
+        return;
+    enum { N = 256, H = 64 };
+    static float send[N * H], recv[N * H];
+    for (size_t i = 0; i < N * H; i++)
+        send[i] = (float)((i * 2654435761u) % 1000) / 100.0f;
+    size_t cnt[1] = {N}, dis[1] = {0};
+    st = lshmoe_alltoallv(ctx, send, cnt, dis, recv, cnt, dis, LSHMOE_DTYPE_FP32, H, NULL);
+    GPU_CHECK(st == LSHMOE_OK, "alltoallv over nccl: %s", lshmoe_last_error(ctx));
+    /* One rank: its own segment travels exact. */
+    GPU_CHECK(memcmp(send, recv, sizeof send) == 0, "own segment exact");
+
+    void *dbuf;
+    GPU_CUDA(cudaMalloc(&dbuf, sizeof send));
+    st = lshmoe_alltoallv(ctx, dbuf, cnt, dis, recv, cnt, dis, LSHMOE_DTYPE_FP32, H, NULL);
+    GPU_CHECK(st == LSHMOE_ERR_UNSUPPORTED, "device send: %s", lshmoe_status_name(st));
+    GPU_CHECK(strstr(lshmoe_last_error(ctx), "device") != NULL, "reason: %s",
+              lshmoe_last_error(ctx));
+    cudaFree(dbuf);
+    lshmoe_ctx_destroy(ctx);
+}
+
+int main(void)
+{
+    if (lshmoe_kn_cuda_device_count() == 0) {
+        printf("SKIP: no usable CUDA device (no GPU or no driver)\n");
+        return GPU_EXIT_SKIP;
+    }
+    ncclUniqueId id;
+    ncclComm_t comm = NULL;
+    ncclResult_t r = ncclGetUniqueId(&id);
+    if (r == ncclSuccess)
+        r = ncclCommInitRank(&comm, 1, id, 0);
+    GPU_CHECK(r == ncclSuccess, "one-rank communicator: %s", ncclGetErrorString(r));
+    if (r != ncclSuccess)
+        return 1;
+    lshmoe_comm_desc_t desc;
+    GPU_CHECK(lshmoe_comm_desc_from_nccl(comm, &desc) == LSHMOE_OK, "desc");
+    GPU_CHECK(desc.rank == 0 && desc.nranks == 1 && desc.kind == LSHMOE_COMM_NCCL, "desc fields");
+    check_transport(&desc);
+    check_alltoallv(&desc);
+    ncclCommDestroy(comm);
+    printf("%d checks, %d failed\n", gpu_checks, gpu_failures);
+    return gpu_failures ? 1 : 0;
+}
