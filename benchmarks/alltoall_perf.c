@@ -148,8 +148,15 @@ static void gen_segment(const shared_t *sh, int src, int dst, size_t ntok, float
 typedef struct rank_rec {
     double time_s, hash_s, pack_s, exch_s, unpack_s, bytes_in, wire;
     double err_num, err_den, cos_sum, checked_tokens, wrong;
+    double calls, calls_plain, calls_explored;  /* the policy's decisions */
     double seg_fmt[LSHMOE_ROW_FORMATS], seg_grouped, seg_refined, seg_raw; /* per call */
 } rank_rec_t;
+
+/* The adaptive policy's decisions in the timed calls of one row, summed
+ * over the ranks (each rank counts its own calls). */
+typedef struct policy_count {
+    double calls, plain, explored;
+} policy_count_t;
 
 /* Compares recv with expect for `tok` tokens per peer. */
 static void check(rank_state_t *s, int lsh, size_t tok, rank_rec_t *rec)
@@ -182,8 +189,10 @@ static void check(rank_state_t *s, int lsh, size_t tok, rank_rec_t *rec)
         }
 }
 
-/* Warm-up, check, timed loop of one mode; returns the reduced row. */
-static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t tok)
+/* Warm-up, check, timed loop of one mode; returns the reduced row and, if
+ * `policy` is not NULL, the policy's decisions in the timed calls. */
+static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t tok,
+                            policy_count_t *policy)
 {
     const bench_opts_t *o = s->sh->o;
     lshmoe_status_t st;
@@ -224,6 +233,9 @@ static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t 
     rec.unpack_s = (b.time_unpack_s - a.time_unpack_s) * k;
     rec.bytes_in = (double)(b.bytes_in - a.bytes_in) * k;
     rec.wire = (double)(b.bytes_wire - a.bytes_wire) * k;
+    rec.calls = (double)(b.calls - a.calls);
+    rec.calls_plain = (double)(b.calls_plain_policy - a.calls_plain_policy);
+    rec.calls_explored = (double)(b.calls_explored - a.calls_explored);
     for (int f = 0; f < LSHMOE_ROW_FORMATS; f++)
         rec.seg_fmt[f] = (double)(b.segments_by_format[f] - a.segments_by_format[f]) * k;
     rec.seg_grouped = (double)(b.segments_grouped - a.segments_grouped) * k;
@@ -249,6 +261,11 @@ static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t 
         cs += all[p].cos_sum;
         ct += all[p].checked_tokens;
         wrong += all[p].wrong;
+        if (policy != NULL) {
+            policy->calls += all[p].calls;
+            policy->plain += all[p].calls_plain;
+            policy->explored += all[p].calls_explored;
+        }
         for (int f = 0; f < LSHMOE_ROW_FORMATS; f++)
             r.seg_by_format[f] += all[p].seg_fmt[f];
         r.seg_grouped += all[p].seg_grouped;
@@ -284,7 +301,10 @@ static lshmoe_ctx_t *make_ctx(rank_state_t *s, const lshmoe_comm_desc_t *desc0, 
     lshmoe_ctx_t *ctx = NULL;
     if (!s->sh->use_mpi && world > 0)
         d.native = s->sh->worlds[world - 1];
-    cfg.compress = compress;
+    /* The lshmoe row leaves `compress` to LSHMOE_COMPRESS (default 1), so
+     * LSHMOE_COMPRESS=0 measures the library's exact path against plain. */
+    if (!compress)
+        cfg.compress = 0;
     if (compress) {
         cfg.num_hashes = o->hashes;
         cfg.cdim = o->cdim;
@@ -413,19 +433,26 @@ static void rank_main_desc(shared_t *sh, const lshmoe_comm_desc_t *desc)
     for (size_t i = 0; i < nsz; i++) {
         double plain_us = -1.0;
         if (o->baseline) {
-            bench_row_t r = run_mode(s, s->plain, 0, toks[i]);
+            bench_row_t r = run_mode(s, s->plain, 0, toks[i], NULL);
             plain_us = r.time_us;
             plain_wrong += r.checked ? r.wrong : 0;
             rows[nrows++] = r;
             if (s->me == 0)
                 bench_print_row(stdout, &r);
         }
-        bench_row_t r = run_mode(s, s->lsh, 1, toks[i]);
+        policy_count_t pc = {0, 0, 0};
+        bench_row_t r = run_mode(s, s->lsh, 1, toks[i], &pc);
+        if (!cfg.compress)
+            pc.plain = pc.calls; /* LSHMOE_COMPRESS=0: nothing is encoded */
         if (plain_us >= 0 && r.time_us > 0)
             r.speedup = plain_us / r.time_us;
         rows[nrows++] = r;
-        if (s->me == 0)
+        if (s->me == 0) {
             bench_print_row(stdout, &r);
+            /* rank-calls: each rank counts its own (docs/api.md) */
+            printf("#   policy, timed calls x ranks: %.0f encoded, %.0f plain, %.0f of them "
+                   "explored\n", pc.calls - pc.plain, pc.plain, pc.explored);
+        }
     }
     if (plain_wrong != 0) {
         if (s->me == 0)

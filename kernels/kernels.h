@@ -85,12 +85,42 @@ void lshmoe_kn_group(const uint64_t *keys, size_t ntokens, uint32_t *cluster_of,
  * rows[k] = mean of the tokens of cluster k, accumulated in fp32 (`acc`:
  * nclusters * hidden floats of workspace) and rounded to `dtype` (nearest
  * even). Clusters of one token are copied byte for byte (exact, NaN payloads
- * included). sizes[k] = number of tokens in cluster k.
+ * included). sizes[k] = number of tokens in cluster k. On return acc row k
+ * holds the fp32 mean of cluster k when it has two or more tokens (at every
+ * ISA level); rows of clusters of one are unspecified (the SIMD levels
+ * never read those tokens into acc).
  */
 void lshmoe_kn_centroids(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
                          size_t ntokens, const uint32_t *cluster_of,
                          size_t nclusters, void *rows, uint32_t *sizes,
                          float *acc);
+
+/*
+ * The sums of the codec's quality guard for tokens grouped into `rows`
+ * (nclusters rows of `hidden` elements of `dtype`, as the receiver will
+ * decode them; sizes as lshmoe_kn_centroids() gives them), in fp64:
+ * *den_p = sum of ||x_i||^2 over tokens whose squared norm is finite,
+ * *num_p = sum of ||x_i - rows[cluster_of[i]]||^2 over those of them in
+ * clusters of two or more (a token alone is sent exactly). SIMD levels
+ * agree with the scalar reference to rounding, not bit for bit. One pass
+ * over the tokens, no workspace; a non-float dtype gives 0 and 0.
+ */
+void lshmoe_kn_guard_sums(const void *tokens, const void *rows, lshmoe_dtype_t dtype,
+                          size_t hidden, size_t ntokens, const uint32_t *cluster_of,
+                          const uint32_t *sizes, double *num_p, double *den_p);
+
+/*
+ * lshmoe_kn_centroids() and lshmoe_kn_guard_sums() of the resulting rows
+ * in one call (same arguments and workspace). The rows are bit-identical
+ * at every ISA level; the sums agree with lshmoe_kn_guard_sums() to a few
+ * times 1e-6 of *den_p per token of the largest cluster (AVX-512 derives
+ * them in one pass over the tokens from per-cluster identities; see
+ * kernels/cpu/x86/centroids_guard_avx512.c).
+ */
+void lshmoe_kn_centroids_guard(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
+                               size_t ntokens, const uint32_t *cluster_of, size_t nclusters,
+                               void *rows, uint32_t *sizes, float *acc, double *num_p,
+                               double *den_p);
 
 /* `tokens`, `rows` and `out` of the centroid and expand kernels may be
  * unaligned (rows are read and written with memcpy).
@@ -168,5 +198,34 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
                         const uint64_t *keys, int L, int bits,
                         const float *centroids, size_t nclusters,
                         uint32_t *cluster_of, void *ws, uint64_t *evals_p);
+
+/*
+ * Instruction-set level of the CPU kernels (LSHMOE_CPU_ISA). Every level
+ * gives bit-identical bucket keys; the scalar kernels are the reference.
+ * The level is process-wide: chosen once from the CPU's features the first
+ * time a kernel runs, or set by lshmoe_kn_isa_init() (context creation) or
+ * lshmoe_kn_isa_force() (tests, benchmarks). Thread-safe; changing the
+ * level while kernels run on other threads is allowed (each call reads it
+ * once) but makes no sense outside tests.
+ */
+typedef enum lshmoe_kn_isa {
+    LSHMOE_KN_ISA_SCALAR = 0,
+    LSHMOE_KN_ISA_AVX2   = 1,   /* AVX2 + FMA + F16C                         */
+    LSHMOE_KN_ISA_AVX512 = 2,   /* AVX-512 F/BW/VL/DQ                        */
+    LSHMOE_KN_ISA_COUNT
+} lshmoe_kn_isa_t;
+
+/* The level in use (chosen on first use). */
+lshmoe_kn_isa_t lshmoe_kn_isa(void);
+/* Sets the level from LSHMOE_CPU_ISA (auto: the best the CPU has).
+ * Returns LSHMOE_ERR_INVALID_ARG for a malformed value and
+ * LSHMOE_ERR_UNSUPPORTED for a level this CPU or build lacks. */
+lshmoe_status_t lshmoe_kn_isa_init(void);
+/* Forces a level; LSHMOE_ERR_UNSUPPORTED if it is not available. */
+lshmoe_status_t lshmoe_kn_isa_force(lshmoe_kn_isa_t isa);
+/* 1 if this CPU and build can run `isa`. */
+int lshmoe_kn_isa_supported(lshmoe_kn_isa_t isa);
+/* "scalar", "avx2", "avx512" ("unknown" otherwise). */
+const char *lshmoe_kn_isa_name(lshmoe_kn_isa_t isa);
 
 #endif /* LSHMOE_KERNELS_H */

@@ -34,6 +34,8 @@
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/log.h"
 #include "lshmoe/common/timer.h"
+#include "lshmoe/adapt.h"
+#include "lshmoe/codec_internal.h"
 #include "lshmoe/ctx_int.h"
 #include "lshmoe/meta.h"
 
@@ -44,6 +46,10 @@ typedef lshmoe_meta_t peer_meta_t;
 /* The segment is the sender's tokens as they are (ntokens * token bytes),
  * not a codec segment: the receiver copies it instead of decoding it. */
 #define META_F_PLAIN 0x1u
+/* The sender's adaptive policy votes for the mode of the next call
+ * (adapt.c); neither bit: no vote. */
+#define META_F_VOTE_ENCODE 0x2u
+#define META_F_VOTE_PLAIN  0x4u
 
 
 /* Per-call view of the arguments and the scratch carved from the context. */
@@ -59,6 +65,8 @@ typedef struct a2a_call {
     int            codec_ok;     /* float tokens with compress on            */
     int            compressed;   /* this rank encodes its segments this call */
     int            policy_plain; /* ... would have, but the policy said plain */
+    int            explored;     /* the policy tried its non-preferred mode   */
+    int            vote;         /* the policy's vote for the next call        */
     peer_meta_t   *meta_out, *meta_in;
     const void   **send_ptrs;
     size_t        *send_bytes;
@@ -173,11 +181,91 @@ static void note_segment_error(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs
         s->err_max = cs->last_error;
 }
 
-/* Encodes every remote segment into send_stage; fills meta_out. */
+/* One peer's codec work in a call (run on any pool thread). Its stats
+ * are its own: they are summed in rank order afterwards, so the totals
+ * (fp64 error sums included) and the per-segment error do not depend on
+ * the thread count. */
+typedef struct codec_job {
+    lshmoe_status_t      st;
+    size_t               off, cap, len;  /* encode: slot in send_stage */
+    lshmoe_codec_stats_t cs;             /* this segment's encode/decode */
+    char                 msg[LSHMOE_ERRMSG_LEN];
+} codec_job_t;
+
+typedef struct codec_run {
+    a2a_call_t  *c;
+    codec_job_t *job;     /* per peer */
+} codec_run_t;
+
+/* Per-peer job results and stats, zeroed. */
+static lshmoe_status_t codec_run_init(a2a_call_t *c, codec_run_t *run)
+{
+    lshmoe_ctx_t *ctx = c->ctx;
+    size_t jb = (size_t)ctx->nranks * sizeof(codec_job_t);
+    LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->jobs, jb));
+    memset(ctx->jobs.ptr, 0, jb);
+    run->c = c;
+    run->job = ctx->jobs.ptr;
+    return LSHMOE_OK;
+}
+
+/* The first failed peer (in rank order, so the message does not depend on
+ * the thread count), with its message; LSHMOE_OK if none. */
+static lshmoe_status_t codec_run_status(const codec_run_t *run, const char *what)
+{
+    for (int p = 0; p < run->c->ctx->nranks; p++)
+        if (run->job[p].st != LSHMOE_OK)
+            return lshmoe_error(run->job[p].st, "%s rank %d: %s", what, p, run->job[p].msg);
+    return LSHMOE_OK;
+}
+
+/* The peers' stats summed in rank order (what add_codec_stats reads). */
+static void codec_run_stats(const codec_run_t *run, lshmoe_codec_stats_t *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    for (int p = 0; p < run->c->ctx->nranks; p++) {
+        const lshmoe_codec_stats_t *cs = &run->job[p].cs;
+        sum->rows += cs->rows;
+        sum->segments_compressed += cs->segments_compressed;
+        sum->segments_raw += cs->segments_raw;
+        sum->tokens_nonfinite += cs->tokens_nonfinite;
+        sum->time_hash_s += cs->time_hash_s;
+        sum->time_pack_s += cs->time_pack_s;
+        sum->time_unpack_s += cs->time_unpack_s;
+        sum->err_num += cs->err_num;
+        sum->err_den += cs->err_den;
+        for (int id = 0; id < LSHMOE_CODEC_NCHOICES; id++)
+            sum->choice_segments[id] += cs->choice_segments[id];
+    }
+}
+
+static void encode_job(void *arg, size_t p, int slot)
+{
+    codec_run_t *run = arg;
+    a2a_call_t *c = run->c;
+    codec_job_t *j = &run->job[p];
+    if ((int)p == c->ctx->rank)
+        return;
+    lshmoe_codec_t *codec = c->ctx->codecs[slot];
+    lshmoe_codec_warm_swap(codec, &c->ctx->peer_warm[p]); /* this peer's stream */
+    j->st = lshmoe_codec_encode(codec, c->send + c->send_displs[p] * c->token_bytes, c->dtype,
+                                c->hidden, c->send_counts[p],
+                                (char *)c->ctx->send_stage.ptr + j->off, j->cap, &j->len,
+                                &j->cs);
+    lshmoe_codec_warm_swap(codec, &c->ctx->peer_warm[p]);
+    if (j->st != LSHMOE_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", lshmoe_error_thread_msg());
+}
+
+/* Encodes every remote segment into its own slot of send_stage (sized for
+ * the worst case, so the pool's threads never share bytes, and each
+ * segment's bytes do not depend on the thread count); fills meta_out. */
 static lshmoe_status_t encode_all(a2a_call_t *c)
 {
     lshmoe_ctx_t *ctx = c->ctx;
+    codec_run_t run;
     size_t total = 0;
+    LSHMOE_CHECK(codec_run_init(c, &run));
     for (int p = 0; p < ctx->nranks; p++) {
         size_t b;
         if (p == ctx->rank)
@@ -185,29 +273,25 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
         LSHMOE_CHECK(lshmoe_codec_max_bytes(c->dtype, c->hidden, c->send_counts[p], &b));
         if (total + b < total)
             return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "staging size overflows");
+        run.job[p].off = total;
+        run.job[p].cap = b;
         total += b;
     }
     LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->send_stage, total));
-    char *out = ctx->send_stage.ptr;
-    size_t off = 0;
-    lshmoe_codec_stats_t cs = {0};
+    lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, encode_job, &run);
+    LSHMOE_CHECK(codec_run_status(&run, "encoding the segment for"));
     for (int p = 0; p < ctx->nranks; p++) {
         c->meta_out[p].count = c->send_counts[p];
         if (p == ctx->rank)
             continue;
-        size_t len = 0;
-        uint64_t seg_before = cs.segments_compressed;
-        LSHMOE_CHECK(lshmoe_codec_encode(ctx->codec,
-                                         c->send + c->send_displs[p] * c->token_bytes,
-                                         c->dtype, c->hidden, c->send_counts[p], out + off,
-                                         total - off, &len, &cs));
-        note_segment_error(&ctx->stats, &cs, seg_before);
-        c->send_ptrs[p] = out + off;
-        c->send_bytes[p] = len;
-        c->meta_out[p].bytes = len;
+        c->send_ptrs[p] = (char *)ctx->send_stage.ptr + run.job[p].off;
+        c->send_bytes[p] = run.job[p].len;
+        c->meta_out[p].bytes = run.job[p].len;
+        note_segment_error(&ctx->stats, &run.job[p].cs, 0);
         c->meta_out[p].flags = 0;
-        off += len;
     }
+    lshmoe_codec_stats_t cs;
+    codec_run_stats(&run, &cs);
     add_codec_stats(&ctx->stats, &cs);
     return LSHMOE_OK;
 }
@@ -265,25 +349,30 @@ static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
     return LSHMOE_OK;
 }
 
+static void decode_job(void *arg, size_t p, int slot)
+{
+    codec_run_t *run = arg;
+    a2a_call_t *c = run->c;
+    codec_job_t *j = &run->job[p];
+    if ((int)p == c->ctx->rank || (c->meta_in[p].flags & META_F_PLAIN))
+        return; /* plain segments landed in place (recv_setup) */
+    j->st = lshmoe_codec_decode(c->ctx->codecs[slot], c->recv_ptrs[p], c->recv_bytes[p],
+                                c->dtype, c->hidden, c->recv_counts[p],
+                                c->recv + c->recv_displs[p] * c->token_bytes, &j->cs);
+    if (j->st != LSHMOE_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", lshmoe_error_thread_msg());
+}
+
 static lshmoe_status_t decode_all(a2a_call_t *c)
 {
     lshmoe_ctx_t *ctx = c->ctx;
-    lshmoe_codec_stats_t cs = {0};
-    lshmoe_status_t st = LSHMOE_OK;
-    for (int p = 0; p < ctx->nranks && st == LSHMOE_OK; p++) {
-        if (p == ctx->rank || (c->meta_in[p].flags & META_F_PLAIN))
-            continue; /* plain segments landed in place (recv_setup) */
-        st = lshmoe_codec_decode(ctx->codec, c->recv_ptrs[p], c->recv_bytes[p], c->dtype,
-                                 c->hidden, c->recv_counts[p],
-                                 c->recv + c->recv_displs[p] * c->token_bytes, &cs);
-        if (st != LSHMOE_OK) {
-            char why[LSHMOE_ERRMSG_LEN]; /* the message buffer is rewritten below */
-            snprintf(why, sizeof why, "%s", lshmoe_error_thread_msg());
-            st = lshmoe_error(st, "segment from rank %d: %s", p, why);
-        }
-    }
+    codec_run_t run;
+    LSHMOE_CHECK(codec_run_init(c, &run));
+    lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, decode_job, &run);
+    lshmoe_codec_stats_t cs;
+    codec_run_stats(&run, &cs);
     ctx->stats.time_unpack_s += cs.time_unpack_s;
-    return st;
+    return codec_run_status(&run, "segment from");
 }
 
 static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
@@ -291,6 +380,8 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     lshmoe_ctx_t *ctx = c->ctx;
     /* The header first: a rank in another collective, or with another
      * dtype, fails every rank here, before any data moves. */
+    uint32_t vote = c->vote == LSHMOE_ADAPT_VOTE_PLAIN    ? META_F_VOTE_PLAIN
+                  : c->vote == LSHMOE_ADAPT_VOTE_ENCODE   ? META_F_VOTE_ENCODE : 0u;
     uint64_t seq = ++ctx->a2a_calls;
     for (int p = 0; p < ctx->nranks; p++) {
         lshmoe_meta_t *m = &c->meta_out[p];
@@ -298,13 +389,22 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
                                              local);
         h.count = m->count;
         h.bytes = m->bytes;
-        h.flags = m->flags;
+        h.flags = m->flags | (local == LSHMOE_OK ? vote : 0u);
         *m = h;
     }
     LSHMOE_CHECK(ctx->tl_ops->alltoall(ctx->tl, c->meta_out, sizeof(peer_meta_t), c->meta_in));
     if (local != LSHMOE_OK)
         return local;
     LSHMOE_CHECK(lshmoe_meta_check(c->meta_in, ctx->nranks, 1));
+    /* Every rank hears the same votes (a rank's vote is the same in every
+     * record it sends), so every rank agrees on the next call's mode
+     * without a round of its own. */
+    int plain_votes = 0, encode_votes = 0;
+    for (int p = 0; p < ctx->nranks; p++) {
+        plain_votes += (c->meta_in[p].flags & META_F_VOTE_PLAIN) != 0;
+        encode_votes += (c->meta_in[p].flags & META_F_VOTE_ENCODE) != 0;
+    }
+    lshmoe_adapt_agree(ctx, plain_votes, encode_votes);
     int bad_peer;
     LSHMOE_CHECK(recv_setup(c, &bad_peer));
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,
@@ -324,6 +424,15 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     return LSHMOE_OK;
 }
 
+/* Bytes this rank sends to the other ranks in this call. */
+static size_t wire_bytes_sent(const a2a_call_t *c)
+{
+    size_t b = 0;
+    for (int p = 0; p < c->ctx->nranks; p++)
+        b += c->send_bytes[p];
+    return b;
+}
+
 /* Token bytes this rank sends to the other ranks in this call. */
 static double remote_token_bytes(const a2a_call_t *c)
 {
@@ -334,73 +443,29 @@ static double remote_token_bytes(const a2a_call_t *c)
     return b;
 }
 
-static void ewma(double *est, double sample)
+/* The ratio this call's remote segments would reach if encoded, from the
+ * codec's estimate for its mode (a sample probe for the LSH modes; adapt.c
+ * calls it before an encoded try): remote token bytes / estimated bytes.
+ * LSHMOE_CODEC_RATIO_UNKNOWN in budget mode, 0 when nothing can be said. */
+static double probe_ratio(void *arg)
 {
-    *est = *est < 0.0 ? sample : *est + ADAPT_ALPHA * (sample - *est);
-}
-
-/*
- * The adaptive policy's choice for a call whose float tokens could be
- * encoded: 1 = send them plain. It compares what the two kinds of call have
- * cost this rank, measured end to end: whole-call seconds per remote token
- * byte, one running average for encoded calls and one for plain calls. A
- * model (codec cost + wire bytes / link speed) was tried first and dropped:
- * the data round of an encoded call also absorbs the peers' encode skew,
- * which, divided by the few wire bytes, made compression look expensive
- * even on a 1 Gb/s link. End-to-end times carry that skew in both modes.
- *
- * Rules: the first encoded call is not sampled (hasher creation, first
- * touch of the buffers), so the first two calls encode; then one plain call
- * (when it moves at least ADAPT_MIN_BYTES) measures the plain cost; from
- * then on the cheaper mode wins, and now and then a call tries the other
- * one so that both estimates follow the data and the load. Each try costs
- * a slow call, so the interval doubles (ADAPT_EXPLORE_MIN up to
- * ADAPT_EXPLORE_MAX) while the tries confirm the preferred mode, and falls
- * back to the minimum when the preference flips.
- */
-static int adapt_choose_plain(const a2a_call_t *c)
-{
-    lshmoe_adapt_t *a = &c->ctx->adapt;
-    double b = remote_token_bytes(c);
-    if (!a->on || b < (double)ADAPT_MIN_BYTES || a->comp_s_per_byte < 0.0)
-        return 0;
-    int plain;
-    if (a->plain_s_per_byte < 0.0) {
-        plain = 1; /* the probe */
-    } else {
-        int prefer_plain = a->plain_s_per_byte < a->comp_s_per_byte;
-        if (a->prefer_plain != prefer_plain) { /* the preference flipped */
-            a->prefer_plain = prefer_plain;
-            a->explore_every = ADAPT_EXPLORE_MIN;
-        }
-        plain = prefer_plain;
-        if (++a->since_explore >= a->explore_every) {
-            plain = !prefer_plain;
-            a->since_explore = 0;
-            /* if this try does not flip the preference, wait longer next time */
-            if (a->explore_every < ADAPT_EXPLORE_MAX)
-                a->explore_every *= 2;
-        }
+    const a2a_call_t *c = arg;
+    double bytes = 0.0, wire = 0.0;
+    for (int p = 0; p < c->ctx->nranks; p++) {
+        size_t n = c->send_counts[p];
+        double r;
+        if (p == c->ctx->rank || n == 0)
+            continue;
+        if (lshmoe_codec_probe_ratio(c->ctx->codec, c->send + c->send_displs[p] * c->token_bytes,
+                                     c->dtype, c->hidden, n, &r) != LSHMOE_OK)
+            return 0.0; /* out of memory: no estimate, no try */
+        if (r == LSHMOE_CODEC_RATIO_UNKNOWN)
+            return LSHMOE_CODEC_RATIO_UNKNOWN;
+        double b = (double)n * (double)c->token_bytes;
+        bytes += b;
+        wire += r > 0.0 ? b / r : b;
     }
-    LSHMOE_DEBUG("rank %d adapt: encoded %.3g s/B, plain %.3g s/B: %s", c->ctx->rank,
-                 a->comp_s_per_byte, a->plain_s_per_byte, plain ? "plain" : "encode");
-    return plain;
-}
-
-/* Feeds the policy from a successful call that could have been encoded;
- * `t` is the call's wall time on this rank. */
-static void adapt_update(const a2a_call_t *c, double t)
-{
-    lshmoe_adapt_t *a = &c->ctx->adapt;
-    double b = remote_token_bytes(c);
-    if (!a->on || !c->codec_ok || b < (double)ADAPT_MIN_BYTES)
-        return;
-    if (c->compressed) {
-        if (a->comp_calls++ > 0)
-            ewma(&a->comp_s_per_byte, t / b);
-    } else {
-        ewma(&a->plain_s_per_byte, t / b);
-    }
+    return wire > 0.0 ? bytes / wire : 0.0;
 }
 
 static void count_sent(a2a_call_t *c)
@@ -417,6 +482,7 @@ static void count_sent(a2a_call_t *c)
     }
     s->calls++;
     s->calls_plain_policy += c->policy_plain ? 1u : 0u;
+    s->calls_explored += c->explored ? 1u : 0u;
 }
 
 static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
@@ -438,7 +504,9 @@ static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
     if (local == LSHMOE_OK) {
         c.token_bytes = hidden * lshmoe_dtype_size(dtype);
         c.codec_ok = ctx->cfg.compress && lshmoe_dtype_is_float(dtype);
-        c.policy_plain = c.codec_ok && adapt_choose_plain(&c);
+        c.policy_plain = c.codec_ok &&
+                         lshmoe_adapt_choose_plain(ctx, remote_token_bytes(&c), probe_ratio,
+                                                   &c, &c.explored, &c.vote);
         c.compressed = c.codec_ok && !c.policy_plain;
         if (c.compressed)
             local = encode_all(&c);
@@ -467,7 +535,8 @@ static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
         return lshmoe_ctx_fail(ctx, st);
     count_sent(&c);
     double t_call = lshmoe_now() - t0;
-    adapt_update(&c, t_call);
+    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed, remote_token_bytes(&c),
+                        (double)wire_bytes_sent(&c), t_call);
     ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;
 }

@@ -131,11 +131,29 @@ typedef struct lshmoe_codec_stats {
     /* The last segment encoded (overwritten, not added): */
     int      last_choice;     /* choice id                                  */
     double   last_error;      /* its measured error; -1 when not measured  */
+    uint64_t segments_probed_raw; /* of segments_raw: a sample of the tokens
+                                     showed MIN_RATIO out of reach, so the
+                                     rest were never hashed               */
 } lshmoe_codec_stats_t;
+
+/*
+ * The budget search's warm start (codec_rd.c) as one stream of segments
+ * sees it. A caller that spreads one stream's segments over several codecs
+ * (the pool's threads, one codec each) keeps one per stream, zeroed at
+ * first, and swaps it in before and out after each encode, so that a
+ * segment's bytes do not depend on which codec encoded it.
+ */
+typedef struct lshmoe_codec_warm {
+    int      id, valid;
+    uint64_t count;
+} lshmoe_codec_warm_t;
 
 /* A codec owns its hashers (one per hidden size seen, cached) and grow-only
  * workspaces. One codec is used by one thread at a time. */
 typedef struct lshmoe_codec lshmoe_codec_t;
+
+/* Exchanges the codec's warm start with *w. Not thread-safe per codec. */
+void lshmoe_codec_warm_swap(lshmoe_codec_t *codec, lshmoe_codec_warm_t *w);
 
 /* Returns LSHMOE_ERR_INVALID_ARG or LSHMOE_ERR_NO_MEMORY. */
 lshmoe_status_t lshmoe_codec_create(const lshmoe_codec_params_t *params,

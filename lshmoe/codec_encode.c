@@ -3,7 +3,8 @@
 
 /*
  * Segment encoder. Order of work: decide whether compression can pay at all
- * (cheap tests first, then the best case of one row), hash and group, size
+ * (cheap tests first, then the best case of one row, then a sample of the
+ * tokens: codec_probe.c), hash and group, size
  * the compressed segment from the real row count, and only then write the
  * segment: centroids go straight into `out`, so a compressed segment costs
  * no copy of its rows. The quality guard (centroid error above max_error:
@@ -100,44 +101,12 @@ static int guard_on(const lshmoe_codec_t *c)
  * Relative L2 reconstruction error of the segment if it travels as these
  * centroids: sqrt(sum ||x_i - c_k||^2 / sum ||x_i||^2), fp64 sums. Tokens in
  * clusters of one are sent exactly (0 error, but their energy counts);
- * tokens with NaN/Inf (always alone) are left out of both sums. `f32` holds
- * (nrows + 1) * hidden floats: the rows as the receiver will decode them,
- * then one token. One pass over the tokens, like the centroids themselves.
+ * tokens with NaN/Inf (always alone) are left out of both sums. The rows
+ * are taken as the receiver will decode them (rounded to the dtype); the
+ * sums come with the centroids (lshmoe_kn_centroids_guard).
  */
-static double centroid_error(const enc_job_t *j, const void *rows, size_t nrows,
-                             float *f32, double sums[2])
+static double centroid_error(double num, double den)
 {
-    const lshmoe_codec_t *c = j->codec;
-    const uint32_t *cluster_of = c->cluster_of.ptr;
-    const uint32_t *sizes = c->sizes.ptr;
-    size_t hidden = j->hidden, row_bytes = hidden * j->es;
-    float *tok = f32 + nrows * hidden;
-    double num = 0.0, den = 0.0;
-
-    /* the rounded rows, not the fp32 means: what the receiver decodes */
-    lshmoe_row_to_f32(rows, j->dtype, nrows * hidden, f32);
-    for (size_t i = 0; i < j->ntokens; i++) {
-        lshmoe_row_to_f32((const uint8_t *)j->tokens + i * row_bytes, j->dtype,
-                          hidden, tok);
-        double nn = 0.0;
-        for (size_t e = 0; e < hidden; e++)
-            nn += (double)tok[e] * tok[e];
-        if (!isfinite(nn))
-            continue;
-        den += nn;
-        uint32_t k = cluster_of[i];
-        if (sizes[k] <= 1)
-            continue;
-        const float *r = f32 + (size_t)k * hidden;
-        double d = 0.0;
-        for (size_t e = 0; e < hidden; e++) {
-            double diff = (double)tok[e] - r[e];
-            d += diff * diff;
-        }
-        num += d;
-    }
-    sums[0] = num;
-    sums[1] = den;
     if (num <= 0.0)
         return 0.0;
     return den > 0.0 ? sqrt(num / den) : INFINITY;
@@ -161,9 +130,8 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
     size_t acc_bytes, scratch_bytes = 0;
 
     *kept_p = 1;
-    /* acc: centroid sums; afterwards, for the guard, the rows in fp32 and
-     * one token (nrows + 1 rows) */
-    LSHMOE_CHECK(lshmoe_mul_size((nrows + 1) * j->hidden, sizeof(float), &acc_bytes));
+    /* acc: centroid sums */
+    LSHMOE_CHECK(lshmoe_mul_size(nrows * j->hidden, sizeof(float), &acc_bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->acc, acc_bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->sizes, nrows * sizeof(uint32_t)));
 
@@ -185,14 +153,17 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
     float *fscratch = (float *)((uint8_t *)c->scratch.ptr +
                                 (aligned ? 0 : lshmoe_pad8(lay->rows_bytes)));
 
-    lshmoe_kn_centroids(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
-                        nrows, rows_w, c->sizes.ptr, c->acc.ptr);
     if (guard_on(c)) {
-        err[2] = centroid_error(j, rows_w, nrows, c->acc.ptr, err);
+        lshmoe_kn_centroids_guard(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
+                                  nrows, rows_w, c->sizes.ptr, c->acc.ptr, &err[0], &err[1]);
+        err[2] = centroid_error(err[0], err[1]);
         if (err[2] > c->params.max_error) {
             *kept_p = 0;
             return LSHMOE_OK;
         }
+    } else {
+        lshmoe_kn_centroids(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
+                            nrows, rows_w, c->sizes.ptr, c->acc.ptr);
     }
     if (!aligned)
         memcpy(rows, rows_w, (size_t)lay->rows_bytes);
@@ -292,6 +263,15 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
                    ntokens > 0 && ntokens >= codec->params.min_tokens &&
                    (uint64_t)ntokens < ((uint64_t)1 << 32) &&
                    comp_pays(&j, 1, &lay);
+    int probed_raw = 0;
+    if (try_comp && 4 * lshmoe_codec_probe_sample(ntokens) <= ntokens) {
+        /* a sample first: a segment that cannot reach MIN_RATIO goes RAW
+         * for a few percent of the hashing (codec_probe.c) */
+        size_t est;
+        LSHMOE_CHECK(lshmoe_codec_probe(codec, tokens, dtype, hidden, ntokens, &est));
+        probed_raw = est > 0 && !comp_pays(&j, est, &lay);
+        try_comp = !probed_raw;
+    }
     if (try_comp) {
         LSHMOE_CHECK(hash_and_group(&j, &nrows, &nonfinite));
         t1 = lshmoe_now();
@@ -316,6 +296,7 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
         st->bytes_wire += len;
         st->segments_compressed += try_comp ? 1u : 0u;
         st->segments_raw += try_comp ? 0u : 1u;
+        st->segments_probed_raw += probed_raw ? 1u : 0u;
         st->choice_segments[try_comp ? lshmoe_codec_choice_id(codec->params.lsh.num_hashes, 0,
                                                               0)
                                      : 0]++;

@@ -228,4 +228,39 @@ static inline uint64_t lshmoe_pad8(uint64_t n)
     return (n + 7u) & ~(uint64_t)7u;
 }
 
+/*
+ * Estimated rows of a segment (codec_probe.c), from a sample of
+ * lshmoe_codec_probe_sample(ntokens) tokens spread over it (every token,
+ * and then an exact count, when that is not fewer than ntokens). Uses the
+ * codec's keys and hash workspace. *nrows_p = 0 when the segment cannot be
+ * hashed (not a float dtype, no hasher for this hidden size, no tokens).
+ * Returns LSHMOE_OK or LSHMOE_ERR_NO_MEMORY.
+ */
+size_t lshmoe_codec_probe_sample(size_t ntokens);
+lshmoe_status_t lshmoe_codec_probe(lshmoe_codec_t *codec, const void *tokens,
+                                   lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
+                                   size_t *nrows_p);
+
+/* The one encoding of a fixed mode (any mode but LSH and BUDGET): L hash
+ * functions (0: no clustering, -1: the codec's num_hashes), refinement,
+ * row format (LSHMOE_QM_*). */
+void lshmoe_codec_mode_encoding(int mode, int *L, int *refine, int *fmt);
+
+/*
+ * The ratio (token bytes / row bytes; headers and cluster indices left
+ * out) the codec's mode would give a float segment (codec_probe.c):
+ *  - LSH: ntokens / the rows lshmoe_codec_probe() estimates;
+ *  - a row format without clustering (FP8, INT8, INT4, INT2, INT4E,
+ *    NATIVE): the format's own ratio, exact, nothing hashed;
+ *  - LSH with a row format: both;
+ *  - BUDGET: LSHMOE_CODEC_RATIO_UNKNOWN; the ladder decides per segment
+ *    from measured errors, which no sample of keys predicts.
+ * 0 when it cannot be estimated (no hasher for this hidden size, no
+ * tokens). Returns LSHMOE_OK or LSHMOE_ERR_NO_MEMORY.
+ */
+#define LSHMOE_CODEC_RATIO_UNKNOWN (-1.0)
+lshmoe_status_t lshmoe_codec_probe_ratio(lshmoe_codec_t *codec, const void *tokens,
+                                         lshmoe_dtype_t dtype, size_t hidden,
+                                         size_t ntokens, double *ratio_p);
+
 #endif /* LSHMOE_CODEC_INTERNAL_H */

@@ -212,6 +212,19 @@ static size_t group_l(rd_t *r, int L)
     return nrows;
 }
 
+/* The centroid kernel leaves the fp32 means of clusters of two or more in
+ * acc; a cluster of one's mean is its token, already in fp32 (r->x). */
+static void singleton_means(rd_t *r)
+{
+    lshmoe_codec_t *c = r->c;
+    size_t h = r->j->hidden;
+    const uint32_t *of = c->cluster_of.ptr, *sizes = c->sizes.ptr;
+    float *acc = c->acc.ptr;
+    for (size_t i = 0; i < r->j->ntokens; i++)
+        if (sizes[of[i]] == 1)
+            memcpy(acc + (size_t)of[i] * h, r->x + i * h, h * sizeof *acc);
+}
+
 static lshmoe_status_t cluster(rd_t *r, int L, int refine)
 {
     lshmoe_codec_t *c = r->c;
@@ -229,6 +242,7 @@ static lshmoe_status_t cluster(rd_t *r, int L, int refine)
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->nrows_tmp, n * h * j->es));
     lshmoe_kn_centroids(j->tokens, j->dtype, h, n, c->cluster_of.ptr, nrows,
                         c->nrows_tmp.ptr, c->sizes.ptr, c->acc.ptr);
+    singleton_means(r);
     r->visited += n;
     if (refine) {
         size_t max_nb = (size_t)L * (((size_t)1 << bits) - 1);
@@ -238,6 +252,7 @@ static lshmoe_status_t cluster(rd_t *r, int L, int refine)
                                  c->cluster_of.ptr, c->refine_ws.ptr, &r->evals);
         lshmoe_kn_centroids(j->tokens, j->dtype, h, n, c->cluster_of.ptr, nrows,
                             c->nrows_tmp.ptr, c->sizes.ptr, c->acc.ptr);
+        singleton_means(r);
         r->visited += n;
     }
     r->cur_L = L;
@@ -455,6 +470,20 @@ static lshmoe_status_t fits(rd_t *r, const cand_t *cands, size_t i, signed char 
  * starts afresh (bisection) instead of from the previous choice. */
 #define WARM_TRIES 3
 #define WARM_REANCHOR 8
+
+void lshmoe_codec_mode_encoding(int mode, int *L, int *refine, int *fmt)
+{
+    fixed_mode(mode, L, refine, fmt);
+}
+
+void lshmoe_codec_warm_swap(lshmoe_codec_t *codec, lshmoe_codec_warm_t *w)
+{
+    lshmoe_codec_warm_t mine = {codec->warm_id, codec->warm_valid, codec->warm_count};
+    codec->warm_id = w->id;
+    codec->warm_valid = w->valid;
+    codec->warm_count = w->count;
+    *w = mine;
+}
 
 /* Index of the previous segment's encoding among the candidates (after a
  * raw segment: the largest candidate), or -1. */

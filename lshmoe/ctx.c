@@ -135,7 +135,8 @@ static lshmoe_status_t init_adapt(lshmoe_ctx_t *ctx)
     LSHMOE_CHECK(lshmoe_param_int("ADAPT", &adapt));
     /* Negative estimates: no sample yet. */
     ctx->adapt = (lshmoe_adapt_t){.on = (int)adapt, .comp_s_per_byte = -1.0,
-                                  .plain_s_per_byte = -1.0,
+                                  .plain_s_per_byte = -1.0, .comp_ratio = -1.0,
+                                  .agreed = -1,
                                   .explore_every = ADAPT_EXPLORE_MIN};
     return LSHMOE_OK;
 }
@@ -144,14 +145,38 @@ static lshmoe_status_t make_codec(lshmoe_ctx_t *ctx)
 {
     lshmoe_codec_params_t cp;
     LSHMOE_CHECK(lshmoe_config_codec_params(&ctx->cfg, &cp));
-    return lshmoe_codec_create(&cp, &ctx->codec);
+    LSHMOE_CHECK(lshmoe_codec_create(&cp, &ctx->codec));
+    /* Pool threads (LSHMOE_THREADS) each get a codec of their own: its
+     * workspaces and its per-segment mode state (budget ladder, row
+     * formats), never its parameters, differ. On the self transport all
+     * ranks share this process's cores. */
+    int threads;
+    LSHMOE_CHECK(lshmoe_pool_threads_from_env(
+        ctx->self_world ? ctx->nranks : 0, &threads));
+    ctx->codecs = calloc((size_t)threads, sizeof *ctx->codecs);
+    ctx->peer_warm = calloc((size_t)ctx->nranks, sizeof *ctx->peer_warm);
+    if (ctx->codecs == NULL || ctx->peer_warm == NULL)
+        return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "cannot allocate %d codecs", threads);
+    ctx->codecs[0] = ctx->codec;
+    ctx->nthreads = 1;
+    for (int t = 1; t < threads; t++) {
+        LSHMOE_CHECK(lshmoe_codec_create(&cp, &ctx->codecs[t]));
+        ctx->nthreads = t + 1;
+    }
+    return lshmoe_pool_create(threads, &ctx->pool);
 }
 
 static void ctx_free(lshmoe_ctx_t *ctx)
 {
     if (ctx->tl != NULL)
         ctx->tl_ops->finalize(ctx->tl);
+    lshmoe_pool_destroy(ctx->pool);
+    for (int t = 1; t < ctx->nthreads; t++)
+        lshmoe_codec_destroy(ctx->codecs[t]);
+    free(ctx->codecs);
+    free(ctx->peer_warm);
     lshmoe_codec_destroy(ctx->codec);
+    lshmoe_buf_free(&ctx->jobs);
     lshmoe_buf_free(&ctx->send_stage);
     lshmoe_buf_free(&ctx->recv_stage);
     lshmoe_buf_free(&ctx->meta);
@@ -183,6 +208,7 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
     LSHMOE_CHECK_GOTO(lshmoe_tl_select(cfg ? cfg->transport : NULL, comm, &ctx->tl_ops),
                       st, err_free);
     LSHMOE_CHECK_GOTO(ctx->tl_ops->init(comm, &ctx->tl), st, err_free);
+    ctx->self_world = strcmp(ctx->tl_ops->name, "self") == 0;
 
     /* The emulated cluster link (docs/benchmarks.md) wraps the transport.
      * A bad value is a local failure like a bad config: the peers hear of it
@@ -203,6 +229,8 @@ lshmoe_status_t lshmoe_ctx_create_v(int header_version, const lshmoe_comm_desc_t
         local = make_codec(ctx);
     if (local == LSHMOE_OK)
         local = init_adapt(ctx);
+    if (local == LSHMOE_OK)
+        local = lshmoe_kn_isa_init(); /* LSHMOE_CPU_ISA: a bad value fails here */
     char local_msg[LSHMOE_ERRMSG_LEN];
     strncpy(local_msg, lshmoe_error_thread_msg(), sizeof local_msg - 1);
     local_msg[sizeof local_msg - 1] = '\0';

@@ -10,6 +10,7 @@
 #include "lshmoe/codec.h"
 #include "lshmoe/common/buf.h"
 #include "lshmoe/common/error.h"
+#include "lshmoe/pool.h"
 
 #define LSHMOE_CTX_MAGIC 0x4C534358u /* "LSCX": catches use of a freed or bogus handle */
 
@@ -23,6 +24,10 @@
 #define ADAPT_EXPLORE_MIN   4u            /* calls between tries of the other mode... */
 #define ADAPT_EXPLORE_MAX   256u          /* ...doubling while the tries confirm  */
 #define ADAPT_MIN_BYTES     (64u * 1024u) /* remote bytes a timing sample needs   */
+#define ADAPT_PAY_MARGIN    0.9           /* an encoded try must be predicted to
+                                             cost under 0.9x a plain call       */
+#define ADAPT_CLEAR_WIN     0.7           /* encoded calls under 0.7x plain: tries
+                                             of plain wait the longest interval */
 
 typedef struct lshmoe_adapt {
     int      on;               /* LSHMOE_ADAPT at context creation          */
@@ -33,6 +38,12 @@ typedef struct lshmoe_adapt {
     unsigned since_explore;    /* calls since the other mode was last tried */
     unsigned explore_every;    /* calls between such tries (4 .. 256)       */
     int      prefer_plain;     /* the mode the averages prefer now          */
+    double   comp_ratio;       /* remote token bytes / wire bytes of encoded
+                                  calls (EWMA; negative: none yet)          */
+    int      flat;             /* before any encoded sample: the last probe
+                                  found the data below MIN_RATIO            */
+    int      agreed;           /* mode the ranks' votes chose for the next
+                                  call: 1 plain, 0 encode, -1 none          */
 } lshmoe_adapt_t;
 
 struct lshmoe_ctx {
@@ -43,6 +54,15 @@ struct lshmoe_ctx {
     const lshmoe_tl_ops_t *tl_ops;
     void                  *tl;
     lshmoe_codec_t        *codec;
+    /* LSHMOE_THREADS: codec work of a call split over peers; codecs[t] is
+     * pool thread t's (codecs[0] == codec, the caller's) */
+    lshmoe_pool_t         *pool;
+    lshmoe_codec_t       **codecs;
+    int                    nthreads;
+    /* the budget search's warm start per destination rank (one stream of
+     * segments each, whichever thread encodes them) */
+    lshmoe_codec_warm_t   *peer_warm;
+    int                    self_world; /* self transport: ranks share cores */
     lshmoe_stats_t         stats;
     lshmoe_adapt_t         adapt;
     char                   last_error[LSHMOE_ERRMSG_LEN];
@@ -53,6 +73,7 @@ struct lshmoe_ctx {
     lshmoe_buf_t           recv_stage;
     lshmoe_buf_t           meta;     /* per-peer metadata, both directions   */
     lshmoe_buf_t           ptrs;     /* per-peer pointers and sizes          */
+    lshmoe_buf_t           jobs;     /* per-peer codec job results           */
 };
 
 /* Resolves `user` (NULL = all unset) into a complete config: explicit

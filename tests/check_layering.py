@@ -19,6 +19,11 @@ def layer(member):
     m = re.search(r"(?:^|_|/)(collectives|kernels)[_/]", member)
     if m:
         return m.group(1)
+    # objects of a static library built in that directory (the x86 SIMD
+    # kernels, one library per ISA level, linked whole into the core)
+    m = re.search(r"/(collectives|kernels)/[^/]+\.a\.p/", member)
+    if m:
+        return m.group(1)
     if re.search(r"(?:^|/)common_", member):
         return "common"
     return "core"

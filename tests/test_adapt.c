@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "lshmoe.h"
+#include "lshmoe/adapt.h"
+#include "lshmoe/codec_internal.h" /* LSHMOE_CODEC_RATIO_UNKNOWN */
 #include "lshmoe/ctx_int.h" /* white-box: read and steer the estimates */
 #include "testutil.h"
 
@@ -294,6 +296,169 @@ static void test_adapt_bad_env_values(void)
     expect_create_fails("LSHMOE_MAX_ERROR", "1001");
 }
 
+/* ---- the policy's exploration rules alone (adapt.c), no timing --------- */
+
+typedef struct probe_stub {
+    double ratio;  /* what the sample probe reports */
+    int    calls;  /* how often the policy asked     */
+} probe_stub_t;
+
+static double stub_probe(void *arg)
+{
+    probe_stub_t *p = arg;
+    p->calls++;
+    return p->ratio;
+}
+
+/* A context holding only the policy's state, with both estimates set. */
+static lshmoe_ctx_t *policy_ctx(double comp, double plain, double comp_ratio)
+{
+    lshmoe_ctx_t *ctx = calloc(1, sizeof *ctx);
+    CU_ASSERT_FATAL(ctx != NULL);
+    ctx->adapt = (lshmoe_adapt_t){.on = 1, .comp_s_per_byte = comp, .plain_s_per_byte = plain,
+                                  .comp_calls = 2, .explore_every = ADAPT_EXPLORE_MIN,
+                                  .comp_ratio = comp_ratio, .agreed = -1};
+    return ctx;
+}
+
+/* Counts encoded and exploring decisions over n calls of 1 MiB. */
+static void decide(lshmoe_ctx_t *ctx, probe_stub_t *stub, int n, int *encoded, int *explored,
+                   int *first_encoded)
+{
+    *encoded = *explored = 0;
+    *first_encoded = -1;
+    for (int i = 0; i < n; i++) {
+        int ex, vote;
+        int plain = lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, stub, &ex, &vote);
+        CU_ASSERT_EQUAL(vote, plain ? LSHMOE_ADAPT_VOTE_PLAIN : LSHMOE_ADAPT_VOTE_ENCODE);
+        *encoded += !plain;
+        *explored += ex;
+        if (!plain && *first_encoded < 0)
+            *first_encoded = i;
+    }
+}
+
+/* Plain preferred, a cheap codec: data the sample says does not compress
+ * is never encoded (the probe runs only at the exploration points, whose
+ * interval doubles); data that compresses well gets a try at the first
+ * exploration point. */
+static void test_adapt_try_only_when_samples_say_it_pays(void)
+{
+    /* encoded calls cost 1.1x plain at ratio 1: the codec is 0.1x plain */
+    lshmoe_ctx_t *ctx = policy_ctx(1.1e-9, 1e-9, 1.0);
+    probe_stub_t flat = {.ratio = 1.0};
+    int enc, ex, first;
+    decide(ctx, &flat, 300, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 0);
+    CU_ASSERT_EQUAL(ex, 0);
+    CU_ASSERT(flat.calls >= 4 && flat.calls <= 8); /* at calls 4, 12, 28, 60, 124, 252 */
+    free(ctx);
+
+    ctx = policy_ctx(1.1e-9, 1e-9, 1.0);
+    probe_stub_t good = {.ratio = 4.0};
+    decide(ctx, &good, 4, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 1);
+    CU_ASSERT_EQUAL(ex, 1);
+    CU_ASSERT_EQUAL(first, ADAPT_EXPLORE_MIN - 1);
+    free(ctx);
+
+    /* an expensive codec: even a high ratio does not pay */
+    ctx = policy_ctx(50e-9, 1e-9, 1.0);
+    decide(ctx, &good, 300, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 0);
+    free(ctx);
+}
+
+/* Encode preferred by a wide margin: no plain try for ADAPT_EXPLORE_MAX
+ * calls; a narrow margin keeps the short interval. */
+static void test_adapt_clear_win_delays_plain_tries(void)
+{
+    probe_stub_t stub = {.ratio = 4.0};
+    int enc, ex, first;
+    lshmoe_ctx_t *ctx = policy_ctx(0.2e-9, 1e-9, 5.0);
+    decide(ctx, &stub, ADAPT_EXPLORE_MAX, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, ADAPT_EXPLORE_MAX);
+    CU_ASSERT_EQUAL(ex, 0);
+    CU_ASSERT_EQUAL(stub.calls, 0);
+    decide(ctx, &stub, 20, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(ex, 1); /* the link's cost is refreshed now and then */
+    free(ctx);
+
+    ctx = policy_ctx(0.8e-9, 1e-9, 5.0);
+    decide(ctx, &stub, 12, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(ex, 2); /* tries at calls 4 and 12 */
+    CU_ASSERT_EQUAL(enc, 10);
+    free(ctx);
+}
+
+/* No encoded call timed yet: structureless data (per the samples) goes
+ * plain from the first call, and the probe runs only at the doubling
+ * exploration points; data that compresses is encoded. */
+static void test_adapt_flat_data_never_encoded(void)
+{
+    int enc, ex, first;
+    lshmoe_ctx_t *ctx = policy_ctx(-1.0, -1.0, -1.0);
+    ctx->cfg.min_ratio = 1.2;
+    probe_stub_t flat = {.ratio = 1.05};
+    decide(ctx, &flat, 100, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 0);
+    CU_ASSERT(flat.calls >= 4 && flat.calls <= 6); /* calls 0, 4, 12, 28, 60 */
+    probe_stub_t good = {.ratio = 3.0};
+    decide(ctx, &good, 64, &enc, &ex, &first);
+    CU_ASSERT(enc >= 1);                  /* at the next probe */
+    CU_ASSERT_EQUAL(good.calls, enc);     /* each encoded call probed first */
+    free(ctx);
+}
+
+/* A codec mode whose ratio samples cannot predict (budget: the probe says
+ * "unknown"): never sent plain on an estimate before any encoded call, and
+ * with plain preferred each exploration point is an encoded try (the
+ * interval doubling: calls 4, 12, 28, 60 of 64). */
+static void test_adapt_unknown_ratio_left_to_the_codec(void)
+{
+    int enc, ex, first;
+    lshmoe_ctx_t *ctx = policy_ctx(-1.0, -1.0, -1.0);
+    ctx->cfg.min_ratio = 1.2;
+    probe_stub_t unknown = {.ratio = LSHMOE_CODEC_RATIO_UNKNOWN};
+    decide(ctx, &unknown, 20, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 20);
+    free(ctx);
+    ctx = policy_ctx(1.0e-9, 0.5e-9, 2.0); /* plain preferred */
+    unknown.calls = 0;
+    decide(ctx, &unknown, 64, &enc, &ex, &first);
+    CU_ASSERT(enc >= 3 && enc <= 5);
+    CU_ASSERT_EQUAL(ex, enc);
+    CU_ASSERT_EQUAL(unknown.calls, enc);
+    free(ctx);
+}
+
+/* The votes of a call decide the next one on every rank: a majority
+ * overrides a rank's own choice (and counts as a try when it is the mode
+ * its averages do not prefer); a tie leaves each rank its own choice. */
+static void test_adapt_majority_vote_decides_next_call(void)
+{
+    probe_stub_t stub = {.ratio = 4.0};
+    int ex, vote;
+    lshmoe_ctx_t *ctx = policy_ctx(0.2e-9, 1e-9, 5.0); /* prefers encoding */
+    CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    lshmoe_adapt_agree(ctx, 3, 1);
+    CU_ASSERT_TRUE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    CU_ASSERT_EQUAL(ex, 1);
+    CU_ASSERT_EQUAL(vote, LSHMOE_ADAPT_VOTE_ENCODE); /* its own vote is unchanged */
+    lshmoe_adapt_agree(ctx, 2, 2);
+    CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    CU_ASSERT_EQUAL(ex, 0);
+    /* a vote holds for one call only */
+    lshmoe_adapt_agree(ctx, 4, 0);
+    CU_ASSERT_TRUE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    /* small calls encode and do not vote */
+    lshmoe_adapt_agree(ctx, 4, 0);
+    CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, 1024, stub_probe, &stub, &ex, &vote));
+    CU_ASSERT_EQUAL(vote, LSHMOE_ADAPT_VOTE_NONE);
+    free(ctx);
+}
+
 static const lt_test_t tests[] = {
     {"test_adapt_off_always_compresses", test_adapt_off_always_compresses},
     {"test_adapt_fast_link_goes_plain", test_adapt_fast_link_goes_plain},
@@ -301,6 +466,11 @@ static const lt_test_t tests[] = {
     {"test_adapt_mixed_plain_and_codec_segments", test_adapt_mixed_plain_and_codec_segments},
     {"test_adapt_guard_end_to_end", test_adapt_guard_end_to_end},
     {"test_adapt_bad_env_values", test_adapt_bad_env_values},
+    {"test_adapt_try_only_when_samples_say_it_pays", test_adapt_try_only_when_samples_say_it_pays},
+    {"test_adapt_clear_win_delays_plain_tries", test_adapt_clear_win_delays_plain_tries},
+    {"test_adapt_flat_data_never_encoded", test_adapt_flat_data_never_encoded},
+    {"test_adapt_unknown_ratio_left_to_the_codec", test_adapt_unknown_ratio_left_to_the_codec},
+    {"test_adapt_majority_vote_decides_next_call", test_adapt_majority_vote_decides_next_call},
 };
 
 LT_MAIN("adapt", tests)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/cpu/cluster_isa.h"
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 
@@ -131,10 +132,10 @@ static void add_row(float *restrict a, const unsigned char *row,
     }
 }
 
-void lshmoe_kn_centroids(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
-                         size_t ntokens, const uint32_t *cluster_of,
-                         size_t nclusters, void *rows, uint32_t *sizes,
-                         float *acc)
+void lshmoe_kn_centroids_scalar(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
+                                size_t ntokens, const uint32_t *cluster_of,
+                                size_t nclusters, void *rows, uint32_t *sizes,
+                                float *acc)
 {
     if (!lshmoe_dtype_is_float(dtype) || nclusters == 0)
         return;

@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "kernels/common/lsh_math.h"
+#include "kernels/cpu/hash_isa.h"
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
@@ -290,31 +291,46 @@ static void mul_signs(float *restrict y, const float *restrict d, size_t m)
         y[i] *= d[i];
 }
 
+/* Step 3-4 for the blocks of rotation r, whose rotated vector is y: the
+ * shared block value and key packing (kernels/common/lsh_math.h), on the
+ * running key of this key kind (packed keys start from 0, mixed ones from
+ * LSHMOE_KN_KEY_MIX_INIT: lshmoe_kn_key_init()). */
+void lshmoe_kn_key_rotation(const lshmoe_kn_hasher_t *h, int r, const float *y,
+                            lshmoe_kn_keystate_t *ks)
+{
+    const int cdim = h->p.cdim, L = h->p.num_hashes;
+    const int nblk = (int)(h->m / (size_t)cdim);
+    uint64_t *key = h->packed ? &ks->key : &ks->acc;
+    for (int b = 0, g = r * nblk; b < nblk && g < L; b++, g++) {
+        unsigned v = lshmoe_kn_block_value(y + (size_t)b * (size_t)cdim, cdim);
+        *key = lshmoe_kn_key_add(*key, h->packed, h->bits, g, v);
+    }
+}
+
+uint64_t lshmoe_kn_key_final(const lshmoe_kn_hasher_t *h, const lshmoe_kn_keystate_t *ks)
+{
+    return lshmoe_kn_key_finish(h->packed ? ks->key : ks->acc, h->packed);
+}
 /* Steps 2-4 on a finite z (max |z| < 2^64). */
 static uint64_t key_of(const lshmoe_kn_hasher_t *h, const float *z, float *y)
 {
     const size_t m = h->m;
-    const int cdim = h->p.cdim, L = h->p.num_hashes, rounds = h->p.rounds;
-    const int nblk = (int)(m / (size_t)cdim);
-    uint64_t key = lshmoe_kn_key_init(h->packed);
-    int g = 0;
+    const int rounds = h->p.rounds;
+    lshmoe_kn_keystate_t ks = LSHMOE_KN_KEYSTATE_INIT;
     for (int r = 0; r < h->nrot; r++) {
         memcpy(y, z, m * sizeof(float));
         for (int k = 0; k < rounds; k++) {
             mul_signs(y, h->rot_sign + ((size_t)r * (size_t)rounds + (size_t)k) * m, m);
             lshmoe_kn_fwht(y, m);
         }
-        for (int b = 0; b < nblk && g < L; b++, g++) {
-            unsigned v = lshmoe_kn_block_value(y + (size_t)b * (size_t)cdim, cdim);
-            key = lshmoe_kn_key_add(key, h->packed, h->bits, g, v);
-        }
+        lshmoe_kn_key_rotation(h, r, y, &ks);
     }
-    return lshmoe_kn_key_finish(key, h->packed);
+    return lshmoe_kn_key_final(h, &ks);
 }
 
-void lshmoe_kn_hash(const lshmoe_kn_hasher_t *hasher, const void *tokens,
-                    lshmoe_dtype_t dtype, size_t ntokens, uint64_t *keys,
-                    void *ws, size_t *nonfinite_p)
+void lshmoe_kn_hash_scalar(const lshmoe_kn_hasher_t *hasher, const void *tokens,
+                           lshmoe_dtype_t dtype, size_t ntokens, uint64_t *keys,
+                           void *ws, size_t *nonfinite_p)
 {
     size_t nonfinite = 0;
     if (hasher == NULL || !lshmoe_dtype_is_float(dtype)) {
@@ -364,4 +380,12 @@ void lshmoe_kn_hash(const lshmoe_kn_hasher_t *hasher, const void *tokens,
     }
     if (nonfinite_p != NULL)
         *nonfinite_p = nonfinite;
+}
+
+void lshmoe_kn_hasher_view(const lshmoe_kn_hasher_t *h, lshmoe_kn_hasher_view_t *v)
+{
+    *v = (lshmoe_kn_hasher_view_t){
+        .hidden = h->hidden, .m = h->m, .fold = h->p.reduce == LSHMOE_REDUCE_FOLD,
+        .nrot = h->nrot, .rounds = h->p.rounds,
+        .fold_sign = h->fold_sign, .rot_sign = h->rot_sign};
 }

@@ -488,9 +488,7 @@ typedef struct lshmoe_stats {
     double   time_total_s;
     /* Appended (older callers pass a smaller size and never see it). */
     uint64_t calls_plain_policy; /* calls whose float tokens the adaptive
-                                    policy (LSHMOE_ADAPT) sent plain, because
-                                    plain calls had cost this rank less per
-                                    byte than encoded ones                  */
+                                    policy (LSHMOE_ADAPT) sent plain         */
     /* Appended: the error of what this rank encoded (docs/algorithm.md,
      * "The error"), over its encoded remote segments whose error the
      * encoder measured. Achieved error: sqrt(err_sq / err_ref). */
@@ -507,10 +505,16 @@ typedef struct lshmoe_stats {
     uint64_t segments_by_format[LSHMOE_ROW_FORMATS];
     uint64_t segments_grouped;
     uint64_t segments_refined;
+    /* Appended. */
+    uint64_t calls_explored;     /* calls run in the mode this rank's policy
+                                    did not prefer (an encoded call while
+                                    plain was cheaper, or the reverse: its
+                                    own tries and those the ranks' vote
+                                    chose)                                   */
 } lshmoe_stats_t;
 
 #define LSHMOE_STATS_INITIALIZER { sizeof(lshmoe_stats_t), 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-                                   0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0, {0}, 0, 0 }
+                                   0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0, {0}, 0, 0, 0 }
 
 /*
  * Copies the context's statistics. Not collective.

@@ -98,7 +98,7 @@ class Stats(ctypes.Structure):
                 ("err_sq", c_double), ("err_ref", c_double), ("err_max", c_double),
                 ("segments_unmeasured", c_uint64),
                 ("segments_by_format", c_uint64 * 8), ("segments_grouped", c_uint64),
-                ("segments_refined", c_uint64)]
+                ("segments_refined", c_uint64), ("calls_explored", c_uint64)]
 
 
 class MoEConfig(ctypes.Structure):

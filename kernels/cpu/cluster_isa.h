@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/* lshmoe_kn_centroids() per ISA level (same contract, bit-identical rows),
+ * private to kernels/cpu/. */
+#ifndef LSHMOE_KERNELS_CPU_CLUSTER_ISA_H
+#define LSHMOE_KERNELS_CPU_CLUSTER_ISA_H
+
+#include "kernels/kernels.h"
+
+#define LSHMOE_KN_CENTROIDS_ARGS                                                 \
+    const void *tokens, lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,     \
+    const uint32_t *cluster_of, size_t nclusters, void *rows, uint32_t *sizes,   \
+    float *acc
+
+/* A cluster's sum starts at -0.0f, as in the reference: the identity of
+ * addition, so a coordinate that is -0.0 in every member keeps its sign. */
+static inline void lshmoe_kn_acc_clear(float *a, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        a[k] = -0.0f;
+}
+
+void lshmoe_kn_centroids_scalar(LSHMOE_KN_CENTROIDS_ARGS);
+void lshmoe_kn_centroids_avx2(LSHMOE_KN_CENTROIDS_ARGS);
+void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS);
+/* lshmoe_kn_centroids_guard() with AVX-512: one pass (the other levels run
+ * their centroid and guard kernels one after the other). */
+void lshmoe_kn_centroids_guard_avx512(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *den_p);
+
+#endif /* LSHMOE_KERNELS_CPU_CLUSTER_ISA_H */

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/* The CPU kernels that exist per ISA level: each call runs the level
+ * lshmoe_kn_isa() chose (kernels/cpu/isa.c). */
+#include "kernels/cpu/cluster_isa.h"
+#include "kernels/cpu/guard_isa.h"
+#include "kernels/cpu/hash_isa.h"
+#include "kernels/kernels.h"
+#include "lshmoe/common/dtype.h"
+#include "lshmoe_build_config.h"
+
+void lshmoe_kn_hash(const lshmoe_kn_hasher_t *hasher, const void *tokens,
+                    lshmoe_dtype_t dtype, size_t ntokens, uint64_t *keys,
+                    void *ws, size_t *nonfinite_p)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_hash_avx512(hasher, tokens, dtype, ntokens, keys, ws, nonfinite_p);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_hash_avx2(hasher, tokens, dtype, ntokens, keys, ws, nonfinite_p);
+        return;
+#endif
+    default:
+        lshmoe_kn_hash_scalar(hasher, tokens, dtype, ntokens, keys, ws, nonfinite_p);
+    }
+}
+
+void lshmoe_kn_centroids(LSHMOE_KN_CENTROIDS_ARGS)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_centroids_avx512(tokens, dtype, hidden, ntokens, cluster_of, nclusters,
+                                   rows, sizes, acc);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_centroids_avx2(tokens, dtype, hidden, ntokens, cluster_of, nclusters, rows,
+                                 sizes, acc);
+        return;
+#endif
+    default:
+        lshmoe_kn_centroids_scalar(tokens, dtype, hidden, ntokens, cluster_of, nclusters,
+                                   rows, sizes, acc);
+    }
+}
+
+void lshmoe_kn_guard_sums(LSHMOE_KN_GUARD_ARGS)
+{
+    *num_p = 0.0;
+    *den_p = 0.0;
+    if (!lshmoe_dtype_is_float(dtype))
+        return;
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_guard_sums_avx512(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes,
+                                    num_p, den_p);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_guard_sums_avx2(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes,
+                                  num_p, den_p);
+        return;
+#endif
+    default:
+        lshmoe_kn_guard_sums_scalar(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes,
+                                    num_p, den_p);
+    }
+}
+
+void lshmoe_kn_centroids_guard(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *den_p)
+{
+#if LSHMOE_HAVE_X86_SIMD
+    if (lshmoe_kn_isa() == LSHMOE_KN_ISA_AVX512) {
+        lshmoe_kn_centroids_guard_avx512(tokens, dtype, hidden, ntokens, cluster_of, nclusters,
+                                         rows, sizes, acc, num_p, den_p);
+        return;
+    }
+#endif
+    lshmoe_kn_centroids(tokens, dtype, hidden, ntokens, cluster_of, nclusters, rows, sizes, acc);
+    lshmoe_kn_guard_sums(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes, num_p, den_p);
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Cluster means with AVX-512, bit-identical to the reference
+ * (kernels/cpu/cluster.c): each centroid's fp32 sum starts at -0.0f and
+ * adds its members in token order, then is divided (not multiplied by a
+ * reciprocal) and rounded to the dtype by the reference's conversion.
+ * Faster because the elements are widened inside the add (no converted
+ * copy), the mean is divided and rounded in registers, and tokens alone in
+ * their cluster are neither added nor zeroed: they are copied once, byte
+ * for byte, as the reference does.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/cpu/cluster_isa.h"
+#include "kernels/cpu/x86/rows_avx512.h"
+#include "lshmoe/common/dtype.h"
+
+#define ALWAYS_INLINE LSHMOE_KN_INLINE
+
+ALWAYS_INLINE void add_row(float *a, const unsigned char *x, lshmoe_dtype_t dt, size_t n)
+{
+    size_t e = 0;
+    for (; e + 64 <= n; e += 64) {
+        _mm512_storeu_ps(a + e, _mm512_add_ps(_mm512_loadu_ps(a + e), lshmoe_kn_load16(x, e, dt)));
+        _mm512_storeu_ps(a + e + 16, _mm512_add_ps(_mm512_loadu_ps(a + e + 16),
+                                                   lshmoe_kn_load16(x, e + 16, dt)));
+        _mm512_storeu_ps(a + e + 32, _mm512_add_ps(_mm512_loadu_ps(a + e + 32),
+                                                   lshmoe_kn_load16(x, e + 32, dt)));
+        _mm512_storeu_ps(a + e + 48, _mm512_add_ps(_mm512_loadu_ps(a + e + 48),
+                                                   lshmoe_kn_load16(x, e + 48, dt)));
+    }
+    for (; e + 16 <= n; e += 16)
+        _mm512_storeu_ps(a + e, _mm512_add_ps(_mm512_loadu_ps(a + e), lshmoe_kn_load16(x, e, dt)));
+    for (; e < n; e++)
+        a[e] += lshmoe_kn_elem(x, e, dt);
+}
+
+ALWAYS_INLINE void accumulate(const unsigned char *tok, lshmoe_dtype_t dt, size_t hidden,
+                              size_t ntokens, const uint32_t *cluster_of,
+                              const uint32_t *sizes, float *acc)
+{
+    const size_t row_bytes = hidden * (dt == LSHMOE_DTYPE_FP32 ? 4 : 2);
+    for (size_t i = 0; i < ntokens; i++) {
+        uint32_t c = cluster_of[i];
+        if (sizes[c] > 1)
+            add_row(acc + (size_t)c * hidden, tok + i * row_bytes, dt, hidden);
+    }
+}
+
+/* a = a / d (the fp32 mean, as the reference leaves it) and out =
+ * round_to_dtype(a), n elements. A chunk that holds a NaN goes through the
+ * reference's conversion (its NaN bits are the contract). */
+static void mean_row(float *a, float d, size_t n, lshmoe_dtype_t dt, unsigned char *out)
+{
+    const __m512 dv = _mm512_set1_ps(d);
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    size_t e = 0;
+    for (; e + 16 <= n; e += 16) {
+        __m512 v = _mm512_div_ps(_mm512_loadu_ps(a + e), dv);
+        _mm512_storeu_ps(a + e, v);
+        if (dt == LSHMOE_DTYPE_FP32) {
+            _mm512_storeu_ps(out + 4 * e, v);
+        } else if (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0) {
+            float tmp[16];
+            _mm512_storeu_ps(tmp, v);
+            lshmoe_row_from_f32(tmp, 16, dt, out + 2 * e);
+        } else if (dt == LSHMOE_DTYPE_BF16) {
+            __m512i u = _mm512_castps_si512(v);
+            __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+            u = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, bias), lsb), 16);
+            _mm256_storeu_si256((__m256i *)(void *)(out + 2 * e), _mm512_cvtepi32_epi16(u));
+        } else {
+            _mm256_storeu_si256((__m256i *)(void *)(out + 2 * e),
+                                _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+    }
+    if (e < n) {
+        float tmp[16];
+        for (size_t k = 0; k < n - e; k++)
+            a[e + k] = tmp[k] = a[e + k] / d;
+        lshmoe_row_from_f32(tmp, n - e, dt, out + (dt == LSHMOE_DTYPE_FP32 ? 4 : 2) * e);
+    }
+}
+
+void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS)
+{
+    if (!lshmoe_dtype_is_float(dtype) || nclusters == 0)
+        return;
+    const size_t row_bytes = hidden * (dtype == LSHMOE_DTYPE_FP32 ? 4 : 2);
+    const unsigned char *tok = tokens;
+    unsigned char *out = rows;
+
+    memset(sizes, 0, nclusters * sizeof *sizes);
+    for (size_t i = 0; i < ntokens; i++)
+        sizes[cluster_of[i]]++;
+    for (size_t c = 0; c < nclusters; c++)
+        if (sizes[c] > 1)
+            lshmoe_kn_acc_clear(acc + c * hidden, hidden);
+    if (dtype == LSHMOE_DTYPE_FP32)
+        accumulate(tok, LSHMOE_DTYPE_FP32, hidden, ntokens, cluster_of, sizes, acc);
+    else if (dtype == LSHMOE_DTYPE_BF16)
+        accumulate(tok, LSHMOE_DTYPE_BF16, hidden, ntokens, cluster_of, sizes, acc);
+    else
+        accumulate(tok, LSHMOE_DTYPE_FP16, hidden, ntokens, cluster_of, sizes, acc);
+    for (size_t c = 0; c < nclusters; c++) {
+        if (sizes[c] <= 1)
+            continue;
+        mean_row(acc + c * hidden, (float)sizes[c], hidden, dtype, out + c * row_bytes);
+    }
+    for (size_t i = 0; i < ntokens; i++) {
+        uint32_t c = cluster_of[i];
+        if (sizes[c] == 1)
+            memcpy(out + (size_t)c * row_bytes, tok + i * row_bytes, row_bytes);
+    }
+}

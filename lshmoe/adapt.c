@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * The adaptive policy's choice for a call whose float tokens could be
+ * encoded. It compares what the two kinds of call have cost this rank,
+ * measured end to end: whole-call seconds per remote token byte, one
+ * running average for encoded calls and one for plain calls. A model
+ * (codec cost + wire bytes / link speed) was tried first and dropped as the
+ * judge: the data round of an encoded call also absorbs the peers' encode
+ * skew, which, divided by the few wire bytes, made compression look
+ * expensive even on a 1 Gb/s link. End-to-end times carry that skew in
+ * both modes.
+ *
+ * Rules: the first encoded call is not sampled (hasher creation, first
+ * touch of the buffers), so the first two calls encode (unless samples of
+ * the data say it does not compress: then calls go plain until a sample
+ * says otherwise, see before_encoded_sample); then one plain call
+ * (when it moves at least ADAPT_MIN_BYTES) measures the plain cost; from
+ * then on the cheaper mode wins, and now and then (ADAPT_EXPLORE_MIN calls
+ * after the preference is set, the interval doubling up to
+ * ADAPT_EXPLORE_MAX while tries confirm it) the policy considers the other
+ * mode. What a try costs decides how it is made:
+ *  - Plain preferred: an encoded try is expensive exactly when it is
+ *    pointless (data that does not compress, a link faster than the
+ *    codec). So the policy first estimates the ratio the call would reach
+ *    from samples of its segments (a few percent of one hash pass) and
+ *    predicts the encoded cost from it: the codec's share of the last
+ *    encoded calls (their cost minus their wire bytes at the plain cost per
+ *    byte) plus the plain cost divided by the estimated ratio. Only a
+ *    prediction under ADAPT_PAY_MARGIN x plain makes the call encode.
+ *  - Encode preferred: the plain cost per byte is a property of the link
+ *    and the load, not of the data, so it needs refreshing only now and
+ *    then; while encoded calls cost under ADAPT_CLEAR_WIN x plain, a plain
+ *    try waits the longest interval.
+ * Agreement: in an all-to-all a rank that encodes still waits for the
+ * plain bytes of the others (and the other way round), so its own timings
+ * only mean something when all ranks run the same mode. Each rank
+ * therefore votes, in the metadata round of a call (two flag bits, no
+ * round of its own), for the mode its rules choose; every rank hears the
+ * same votes and runs the next call in the majority's mode (its own on a
+ * tie or without votes). Each sender still flags its segments, so a rank
+ * that differs is always decoded right.
+ */
+#include "lshmoe/adapt.h"
+#include "lshmoe/common/log.h"
+
+static void ewma(double *est, double sample)
+{
+    *est = *est < 0.0 ? sample : *est + ADAPT_ALPHA * (sample - *est);
+}
+
+/* Would an encoded call pay, judged from samples of this call's data? */
+static int encoded_try_pays(const lshmoe_adapt_t *a, lshmoe_adapt_probe_fn_t probe, void *arg)
+{
+    double ratio = probe(arg);
+    if (ratio < 0.0)
+        return 1; /* unpredictable (budget): only a try tells, at the
+                     exploration points, whose interval doubles */
+    if (ratio == 0.0)
+        return 0;
+    double codec = a->comp_s_per_byte;
+    if (a->comp_ratio > 0.0)
+        codec -= a->plain_s_per_byte / a->comp_ratio;
+    if (codec < 0.0)
+        codec = 0.0;
+    double predicted = codec + a->plain_s_per_byte / ratio;
+    LSHMOE_DEBUG("adapt: estimated ratio %.3g, predicted encoded %.3g s/B, plain %.3g s/B",
+                 ratio, predicted, a->plain_s_per_byte);
+    return predicted < ADAPT_PAY_MARGIN * a->plain_s_per_byte;
+}
+
+/*
+ * No encoded call has been timed yet: encode while samples of the data say
+ * it compresses (MIN_RATIO). Data that does not would only pay for the
+ * probe, a copy and a checksum to end RAW, so it goes plain, and the probe
+ * is repeated at the exploration points (interval doubling) in case the
+ * data changes.
+ */
+static int before_encoded_sample(lshmoe_ctx_t *ctx, lshmoe_adapt_probe_fn_t probe, void *arg)
+{
+    lshmoe_adapt_t *a = &ctx->adapt;
+    if (a->flat && ++a->since_explore < a->explore_every)
+        return 1;
+    a->since_explore = 0;
+    double ratio = probe(arg);
+    int flat = ratio >= 0.0 && ratio < ctx->cfg.min_ratio; /* < 0: the codec decides */
+    if (flat && a->flat && a->explore_every < ADAPT_EXPLORE_MAX)
+        a->explore_every *= 2;
+    if (!flat)
+        a->explore_every = ADAPT_EXPLORE_MIN;
+    a->flat = flat;
+    return flat;
+}
+
+/* This rank's own choice (the rules above). */
+static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe_fn_t probe,
+                      void *probe_arg, int *explore_p)
+{
+    lshmoe_adapt_t *a = &ctx->adapt;
+    *explore_p = 0;
+    if (!a->on || remote_bytes < (double)ADAPT_MIN_BYTES)
+        return 0;
+    if (a->comp_s_per_byte < 0.0)
+        return before_encoded_sample(ctx, probe, probe_arg);
+    if (a->plain_s_per_byte < 0.0)
+        return 1; /* the first plain sample */
+    int prefer_plain = a->plain_s_per_byte < a->comp_s_per_byte;
+    if (a->prefer_plain != prefer_plain) { /* the preference flipped */
+        a->prefer_plain = prefer_plain;
+        a->explore_every = ADAPT_EXPLORE_MIN;
+        a->since_explore = 0;
+    }
+    int plain = prefer_plain;
+    if (++a->since_explore >= a->explore_every) {
+        a->since_explore = 0;
+        /* if this try does not flip the preference, wait longer next time */
+        unsigned next = a->explore_every < ADAPT_EXPLORE_MAX ? 2 * a->explore_every
+                                                             : ADAPT_EXPLORE_MAX;
+        if (!prefer_plain) {
+            /* a clear win waits the longest interval before a plain try */
+            int clear = a->comp_s_per_byte < ADAPT_CLEAR_WIN * a->plain_s_per_byte &&
+                        a->explore_every < ADAPT_EXPLORE_MAX;
+            if (clear)
+                a->explore_every = ADAPT_EXPLORE_MAX;
+            plain = !clear;
+            if (!clear)
+                a->explore_every = next;
+        } else {
+            plain = !encoded_try_pays(a, probe, probe_arg);
+            a->explore_every = next;
+        }
+        *explore_p = plain != prefer_plain;
+    }
+    LSHMOE_DEBUG("rank %d adapt: encoded %.3g s/B, plain %.3g s/B: %s%s", ctx->rank,
+                 a->comp_s_per_byte, a->plain_s_per_byte, plain ? "plain" : "encode",
+                 *explore_p ? " (try)" : "");
+    return plain;
+}
+
+int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
+                              lshmoe_adapt_probe_fn_t probe, void *probe_arg,
+                              int *explore_p, int *vote_p)
+{
+    lshmoe_adapt_t *a = &ctx->adapt;
+    int agreed = a->agreed;
+    a->agreed = -1;
+    *vote_p = LSHMOE_ADAPT_VOTE_NONE;
+    int plain = own_choice(ctx, remote_bytes, probe, probe_arg, explore_p);
+    if (!a->on || remote_bytes < (double)ADAPT_MIN_BYTES)
+        return plain; /* small calls encode, and do not vote */
+    *vote_p = plain ? LSHMOE_ADAPT_VOTE_PLAIN : LSHMOE_ADAPT_VOTE_ENCODE;
+    if (agreed >= 0 && agreed != plain) {
+        plain = agreed;
+        /* a try is the mode the averages do not prefer */
+        *explore_p = a->comp_s_per_byte >= 0.0 && a->plain_s_per_byte >= 0.0 &&
+                     plain != a->prefer_plain;
+    }
+    return plain;
+}
+
+void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes)
+{
+    ctx->adapt.agreed = plain_votes > encode_votes ? 1 : encode_votes > plain_votes ? 0 : -1;
+}
+
+void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed,
+                         double remote_bytes, double wire_bytes, double t)
+{
+    lshmoe_adapt_t *a = &ctx->adapt;
+    if (!a->on || !codec_ok || remote_bytes < (double)ADAPT_MIN_BYTES)
+        return;
+    if (compressed) {
+        if (wire_bytes > 0.0)
+            ewma(&a->comp_ratio, remote_bytes / wire_bytes);
+        if (a->comp_calls++ > 0)
+            ewma(&a->comp_s_per_byte, t / remote_bytes);
+    } else {
+        ewma(&a->plain_s_per_byte, t / remote_bytes);
+    }
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * The adaptive policy of lshmoe_alltoallv (LSHMOE_ADAPT, docs/api.md
+ * "Adaptive policy"): per call, should this rank's float segments travel
+ * plain instead of encoded? Private to lshmoe/; the state lives in the
+ * context (lshmoe_adapt_t, ctx_int.h). Not thread-safe: one call at a
+ * time per context, like the all-to-all itself.
+ */
+#ifndef LSHMOE_ADAPT_H
+#define LSHMOE_ADAPT_H
+
+#include "lshmoe/ctx_int.h"
+
+/* The ratio (remote token bytes / wire bytes) this call's segments would
+ * reach if encoded, estimated from samples (lshmoe_codec_probe_ratio);
+ * called by the policy only when it considers trying an encoded call.
+ * 0: no estimate (no try); negative: the codec's mode cannot predict it
+ * (budget: its ladder decides per segment), so the policy encodes before
+ * any encoded call is timed and tries encoding at every exploration point
+ * (the interval doubling while plain stays cheaper). */
+typedef double (*lshmoe_adapt_probe_fn_t)(void *arg);
+
+/* What a rank's policy asks for the next call (travels in the metadata
+ * round of this one). */
+enum { LSHMOE_ADAPT_VOTE_NONE = 0, LSHMOE_ADAPT_VOTE_ENCODE = 1, LSHMOE_ADAPT_VOTE_PLAIN = 2 };
+
+/* 1 = send this call's segments plain: the mode the ranks agreed on in the
+ * previous call's votes (lshmoe_adapt_agree), or this rank's own choice
+ * when there was no vote. `remote_bytes`: token bytes this rank sends to
+ * the other ranks in the call. *explore_p = 1 when the call runs the mode
+ * this rank's averages do not prefer (counted in the stats); *vote_p: this
+ * rank's vote for the next call. */
+int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
+                              lshmoe_adapt_probe_fn_t probe, void *probe_arg,
+                              int *explore_p, int *vote_p);
+
+/* Every rank's votes of this call (all ranks see the same counts): the
+ * next call goes plain when more ranks voted plain than encode, encodes
+ * when more voted encode, and follows each rank's own choice on a tie. */
+void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes);
+
+/* Feeds the policy from a successful call; `codec_ok`: its tokens could
+ * have been encoded, `compressed`: they were (then `wire_bytes` is what
+ * this rank sent for them), `t`: the call's wall time on this rank. */
+void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed,
+                         double remote_bytes, double wire_bytes, double t);
+
+#endif /* LSHMOE_ADAPT_H */
