@@ -80,7 +80,7 @@ static void test_scale_codings(void)
 {
     /* fp16: the header's conversions agree with the library's */
     for (uint32_t h = 0; h < 65536; h++) {
-        float a = lshmoe_qm_f16_to_f32((uint16_t)h), b = lshmoe_f16_to_f32((uint16_t)h);
+        float a = lshmoe_kn_f16_to_f32((uint16_t)h), b = lshmoe_f16_to_f32((uint16_t)h);
         if (isnan(b)) {
             CU_ASSERT(isnan(a));
         } else {
@@ -92,7 +92,7 @@ static void test_scale_codings(void)
         float f = bits_f(u);
         if (isnan(f))
             continue;
-        CU_ASSERT_EQUAL(lshmoe_qm_f32_to_f16(f), lshmoe_f32_to_f16(f));
+        CU_ASSERT_EQUAL(lshmoe_kn_f32_to_f16(f), lshmoe_f32_to_f16(f));
     }
     /* INT4E: every byte a value, strictly increasing, and its own code */
     float prev = 0.0f;
@@ -119,8 +119,8 @@ static double plain_low_sse(const float *x, size_t h, int fmt)
         for (size_t i = 0; i < n; i++)
             amax = fabsf(x[lo + i]) > amax ? fabsf(x[lo + i]) : amax;
         float s = fmt == LSHMOE_QM_INT4E ? lshmoe_qm_e8_scale(lshmoe_qm_e8_of(amax / 7.0f))
-                : fmt == LSHMOE_QM_INT4 ? lshmoe_qm_f16_to_f32(lshmoe_qm_f32_to_f16(amax / 7.0f))
-                : lshmoe_qm_f16_to_f32(lshmoe_qm_f32_to_f16(amax / 1.5f));
+                : fmt == LSHMOE_QM_INT4 ? lshmoe_kn_f16_to_f32(lshmoe_kn_f32_to_f16(amax / 7.0f))
+                : lshmoe_kn_f16_to_f32(lshmoe_kn_f32_to_f16(amax / 1.5f));
         for (size_t i = 0; i < n; i++) {
             double y;
             if (s == 0.0f)

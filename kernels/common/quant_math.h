@@ -28,9 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#ifndef LSHMOE_HD
-#define LSHMOE_HD
-#endif
+#include "kernels/common/half_math.h"  /* LSHMOE_HD, bit casts, fp16 */
 
 /* Row formats. Values are wire format: never renumber. */
 #define LSHMOE_QM_NATIVE 0  /* the caller's dtype, as given              */
@@ -44,20 +42,6 @@
 #define LSHMOE_QM_FP8_BLOCK  128
 #define LSHMOE_QM_LOW_BLOCK  32    /* INT4 and INT2 */
 #define LSHMOE_QM_E4M3_MAX   448.0f
-
-LSHMOE_HD static inline uint32_t lshmoe_qm_f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-LSHMOE_HD static inline float lshmoe_qm_bits_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
 
 /* Scale blocks of a row of `hidden` elements. */
 LSHMOE_HD static inline uint64_t lshmoe_qm_nblocks(int fmt, uint64_t hidden)
@@ -96,40 +80,6 @@ LSHMOE_HD static inline uint64_t lshmoe_qm_scale_bytes(int fmt, uint64_t hidden)
     return per * lshmoe_qm_nblocks(fmt, hidden);
 }
 
-/* fp32 -> fp16 bits, round to nearest even, overflow to Inf, subnormals
- * kept. Scales are finite and >= 0, which is all the codec feeds it. */
-LSHMOE_HD static inline uint16_t lshmoe_qm_f32_to_f16(float f)
-{
-    uint32_t u = lshmoe_qm_f32_bits(f);
-    uint32_t sign = (u >> 16) & 0x8000u;
-    uint32_t a = u & 0x7fffffffu;
-    if (a >= 0x7f800000u)                       /* Inf or NaN */
-        return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0u));
-    if (a >= 0x477ff000u)                       /* >= 65520: rounds to Inf */
-        return (uint16_t)(sign | 0x7c00u);
-    if (a < 0x38800000u) {                      /* below 2^-14: subnormal */
-        /* value / 2^-24, rounded to nearest even */
-        float v = lshmoe_qm_bits_f32(a) * 16777216.0f;
-        float r = rintf(v);
-        return (uint16_t)(sign | (uint32_t)r);
-    }
-    uint32_t r = a + 0xfffu + ((a >> 13) & 1u); /* round 23 -> 10 bits */
-    return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
-}
-
-LSHMOE_HD static inline float lshmoe_qm_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-    if (e == 0) {                                /* zero or subnormal */
-        float v = (float)m * 5.9604644775390625e-8f; /* m * 2^-24 */
-        return sign ? -v : v;
-    }
-    if (e == 31)
-        return lshmoe_qm_bits_f32(sign | 0x7f800000u | (m << 13));
-    return lshmoe_qm_bits_f32(sign | ((e + 112u) << 23) | (m << 13));
-}
-
 /* Is this fp16 scale finite and >= 0 (+0 included, -0 rejected)? */
 LSHMOE_HD static inline int lshmoe_qm_f16_scale_ok(uint16_t h)
 {
@@ -140,14 +90,14 @@ LSHMOE_HD static inline int lshmoe_qm_f16_scale_ok(uint16_t h)
  * even, saturating at +-448. The input is finite. */
 LSHMOE_HD static inline uint8_t lshmoe_qm_f32_to_e4m3(float x)
 {
-    uint32_t u = lshmoe_qm_f32_bits(x);
+    uint32_t u = lshmoe_kn_f32_bits(x);
     uint8_t sign = (uint8_t)((u >> 24) & 0x80u);
     uint32_t a = u & 0x7fffffffu;
-    if (lshmoe_qm_bits_f32(a) >= LSHMOE_QM_E4M3_MAX)
+    if (lshmoe_kn_bits_f32(a) >= LSHMOE_QM_E4M3_MAX)
         return (uint8_t)(sign | 0x7eu);
     if (a < 0x3c800000u) {                      /* below 2^-6: subnormal */
         /* steps of 2^-9: 0..8, where 8 is the smallest normal (0x08) */
-        float q = rintf(lshmoe_qm_bits_f32(a) * 512.0f);
+        float q = rintf(lshmoe_kn_bits_f32(a) * 512.0f);
         return (uint8_t)(sign | (uint8_t)q);
     }
     uint32_t r = a + 0x7ffffu + ((a >> 20) & 1u); /* round 23 -> 3 bits */
@@ -161,10 +111,10 @@ LSHMOE_HD static inline float lshmoe_qm_e4m3_to_f32(uint8_t c)
     uint32_t sign = (uint32_t)(c & 0x80u) << 24;
     uint32_t e = (c >> 3) & 15u, m = c & 7u;
     uint32_t normal = sign | ((e + 120u) << 23) | (m << 20);
-    uint32_t sub = lshmoe_qm_f32_bits((float)m * 0.001953125f) | sign;
+    uint32_t sub = lshmoe_kn_f32_bits((float)m * 0.001953125f) | sign;
     uint32_t bits = e == 0 ? sub : normal;
     bits = (c & 0x7fu) == 0x7fu ? (sign | 0x7fc00000u) : bits;
-    return lshmoe_qm_bits_f32(bits);
+    return lshmoe_kn_bits_f32(bits);
 }
 
 /* INT4E scale byte -> value: 2^((e - 160) / 4), exact (a power of two
@@ -178,7 +128,7 @@ LSHMOE_HD static inline float lshmoe_qm_e8_scale(uint8_t e)
     int k = (int)e - 160;            /* -159 .. 95 */
     int oct = k >= 0 ? k / 4 : -((-k + 3) / 4);
     int q = k - 4 * oct;             /* 0..3 */
-    return lshmoe_qm_bits_f32((uint32_t)(oct + 127) << 23) * frac[q];
+    return lshmoe_kn_bits_f32((uint32_t)(oct + 127) << 23) * frac[q];
 }
 
 /* The INT4E scale byte nearest (in log) to s > 0, clamped to 1..255. */
@@ -240,7 +190,7 @@ LSHMOE_HD static inline int lshmoe_qm_nibble(unsigned v)
 
 LSHMOE_HD static inline void lshmoe_qm_put_f32(uint8_t *p, float v)
 {
-    uint32_t u = lshmoe_qm_f32_bits(v);
+    uint32_t u = lshmoe_kn_f32_bits(v);
     p[0] = (uint8_t)u;
     p[1] = (uint8_t)(u >> 8);
     p[2] = (uint8_t)(u >> 16);
@@ -251,7 +201,7 @@ LSHMOE_HD static inline float lshmoe_qm_get_f32(const uint8_t *p)
 {
     uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                  (uint32_t)p[3] << 24;
-    return lshmoe_qm_bits_f32(u);
+    return lshmoe_kn_bits_f32(u);
 }
 
 LSHMOE_HD static inline void lshmoe_qm_put_f16(uint8_t *p, uint16_t v)

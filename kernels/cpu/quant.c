@@ -109,13 +109,13 @@ static uint16_t scale_code(int fmt, float s)
 {
     if (fmt == LSHMOE_QM_INT4E)
         return lshmoe_qm_e8_of(s);
-    return lshmoe_qm_f32_to_f16(s < 65504.0f ? s : 65504.0f);
+    return lshmoe_kn_f32_to_f16(s < 65504.0f ? s : 65504.0f);
 }
 
 static float scale_value(int fmt, uint16_t code)
 {
     return fmt == LSHMOE_QM_INT4E ? lshmoe_qm_e8_scale((uint8_t)code)
-                                  : lshmoe_qm_f16_to_f32(code);
+                                  : lshmoe_kn_f16_to_f32(code);
 }
 
 /* INT4, INT4E and INT2: per 32-element block, the best of a few clipped
@@ -200,7 +200,7 @@ static void dequant_low(const uint8_t *src, size_t hidden, float *restrict y, in
     size_t nb = (size_t)lshmoe_qm_nblocks(fmt, hidden);
     const uint8_t *codes = src + 2 * nb;
     for (size_t b = 0; b < nb; b++) {
-        float s = lshmoe_qm_f16_to_f32(lshmoe_qm_get_f16(src + 2 * b));
+        float s = lshmoe_kn_f16_to_f32(lshmoe_qm_get_f16(src + 2 * b));
         size_t lo = b * LOW;
         size_t n = hidden - lo < LOW ? hidden - lo : LOW;
         if (bits == 4) {
