@@ -124,10 +124,10 @@ static lshmoe_status_t check_fingerprints(const lshmoe_ctx_t *ctx,
 }
 
 /*
- * LSHMOE_MAX_ERROR and LSHMOE_ADAPT are environment-only for now (not in
- * lshmoe_config_t, whose layout is ABI). Neither has to agree across ranks:
- * both only steer what this rank sends, and the receiver learns the result
- * from each segment (header, or the metadata round's PLAIN flag).
+ * LSHMOE_ADAPT is environment-only (not in lshmoe_config_t, whose layout is
+ * ABI). Like max_error it need not agree across ranks: both only steer what
+ * this rank sends, and the receiver learns the result from each segment
+ * (header, or the metadata round's PLAIN flag).
  */
 static lshmoe_status_t init_adapt(lshmoe_ctx_t *ctx)
 {

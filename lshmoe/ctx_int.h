@@ -81,9 +81,9 @@ struct lshmoe_ctx {
 lshmoe_status_t lshmoe_config_resolve(const lshmoe_config_t *user,
                                       lshmoe_config_t *out);
 
-/* The segment codec's parameters for a resolved config (plus
- * LSHMOE_MAX_ERROR, which is environment-only): one place for contexts and
- * the public codec API alike. */
+/* The segment codec's parameters for a resolved config (codec mode and
+ * error budget included): one place for contexts and the public codec API
+ * alike. */
 lshmoe_status_t lshmoe_config_codec_params(const lshmoe_config_t *c, lshmoe_codec_params_t *cp);
 
 /* Records the thread's last error message in the context and returns st. */
