@@ -100,6 +100,11 @@ int bench_launcher_env(const char *const *names);
 /* getenv(name) as a double, 0 if unset. */
 double bench_env_double(const char *name);
 
+/* The median of v[0..n) (n > 0), sorting v in place. Benchmarks report
+ * medians, not means: on a shared machine one descheduled iteration would
+ * otherwise move the whole row. */
+double bench_median(double *v, int n);
+
 /* setenv(name, v) unless v < 0 (flag not given: keep the environment). */
 void bench_set_env_double(const char *name, double v);
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "benchmarks/bench_args.h"
 #include "benchmarks/codec_perf.h"
 #include "benchmarks/codec_perf_cuda.h"
 #include "benchmarks/npy.h"
@@ -66,20 +67,6 @@ static float *load_data(opts_t *o)
         o->tokens = m.rows;
     o->hidden = m.cols;
     return m.data;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median, not the mean: on a shared machine a single descheduled
- * iteration would otherwise move the whole row. Sorts v in place. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static double gbps(size_t bytes, double s)
@@ -261,9 +248,9 @@ static int run_row(bench_t *b, const opts_t *o, int mode, int hashes, int cdim,
         r->wire_bytes += b->wire_len[s];
     r->segments = b->nseg;
     r->raw_segments = (size_t)st.segments_raw;  /* of the last pass; all are alike */
-    r->memcpy_gbps = gbps(b->bytes, median(t_cpy, o->iters));
-    r->enc_gbps = gbps(b->bytes, median(t_enc, o->iters));
-    r->dec_gbps = gbps(b->bytes, median(t_dec, o->iters));
+    r->memcpy_gbps = gbps(b->bytes, bench_median(t_cpy, o->iters));
+    r->enc_gbps = gbps(b->bytes, bench_median(t_enc, o->iters));
+    r->dec_gbps = gbps(b->bytes, bench_median(t_dec, o->iters));
     free(t);
     measure_error(b, o->dtype, r);
     return 0;

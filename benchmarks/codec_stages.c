@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchmarks/bench_args.h"
 #include "benchmarks/npy.h"
 #include "kernels/kernels.h"
 #include "lshmoe/codec.h"
@@ -235,18 +236,6 @@ static double run_stage(int st, sbench_t *b, const sopts_t *o, const lshmoe_kn_h
     return now() - t0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Every stage at one ISA level; prints its rows. */
 static int run_level(lshmoe_kn_isa_t isa, sbench_t *b, const sopts_t *o,
                      const lshmoe_codec_params_t *cp, const lshmoe_kn_hasher_t *h)
@@ -274,8 +263,8 @@ static int run_level(lshmoe_kn_isa_t isa, sbench_t *b, const sopts_t *o,
     for (size_t s = 0; s < b->nseg; s++)
         wire += b->wire_len[s];
     for (int st = ST_MEMCPY; st < ST_N && !err; st++) {
-        double ts = median(t + st * o->iters, o->iters);
-        double tm = median(memcpy_t + st * o->iters, o->iters);
+        double ts = bench_median(t + st * o->iters, o->iters);
+        double tm = bench_median(memcpy_t + st * o->iters, o->iters);
         printf("%-7s %-13s %10.1f %10.1f %9.1f%%\n", lshmoe_kn_isa_name(isa), stage_names[st],
                ts / (double)b->n * 1e9, tm / (double)b->n * 1e9, 100.0 * tm / ts);
     }
