@@ -43,9 +43,10 @@ static void usage(FILE *f, const char *prog)
         "  --guard 0|1         fixed encodings: a segment over the error travels raw (0)\n"
         "  --kmeans ITERS      after each lsh row, a slow k-means reference row with\n"
         "                      its row count per segment (0: none; default 0)\n"
-        "  --search S          budget: bisect (default: monotone chains, bisected),\n"
-        "                      linear (every encoding in byte order; for comparison) or\n"
-        "                      warm (from the previous segment's choice; cheapest)\n"
+        "  --search S          budget: sample (default: estimate on a sample, measure\n"
+        "                      the pick in full), warm (from the previous segment's\n"
+        "                      choice), bisect (monotone chains, bisected) or linear\n"
+        "                      (every encoding in byte order; for comparison)\n"
         "timing and output:\n"
         "  -n ITERS            timed iterations, median reported (default 5)\n"
         "  -w WARMUP           untimed iterations first (default 1)\n"
@@ -236,6 +237,7 @@ int cp_parse(int argc, char **argv, opts_t *o)
             if (!strcmp(v, "bisect")) o->cp.search = LSHMOE_CODEC_SEARCH_BISECT;
             else if (!strcmp(v, "linear")) o->cp.search = LSHMOE_CODEC_SEARCH_LINEAR;
             else if (!strcmp(v, "warm")) o->cp.search = LSHMOE_CODEC_SEARCH_WARM;
+            else if (!strcmp(v, "sample")) o->cp.search = LSHMOE_CODEC_SEARCH_SAMPLE;
             else return BAD();
         } else if (!strcmp(a, "--guard")) {
             if (bench_parse_long(v, 0, 1, &l) != 0) return BAD();

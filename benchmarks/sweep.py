@@ -39,6 +39,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -309,15 +310,32 @@ def choices_text(p):
     return txt
 
 
+POLICY_RE = re.compile(r"#\s+policy, timed calls x ranks: (\d+) encoded, (\d+) plain, "
+                       r"(\d+) of them explored")
+
+
+def policy_lines(out):
+    """The adaptive policy's decisions that alltoall_perf prints after each
+    lshmoe row (rank-calls encoded, plain, and how many of them explored)."""
+    return [{"calls_encoded": int(m.group(1)), "calls_plain": int(m.group(2)),
+             "calls_explored": int(m.group(3))} for m in POLICY_RE.finditer(out)]
+
+
+def policy_text(p):
+    """ "enc/plain/tried" rank-calls of a row ("-": not reported)."""
+    if not p or p.get("calls_encoded") is None:
+        return "-"
+    return f"{p['calls_encoded']}/{p['calls_plain']}/{p['calls_explored']}"
+
+
 def run_one(a, binary, prefix, env, cfg, raw_dir, idx):
     tag = f"{idx:03d}_{data_label(cfg['data'])}_{knob(cfg)}_l{fmt_g(cfg['link_gbps'])}"
     env = dict(env, LSHMOE_CODEC=a.codec)
     if cfg.get("budget") is not None:
         env["LSHMOE_MAX_ERROR"] = fmt_g(cfg["budget"])
-        # Every call encoded, so that the table shows the ladder's choices
-        # and what encoding costs; the adaptive policy would send most
-        # calls plain (LSHMOE_ADAPT in the caller's environment still wins).
-        env.setdefault("LSHMOE_ADAPT", "0")
+    # The library's default policy (adaptive: each call encoded or plain,
+    # whichever has cost less); LSHMOE_ADAPT=0 in the caller's environment
+    # encodes every call. The table shows the policy's decisions.
     jpath = os.path.join(raw_dir, tag + ".json")
     if os.path.exists(jpath):
         os.remove(jpath)
@@ -373,6 +391,7 @@ def run_one(a, binary, prefix, env, cfg, raw_dir, idx):
                          f"  stderr tail:\n{tail(err)}")
     except json.JSONDecodeError as e:
         raise SweepError(f"wrote malformed JSON {jpath}: {e}\n  {cmdline}")
+    doc["policy"] = policy_lines(out)
     rows = doc.get("rows") or []
     if not any(r.get("mode") == "plain" for r in rows) or \
        not any(r.get("mode") == "lshmoe" for r in rows):
@@ -393,9 +412,12 @@ def flatten(a, cfg, idx, doc, wall):
     conf = doc.get("config") or {}
     plain = {row_key(r): r for r in doc["rows"] if r.get("mode") == "plain"}
     out = []
+    policy = list(doc.get("policy") or [])
     for r in doc["rows"]:
         r = dict(r)
         if r.get("mode") == "lshmoe":
+            if policy:   # printed in the order of the lshmoe rows
+                r.update(policy.pop(0))
             p = plain.get(row_key(r))
             if r.get("speedup") is None and p and p.get("time_us") and r.get("time_us"):
                 r["speedup"] = p["time_us"] / r["time_us"]
@@ -482,6 +504,8 @@ def summarise(all_rows, links):
                         "cosine": pick("cosine"),
                         "wrong": max((p.get("wrong") or 0) for p in vals) if vals else None,
                         "speedup": {fmt_g(l): sp[l] for l in links},
+                        "policy": " ".join(policy_text(prim.get(l)) for l in links
+                                           if l in by_link),
                         "break_even_gbps": be, "break_even": be_txt})
     return summary
 
@@ -489,7 +513,8 @@ def summarise(all_rows, links):
 def print_summary(summary, links, a, out_files):
     cols = ["data", "hidden", "L" if a.codec != "budget" else "budget", "ratio",
             "rel_err", "cos<0.5"] + \
-           [f"@{fmt_g(l)}" for l in links] + ["break-even Gb/s", "encodings per call"]
+           [f"@{fmt_g(l)}" for l in links] + ["break-even Gb/s", "policy enc/plain/tried",
+                                               "encodings per call"]
     table = []
     for s in summary:
         line = [s["data"], "-" if s.get("hidden") is None else str(s["hidden"]),
@@ -500,6 +525,7 @@ def print_summary(summary, links, a, out_files):
             v = s["speedup"][fmt_g(l)]
             line.append("-" if v is None else f"{v:.2f}x")
         line.append(s["break_even"])
+        line.append(s.get("policy", "-"))
         line.append(s.get("choices", "-"))
         table.append(line)
     widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(cols)]
@@ -519,7 +545,10 @@ def print_summary(summary, links, a, out_files):
           "bytes in / bytes on the wire, relative L2 error; cos<0.5: received tokens with cosine "
           "< 0.5 to what was sent (lshmoe's 'wrong', informational);\n"
           "@G: speedup at G Gb/s; break-even: link speed where lshmoe stops paying off "
-          "(log-interpolated; >max / <min: no crossing in the swept range).")
+          "(log-interpolated; >max / <min: no crossing in the swept range);\n"
+          "policy enc/plain/tried: the adaptive policy's decisions in the timed calls at each "
+          "link (rank-calls encoded / sent plain / of them exploring the other mode; "
+          "LSHMOE_ADAPT=0 encodes every call).")
     print(f"Note ({os.cpu_count()} cores here, {a.np_} ranks): {HOST_CAVEAT}")
     print()
     for what, path in out_files:

@@ -76,8 +76,8 @@ static lshmoe_status_t check_params(const lshmoe_codec_params_t *p)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "codec: mode %d is not a codec mode (0..%d)", p->mode,
                             (int)LSHMOE_CODEC_BUDGET_ROWS);
-    if (p->search < LSHMOE_CODEC_SEARCH_WARM || p->search > LSHMOE_CODEC_SEARCH_LINEAR)
-        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "codec: search %d is not 0..2",
+    if (p->search < LSHMOE_CODEC_SEARCH_SAMPLE || p->search > LSHMOE_CODEC_SEARCH_LINEAR)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "codec: search %d is not 0..3",
                             p->search);
     if (p->mode != LSHMOE_CODEC_LSH && p->residual_bits != 0)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
@@ -151,6 +151,8 @@ void lshmoe_codec_destroy(lshmoe_codec_t *codec)
     lshmoe_buf_free(&codec->qrows);
     lshmoe_buf_free(&codec->nrows_tmp);
     lshmoe_buf_free(&codec->refine_ws);
+    lshmoe_buf_free(&codec->sample_ws);
+    lshmoe_buf_free(&codec->norms);
     free(codec);
 }
 

@@ -80,16 +80,24 @@ typedef struct lshmoe_codec_params {
     int    search;         /* LSHMOE_CODEC_SEARCH_*                        */
 } lshmoe_codec_params_t;
 
-/* Budget searches. WARM (the default): start from the encoding the
- * previous segment of this codec got (raw: from the largest candidate),
- * walk down the byte order while candidates fit and up while they do not;
- * a few evaluations, may miss a smaller fit elsewhere; the first and every
- * 8th segment bisect instead, so that a stale start does not stick. BISECT: bisect the ladder's monotone chains. LINEAR: every
- * encoding in byte order until one fits (the exact optimum of the ladder;
- * for comparison). */
-#define LSHMOE_CODEC_SEARCH_WARM   0
-#define LSHMOE_CODEC_SEARCH_BISECT 1
-#define LSHMOE_CODEC_SEARCH_LINEAR 2
+/* Budget searches. SAMPLE (the default): estimate the candidates' errors
+ * on a deterministic sample of the segment's tokens (for a clustering: on
+ * every member of a sample of its clusters), walk the byte order and
+ * measure in full, over every token, the first candidate whose estimate is
+ * within the budget; accept it only if that full measurement is (a miss:
+ * walk on; estimates a little over the budget get a second walk; nothing
+ * measured fits: RAW). About one full measurement per segment. WARM: start
+ * from the encoding the previous segment of this codec got (raw: from the
+ * largest candidate), walk down the byte order while candidates fit and up
+ * while they do not; a few evaluations, may miss a smaller fit elsewhere;
+ * the first and every 8th segment bisect instead, so that a stale start
+ * does not stick. BISECT: bisect the ladder's monotone chains. LINEAR:
+ * every encoding in byte order until one fits (the exact optimum of the
+ * ladder; for comparison). */
+#define LSHMOE_CODEC_SEARCH_SAMPLE 0
+#define LSHMOE_CODEC_SEARCH_WARM   1
+#define LSHMOE_CODEC_SEARCH_BISECT 2
+#define LSHMOE_CODEC_SEARCH_LINEAR 3
 
 /* Encodings a segment can travel in: clustering with L hash functions (0 =
  * none), one refinement step or not, and the row format (LSHMOE_QM_*).

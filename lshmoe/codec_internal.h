@@ -49,6 +49,8 @@ struct lshmoe_codec {
     int          warm_id;     /* choice id of the last budget segment (0 raw) */
     int          warm_valid;  /* warm_id is set                              */
     uint64_t     warm_count;  /* budget segments searched (re-anchoring)     */
+    lshmoe_buf_t sample_ws;   /* sampled estimates of the budget search      */
+    lshmoe_buf_t norms;       /* fp64 |x|^2 per token of the segment         */
 };
 
 /* One segment being encoded (codec_encode.c, codec_rd.c). */

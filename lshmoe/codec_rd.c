@@ -40,6 +40,17 @@ typedef struct cand {
     uint64_t bytes;    /* segment bytes (upper bound with refinement)      */
 } cand_t;
 
+/* Row formats of the budget ladder's centroids. */
+static const int cl_fmts[] = {LSHMOE_QM_INT4E, LSHMOE_QM_INT8};
+#define N_CL_FMTS (sizeof cl_fmts / sizeof cl_fmts[0])
+
+/* Estimates of the sampled search for the clusterings of one L: relative
+ * squared error (sse / sum |x|^2 on the sample) per centroid format. */
+typedef struct cl_est {
+    int    done;
+    double rel2[N_CL_FMTS];
+} cl_est_t;
+
 typedef struct rd {
     const enc_job_t *j;
     lshmoe_codec_t  *c;
@@ -51,6 +62,9 @@ typedef struct rd {
     int              cur_L, cur_refine;
     size_t           cur_nrows;
     uint64_t         visited, evals;
+    /* sampled search: estimates per L (index L) */
+    cl_est_t         cl_est[LSHMOE_CODEC_MAX_L + 1];
+    double           row_est[LSHMOE_QM_COUNT]; /* < 0: not yet estimated */
 } rd_t;
 
 /* The one encoding of each fixed mode: {L, refine, fmt}; L -1 = the
@@ -109,17 +123,37 @@ static uint64_t cand_bytes(const rd_t *r, const cand_t *k, size_t nrows)
     return len;
 }
 
-/* Widens the tokens to fp32 (kept for the segment) and sums |x|^2.
+/* |x|^2 of one row, as sq_dist sums (8 fp32 partial sums, then fp64);
+ * non-finite elements give a non-finite sum. */
+static double sq_norm(const float *restrict x, size_t n)
+{
+    float part[8] = {0};
+    double s = 0.0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t k = 0; k < 8; k++)
+            part[k] += x[i + k] * x[i + k];
+    for (; i < n; i++)
+        s += (double)x[i] * x[i];
+    for (size_t k = 0; k < 8; k++)
+        s += part[k];
+    return s;
+}
+
+/* Widens the tokens to fp32 (kept for the segment) and sums |x|^2, per
+ * token (kept in norms, for the sampled search) and over the segment.
  * Returns 1 when every element is finite. */
-static int widen(rd_t *r, float *x)
+static int widen(rd_t *r, float *x, double *norms)
 {
     const enc_job_t *j = r->j;
     const uint8_t *t = j->tokens;
     size_t h = j->hidden;
     double den = 0.0;
     lshmoe_row_to_f32(t, j->dtype, j->ntokens * h, x);
-    for (size_t i = 0; i < j->ntokens * h; i++)
-        den += (double)x[i] * x[i];
+    for (size_t i = 0; i < j->ntokens; i++) {
+        norms[i] = sq_norm(x + i * h, h);
+        den += norms[i];
+    }
     r->den = den;
     return isfinite(den);
 }
@@ -374,9 +408,8 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
     /* The ladder (docs/algorithm.md has the measurements behind it). */
     static const int raw_fmts[] = {LSHMOE_QM_INT2, LSHMOE_QM_INT4E, LSHMOE_QM_INT4,
                                    LSHMOE_QM_FP8, LSHMOE_QM_INT8};
-    static const int cl_fmts[] = {LSHMOE_QM_INT4E, LSHMOE_QM_INT8};
     const size_t n_raw = sizeof raw_fmts / sizeof raw_fmts[0];
-    const size_t n_cl = sizeof cl_fmts / sizeof cl_fmts[0];
+    const size_t n_cl = N_CL_FMTS;
     lshmoe_codec_t *c = r->c;
     size_t nc = 0;
     int mode = c->params.mode;
@@ -511,7 +544,259 @@ static int same_chain(const cand_t *a, const cand_t *b)
 }
 
 /*
- * The smallest candidate that fits. LINEAR: every candidate in byte order
+ * The sampled search (SEARCH_SAMPLE). An estimate only says which
+ * candidate to measure next: a candidate is accepted once its error has
+ * been measured over every token of the segment (eval), as in every
+ * search, so a wrong estimate costs time or ratio, never the budget.
+ */
+/* tokens sampled for a row format; about as many tokens for a clustering,
+ * in whole clusters (a centroid needs every member) */
+#define SAMPLE_TOKENS 32
+/* a second walk measures the candidates estimated up to this factor (in
+ * error) over the budget, in case the first found nothing that fits */
+#define SAMPLE_SLACK 1.25
+/* a refined candidate's estimate is its unrefined twin's times this (in
+ * error): measured gains of one refinement step are 11-32% (algorithm.md) */
+#define SAMPLE_REFINE_GAIN 0.85
+
+static double rel2(double sse, double den)
+{
+    return den > 0.0 ? sse / den : (sse > 0.0 ? INFINITY : 0.0);
+}
+
+/* Relative squared error of rows in format fmt on every (n / SAMPLE_TOKENS)-th
+ * token (kept in row_est). The one-row code goes where the segment's rows
+ * will go (a listed candidate is smaller than RAW, so one row fits). */
+static double est_rows(rd_t *r, int fmt)
+{
+    const enc_job_t *j = r->j;
+    size_t n = j->ntokens, h = j->hidden;
+    size_t step = n > SAMPLE_TOKENS ? n / SAMPLE_TOKENS : 1;
+    const double *norms = r->c->norms.ptr;
+    float *y = r->c->scratch.ptr;
+    void *tmp = (uint8_t *)r->c->scratch.ptr + h * sizeof(float);
+    uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
+    double sse = 0.0, den = 0.0;
+    if (r->row_est[fmt] >= 0.0)
+        return r->row_est[fmt];
+    for (size_t i = step / 2; i < n; i += step) {
+        const float *xi = r->x + i * h;
+        lshmoe_kn_quant_row(fmt, xi, h, code);
+        lshmoe_kn_dequant_row(fmt, code, h, y);
+        round_dtype(y, h, j->dtype, tmp);
+        sse += sq_dist(xi, y, h);
+        den += norms[i];
+        r->visited++;
+    }
+    r->row_est[fmt] = rel2(sse, den);
+    return r->row_est[fmt];
+}
+
+/*
+ * Estimates for the clustering by L functions that group_l left in
+ * cluster_of (nrows clusters), per centroid format, in two strata. A
+ * cluster of one decodes to its token in the row format: that error is
+ * the format's row estimate times the stratum's exact sum |x|^2. Clusters
+ * of two or more (rare on data LSH cannot compress, where they carry all
+ * of the clustering's error: so never left to chance) are sampled whole,
+ * every cstep-th of them (all of them when there are few), about
+ * SAMPLE_TOKENS members: means in fp32 from the widened tokens (the
+ * kernel's up to summation order), each format's decoded rows, the error
+ * of every member, scaled by the stratum's sum |x|^2 over the sample's.
+ */
+static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
+{
+    lshmoe_codec_t *c = r->c;
+    const enc_job_t *j = r->j;
+    size_t n = j->ntokens, h = j->hidden, bytes;
+    const uint32_t *of = c->cluster_of.ptr;
+    const double *norms = c->norms.ptr;
+    double den1 = 0.0, denm = 0.0;
+    size_t nmulti = 0, members = 0;
+
+    /* per cluster: size, then sample slot; per slot: the mean and each
+     * format's decoded row; the sampled members */
+    LSHMOE_CHECK(lshmoe_mul_size(n * h, (1 + N_CL_FMTS) * sizeof(float), &bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->sample_ws, bytes + 3 * n * sizeof(uint32_t)));
+    uint32_t *size = c->sample_ws.ptr, *mem = size + n, *slot_of = mem + n;
+    float *mean = (float *)(slot_of + n);
+    memset(size, 0, nrows * sizeof *size);
+    for (size_t i = 0; i < n; i++)
+        size[of[i]]++;
+    for (size_t i = 0; i < n; i++) {
+        if (size[of[i]] == 1) {
+            den1 += norms[i];
+        } else {
+            denm += norms[i];
+            members++;
+        }
+    }
+    for (size_t k = 0; k < nrows; k++)
+        nmulti += size[k] > 1;
+    size_t cstep = members / SAMPLE_TOKENS;
+    if (nmulti / 4 < cstep)
+        cstep = nmulti / 4;    /* few large clusters: at least 4 of them */
+    if (cstep < 1)
+        cstep = 1;
+    size_t nslots = 0;
+    for (size_t k = 0, mk = 0; k < nrows; k++) {
+        slot_of[k] = UINT32_MAX;
+        if (size[k] > 1 && mk++ % cstep == cstep / 2)
+            slot_of[k] = (uint32_t)nslots++;
+    }
+    float *q = mean + nslots * h;
+    size_t m = 0;
+    memset(mean, 0, nslots * h * sizeof *mean);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t s = slot_of[of[i]];
+        if (s == UINT32_MAX)
+            continue;
+        const float *xi = r->x + i * h;
+        float *ms = mean + (size_t)s * h;
+        for (size_t e = 0; e < h; e++)
+            ms[e] += xi[e];
+        mem[m++] = (uint32_t)i;
+        r->visited++;
+    }
+    void *tmp = (uint8_t *)c->scratch.ptr + h * sizeof(float);
+    uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
+    for (size_t k = 0; k < nrows; k++) {
+        uint32_t s = slot_of[k];
+        if (s == UINT32_MAX)
+            continue;
+        float *ms = mean + (size_t)s * h, inv = 1.0f / (float)size[k];
+        for (size_t e = 0; e < h; e++)
+            ms[e] *= inv;
+        for (size_t f = 0; f < N_CL_FMTS; f++) {
+            float *qs = q + (f * nslots + s) * h;
+            lshmoe_kn_quant_row(cl_fmts[f], ms, h, code);
+            lshmoe_kn_dequant_row(cl_fmts[f], code, h, qs);
+            round_dtype(qs, h, j->dtype, tmp);
+        }
+    }
+    double sse[N_CL_FMTS] = {0}, dens = 0.0;
+    for (size_t t = 0; t < m; t++) {
+        const float *xi = r->x + (size_t)mem[t] * h;
+        size_t s = slot_of[of[mem[t]]];
+        for (size_t f = 0; f < N_CL_FMTS; f++) {
+            sse[f] += sq_dist(xi, q + (f * nslots + s) * h, h);
+            r->visited++;
+        }
+        dens += norms[mem[t]];
+    }
+    for (size_t f = 0; f < N_CL_FMTS; f++) {
+        double e = est_rows(r, cl_fmts[f]) * den1;
+        if (dens > 0.0)
+            e += sse[f] * (denm / dens);
+        r->cl_est[L].rel2[f] = rel2(e, r->den);
+    }
+    r->cl_est[L].done = 1;
+    return LSHMOE_OK;
+}
+
+/* The estimated relative squared error of a candidate. */
+static lshmoe_status_t estimate(rd_t *r, const cand_t *k, double *est_p)
+{
+    if (k->L == 0) {
+        *est_p = est_rows(r, k->fmt);
+        return LSHMOE_OK;
+    }
+    if (!r->cl_est[k->L].done)
+        LSHMOE_CHECK(est_clusters(r, k->L, group_l(r, k->L)));
+    size_t f = 0;
+    while (f + 1 < N_CL_FMTS && cl_fmts[f] != k->fmt)
+        f++;
+    *est_p = r->cl_est[k->L].rel2[f] *
+             (k->refine ? SAMPLE_REFINE_GAIN * SAMPLE_REFINE_GAIN : 1.0);
+    return LSHMOE_OK;
+}
+
+/* est[i] <= thr, estimating on first use (est[i] < 0: not yet). */
+static lshmoe_status_t est_fits(rd_t *r, const cand_t *cands, double *est, size_t i,
+                                double thr, int *fit_p)
+{
+    if (est[i] < 0.0)
+        LSHMOE_CHECK(estimate(r, &cands[i], &est[i]));
+    *fit_p = est[i] <= thr;
+    return LSHMOE_OK;
+}
+
+/*
+ * The smallest unmeasured candidate whose estimate is within thr (or
+ * -1): the quantizers' chain (error falls as bytes grow, save int4 that
+ * int4e dominates), then each clustered chain (monotone in L by
+ * construction) is bisected among its members smaller than the best so
+ * far, so that only a few are estimated. A chain that is not monotone
+ * can make the pick miss a smaller fit: that costs ratio, never the
+ * budget (the pick is measured before it is accepted).
+ */
+static lshmoe_status_t pick(rd_t *r, const cand_t *cands, size_t n,
+                            const signed char *state, double *est, double thr,
+                            int *pick_p)
+{
+    signed char done[MAX_CAND] = {0};
+    size_t idx[MAX_CAND];
+    int best = -1, fit;
+    /* the quantizers first: their winner bounds the clustered chains */
+    for (int pass = 0; pass < 2; pass++)
+    for (size_t h = 0; h < n; h++) {
+        if (done[h] || (pass == 0) != (cands[h].L == 0))
+            continue;
+        size_t m = 0;
+        for (size_t i = h; i < n; i++)  /* cands are sorted by bytes */
+            if (!done[i] && same_chain(&cands[h], &cands[i])) {
+                done[i] = 1;
+                if (state[i] == 0 && (best < 0 || cands[i].bytes < cands[best].bytes))
+                    idx[m++] = i;
+            }
+        size_t lo = 0, hi = m;   /* smallest member within thr in [lo, hi) */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            LSHMOE_CHECK(est_fits(r, cands, est, idx[mid], thr, &fit));
+            if (fit)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        if (lo < m)
+            best = (int)idx[lo];
+    }
+    *pick_p = best;
+    return LSHMOE_OK;
+}
+
+/* Measures in full the smallest candidate whose estimate is within the
+ * budget, the next one after a miss, until one fits; then, if none did,
+ * the same for the estimates within SAMPLE_SLACK of it. */
+static lshmoe_status_t search_sample(rd_t *r, const cand_t *cands, size_t n,
+                                     signed char *state, double *sse, int *best_p,
+                                     int *last_p)
+{
+    double est[MAX_CAND], b2 = r->c->params.max_error * r->c->params.max_error;
+    for (size_t i = 0; i < n; i++)
+        est[i] = -1.0;
+    for (size_t f = 0; f < LSHMOE_QM_COUNT; f++)
+        r->row_est[f] = -1.0;
+    *best_p = -1;
+    for (int tier = 0; tier < 2; tier++) {
+        double thr = tier ? b2 * SAMPLE_SLACK * SAMPLE_SLACK : b2;
+        for (;;) {
+            int i;
+            LSHMOE_CHECK(pick(r, cands, n, state, est, thr, &i));
+            if (i < 0)
+                break;
+            LSHMOE_CHECK(fits(r, cands, (size_t)i, state, sse, last_p));
+            if (state[i] > 0) {
+                *best_p = i;
+                return LSHMOE_OK;
+            }
+        }
+    }
+    return LSHMOE_OK;
+}
+
+/*
+ * The smallest candidate that fits. SAMPLE: search_sample. LINEAR: every candidate in byte order
  * until one fits. WARM: see codec.h (falls back to BISECT when the previous
  * segment gave no start). BISECT: the ladder is cut into chains that
  * are monotone by construction (the quantizers; and for each refine x row
@@ -529,8 +814,10 @@ static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_
     int best = -1, last = -1;
     uint64_t best_bytes = UINT64_MAX;
 
-    if (r->c->params.search == LSHMOE_CODEC_SEARCH_WARM &&
-        (best = warm_start(r, cands, n)) >= 0) {
+    if (r->c->params.search == LSHMOE_CODEC_SEARCH_SAMPLE) {
+        LSHMOE_CHECK(search_sample(r, cands, n, state, sse, &best, &last));
+    } else if (r->c->params.search == LSHMOE_CODEC_SEARCH_WARM &&
+               (best = warm_start(r, cands, n)) >= 0) {
         /* down the byte order while candidates fit */
         int at = best;
         LSHMOE_CHECK(fits(r, cands, (size_t)at, state, sse, &last));
@@ -629,7 +916,8 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
         LSHMOE_CHECK(lshmoe_buf_reserve(&c->qrows, bytes));
         /* one row of fp32 for decoding, one of the dtype for rounding */
         LSHMOE_CHECK(lshmoe_buf_reserve(&c->scratch, h * sizeof(float) + h * 8 + 64));
-        if (!widen(&r, c->xf.ptr))
+        LSHMOE_CHECK(lshmoe_buf_reserve(&c->norms, n * sizeof(double)));
+        if (!widen(&r, c->xf.ptr, c->norms.ptr))
             return LSHMOE_OK; /* NaN/Inf: the caller's LSH path, exact tokens */
         r.x = c->xf.ptr;
         r.measure = budget_mode(c->params.mode) || c->params.error_guard;

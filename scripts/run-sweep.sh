@@ -44,11 +44,12 @@ lshmoe_prepare_glove() {
     rm -f "$log"
 }
 
-# Without arguments: clustered, gaussian and (when available) glove; hashes
-# 2,6,10; links 1..400 Gb/s; 512 bf16 tokens per peer of width 1024 (GloVe:
-# its own width, 100); -n 20 -w 5. 45 runs, about 40 s on 2 cores after the
-# build. With arguments: sweep.py's own defaults plus what you give (see
-# /usr/bin/python3 benchmarks/sweep.py -h).
+# Without arguments: clustered, gaussian and (when available) glove; error
+# budgets 0.03,0.13,0.3; links 1,10,100 Gb/s; 256 bf16 tokens per peer of
+# width 1024 (GloVe: its own width, 100); alltoall_perf's default -n 20 -w 5,
+# with the library's default (adaptive) policy. 27 runs, about 80 s on 2
+# cores after the build. With arguments: sweep.py's own defaults plus what
+# you give (see /usr/bin/python3 benchmarks/sweep.py -h).
 if [ $# -eq 0 ]; then
     data=(--data clustered --data gaussian)
     if [ "${SWEEP_GLOVE:-1}" != 0 ] && lshmoe_prepare_glove; then
@@ -57,7 +58,7 @@ if [ $# -eq 0 ]; then
     # the error budget (LSHMOE_CODEC=budget, sweep.py's default codec) at
     # three budgets; --codec lsh --hashes 2,6,10 sweeps LSH alone instead
     set -- --np 4 "${data[@]}" --max-error 0.03,0.13,0.3 \
-           --links 1,10,100 --tokens 256 --hidden 1024 --dtype bf16 -n 3 -w 1
+           --links 1,10,100 --tokens 256 --hidden 1024 --dtype bf16 -n 20 -w 5
 fi
 # Debian's interpreter: the one apt gave numpy and matplotlib.
 exec /usr/bin/python3 "$LSHMOE_ROOT/benchmarks/sweep.py" \

@@ -262,7 +262,7 @@ static void test_budget_within_budget_random(void)
             for (size_t k = 0; k < sizeof budgets / sizeof *budgets; k++) {
                 lshmoe_codec_params_t p = base_params(LSHMOE_CODEC_BUDGET, budgets[k]);
                 seg_result_t r;
-                p.search = (int)(k % 3); /* warm (no start: bisects), bisect, linear */
+                p.search = (int)(k % 4); /* sample, warm (no start: bisects), bisect, linear */
                 run_codec(&p, tok, dts[d], h, n, &r);
                 CU_ASSERT(r.err <= budgets[k] * (1.0 + 1e-9));
                 /* reported = what the receiver gets */
@@ -297,7 +297,7 @@ static void test_budget_warm_sequence(void)
     CU_ASSERT_FATAL(lshmoe_codec_max_bytes(LSHMOE_DTYPE_BF16, h, n, &cap) == LSHMOE_OK);
     uint8_t *seg = malloc(cap);
     int raw = 0, coded = 0;
-    for (int search = LSHMOE_CODEC_SEARCH_WARM; search <= LSHMOE_CODEC_SEARCH_LINEAR; search++) {
+    for (int search = LSHMOE_CODEC_SEARCH_SAMPLE; search <= LSHMOE_CODEC_SEARCH_LINEAR; search++) {
         lshmoe_codec_t *c = NULL;
         for (int s = 0; s < 24; s++) {
             double budget = budgets[s % 8];
