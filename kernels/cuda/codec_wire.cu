@@ -21,6 +21,7 @@
 #define WIRE_THREADS 256
 #define HDR_BYTES 48
 #define HDR_OFF_CHECKSUM 40
+#define CHECK_BATCH 32 /* words a checksum lane loads ahead */
 
 static unsigned grid_for(size_t n, unsigned threads)
 {
@@ -176,8 +177,23 @@ static __device__ uint64_t segment_checksum(const unsigned char *seg, size_t pay
         lshmoe_wck_init(seed, v);
         uint64_t x = v[threadIdx.x];
         const uint64_t *w = (const uint64_t *)(seg + HDR_BYTES) + threadIdx.x;
-        for (size_t k = 0; k < payload / 32; k++)
-            x = lshmoe_wck_step(x, w[4 * k]); /* device memory is little-endian */
+        const size_t nb = payload / 32;
+        size_t k = 0;
+        /* The chain is sequential; the loads are not: fetch a batch of
+         * words before stepping through it, so memory latency is paid once
+         * per batch instead of once per step (device memory is
+         * little-endian, as the wire). */
+        for (; k + CHECK_BATCH <= nb; k += CHECK_BATCH) {
+            uint64_t a[CHECK_BATCH];
+#pragma unroll
+            for (int u = 0; u < CHECK_BATCH; u++)
+                a[u] = __ldg(w + 4 * (k + u));
+#pragma unroll
+            for (int u = 0; u < CHECK_BATCH; u++)
+                x = lshmoe_wck_step(x, a[u]);
+        }
+        for (; k < nb; k++)
+            x = lshmoe_wck_step(x, w[4 * k]);
         lanes[threadIdx.x] = x;
     }
     __syncthreads();
