@@ -138,7 +138,17 @@ lshmoe_status_t lshmoe_kn_cuda_unpack(const void *seg, const lshmoe_kn_seg_t *g,
                                       size_t row_bytes, const uint32_t *bad, void *out,
                                       void *stream);
 
-/* The ops table of LSHMOE_KN_MEM_CUDA (ops.cu). */
+/* Row i of dst (lshmoe_qm_row_bytes(fmt, hidden) bytes each) = row i of
+ * `rows` (dtype, widened exactly to fp32) coded as lshmoe_kn_quant_row()
+ * codes it, byte for byte (quant.cu); fmt LSHMOE_QM_FP8 .. INT4E. The
+ * INT4E scale byte takes a device log2f, which may differ from the host's
+ * in the last bit: a scale exactly between two codes could round the
+ * other way (never seen in the tests). */
+lshmoe_status_t lshmoe_kn_cuda_quant_rows(int fmt, const void *rows, lshmoe_dtype_t dtype,
+                                          size_t hidden, size_t nrows, void *dst,
+                                          void *stream);
+
+/* The ops table of LSHMOE_KN_MEM_CUDA (device.cu). */
 extern const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops;
 
 #ifdef __cplusplus
