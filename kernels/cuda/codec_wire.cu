@@ -70,20 +70,34 @@ static __global__ void guard_token_kernel(const unsigned char *tokens, const uns
     }
 }
 
-/* sums = {num, den} over the tokens with a finite squared norm, added in
- * token order (one thread: deterministic, a few microseconds). */
+/* sums = {num, den} over the tokens with a finite squared norm: one block,
+ * thread t adds tokens t, t + T, ... in order, then a fixed tree; the same
+ * order on every run (deterministic), another than the CPU's. */
 static __global__ void guard_total_kernel(const double *tok, size_t ntokens, double *sums)
 {
+    __shared__ double sn[GUARD_THREADS], sd[GUARD_THREADS];
     double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < ntokens; i++) {
+    for (size_t i = threadIdx.x; i < ntokens; i += blockDim.x) {
         double nn = tok[2 * i];
         if (!isfinite(nn))
             continue;
         den += nn;
         num += tok[2 * i + 1];
     }
-    sums[0] = num;
-    sums[1] = den;
+    sn[threadIdx.x] = num;
+    sd[threadIdx.x] = den;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s /= 2) {
+        if (threadIdx.x < s) {
+            sn[threadIdx.x] += sn[threadIdx.x + s];
+            sd[threadIdx.x] += sd[threadIdx.x + s];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        sums[0] = sn[0];
+        sums[1] = sd[0];
+    }
 }
 
 extern "C" lshmoe_status_t
@@ -102,7 +116,7 @@ lshmoe_kn_cuda_guard_sums(const void *tokens, const void *rows, lshmoe_dtype_t d
         (const unsigned char *)tokens, (const unsigned char *)rows, (int)dtype, hidden,
         ntokens, cluster_of, sizes, tok_ws);
     KN_CUDA_LAUNCHED("guard");
-    guard_total_kernel<<<1, 1, 0, s>>>(tok_ws, ntokens, sums);
+    guard_total_kernel<<<1, GUARD_THREADS, 0, s>>>(tok_ws, ntokens, sums);
     KN_CUDA_LAUNCHED("guard total");
     return LSHMOE_OK;
 }

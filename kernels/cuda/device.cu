@@ -4,7 +4,9 @@
 /*
  * Device presence and the memory kind of a pointer. Neither is an error
  * when CUDA is unusable: a build with CUDA must run on a machine without
- * a GPU and treat every pointer as host memory there.
+ * a GPU and treat every pointer as host memory there. Also the ops table
+ * of CUDA device memory (kernels.h), through which the core reaches every
+ * launcher.
  */
 #include <cuda_runtime.h>
 

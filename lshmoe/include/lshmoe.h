@@ -434,8 +434,8 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * cudaStream_t; NULL = the legacy default stream), and the call returns
  * when every received segment is validated and expanded; the copy of the
  * rank's own segment is still queued on `stream` then. The host waits on
- * the stream twice per call (reading cluster counts back to size the
- * exchange, and the receiver's validation result; docs/cuda.md). On device
+ * the stream three times per call (reading cluster counts back to size the
+ * exchange, the received headers, the validation result; docs/cuda.md). On device
  * buffers, only the lsh codec without residuals runs (LSHMOE_CODEC=lsh,
  * RESIDUAL_BITS 0) and the adaptive policy is off. Not thread-safe on one context: a call
  * on a context that another call is using (another thread, or an MoE
