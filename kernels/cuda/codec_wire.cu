@@ -29,6 +29,22 @@ static unsigned grid_for(size_t n, unsigned threads)
     return b < 4096 ? (unsigned)(b ? b : 1) : 4096u;
 }
 
+/* sn[0], sd[0] = the sums of a and b over the block (a power of two of
+ * threads), in a fixed tree: the same order on every run. */
+static __device__ void block_sum2(double a, double b, double *sn, double *sd)
+{
+    sn[threadIdx.x] = a;
+    sd[threadIdx.x] = b;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s /= 2) {
+        if (threadIdx.x < s) {
+            sn[threadIdx.x] += sn[threadIdx.x + s];
+            sd[threadIdx.x] += sd[threadIdx.x + s];
+        }
+        __syncthreads();
+    }
+}
+
 /* Per token: ||x||^2 and, in a cluster of two or more, ||x - row||^2, in
  * fp64 from the fp32 values (as kernels/cpu/guard.c); a block per token,
  * a fixed tree order, so the sums agree with the CPU's to rounding. */
@@ -52,16 +68,7 @@ static __global__ void guard_token_kernel(const unsigned char *tokens, const uns
                 d += diff * diff;
             }
         }
-        sn[threadIdx.x] = nn;
-        sd[threadIdx.x] = d;
-        __syncthreads();
-        for (unsigned s = blockDim.x / 2; s > 0; s /= 2) {
-            if (threadIdx.x < s) {
-                sn[threadIdx.x] += sn[threadIdx.x + s];
-                sd[threadIdx.x] += sd[threadIdx.x + s];
-            }
-            __syncthreads();
-        }
+        block_sum2(nn, d, sn, sd);
         if (threadIdx.x == 0) {
             tok[2 * i] = sn[0];
             tok[2 * i + 1] = multi ? sd[0] : 0.0;
@@ -84,16 +91,7 @@ static __global__ void guard_total_kernel(const double *tok, size_t ntokens, dou
         den += nn;
         num += tok[2 * i + 1];
     }
-    sn[threadIdx.x] = num;
-    sd[threadIdx.x] = den;
-    __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s /= 2) {
-        if (threadIdx.x < s) {
-            sn[threadIdx.x] += sn[threadIdx.x + s];
-            sd[threadIdx.x] += sd[threadIdx.x + s];
-        }
-        __syncthreads();
-    }
+    block_sum2(num, den, sn, sd);
     if (threadIdx.x == 0) {
         sums[0] = sn[0];
         sums[1] = sd[0];
