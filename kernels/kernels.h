@@ -166,6 +166,76 @@ typedef enum lshmoe_kn_mem {
 lshmoe_kn_mem_t lshmoe_kn_mem_kind(const void *ptr);
 const char *lshmoe_kn_mem_name(lshmoe_kn_mem_t kind);
 
+/*
+ * One codec segment as the device validator and unpacker see it (the host
+ * read and checked its header first: lshmoe/codec_device.c). Offsets are
+ * from the segment start (docs/wire-format.md).
+ */
+typedef struct lshmoe_kn_seg {
+    uint64_t rows_off, rows_bytes;  /* rows_bytes before padding            */
+    uint64_t idx_off, idx_bytes;    /* idx_off = end of the padded rows     */
+    uint64_t payload_bytes;         /* everything after the header          */
+    uint64_t ntokens, nrows;
+    int      raw, idx32;
+} lshmoe_kn_seg_t;
+
+/* Bits of a device validation result (0: the segment is intact). */
+#define LSHMOE_KN_SEG_BAD_CHECKSUM 0x1u
+#define LSHMOE_KN_SEG_BAD_PAD      0x2u
+#define LSHMOE_KN_SEG_BAD_INDEX    0x4u
+
+/*
+ * The kernels of a device memory kind, for the core's device data path
+ * (lshmoe/codec_device.c), which calls nothing else of the device: the
+ * core has no #ifdef for CUDA. Every method but alloc, free, sync and
+ * hasher_create/destroy is stream-ordered on `stream` and returns once the
+ * work is queued; errors of queued work surface at the next sync. Each
+ * method does what the launcher of the same name in kernels/cuda/lsh_cuda.h
+ * documents. Pointers are device memory unless said otherwise.
+ */
+typedef struct lshmoe_kn_dev_ops {
+    const char *name;
+    /* what a NULL stream means (the legacy default stream) */
+    void *default_stream;
+    lshmoe_status_t (*alloc)(size_t bytes, void **ptr_p);   /* not stream-ordered */
+    void (*free)(void *ptr);                                /* not stream-ordered */
+    /* bytes between any two of host and device memory */
+    lshmoe_status_t (*copy)(void *dst, const void *src, size_t bytes, void *stream);
+    lshmoe_status_t (*zero)(void *dst, size_t bytes, void *stream);
+    lshmoe_status_t (*sync)(void *stream);                  /* waits for the stream */
+    lshmoe_status_t (*hasher_create)(const lshmoe_kn_lsh_params_t *params, size_t hidden,
+                                     void *stream, void **hasher_p);
+    void (*hasher_destroy)(void *hasher);
+    lshmoe_status_t (*hash)(const void *hasher, const void *tokens, lshmoe_dtype_t dtype,
+                            size_t ntokens, uint64_t *keys, void *stream);
+    size_t (*group_ws_size)(size_t ntokens);
+    lshmoe_status_t (*group)(const uint64_t *keys, size_t ntokens, uint32_t *cluster_of,
+                             uint32_t *sizes, uint32_t *starts, uint32_t *members,
+                             uint32_t *nclusters, void *ws, size_t ws_bytes, void *stream);
+    lshmoe_status_t (*centroids)(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
+                                 const uint32_t *sizes, const uint32_t *starts,
+                                 const uint32_t *members, const uint32_t *nclusters,
+                                 size_t max_clusters, void *rows, void *stream);
+    lshmoe_status_t (*guard_sums)(const void *tokens, const void *rows, lshmoe_dtype_t dtype,
+                                  size_t hidden, size_t ntokens, const uint32_t *cluster_of,
+                                  const uint32_t *sizes, double *tok_ws, double *sums,
+                                  void *stream);
+    lshmoe_status_t (*sample_keys)(const uint64_t *keys, size_t ntokens, size_t s,
+                                   uint64_t *out, void *stream);
+    lshmoe_status_t (*pack_index)(const uint32_t *cluster_of, size_t ntokens, int idx32,
+                                  void *dst, size_t padded_bytes, void *stream);
+    lshmoe_status_t (*seal)(void *seg, const void *header, size_t payload_bytes,
+                            void *stream);
+    lshmoe_status_t (*check_segment)(const void *seg, const lshmoe_kn_seg_t *g,
+                                     uint32_t *bad, void *stream);
+    lshmoe_status_t (*unpack)(const void *seg, const lshmoe_kn_seg_t *g, size_t row_bytes,
+                              const uint32_t *bad, void *out, void *stream);
+} lshmoe_kn_dev_ops_t;
+
+/* The ops of a device memory kind; NULL for host memory (the CPU kernels
+ * above are called directly) and for a kind this build lacks. */
+const lshmoe_kn_dev_ops_t *lshmoe_kn_dev_ops(lshmoe_kn_mem_t kind);
+
 /* In-place normalised fast Walsh-Hadamard transform of n = 2^k floats
  * (H / sqrt(n), so it is its own inverse). */
 void lshmoe_kn_fwht(float *v, size_t n);
