@@ -92,6 +92,25 @@ INL __m256i e4m3_8(__m256 v)
     return _mm256_or_si256(q, sign);
 }
 
+/* lshmoe_qm_e4m3_to_f32() on 8 codes (int32 lanes). */
+INL __m256 e4m3_dec8(__m256i c)
+{
+    __m256i sign = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x80)), 24);
+    __m256i e = _mm256_and_si256(_mm256_srli_epi32(c, 3), _mm256_set1_epi32(15));
+    __m256i m = _mm256_and_si256(c, _mm256_set1_epi32(7));
+    __m256i normal = _mm256_or_si256(
+        _mm256_or_si256(sign, _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(120)), 23)),
+        _mm256_slli_epi32(m, 20));
+    __m256i sub = _mm256_or_si256(
+        _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(0.001953125f))),
+        sign);
+    __m256i bits = _mm256_blendv_epi8(normal, sub, _mm256_cmpeq_epi32(e, _mm256_setzero_si256()));
+    __m256i nan = _mm256_cmpeq_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7f)),
+                                     _mm256_set1_epi32(0x7f));
+    bits = _mm256_blendv_epi8(bits, _mm256_or_si256(sign, _mm256_set1_epi32(0x7fc00000)), nan);
+    return _mm256_castsi256_ps(bits);
+}
+
 /* 4 x 8 int32 lanes (0..255, or -128..127 when is_signed) -> 32 bytes in
  * element order. */
 INL __m256i pack32(__m256i a, __m256i b, __m256i c, __m256i d, int is_signed)
@@ -103,7 +122,10 @@ INL __m256i pack32(__m256i a, __m256i b, __m256i c, __m256i d, int is_signed)
     return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-static void quant_fp8(const float *x, size_t hidden, uint8_t *dst)
+/* The quantizers below also write the decoded row to y when y is not
+ * NULL, from the codes in registers: the decoder's products (level times
+ * the decoded scale), so y is what lshmoe_kn_dequant_row() would give. */
+static void quant_fp8(const float *x, size_t hidden, uint8_t *dst, float *y)
 {
     size_t nb = (size_t)lshmoe_qm_nblocks(LSHMOE_QM_FP8, hidden);
     uint8_t *codes = dst + 4 * nb;
@@ -124,13 +146,19 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst)
                 q[k] = e4m3_8(_mm256_mul_ps(_mm256_loadu_ps(xb + i + 8 * k), vi));
             _mm256_storeu_si256((__m256i *)(void *)(codes + lo + i),
                                 pack32(q[0], q[1], q[2], q[3], 0));
+            for (int k = 0; y != NULL && k < 4; k++)
+                _mm256_storeu_ps(y + lo + i + 8 * k,
+                                 _mm256_mul_ps(e4m3_dec8(q[k]), _mm256_set1_ps(s)));
         }
-        for (; i < n; i++)
+        for (; i < n; i++) {
             codes[lo + i] = lshmoe_qm_f32_to_e4m3(xb[i] * inv);
+            if (y != NULL)
+                y[lo + i] = lshmoe_qm_e4m3_to_f32(codes[lo + i]) * s;
+        }
     }
 }
 
-static void quant_int8(const float *x, size_t hidden, uint8_t *dst)
+static void quant_int8(const float *x, size_t hidden, uint8_t *dst, float *y)
 {
     float s = amax_row(x, hidden) / 127.0f;
     float inv = lshmoe_qr_safe_inv(s);
@@ -141,19 +169,28 @@ static void quant_int8(const float *x, size_t hidden, uint8_t *dst)
                  hi = _mm256_set1_ps(127.0f);
     size_t i = 0;
     for (; i + 32 <= hidden; i += 32) {
+        __m256 f[4];
         __m256i q[4];
-        for (int k = 0; k < 4; k++)
-            q[k] = _mm256_cvtps_epi32(code8(_mm256_loadu_ps(x + i + 8 * k), vi, lo, hi));
+        for (int k = 0; k < 4; k++) {
+            f[k] = code8(_mm256_loadu_ps(x + i + 8 * k), vi, lo, hi);
+            q[k] = _mm256_cvtps_epi32(f[k]);
+        }
         _mm256_storeu_si256((__m256i *)(void *)(dst + 4 + i), pack32(q[0], q[1], q[2], q[3], 1));
+        for (int k = 0; y != NULL && k < 4; k++)
+            _mm256_storeu_ps(y + i + 8 * k, _mm256_mul_ps(f[k], _mm256_set1_ps(s)));
     }
-    for (; i < hidden; i++)
+    for (; i < hidden; i++) {
         dst[4 + i] = (uint8_t)(int8_t)lshmoe_qm_code(x[i], inv, -127.0f, 127.0f);
+        if (y != NULL)
+            y[i] = (float)(int8_t)dst[4 + i] * s;
+    }
 }
 
 /* One whole low-bit block (32 elements at x): the reference's clip-scale
  * search with the block in registers; writes the scale and the block's
- * 16 (4-bit) or 8 (2-bit) code bytes. */
-static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint8_t *codes)
+ * 16 (4-bit) or 8 (2-bit) code bytes (and y: (code - offset) * scale). */
+static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint8_t *codes,
+                        float *y)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     __m256 xv[4], q[4], best_q[4];
@@ -162,7 +199,7 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
         xv[k] = _mm256_loadu_ps(x + 8 * k);
         m = _mm256_max_ps(m, abs8(xv[k]));
     }
-    float amax = hmax8(m), best_e = INFINITY;
+    float amax = hmax8(m), best_e = INFINITY, best_s = 0.0f;
     uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
     const __m256 off = _mm256_set1_ps(bits == 4 ? 0.0f : 1.5f);
@@ -187,17 +224,23 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
         if (e < best_e) {
             best_e = e;
             best = inv == 0.0f ? 0 : tries[c];
+            best_s = s;
             for (int k = 0; k < 4; k++)
                 best_q[k] = q[k];
         }
     }
-    if (best == 0) /* scale 0: every level decodes to 0 */
+    if (best == 0) { /* scale 0: every level decodes to 0 */
+        best_s = 0.0f;
         for (int k = 0; k < 4; k++)
             best_q[k] = _mm256_set1_ps(bits == 4 ? 0.0f : 2.0f);
+    }
     if (fmt == LSHMOE_QM_INT4E)
         scales[b] = (uint8_t)best;
     else
         lshmoe_qm_put_f16(scales + 2 * b, best);
+    for (int k = 0; y != NULL && k < 4; k++)
+        _mm256_storeu_ps(y + 8 * k,
+                         _mm256_mul_ps(_mm256_sub_ps(best_q[k], off), _mm256_set1_ps(best_s)));
 
     __m256i v[4];
     for (int k = 0; k < 4; k++)
@@ -221,58 +264,46 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
     }
 }
 
-static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt)
+static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt, float *y)
 {
     size_t nb = (size_t)lshmoe_qm_nblocks(fmt, hidden), full = hidden / LOW;
     size_t per_byte = fmt == LSHMOE_QM_INT2 ? 4 : 2, block_bytes = LOW / per_byte;
     uint8_t *codes = dst + lshmoe_qm_scale_bytes(fmt, hidden);
 
     for (size_t b = 0; b < full; b++)
-        low_block32(x + b * LOW, b, fmt, dst, codes);
+        low_block32(x + b * LOW, b, fmt, dst, codes, y == NULL ? NULL : y + b * LOW);
     if (full < nb) { /* the partial block: the reference's steps */
         size_t n = hidden - full * LOW;
         memset(codes + full * block_bytes, 0, (n + per_byte - 1) / per_byte);
         lshmoe_qr_low_block(x + full * LOW, n, full, fmt, dst, codes);
+        for (size_t i = full * LOW; y != NULL && i < hidden; i++)
+            y[i] = lshmoe_qr_decode_elem(fmt, dst, hidden, i);
     }
 }
 
-void lshmoe_kn_quant_row_avx2(int fmt, const float *x, size_t hidden, uint8_t *dst)
+/* Codes row x into dst, and with y also decodes it there. */
+static void quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst, float *y)
 {
     switch (fmt) {
     case LSHMOE_QM_FP8:
-        quant_fp8(x, hidden, dst);
+        quant_fp8(x, hidden, dst, y);
         break;
     case LSHMOE_QM_INT8:
-        quant_int8(x, hidden, dst);
+        quant_int8(x, hidden, dst, y);
         break;
     case LSHMOE_QM_INT4:
     case LSHMOE_QM_INT2:
     case LSHMOE_QM_INT4E:
-        quant_low(x, hidden, dst, fmt);
+        quant_low(x, hidden, dst, fmt, y);
         break;
     default:
         break;
     }
 }
 
-/* lshmoe_qm_e4m3_to_f32() on 8 codes. */
-INL __m256 e4m3_dec8(const uint8_t *c8)
+void lshmoe_kn_quant_row_avx2(int fmt, const float *x, size_t hidden, uint8_t *dst)
 {
-    __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)c8));
-    __m256i sign = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x80)), 24);
-    __m256i e = _mm256_and_si256(_mm256_srli_epi32(c, 3), _mm256_set1_epi32(15));
-    __m256i m = _mm256_and_si256(c, _mm256_set1_epi32(7));
-    __m256i normal = _mm256_or_si256(
-        _mm256_or_si256(sign, _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(120)), 23)),
-        _mm256_slli_epi32(m, 20));
-    __m256i sub = _mm256_or_si256(
-        _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(0.001953125f))),
-        sign);
-    __m256i bits = _mm256_blendv_epi8(normal, sub, _mm256_cmpeq_epi32(e, _mm256_setzero_si256()));
-    __m256i nan = _mm256_cmpeq_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7f)),
-                                     _mm256_set1_epi32(0x7f));
-    bits = _mm256_blendv_epi8(bits, _mm256_or_si256(sign, _mm256_set1_epi32(0x7fc00000)), nan);
-    return _mm256_castsi256_ps(bits);
+    quant_row(fmt, x, hidden, dst, NULL);
 }
 
 /* The level (value / scale) of elements i .. i + 7 (i a multiple of 8). */
@@ -280,7 +311,8 @@ INL __m256 level8(int fmt, const uint8_t *codes, size_t i)
 {
     switch (fmt) {
     case LSHMOE_QM_FP8:
-        return e4m3_dec8(codes + i);
+        return e4m3_dec8(
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(codes + i))));
     case LSHMOE_QM_INT8:
         return _mm256_cvtepi32_ps(
             _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(codes + i))));
@@ -385,7 +417,6 @@ double lshmoe_kn_quant_row_sse_avx2(LSHMOE_KN_QUANT_SSE_ARGS)
 {
     if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
         return 0.0;
-    lshmoe_kn_quant_row_avx2(fmt, x, hidden, dst);
-    lshmoe_kn_dequant_row_avx2(fmt, dst, hidden, y);
+    quant_row(fmt, x, hidden, dst, y);
     return round_dist(x, y, hidden, dtype);
 }

@@ -74,7 +74,28 @@ INL __m512i e4m3_16(__m512 v)
     return _mm512_or_si512(q, sign);
 }
 
-static void quant_fp8(const float *x, size_t hidden, uint8_t *dst)
+/* lshmoe_qm_e4m3_to_f32() on 16 codes (int32 lanes). */
+INL __m512 e4m3_dec16(__m512i c)
+{
+    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x80)), 24);
+    __m512i e = _mm512_and_si512(_mm512_srli_epi32(c, 3), _mm512_set1_epi32(15));
+    __m512i m = _mm512_and_si512(c, _mm512_set1_epi32(7));
+    __m512i bits = _mm512_or_si512(
+        _mm512_or_si512(sign, _mm512_slli_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(120)), 23)),
+        _mm512_slli_epi32(m, 20));
+    __m512i sub = _mm512_or_si512(
+        _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(0.001953125f))),
+        sign);
+    bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epi32_mask(e, _mm512_setzero_si512()), sub);
+    __mmask16 nan = _mm512_cmpeq_epi32_mask(_mm512_and_si512(c, _mm512_set1_epi32(0x7f)),
+                                            _mm512_set1_epi32(0x7f));
+    bits = _mm512_mask_mov_epi32(bits, nan, _mm512_or_si512(sign, _mm512_set1_epi32(0x7fc00000)));
+    return _mm512_castsi512_ps(bits);
+}
+
+/* The quantizers below also write the decoded row to y when y is not
+ * NULL, from the codes in registers, as quant_avx2.c's do. */
+static void quant_fp8(const float *x, size_t hidden, uint8_t *dst, float *y)
 {
     size_t nb = (size_t)lshmoe_qm_nblocks(LSHMOE_QM_FP8, hidden);
     uint8_t *codes = dst + 4 * nb;
@@ -91,11 +112,14 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst)
             __mmask16 k = first(n - i);
             __m512i q = e4m3_16(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + lo + i), vi));
             _mm_mask_storeu_epi8(codes + lo + i, k, _mm512_cvtepi32_epi8(q));
+            if (y != NULL)
+                _mm512_mask_storeu_ps(y + lo + i, k,
+                                      _mm512_mul_ps(e4m3_dec16(q), _mm512_set1_ps(s)));
         }
     }
 }
 
-static void quant_int8(const float *x, size_t hidden, uint8_t *dst)
+static void quant_int8(const float *x, size_t hidden, uint8_t *dst, float *y)
 {
     float s = amax_row(x, hidden) / 127.0f;
     float inv = lshmoe_qr_safe_inv(s);
@@ -106,8 +130,10 @@ static void quant_int8(const float *x, size_t hidden, uint8_t *dst)
                  hi = _mm512_set1_ps(127.0f);
     for (size_t i = 0; i < hidden; i += 16) {
         __mmask16 k = first(hidden - i);
-        __m512i q = _mm512_cvtps_epi32(code16(_mm512_maskz_loadu_ps(k, x + i), vi, lo, hi));
-        _mm_mask_storeu_epi8(dst + 4 + i, k, _mm512_cvtepi32_epi8(q));
+        __m512 f = code16(_mm512_maskz_loadu_ps(k, x + i), vi, lo, hi);
+        _mm_mask_storeu_epi8(dst + 4 + i, k, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(f)));
+        if (y != NULL)
+            _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(f, _mm512_set1_ps(s)));
     }
 }
 
@@ -120,13 +146,14 @@ INL __m256 add_squares(__m256 part, __m512 d)
 }
 
 /* One whole low-bit block (32 elements at x), as quant_avx2.c's. */
-static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint8_t *codes)
+static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint8_t *codes,
+                        float *y)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
     __m512 q0, q1, best0 = _mm512_setzero_ps(), best1 = _mm512_setzero_ps();
     float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
-    float best_e = INFINITY;
+    float best_e = INFINITY, best_s = 0.0f;
     uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
     const __m512 off = _mm512_set1_ps(bits == 4 ? 0.0f : 1.5f);
@@ -150,6 +177,7 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
         if (e < best_e) {
             best_e = e;
             best = inv == 0.0f ? 0 : tries[c];
+            best_s = s;
             best0 = q0;
             best1 = q1;
         }
@@ -157,6 +185,12 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
     if (best == 0) { /* scale 0: every level decodes to 0 */
         best0 = _mm512_set1_ps(bits == 4 ? 0.0f : 2.0f);
         best1 = best0;
+        best_s = 0.0f;
+    }
+    if (y != NULL) {
+        _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(best0, off), _mm512_set1_ps(best_s)));
+        _mm512_storeu_ps(y + 16,
+                         _mm512_mul_ps(_mm512_sub_ps(best1, off), _mm512_set1_ps(best_s)));
     }
     if (fmt == LSHMOE_QM_INT4E)
         scales[b] = (uint8_t)best;
@@ -179,57 +213,46 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
     }
 }
 
-static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt)
+static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt, float *y)
 {
     size_t nb = (size_t)lshmoe_qm_nblocks(fmt, hidden), full = hidden / LOW;
     size_t per_byte = fmt == LSHMOE_QM_INT2 ? 4 : 2, block_bytes = LOW / per_byte;
     uint8_t *codes = dst + lshmoe_qm_scale_bytes(fmt, hidden);
 
     for (size_t b = 0; b < full; b++)
-        low_block32(x + b * LOW, b, fmt, dst, codes);
+        low_block32(x + b * LOW, b, fmt, dst, codes, y == NULL ? NULL : y + b * LOW);
     if (full < nb) { /* the partial block: the reference's steps */
         size_t n = hidden - full * LOW;
         memset(codes + full * block_bytes, 0, (n + per_byte - 1) / per_byte);
         lshmoe_qr_low_block(x + full * LOW, n, full, fmt, dst, codes);
+        for (size_t i = full * LOW; y != NULL && i < hidden; i++)
+            y[i] = lshmoe_qr_decode_elem(fmt, dst, hidden, i);
     }
 }
 
-void lshmoe_kn_quant_row_avx512(int fmt, const float *x, size_t hidden, uint8_t *dst)
+/* Codes row x into dst, and with y also decodes it there. */
+static void quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst, float *y)
 {
     switch (fmt) {
     case LSHMOE_QM_FP8:
-        quant_fp8(x, hidden, dst);
+        quant_fp8(x, hidden, dst, y);
         break;
     case LSHMOE_QM_INT8:
-        quant_int8(x, hidden, dst);
+        quant_int8(x, hidden, dst, y);
         break;
     case LSHMOE_QM_INT4:
     case LSHMOE_QM_INT2:
     case LSHMOE_QM_INT4E:
-        quant_low(x, hidden, dst, fmt);
+        quant_low(x, hidden, dst, fmt, y);
         break;
     default:
         break;
     }
 }
 
-/* lshmoe_qm_e4m3_to_f32() on 16 codes (int32 lanes). */
-INL __m512 e4m3_dec16(__m512i c)
+void lshmoe_kn_quant_row_avx512(int fmt, const float *x, size_t hidden, uint8_t *dst)
 {
-    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x80)), 24);
-    __m512i e = _mm512_and_si512(_mm512_srli_epi32(c, 3), _mm512_set1_epi32(15));
-    __m512i m = _mm512_and_si512(c, _mm512_set1_epi32(7));
-    __m512i bits = _mm512_or_si512(
-        _mm512_or_si512(sign, _mm512_slli_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(120)), 23)),
-        _mm512_slli_epi32(m, 20));
-    __m512i sub = _mm512_or_si512(
-        _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(0.001953125f))),
-        sign);
-    bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epi32_mask(e, _mm512_setzero_si512()), sub);
-    __mmask16 nan = _mm512_cmpeq_epi32_mask(_mm512_and_si512(c, _mm512_set1_epi32(0x7f)),
-                                            _mm512_set1_epi32(0x7f));
-    bits = _mm512_mask_mov_epi32(bits, nan, _mm512_or_si512(sign, _mm512_set1_epi32(0x7fc00000)));
-    return _mm512_castsi512_ps(bits);
+    quant_row(fmt, x, hidden, dst, NULL);
 }
 
 /* Levels (value / scale) of elements i .. i + 15: FP8 and int8 take the
@@ -349,7 +372,6 @@ double lshmoe_kn_quant_row_sse_avx512(LSHMOE_KN_QUANT_SSE_ARGS)
 {
     if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
         return 0.0;
-    lshmoe_kn_quant_row_avx512(fmt, x, hidden, dst);
-    lshmoe_kn_dequant_row_avx512(fmt, dst, hidden, y);
+    quant_row(fmt, x, hidden, dst, y);
     return dist(x, y, hidden, dtype, dtype != LSHMOE_DTYPE_FP32);
 }
