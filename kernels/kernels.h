@@ -209,6 +209,15 @@ double lshmoe_kn_quant_row_sse(int fmt, const float *x, size_t hidden, lshmoe_dt
 double lshmoe_kn_row_sq_dist(const float *a, const float *b, size_t n);
 
 /*
+ * The squared errors e[c] of the candidate scales a low-bit encoder
+ * (LSHMOE_QM_INT4/INT4E/INT2) tries on one whole block of 32 elements x,
+ * in the order it tries them; returns how many (0 for an all-zero block,
+ * at most 4). The encoder keeps the first smallest, so every ISA level
+ * must give these bit for bit: exposed for the test that checks it.
+ */
+int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e);
+
+/*
  * One refinement step after grouping (kernels/cpu/refine.c): token i (fp32
  * row x[i]) moves to the nearest of `centroids` among its cluster and the
  * clusters whose key differs from its own in one of the L fields of `bits`

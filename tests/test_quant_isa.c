@@ -269,6 +269,45 @@ static void test_decode_every_code(void)
     CU_ASSERT_EQUAL(mismatches, 0);
 }
 
+/* The errors of a low-bit block's candidate scales decide which scale is
+ * kept, so every level must sum them in the reference's order, bit for
+ * bit (a different order changes the codes only on near-ties, which the
+ * rows above rarely hit). */
+static void test_block_errors_across_levels(void)
+{
+    const int low[] = {LSHMOE_QM_INT4, LSHMOE_QM_INT4E, LSHMOE_QM_INT2};
+    const size_t nblocks = NROWS * 32; /* rows of 32: one block each */
+    mismatches = 0;
+    for (int kind = 0; kind < K_COUNT; kind++) {
+        float *x = malloc(nblocks * 32 * sizeof(float));
+        CU_ASSERT_FATAL(x != NULL);
+        for (size_t r = 0; r < nblocks; r += NROWS) {
+            float *rows = make_rows(kind, 32, 5000 + r + 131 * (uint64_t)kind);
+            memcpy(x + r * 32, rows, NROWS * 32 * sizeof(float));
+            free(rows);
+        }
+        for (size_t f = 0; f < 3; f++)
+            for (size_t blk = 0; blk < nblocks; blk++) {
+                float ref[4] = {0}, got[4];
+                CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+                int nref = lshmoe_kn_low_block_errors(low[f], x + blk * 32, ref);
+                CU_ASSERT(nref >= (kind == K_ZERO || kind == K_NEGZERO ? 0 : 1) && nref <= 4);
+                for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+                    if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                        continue;
+                    CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+                    memcpy(got, ref, sizeof got);
+                    int ngot = lshmoe_kn_low_block_errors(low[f], x + blk * 32, got);
+                    if (ngot != nref || memcmp(ref, got, (size_t)nref * sizeof(float)) != 0)
+                        report("block errors", low[f], 32, kind, (lshmoe_kn_isa_t)isa,
+                               LSHMOE_DTYPE_FP32);
+                }
+            }
+        free(x);
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
+}
+
 /* lshmoe_kn_row_sq_dist: same value at every level, close to fp64. */
 static void test_sq_dist_across_levels(void)
 {
@@ -301,6 +340,7 @@ static void test_sq_dist_across_levels(void)
 static const lt_test_t tests[] = {
     {"test_rows_identical_across_levels", test_rows_identical_across_levels},
     {"test_decode_every_code", test_decode_every_code},
+    {"test_block_errors_across_levels", test_block_errors_across_levels},
     {"test_sq_dist_across_levels", test_sq_dist_across_levels},
 };
 

@@ -143,3 +143,17 @@ double lshmoe_kn_row_sq_dist(const float *a, const float *b, size_t n)
         return lshmoe_kn_row_sq_dist_scalar(a, b, n);
     }
 }
+
+int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        return lshmoe_kn_low_block_errors_avx512(fmt, x, e);
+    case LSHMOE_KN_ISA_AVX2:
+        return lshmoe_kn_low_block_errors_avx2(fmt, x, e);
+#endif
+    default:
+        return lshmoe_kn_low_block_errors_scalar(fmt, x, e);
+    }
+}

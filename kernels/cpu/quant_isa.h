@@ -28,4 +28,8 @@ double lshmoe_kn_row_sq_dist_scalar(const float *a, const float *b, size_t n);
 double lshmoe_kn_row_sq_dist_avx2(const float *a, const float *b, size_t n);
 double lshmoe_kn_row_sq_dist_avx512(const float *a, const float *b, size_t n);
 
+int lshmoe_kn_low_block_errors_scalar(int fmt, const float *x, float *e);
+int lshmoe_kn_low_block_errors_avx2(int fmt, const float *x, float *e);
+int lshmoe_kn_low_block_errors_avx512(int fmt, const float *x, float *e);
+
 #endif /* LSHMOE_KERNELS_CPU_QUANT_ISA_H */

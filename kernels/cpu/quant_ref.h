@@ -98,13 +98,13 @@ static inline float lshmoe_qr_block_codes(const float *restrict x, size_t n, flo
             q[i] = lshmoe_qm_code2(x[i], inv);
     }
     float off = bits == 4 ? 0.0f : 1.5f;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
+    size_t whole = n - n % 8;
+    for (size_t i = 0; i < whole; i += 8)
         for (size_t k = 0; k < 8; k++) {
             float d = x[i + k] - (q[i + k] - off) * s;
             part[k] += d * d;
         }
-    for (; i < n; i++) {
+    for (size_t i = whole; i < n; i++) {
         float d = x[i] - (q[i] - off) * s;
         e += d * d;
     }
@@ -173,6 +173,37 @@ static inline float lshmoe_qr_decode_elem(int fmt, const uint8_t *src, size_t hi
     default:
         return 0.0f;
     }
+}
+
+/* The decoder's scale of the block that starts at element lo. */
+static inline float lshmoe_qr_block_scale(int fmt, const uint8_t *src, size_t lo)
+{
+    switch (fmt) {
+    case LSHMOE_QM_FP8:
+        return lshmoe_qm_get_f32(src + 4 * (lo / LSHMOE_QM_FP8_BLOCK));
+    case LSHMOE_QM_INT8:
+        return lshmoe_qm_get_f32(src);
+    case LSHMOE_QM_INT4E:
+        return lshmoe_qm_e8_scale(src[lo / LSHMOE_QM_LOW_BLOCK]);
+    default:
+        return lshmoe_kn_f16_to_f32(lshmoe_qm_get_f16(src + 2 * (lo / LSHMOE_QM_LOW_BLOCK)));
+    }
+}
+
+/* The partial last low-bit block of a row (hidden not a multiple of 32),
+ * if any, by the reference's steps; with y, its elements decoded there. */
+static inline void lshmoe_qr_low_tail(const float *x, size_t hidden, uint8_t *dst, int fmt,
+                                      float *y)
+{
+    size_t full = hidden / LSHMOE_QM_LOW_BLOCK, lo = full * LSHMOE_QM_LOW_BLOCK;
+    size_t per_byte = fmt == LSHMOE_QM_INT2 ? 4 : 2;
+    uint8_t *codes = dst + lshmoe_qm_scale_bytes(fmt, hidden);
+    if (lo == hidden)
+        return;
+    memset(codes + lo / per_byte, 0, (hidden - lo + per_byte - 1) / per_byte);
+    lshmoe_qr_low_block(x + lo, hidden - lo, full, fmt, dst, codes);
+    for (size_t i = lo; y != NULL && i < hidden; i++)
+        y[i] = lshmoe_qr_decode_elem(fmt, dst, hidden, i);
 }
 
 /* A finite fp32 value rounded to the dtype and widened back: what a

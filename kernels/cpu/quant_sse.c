@@ -9,6 +9,8 @@
  * partials over the whole groups of 8, the rest in fp64. The SIMD levels
  * keep that order, so every level gives the same error bit for bit; the
  * fp32 partials lose nothing a budget test could see on rows of this size.
+ * Also the errors of one low-bit block's candidate scales, for the test
+ * that holds every level to the reference's summation order.
  */
 #include "kernels/cpu/quant_isa.h"
 #include "kernels/cpu/quant_ref.h"
@@ -34,4 +36,16 @@ double lshmoe_kn_quant_row_sse_scalar(LSHMOE_KN_QUANT_SSE_ARGS)
     for (size_t i = 0; i < hidden; i++)
         y[i] = lshmoe_qr_round_dtype(y[i], dtype);
     return lshmoe_kn_row_sq_dist_scalar(x, y, hidden);
+}
+
+int lshmoe_kn_low_block_errors_scalar(int fmt, const float *x, float *e)
+{
+    const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
+    uint16_t tries[LSHMOE_QR_NCLIP];
+    float q[LSHMOE_QM_LOW_BLOCK], amax = lshmoe_qr_amax(x, LSHMOE_QM_LOW_BLOCK);
+    int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
+    for (int c = 0; c < ntry; c++)
+        e[c] = lshmoe_qr_block_codes(x, LSHMOE_QM_LOW_BLOCK, lshmoe_qr_scale_value(fmt, tries[c]),
+                                     bits, q);
+    return ntry;
 }

@@ -16,6 +16,7 @@
 
 #include "kernels/cpu/quant_isa.h"
 #include "kernels/cpu/quant_ref.h"
+#include "kernels/cpu/x86/quant_x86.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define INL static inline __attribute__((always_inline))
@@ -186,53 +187,82 @@ static void quant_int8(const float *x, size_t hidden, uint8_t *dst, float *y)
     }
 }
 
+/* The clip-scale search of one whole low-bit block xv (32 elements): the
+ * scale codes tried (tries), their scales (sc, 0 where the inverse
+ * overflows), inverses (ic) and squared errors (e), in the reference's
+ * order; every scale's partials first, then their 4 sums at once. Returns
+ * how many were tried. */
+INL int block_search(const __m256 xv[4], int fmt, uint16_t *tries, float *sc, float *ic,
+                     float *e)
+{
+    const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
+    const __m256 off = _mm256_set1_ps(bits == 4 ? 0.0f : 1.5f);
+    const __m256 lo = _mm256_set1_ps(-8.0f), hi = _mm256_set1_ps(7.0f);
+    __m256 m = _mm256_setzero_ps(), part[LSHMOE_QR_NCLIP];
+    for (int k = 0; k < 4; k++)
+        m = _mm256_max_ps(m, abs8(xv[k]));
+    float amax = hmax8(m);
+    int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
+    for (int c = 0; c < LSHMOE_QR_NCLIP; c++) {
+        part[c] = _mm256_setzero_ps();
+        if (c >= ntry)
+            continue;
+        sc[c] = lshmoe_qr_scale_value(fmt, tries[c]);
+        ic[c] = lshmoe_qr_safe_inv(sc[c]);
+        if (ic[c] == 0.0f)
+            sc[c] = 0.0f;
+        const __m256 vi = _mm256_set1_ps(ic[c]), vs = _mm256_set1_ps(sc[c]);
+        for (int k = 0; k < 4; k++) {
+            __m256 q = bits == 4 ? code8(xv[k], vi, lo, hi) : code2_8(xv[k], vi);
+            __m256 d = _mm256_sub_ps(xv[k], _mm256_mul_ps(_mm256_sub_ps(q, off), vs));
+            part[c] = _mm256_add_ps(part[c], _mm256_mul_ps(d, d));
+        }
+    }
+    lshmoe_kn_lane_sums4(part, e);
+    return ntry;
+}
+
+int lshmoe_kn_low_block_errors_avx2(int fmt, const float *x, float *e)
+{
+    __m256 xv[4];
+    uint16_t tries[LSHMOE_QR_NCLIP];
+    float sc[LSHMOE_QR_NCLIP], ic[LSHMOE_QR_NCLIP];
+    for (int k = 0; k < 4; k++)
+        xv[k] = _mm256_loadu_ps(x + 8 * k);
+    return block_search(xv, fmt, tries, sc, ic, e);
+}
+
 /* One whole low-bit block (32 elements at x): the reference's clip-scale
  * search with the block in registers; writes the scale and the block's
- * 16 (4-bit) or 8 (2-bit) code bytes (and y: (code - offset) * scale). */
+ * 16 (4-bit) or 8 (2-bit) code bytes (and y: (code - offset) * scale).
+ * The winner's codes are computed again (cheaper than keeping 4 sets). */
 static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint8_t *codes,
                         float *y)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
-    __m256 xv[4], q[4], best_q[4];
-    __m256 m = _mm256_setzero_ps();
-    for (int k = 0; k < 4; k++) {
-        xv[k] = _mm256_loadu_ps(x + 8 * k);
-        m = _mm256_max_ps(m, abs8(xv[k]));
-    }
-    float amax = hmax8(m), best_e = INFINITY, best_s = 0.0f;
-    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
-    int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
     const __m256 off = _mm256_set1_ps(bits == 4 ? 0.0f : 1.5f);
     const __m256 lo = _mm256_set1_ps(-8.0f), hi = _mm256_set1_ps(7.0f);
-
-    for (int c = 0; c < ntry; c++) {
-        float s = lshmoe_qr_scale_value(fmt, tries[c]);
-        float inv = lshmoe_qr_safe_inv(s);
-        if (inv == 0.0f)
-            s = 0.0f;
-        const __m256 vi = _mm256_set1_ps(inv), vs = _mm256_set1_ps(s);
-        __m256 part = _mm256_setzero_ps();
-        for (int k = 0; k < 4; k++) {
-            q[k] = bits == 4 ? code8(xv[k], vi, lo, hi) : code2_8(xv[k], vi);
-            __m256 d = _mm256_sub_ps(xv[k], _mm256_mul_ps(_mm256_sub_ps(q[k], off), vs));
-            part = _mm256_add_ps(part, _mm256_mul_ps(d, d));
+    __m256 xv[4], best_q[4];
+    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
+    float sc[LSHMOE_QR_NCLIP], ic[LSHMOE_QR_NCLIP], e[LSHMOE_QR_NCLIP];
+    float best_e = INFINITY, best_s = 0.0f;
+    for (int k = 0; k < 4; k++)
+        xv[k] = _mm256_loadu_ps(x + 8 * k);
+    int ntry = block_search(xv, fmt, tries, sc, ic, e), win = -1;
+    for (int c = 0; c < ntry; c++)
+        if (e[c] < best_e) {
+            best_e = e[c];
+            best = ic[c] == 0.0f ? 0 : tries[c];
+            win = c;
         }
-        float lanes[8], e = 0.0f;
-        _mm256_storeu_ps(lanes, part);
-        for (int k = 0; k < 8; k++)
-            e += lanes[k];
-        if (e < best_e) {
-            best_e = e;
-            best = inv == 0.0f ? 0 : tries[c];
-            best_s = s;
-            for (int k = 0; k < 4; k++)
-                best_q[k] = q[k];
-        }
-    }
     if (best == 0) { /* scale 0: every level decodes to 0 */
-        best_s = 0.0f;
         for (int k = 0; k < 4; k++)
             best_q[k] = _mm256_set1_ps(bits == 4 ? 0.0f : 2.0f);
+    } else {
+        const __m256 vi = _mm256_set1_ps(ic[win]);
+        best_s = sc[win];
+        for (int k = 0; k < 4; k++)
+            best_q[k] = bits == 4 ? code8(xv[k], vi, lo, hi) : code2_8(xv[k], vi);
     }
     if (fmt == LSHMOE_QM_INT4E)
         scales[b] = (uint8_t)best;
@@ -266,19 +296,10 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
 
 static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt, float *y)
 {
-    size_t nb = (size_t)lshmoe_qm_nblocks(fmt, hidden), full = hidden / LOW;
-    size_t per_byte = fmt == LSHMOE_QM_INT2 ? 4 : 2, block_bytes = LOW / per_byte;
     uint8_t *codes = dst + lshmoe_qm_scale_bytes(fmt, hidden);
-
-    for (size_t b = 0; b < full; b++)
+    for (size_t b = 0; b < hidden / LOW; b++)
         low_block32(x + b * LOW, b, fmt, dst, codes, y == NULL ? NULL : y + b * LOW);
-    if (full < nb) { /* the partial block: the reference's steps */
-        size_t n = hidden - full * LOW;
-        memset(codes + full * block_bytes, 0, (n + per_byte - 1) / per_byte);
-        lshmoe_qr_low_block(x + full * LOW, n, full, fmt, dst, codes);
-        for (size_t i = full * LOW; y != NULL && i < hidden; i++)
-            y[i] = lshmoe_qr_decode_elem(fmt, dst, hidden, i);
-    }
+    lshmoe_qr_low_tail(x, hidden, dst, fmt, y);
 }
 
 /* Codes row x into dst, and with y also decodes it there. */
@@ -336,21 +357,6 @@ INL __m256 level8(int fmt, const uint8_t *codes, size_t i)
     }
 }
 
-/* The decoder's scale of the block that starts at element lo. */
-static float block_scale(int fmt, const uint8_t *src, size_t lo)
-{
-    switch (fmt) {
-    case LSHMOE_QM_FP8:
-        return lshmoe_qm_get_f32(src + 4 * (lo / LSHMOE_QM_FP8_BLOCK));
-    case LSHMOE_QM_INT8:
-        return lshmoe_qm_get_f32(src);
-    case LSHMOE_QM_INT4E:
-        return lshmoe_qm_e8_scale(src[lo / LOW]);
-    default:
-        return lshmoe_kn_f16_to_f32(lshmoe_qm_get_f16(src + 2 * (lo / LOW)));
-    }
-}
-
 void lshmoe_kn_dequant_row_avx2(int fmt, const uint8_t *src, size_t hidden, float *y)
 {
     if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
@@ -360,7 +366,7 @@ void lshmoe_kn_dequant_row_avx2(int fmt, const uint8_t *src, size_t hidden, floa
                : fmt == LSHMOE_QM_INT8 ? hidden : LOW;
     for (size_t lo = 0; lo < hidden; lo += blk) {
         size_t end = hidden - lo < blk ? hidden : lo + blk, i = lo;
-        const __m256 vs = _mm256_set1_ps(block_scale(fmt, src, lo));
+        const __m256 vs = _mm256_set1_ps(lshmoe_qr_block_scale(fmt, src, lo));
         for (; i + 8 <= end; i += 8)
             _mm256_storeu_ps(y + i, _mm256_mul_ps(level8(fmt, codes, i), vs));
         for (; i < end; i++)

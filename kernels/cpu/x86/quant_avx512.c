@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/quant_isa.h"
 #include "kernels/cpu/quant_ref.h"
+#include "kernels/cpu/x86/quant_x86.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define INL static inline __attribute__((always_inline))
@@ -145,47 +146,69 @@ INL __m256 add_squares(__m256 part, __m512 d)
     return _mm256_add_ps(part, _mm512_extractf32x8_ps(sq, 1));
 }
 
+/* The clip-scale search of one whole low-bit block (x0, x1), as
+ * quant_avx2.c's block_search. */
+INL int block_search(__m512 x0, __m512 x1, int fmt, uint16_t *tries, float *sc, float *ic,
+                     float *e)
+{
+    const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
+    const __m512 off = _mm512_set1_ps(bits == 4 ? 0.0f : 1.5f);
+    const __m512 lo = _mm512_set1_ps(-8.0f), hi = _mm512_set1_ps(7.0f);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
+    __m256 part[LSHMOE_QR_NCLIP];
+    for (int c = 0; c < LSHMOE_QR_NCLIP; c++) {
+        part[c] = _mm256_setzero_ps();
+        if (c >= ntry)
+            continue;
+        sc[c] = lshmoe_qr_scale_value(fmt, tries[c]);
+        ic[c] = lshmoe_qr_safe_inv(sc[c]);
+        if (ic[c] == 0.0f)
+            sc[c] = 0.0f;
+        const __m512 vi = _mm512_set1_ps(ic[c]), vs = _mm512_set1_ps(sc[c]);
+        __m512 q0 = bits == 4 ? code16(x0, vi, lo, hi) : code2_16(x0, vi);
+        __m512 q1 = bits == 4 ? code16(x1, vi, lo, hi) : code2_16(x1, vi);
+        __m512 d0 = _mm512_sub_ps(x0, _mm512_mul_ps(_mm512_sub_ps(q0, off), vs));
+        __m512 d1 = _mm512_sub_ps(x1, _mm512_mul_ps(_mm512_sub_ps(q1, off), vs));
+        part[c] = add_squares(add_squares(part[c], d0), d1);
+    }
+    lshmoe_kn_lane_sums4(part, e);
+    return ntry;
+}
+
+int lshmoe_kn_low_block_errors_avx512(int fmt, const float *x, float *e)
+{
+    uint16_t tries[LSHMOE_QR_NCLIP];
+    float sc[LSHMOE_QR_NCLIP], ic[LSHMOE_QR_NCLIP];
+    return block_search(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), fmt, tries, sc, ic, e);
+}
+
 /* One whole low-bit block (32 elements at x), as quant_avx2.c's. */
 static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint8_t *codes,
                         float *y)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
-    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-    __m512 q0, q1, best0 = _mm512_setzero_ps(), best1 = _mm512_setzero_ps();
-    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
-    float best_e = INFINITY, best_s = 0.0f;
-    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
-    int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
     const __m512 off = _mm512_set1_ps(bits == 4 ? 0.0f : 1.5f);
     const __m512 lo = _mm512_set1_ps(-8.0f), hi = _mm512_set1_ps(7.0f);
-
-    for (int c = 0; c < ntry; c++) {
-        float s = lshmoe_qr_scale_value(fmt, tries[c]);
-        float inv = lshmoe_qr_safe_inv(s);
-        if (inv == 0.0f)
-            s = 0.0f;
-        const __m512 vi = _mm512_set1_ps(inv), vs = _mm512_set1_ps(s);
-        q0 = bits == 4 ? code16(x0, vi, lo, hi) : code2_16(x0, vi);
-        q1 = bits == 4 ? code16(x1, vi, lo, hi) : code2_16(x1, vi);
-        __m512 d0 = _mm512_sub_ps(x0, _mm512_mul_ps(_mm512_sub_ps(q0, off), vs));
-        __m512 d1 = _mm512_sub_ps(x1, _mm512_mul_ps(_mm512_sub_ps(q1, off), vs));
-        __m256 part = add_squares(add_squares(_mm256_setzero_ps(), d0), d1);
-        float lanes[8], e = 0.0f;
-        _mm256_storeu_ps(lanes, part);
-        for (int k = 0; k < 8; k++)
-            e += lanes[k];
-        if (e < best_e) {
-            best_e = e;
-            best = inv == 0.0f ? 0 : tries[c];
-            best_s = s;
-            best0 = q0;
-            best1 = q1;
+    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16), best0, best1;
+    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
+    float sc[LSHMOE_QR_NCLIP], ic[LSHMOE_QR_NCLIP], e[LSHMOE_QR_NCLIP];
+    float best_e = INFINITY, best_s = 0.0f;
+    int ntry = block_search(x0, x1, fmt, tries, sc, ic, e), win = -1;
+    for (int c = 0; c < ntry; c++)
+        if (e[c] < best_e) {
+            best_e = e[c];
+            best = ic[c] == 0.0f ? 0 : tries[c];
+            win = c;
         }
-    }
     if (best == 0) { /* scale 0: every level decodes to 0 */
         best0 = _mm512_set1_ps(bits == 4 ? 0.0f : 2.0f);
         best1 = best0;
-        best_s = 0.0f;
+    } else {
+        const __m512 vi = _mm512_set1_ps(ic[win]);
+        best_s = sc[win];
+        best0 = bits == 4 ? code16(x0, vi, lo, hi) : code2_16(x0, vi);
+        best1 = bits == 4 ? code16(x1, vi, lo, hi) : code2_16(x1, vi);
     }
     if (y != NULL) {
         _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(best0, off), _mm512_set1_ps(best_s)));
@@ -215,19 +238,10 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
 
 static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt, float *y)
 {
-    size_t nb = (size_t)lshmoe_qm_nblocks(fmt, hidden), full = hidden / LOW;
-    size_t per_byte = fmt == LSHMOE_QM_INT2 ? 4 : 2, block_bytes = LOW / per_byte;
     uint8_t *codes = dst + lshmoe_qm_scale_bytes(fmt, hidden);
-
-    for (size_t b = 0; b < full; b++)
+    for (size_t b = 0; b < hidden / LOW; b++)
         low_block32(x + b * LOW, b, fmt, dst, codes, y == NULL ? NULL : y + b * LOW);
-    if (full < nb) { /* the partial block: the reference's steps */
-        size_t n = hidden - full * LOW;
-        memset(codes + full * block_bytes, 0, (n + per_byte - 1) / per_byte);
-        lshmoe_qr_low_block(x + full * LOW, n, full, fmt, dst, codes);
-        for (size_t i = full * LOW; y != NULL && i < hidden; i++)
-            y[i] = lshmoe_qr_decode_elem(fmt, dst, hidden, i);
-    }
+    lshmoe_qr_low_tail(x, hidden, dst, fmt, y);
 }
 
 /* Codes row x into dst, and with y also decodes it there. */
@@ -288,20 +302,6 @@ INL __m512 level16(int fmt, const uint8_t *codes, size_t i, __mmask16 k)
     }
 }
 
-static float block_scale(int fmt, const uint8_t *src, size_t lo)
-{
-    switch (fmt) {
-    case LSHMOE_QM_FP8:
-        return lshmoe_qm_get_f32(src + 4 * (lo / LSHMOE_QM_FP8_BLOCK));
-    case LSHMOE_QM_INT8:
-        return lshmoe_qm_get_f32(src);
-    case LSHMOE_QM_INT4E:
-        return lshmoe_qm_e8_scale(src[lo / LOW]);
-    default:
-        return lshmoe_kn_f16_to_f32(lshmoe_qm_get_f16(src + 2 * (lo / LOW)));
-    }
-}
-
 void lshmoe_kn_dequant_row_avx512(int fmt, const uint8_t *src, size_t hidden, float *y)
 {
     if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
@@ -312,7 +312,7 @@ void lshmoe_kn_dequant_row_avx512(int fmt, const uint8_t *src, size_t hidden, fl
                : fmt == LSHMOE_QM_INT8 ? hidden : LOW;
     for (size_t lo = 0; lo < hidden; lo += blk) {
         size_t end = hidden - lo < blk ? hidden : lo + blk, i = lo;
-        const __m512 vs = _mm512_set1_ps(block_scale(fmt, src, lo));
+        const __m512 vs = _mm512_set1_ps(lshmoe_qr_block_scale(fmt, src, lo));
         for (; i < end && (masked || i + 16 <= end); i += 16) {
             __mmask16 k = first(end - i);
             _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(level16(fmt, codes, i, k), vs));
