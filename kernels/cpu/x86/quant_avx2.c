@@ -16,7 +16,6 @@
 
 #include "kernels/cpu/quant_isa.h"
 #include "kernels/cpu/quant_ref.h"
-#include "kernels/cpu/x86/quant_x86.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define INL static inline __attribute__((always_inline))
@@ -190,8 +189,7 @@ static void quant_int8(const float *x, size_t hidden, uint8_t *dst, float *y)
 /* The clip-scale search of one whole low-bit block xv (32 elements): the
  * scale codes tried (tries), their scales (sc, 0 where the inverse
  * overflows), inverses (ic) and squared errors (e), in the reference's
- * order; every scale's partials first, then their 4 sums at once. Returns
- * how many were tried. */
+ * order. Returns how many were tried. */
 INL int block_search(const __m256 xv[4], int fmt, uint16_t *tries, float *sc, float *ic,
                      float *e)
 {
@@ -218,7 +216,13 @@ INL int block_search(const __m256 xv[4], int fmt, uint16_t *tries, float *sc, fl
             part[c] = _mm256_add_ps(part[c], _mm256_mul_ps(d, d));
         }
     }
-    lshmoe_kn_lane_sums4(part, e);
+    for (int c = 0; c < ntry; c++) { /* lane order, as the reference */
+        float lanes[8];
+        _mm256_storeu_ps(lanes, part[c]);
+        e[c] = 0.0f;
+        for (int k = 0; k < 8; k++)
+            e[c] += lanes[k];
+    }
     return ntry;
 }
 

@@ -14,7 +14,6 @@
 
 #include "kernels/cpu/quant_isa.h"
 #include "kernels/cpu/quant_ref.h"
-#include "kernels/cpu/x86/quant_x86.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define INL static inline __attribute__((always_inline))
@@ -172,7 +171,13 @@ INL int block_search(__m512 x0, __m512 x1, int fmt, uint16_t *tries, float *sc, 
         __m512 d1 = _mm512_sub_ps(x1, _mm512_mul_ps(_mm512_sub_ps(q1, off), vs));
         part[c] = add_squares(add_squares(part[c], d0), d1);
     }
-    lshmoe_kn_lane_sums4(part, e);
+    for (int c = 0; c < ntry; c++) { /* lane order, as the reference */
+        float lanes[8];
+        _mm256_storeu_ps(lanes, part[c]);
+        e[c] = 0.0f;
+        for (int k = 0; k < 8; k++)
+            e[c] += lanes[k];
+    }
     return ntry;
 }
 
