@@ -186,88 +186,81 @@ static void quant_int8(const float *x, size_t hidden, uint8_t *dst, float *y)
     }
 }
 
-/* The clip-scale search of one whole low-bit block xv (32 elements): the
- * scale codes tried (tries), their scales (sc, 0 where the inverse
- * overflows), inverses (ic) and squared errors (e), in the reference's
- * order. Returns how many were tried. */
-INL int block_search(const __m256 xv[4], int fmt, uint16_t *tries, float *sc, float *ic,
-                     float *e)
+/* The clip-scale search of one whole low-bit block xv (32 elements), in
+ * the reference's order: the error of each scale code tried (e; returns
+ * how many), and the one kept (*best_p: the first smallest error, 0 for a
+ * zero scale) with its decoded scale and codes (as floats). */
+INL int block_search(const __m256 xv[4], int fmt, float *e, uint16_t *best_p, float *best_s_p,
+                     __m256 best_q[4])
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     const __m256 off = _mm256_set1_ps(bits == 4 ? 0.0f : 1.5f);
     const __m256 lo = _mm256_set1_ps(-8.0f), hi = _mm256_set1_ps(7.0f);
-    __m256 m = _mm256_setzero_ps(), part[LSHMOE_QR_NCLIP];
+    __m256 m = _mm256_setzero_ps(), q[4];
     for (int k = 0; k < 4; k++)
         m = _mm256_max_ps(m, abs8(xv[k]));
-    float amax = hmax8(m);
+    float amax = hmax8(m), best_e = INFINITY, best_s = 0.0f;
+    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
-    for (int c = 0; c < LSHMOE_QR_NCLIP; c++) {
-        part[c] = _mm256_setzero_ps();
-        if (c >= ntry)
-            continue;
-        sc[c] = lshmoe_qr_scale_value(fmt, tries[c]);
-        ic[c] = lshmoe_qr_safe_inv(sc[c]);
-        if (ic[c] == 0.0f)
-            sc[c] = 0.0f;
-        const __m256 vi = _mm256_set1_ps(ic[c]), vs = _mm256_set1_ps(sc[c]);
+    for (int c = 0; c < ntry; c++) {
+        float s = lshmoe_qr_scale_value(fmt, tries[c]);
+        float inv = lshmoe_qr_safe_inv(s);
+        if (inv == 0.0f)
+            s = 0.0f;
+        const __m256 vi = _mm256_set1_ps(inv), vs = _mm256_set1_ps(s);
+        __m256 part = _mm256_setzero_ps();
         for (int k = 0; k < 4; k++) {
-            __m256 q = bits == 4 ? code8(xv[k], vi, lo, hi) : code2_8(xv[k], vi);
-            __m256 d = _mm256_sub_ps(xv[k], _mm256_mul_ps(_mm256_sub_ps(q, off), vs));
-            part[c] = _mm256_add_ps(part[c], _mm256_mul_ps(d, d));
+            q[k] = bits == 4 ? code8(xv[k], vi, lo, hi) : code2_8(xv[k], vi);
+            __m256 d = _mm256_sub_ps(xv[k], _mm256_mul_ps(_mm256_sub_ps(q[k], off), vs));
+            part = _mm256_add_ps(part, _mm256_mul_ps(d, d));
+        }
+        float lanes[8];
+        _mm256_storeu_ps(lanes, part);
+        e[c] = 0.0f;
+        for (int k = 0; k < 8; k++) /* lane order, as the reference */
+            e[c] += lanes[k];
+        if (e[c] < best_e) {
+            best_e = e[c];
+            best = inv == 0.0f ? 0 : tries[c];
+            best_s = s;
+            for (int k = 0; k < 4; k++)
+                best_q[k] = q[k];
         }
     }
-    for (int c = 0; c < ntry; c++) { /* lane order, as the reference */
-        float lanes[8];
-        _mm256_storeu_ps(lanes, part[c]);
-        e[c] = 0.0f;
-        for (int k = 0; k < 8; k++)
-            e[c] += lanes[k];
+    if (best == 0) { /* scale 0: every level decodes to 0 */
+        best_s = 0.0f;
+        for (int k = 0; k < 4; k++)
+            best_q[k] = _mm256_set1_ps(bits == 4 ? 0.0f : 2.0f);
     }
+    *best_p = best;
+    *best_s_p = best_s;
     return ntry;
 }
 
 int lshmoe_kn_low_block_errors_avx2(int fmt, const float *x, float *e)
 {
-    __m256 xv[4];
-    uint16_t tries[LSHMOE_QR_NCLIP];
-    float sc[LSHMOE_QR_NCLIP], ic[LSHMOE_QR_NCLIP];
+    __m256 xv[4], best_q[4];
+    uint16_t best;
+    float best_s;
     for (int k = 0; k < 4; k++)
         xv[k] = _mm256_loadu_ps(x + 8 * k);
-    return block_search(xv, fmt, tries, sc, ic, e);
+    return block_search(xv, fmt, e, &best, &best_s, best_q);
 }
 
 /* One whole low-bit block (32 elements at x): the reference's clip-scale
  * search with the block in registers; writes the scale and the block's
- * 16 (4-bit) or 8 (2-bit) code bytes (and y: (code - offset) * scale).
- * The winner's codes are computed again (cheaper than keeping 4 sets). */
+ * 16 (4-bit) or 8 (2-bit) code bytes (and y: (code - offset) * scale). */
 static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint8_t *codes,
                         float *y)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     const __m256 off = _mm256_set1_ps(bits == 4 ? 0.0f : 1.5f);
-    const __m256 lo = _mm256_set1_ps(-8.0f), hi = _mm256_set1_ps(7.0f);
     __m256 xv[4], best_q[4];
-    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
-    float sc[LSHMOE_QR_NCLIP], ic[LSHMOE_QR_NCLIP], e[LSHMOE_QR_NCLIP];
-    float best_e = INFINITY, best_s = 0.0f;
+    uint16_t best;
+    float e[LSHMOE_QR_NCLIP], best_s;
     for (int k = 0; k < 4; k++)
         xv[k] = _mm256_loadu_ps(x + 8 * k);
-    int ntry = block_search(xv, fmt, tries, sc, ic, e), win = -1;
-    for (int c = 0; c < ntry; c++)
-        if (e[c] < best_e) {
-            best_e = e[c];
-            best = ic[c] == 0.0f ? 0 : tries[c];
-            win = c;
-        }
-    if (best == 0) { /* scale 0: every level decodes to 0 */
-        for (int k = 0; k < 4; k++)
-            best_q[k] = _mm256_set1_ps(bits == 4 ? 0.0f : 2.0f);
-    } else {
-        const __m256 vi = _mm256_set1_ps(ic[win]);
-        best_s = sc[win];
-        for (int k = 0; k < 4; k++)
-            best_q[k] = bits == 4 ? code8(xv[k], vi, lo, hi) : code2_8(xv[k], vi);
-    }
+    (void)block_search(xv, fmt, e, &best, &best_s, best_q);
     if (fmt == LSHMOE_QM_INT4E)
         scales[b] = (uint8_t)best;
     else

@@ -146,46 +146,62 @@ INL __m256 add_squares(__m256 part, __m512 d)
 }
 
 /* The clip-scale search of one whole low-bit block (x0, x1), as
- * quant_avx2.c's block_search. */
-INL int block_search(__m512 x0, __m512 x1, int fmt, uint16_t *tries, float *sc, float *ic,
-                     float *e)
+ * quant_avx2.c's block_search: errors e, returns how many; the scale code
+ * kept, its decoded scale and codes. */
+INL int block_search(__m512 x0, __m512 x1, int fmt, float *e, uint16_t *best_p,
+                     float *best_s_p, __m512 *best0_p, __m512 *best1_p)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     const __m512 off = _mm512_set1_ps(bits == 4 ? 0.0f : 1.5f);
     const __m512 lo = _mm512_set1_ps(-8.0f), hi = _mm512_set1_ps(7.0f);
     float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    float best_e = INFINITY, best_s = 0.0f;
+    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
-    __m256 part[LSHMOE_QR_NCLIP];
-    for (int c = 0; c < LSHMOE_QR_NCLIP; c++) {
-        part[c] = _mm256_setzero_ps();
-        if (c >= ntry)
-            continue;
-        sc[c] = lshmoe_qr_scale_value(fmt, tries[c]);
-        ic[c] = lshmoe_qr_safe_inv(sc[c]);
-        if (ic[c] == 0.0f)
-            sc[c] = 0.0f;
-        const __m512 vi = _mm512_set1_ps(ic[c]), vs = _mm512_set1_ps(sc[c]);
+    __m512 best0 = _mm512_setzero_ps(), best1 = best0;
+    for (int c = 0; c < ntry; c++) {
+        float s = lshmoe_qr_scale_value(fmt, tries[c]);
+        float inv = lshmoe_qr_safe_inv(s);
+        if (inv == 0.0f)
+            s = 0.0f;
+        const __m512 vi = _mm512_set1_ps(inv), vs = _mm512_set1_ps(s);
         __m512 q0 = bits == 4 ? code16(x0, vi, lo, hi) : code2_16(x0, vi);
         __m512 q1 = bits == 4 ? code16(x1, vi, lo, hi) : code2_16(x1, vi);
         __m512 d0 = _mm512_sub_ps(x0, _mm512_mul_ps(_mm512_sub_ps(q0, off), vs));
         __m512 d1 = _mm512_sub_ps(x1, _mm512_mul_ps(_mm512_sub_ps(q1, off), vs));
-        part[c] = add_squares(add_squares(part[c], d0), d1);
-    }
-    for (int c = 0; c < ntry; c++) { /* lane order, as the reference */
+        __m256 part = add_squares(add_squares(_mm256_setzero_ps(), d0), d1);
         float lanes[8];
-        _mm256_storeu_ps(lanes, part[c]);
+        _mm256_storeu_ps(lanes, part);
         e[c] = 0.0f;
-        for (int k = 0; k < 8; k++)
+        for (int k = 0; k < 8; k++) /* lane order, as the reference */
             e[c] += lanes[k];
+        if (e[c] < best_e) {
+            best_e = e[c];
+            best = inv == 0.0f ? 0 : tries[c];
+            best_s = s;
+            best0 = q0;
+            best1 = q1;
+        }
     }
+    if (best == 0) { /* scale 0: every level decodes to 0 */
+        best0 = _mm512_set1_ps(bits == 4 ? 0.0f : 2.0f);
+        best1 = best0;
+        best_s = 0.0f;
+    }
+    *best_p = best;
+    *best_s_p = best_s;
+    *best0_p = best0;
+    *best1_p = best1;
     return ntry;
 }
 
 int lshmoe_kn_low_block_errors_avx512(int fmt, const float *x, float *e)
 {
-    uint16_t tries[LSHMOE_QR_NCLIP];
-    float sc[LSHMOE_QR_NCLIP], ic[LSHMOE_QR_NCLIP];
-    return block_search(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), fmt, tries, sc, ic, e);
+    uint16_t best;
+    float best_s;
+    __m512 b0, b1;
+    return block_search(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), fmt, e, &best, &best_s,
+                        &b0, &b1);
 }
 
 /* One whole low-bit block (32 elements at x), as quant_avx2.c's. */
@@ -194,27 +210,11 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     const __m512 off = _mm512_set1_ps(bits == 4 ? 0.0f : 1.5f);
-    const __m512 lo = _mm512_set1_ps(-8.0f), hi = _mm512_set1_ps(7.0f);
-    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16), best0, best1;
-    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
-    float sc[LSHMOE_QR_NCLIP], ic[LSHMOE_QR_NCLIP], e[LSHMOE_QR_NCLIP];
-    float best_e = INFINITY, best_s = 0.0f;
-    int ntry = block_search(x0, x1, fmt, tries, sc, ic, e), win = -1;
-    for (int c = 0; c < ntry; c++)
-        if (e[c] < best_e) {
-            best_e = e[c];
-            best = ic[c] == 0.0f ? 0 : tries[c];
-            win = c;
-        }
-    if (best == 0) { /* scale 0: every level decodes to 0 */
-        best0 = _mm512_set1_ps(bits == 4 ? 0.0f : 2.0f);
-        best1 = best0;
-    } else {
-        const __m512 vi = _mm512_set1_ps(ic[win]);
-        best_s = sc[win];
-        best0 = bits == 4 ? code16(x0, vi, lo, hi) : code2_16(x0, vi);
-        best1 = bits == 4 ? code16(x1, vi, lo, hi) : code2_16(x1, vi);
-    }
+    __m512 best0, best1;
+    uint16_t best;
+    float e[LSHMOE_QR_NCLIP], best_s;
+    (void)block_search(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), fmt, e, &best, &best_s,
+                       &best0, &best1);
     if (y != NULL) {
         _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(best0, off), _mm512_set1_ps(best_s)));
         _mm512_storeu_ps(y + 16,
