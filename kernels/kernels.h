@@ -244,7 +244,9 @@ void lshmoe_kn_fwht(float *v, size_t n);
  * Row quantizers (formats and layouts: kernels/common/quant_math.h,
  * docs/wire-format.md). `x` is one finite fp32 row; `dst`/`src` hold
  * lshmoe_qm_row_bytes(fmt, hidden) bytes at any alignment. fmt is one of
- * LSHMOE_QM_FP8/INT8/INT4/INT2 (others: nothing is written).
+ * LSHMOE_QM_FP8/INT8/INT4/INT2/INT4E (others: nothing is written). Every
+ * ISA level writes the same bytes and the same floats as the scalar
+ * reference (kernels/cpu/quant.c): the wire does not depend on the CPU.
  */
 void lshmoe_kn_quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst);
 void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y);
@@ -252,6 +254,38 @@ void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y)
 /* 0 when a coded row is valid (scales finite and >= 0, no e4m3 NaN code,
  * unused trailing code bits zero); nonzero otherwise. */
 int lshmoe_kn_quant_row_check(int fmt, const uint8_t *src, size_t hidden);
+
+/*
+ * Codes row x as lshmoe_kn_quant_row() does (into dst, the same bytes) and
+ * measures it: y (hidden floats, caller-owned) receives what a receiver
+ * holds for the row, lshmoe_kn_dequant_row() rounded to `dtype` (fp32: as
+ * decoded; fp16/bf16: rounded to nearest even and widened back), and the
+ * return value is sum_i (x_i - y_i)^2 as lshmoe_kn_row_sq_dist(x, y) sums
+ * it. One pass per row instead of code, decode, round and distance
+ * passes. Same bytes and same error, bit for bit, at every ISA level.
+ * Other formats (NATIVE, unknown): nothing is written, returns 0.
+ */
+double lshmoe_kn_quant_row_sse(int fmt, const float *x, size_t hidden, lshmoe_dtype_t dtype,
+                               uint8_t *dst, float *y);
+
+/*
+ * Squared distance of two fp32 rows in a fixed order: 8 fp32 partial sums
+ * (lane k: elements i = k mod 8 of the whole groups of 8, in order), then
+ * in fp64 the last n mod 8 elements and the partials in lane order. Every
+ * ISA level returns the same value bit for bit. Relative to the exact sum
+ * the error is below about (n / 8) * 2^-24 (the fp32 partials), i.e.
+ * about 3e-5 for n = 4096 in the worst case, far less on typical rows.
+ */
+double lshmoe_kn_row_sq_dist(const float *a, const float *b, size_t n);
+
+/*
+ * The squared errors e[c] of the candidate scales a low-bit encoder
+ * (LSHMOE_QM_INT4/INT4E/INT2) tries on one whole block of 32 elements x,
+ * in the order it tries them; returns how many (0 for an all-zero block,
+ * at most 4). The encoder keeps the first smallest, so every ISA level
+ * must give these bit for bit: exposed for the test that checks it.
+ */
+int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e);
 
 /*
  * One refinement step after grouping (kernels/cpu/refine.c): token i (fp32

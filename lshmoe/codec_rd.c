@@ -123,7 +123,7 @@ static uint64_t cand_bytes(const rd_t *r, const cand_t *k, size_t nrows)
     return len;
 }
 
-/* |x|^2 of one row, as sq_dist sums (8 fp32 partial sums, then fp64);
+/* |x|^2 of one row, as lshmoe_kn_row_sq_dist sums (8 fp32 partial sums, then fp64);
  * non-finite elements give a non-finite sum. */
 static double sq_norm(const float *restrict x, size_t n)
 {
@@ -158,64 +158,23 @@ static int widen(rd_t *r, float *x, double *norms)
     return isfinite(den);
 }
 
-/* Rounds an fp32 row to the dtype and back: what the receiver holds. */
-static void round_dtype(float *y, size_t h, lshmoe_dtype_t dtype, void *tmp)
-{
-    if (dtype == LSHMOE_DTYPE_FP32)
-        return;
-    if (dtype == LSHMOE_DTYPE_BF16) {
-        /* what lshmoe_f32_to_bf16 does for finite values (decoded rows
-         * are finite), inline so the loop vectorises */
-        for (size_t i = 0; i < h; i++) {
-            uint32_t u;
-            memcpy(&u, &y[i], sizeof u);
-            u += 0x7fffu + ((u >> 16) & 1u);
-            u &= 0xffff0000u;
-            memcpy(&y[i], &u, sizeof u);
-        }
-        return;
-    }
-    lshmoe_row_from_f32(y, h, dtype, tmp);
-    lshmoe_row_to_f32(tmp, dtype, h, y);
-}
-
-/* Squared distance of one row: 8 fp32 partial sums (vectorisable), then
- * fp64 for the segment sums. Rows are short enough that fp32 per row
- * loses nothing the budget test could see. */
-static double sq_dist(const float *restrict a, const float *restrict b, size_t n)
-{
-    float part[8] = {0};
-    double s = 0.0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (size_t k = 0; k < 8; k++) {
-            float d = a[i + k] - b[i + k];
-            part[k] += d * d;
-        }
-    for (; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        s += d * d;
-    }
-    for (size_t k = 0; k < 8; k++)
-        s += part[k];
-    return s;
-}
-
 /* Per-token rows in format fmt: codes go straight to the rows section of
- * the segment. Returns the sse (stops early past the limit). */
+ * the segment, each row coded and measured in one kernel call (the error
+ * of what the decoder will write; y is scratch). Returns the sse (stops
+ * early past the limit). tmp is not needed any more. */
 static double eval_rows(rd_t *r, int fmt, uint8_t *rows, float *y, void *tmp)
 {
     const enc_job_t *j = r->j;
     size_t h = j->hidden, stride = (size_t)lshmoe_qm_row_bytes(fmt, h);
     double sse = 0.0;
+    (void)tmp;
     for (size_t i = 0; i < j->ntokens; i++) {
         const float *xi = r->x + i * h;
-        lshmoe_kn_quant_row(fmt, xi, h, rows + i * stride);
-        if (!r->measure)
+        if (!r->measure) {
+            lshmoe_kn_quant_row(fmt, xi, h, rows + i * stride);
             continue;
-        lshmoe_kn_dequant_row(fmt, rows + i * stride, h, y);
-        round_dtype(y, h, j->dtype, tmp);
-        sse += sq_dist(xi, y, h);
+        }
+        sse += lshmoe_kn_quant_row_sse(fmt, xi, h, j->dtype, rows + i * stride, y);
         r->visited++;
         if (sse > r->limit)
             break;
@@ -296,7 +255,9 @@ static lshmoe_status_t cluster(rd_t *r, int L, int refine)
 }
 
 /* Centroid rows in format fmt (into `rows`, native: a copy of the rounded
- * means), decoded into qrows; then the error pass over the tokens. */
+ * means), decoded into qrows as the decoder will write them (coded and
+ * decoded by one kernel call; its error against the mean is not needed);
+ * then the error pass over the tokens. tmp is not needed any more. */
 static double eval_clustered(rd_t *r, int fmt, uint8_t *rows, void *tmp)
 {
     lshmoe_codec_t *c = r->c;
@@ -321,15 +282,15 @@ static double eval_clustered(rd_t *r, int fmt, uint8_t *rows, void *tmp)
      * member): a pass stopped early codes only the rows it reached. */
     double sse = 0.0;
     size_t coded = fmt == LSHMOE_QM_NATIVE ? nrows : 0;
+    (void)tmp;
     for (size_t i = 0; i < j->ntokens; i++) {
         size_t k = of[i];
         if (k == coded) {
-            lshmoe_kn_quant_row(fmt, acc + k * h, h, rows + k * stride);
-            lshmoe_kn_dequant_row(fmt, rows + k * stride, h, q + k * h);
-            round_dtype(q + k * h, h, j->dtype, tmp);
+            (void)lshmoe_kn_quant_row_sse(fmt, acc + k * h, h, j->dtype, rows + k * stride,
+                                          q + k * h);
             coded++;
         }
-        sse += sq_dist(r->x + i * h, q + k * h, h);
+        sse += lshmoe_kn_row_sq_dist(r->x + i * h, q + k * h, h);
         r->visited++;
         if (sse > r->limit)
             break;
@@ -574,17 +535,13 @@ static double est_rows(rd_t *r, int fmt)
     size_t step = n > SAMPLE_TOKENS ? n / SAMPLE_TOKENS : 1;
     const double *norms = r->c->norms.ptr;
     float *y = r->c->scratch.ptr;
-    void *tmp = (uint8_t *)r->c->scratch.ptr + h * sizeof(float);
     uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
     double sse = 0.0, den = 0.0;
     if (r->row_est[fmt] >= 0.0)
         return r->row_est[fmt];
     for (size_t i = step / 2; i < n; i += step) {
         const float *xi = r->x + i * h;
-        lshmoe_kn_quant_row(fmt, xi, h, code);
-        lshmoe_kn_dequant_row(fmt, code, h, y);
-        round_dtype(y, h, j->dtype, tmp);
-        sse += sq_dist(xi, y, h);
+        sse += lshmoe_kn_quant_row_sse(fmt, xi, h, j->dtype, code, y);
         den += norms[i];
         r->visited++;
     }
@@ -658,7 +615,6 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
         mem[m++] = (uint32_t)i;
         r->visited++;
     }
-    void *tmp = (uint8_t *)c->scratch.ptr + h * sizeof(float);
     uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
     for (size_t k = 0; k < nrows; k++) {
         uint32_t s = slot_of[k];
@@ -669,9 +625,7 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
             ms[e] *= inv;
         for (size_t f = 0; f < N_CL_FMTS; f++) {
             float *qs = q + (f * nslots + s) * h;
-            lshmoe_kn_quant_row(cl_fmts[f], ms, h, code);
-            lshmoe_kn_dequant_row(cl_fmts[f], code, h, qs);
-            round_dtype(qs, h, j->dtype, tmp);
+            (void)lshmoe_kn_quant_row_sse(cl_fmts[f], ms, h, j->dtype, code, qs);
         }
     }
     double sse[N_CL_FMTS] = {0}, dens = 0.0;
@@ -679,7 +633,7 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
         const float *xi = r->x + (size_t)mem[t] * h;
         size_t s = slot_of[of[mem[t]]];
         for (size_t f = 0; f < N_CL_FMTS; f++) {
-            sse[f] += sq_dist(xi, q + (f * nslots + s) * h, h);
+            sse[f] += lshmoe_kn_row_sq_dist(xi, q + (f * nslots + s) * h, h);
             r->visited++;
         }
         dens += norms[mem[t]];
