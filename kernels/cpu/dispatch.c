@@ -3,6 +3,7 @@
 
 /* The CPU kernels that exist per ISA level: each call runs the level
  * lshmoe_kn_isa() chose (kernels/cpu/isa.c). */
+#include "kernels/cpu/checksum_isa.h"
 #include "kernels/cpu/cluster_isa.h"
 #include "kernels/cpu/guard_isa.h"
 #include "kernels/cpu/hash_isa.h"
@@ -81,4 +82,20 @@ void lshmoe_kn_centroids_guard(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *
 #endif
     lshmoe_kn_centroids(tokens, dtype, hidden, ntokens, cluster_of, nclusters, rows, sizes, acc);
     lshmoe_kn_guard_sums(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes, num_p, den_p);
+}
+
+void lshmoe_kn_checksum_stripes(LSHMOE_KN_CHECKSUM_ARGS)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_checksum_stripes_avx512(data, nstripes, lanes);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_checksum_stripes_avx2(data, nstripes, lanes);
+        return;
+#endif
+    default:
+        lshmoe_kn_checksum_stripes_scalar(data, nstripes, lanes);
+    }
 }
