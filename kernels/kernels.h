@@ -123,9 +123,10 @@ void lshmoe_kn_centroids_guard(const void *tokens, lshmoe_dtype_t dtype, size_t 
                                double *den_p);
 
 /* `tokens`, `rows` and `out` of the centroid and expand kernels may be
- * unaligned (rows are read and written with memcpy).
- * out row i = rows[cluster_of[i]] (byte copy). cluster_of[i] < nrows is the
- * caller's duty (the codec validates before calling). */
+ * unaligned (rows are read and written with memcpy or unaligned moves).
+ * out row i = rows[cluster_of[i]] (byte copy, the same at every ISA level;
+ * rows and out must not overlap). cluster_of[i] < nrows is the caller's
+ * duty (the codec validates before calling). */
 void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden,
                       size_t ntokens, const uint32_t *cluster_of, void *out);
 
@@ -235,7 +236,7 @@ const char *lshmoe_kn_isa_name(lshmoe_kn_isa_t isa);
  * word at byte 8*l through lshmoe_kn_cksum_step(). Every ISA level gives
  * the same lanes bit for bit; `data` may have any alignment. Thread-safe.
  */
-#define LSHMOE_KN_CKSUM_LANES  16
+#define LSHMOE_KN_CKSUM_LANES  32
 #define LSHMOE_KN_CKSUM_STRIPE (8 * LSHMOE_KN_CKSUM_LANES)
 /* Even, so that 1 + MUL is odd and the step is a bijection (see
  * lshmoe/codec_checksum.c); the high half of the golden ratio. */

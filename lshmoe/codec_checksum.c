@@ -5,8 +5,8 @@
  * The wire checksum (wire format version 3): a 64-bit non-cryptographic
  * hash that catches corruption and truncation, not adversaries. The
  * decoder runs it over the whole segment before it writes anything, so
- * its speed bounds the decoder's: the bulk loop keeps sixteen independent
- * 64-bit lanes over 128-byte stripes with a step made only of a 32x32->64
+ * its speed bounds the decoder's: the bulk loop keeps 32 independent
+ * 64-bit lanes over 256-byte stripes with a step made only of a 32x32->64
  * multiply, an add, a shift and xors (kernels/cpu/checksum.c), which every
  * SIMD level computes on all lanes at once, bit for bit as the scalar
  * reference does. (Versions 1 and 2 used four lanes and a 64x64 multiply,

@@ -5,6 +5,7 @@
  * lshmoe_kn_isa() chose (kernels/cpu/isa.c). */
 #include "kernels/cpu/checksum_isa.h"
 #include "kernels/cpu/cluster_isa.h"
+#include "kernels/cpu/expand_isa.h"
 #include "kernels/cpu/guard_isa.h"
 #include "kernels/cpu/hash_isa.h"
 #include "kernels/kernels.h"
@@ -97,5 +98,25 @@ void lshmoe_kn_checksum_stripes(LSHMOE_KN_CHECKSUM_ARGS)
 #endif
     default:
         lshmoe_kn_checksum_stripes_scalar(data, nstripes, lanes);
+    }
+}
+
+void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
+                      const uint32_t *cluster_of, void *out)
+{
+    const size_t row_bytes = hidden * lshmoe_kn_elem_bytes(dtype);
+    if (row_bytes == 0 || ntokens == 0)
+        return;
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_expand_avx512(rows, row_bytes, ntokens, cluster_of, out);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_expand_avx2(rows, row_bytes, ntokens, cluster_of, out);
+        return;
+#endif
+    default:
+        lshmoe_kn_expand_scalar(rows, row_bytes, ntokens, cluster_of, out);
     }
 }

@@ -3,15 +3,17 @@
 
 /*
  * Wire checksum bulk loop with AVX2 (kernels/cpu/checksum.c is the
- * reference): the sixteen lanes in four registers, one 32-byte load each
- * per stripe. vpmuludq multiplies the low 32 bits of every 64-bit lane
- * into a 64-bit product, which is exactly the reference's
+ * reference): the 32 lanes in eight registers, one 32-byte load each per
+ * stripe. vpmuludq multiplies the low 32 bits of every 64-bit lane into a
+ * 64-bit product, which is exactly the reference's
  * (x & 0xFFFFFFFF) * LSHMOE_KN_CKSUM_MUL. x86 is little-endian, so the
  * loads are the reference's words.
  */
 #include <immintrin.h>
 
 #include "kernels/cpu/checksum_isa.h"
+
+#define NREG (LSHMOE_KN_CKSUM_LANES / 4)
 
 static inline __m256i step(__m256i v, const unsigned char *p, __m256i k)
 {
@@ -25,19 +27,13 @@ void lshmoe_kn_checksum_stripes_avx2(const void *data, size_t nstripes,
 {
     const unsigned char *p = data;
     const __m256i k = _mm256_set1_epi64x((long long)LSHMOE_KN_CKSUM_MUL);
-    __m256i v0 = _mm256_loadu_si256((const __m256i *)lanes);
-    __m256i v1 = _mm256_loadu_si256((const __m256i *)(lanes + 4));
-    __m256i v2 = _mm256_loadu_si256((const __m256i *)(lanes + 8));
-    __m256i v3 = _mm256_loadu_si256((const __m256i *)(lanes + 12));
+    __m256i v[NREG];
 
-    for (size_t s = 0; s < nstripes; s++, p += LSHMOE_KN_CKSUM_STRIPE) {
-        v0 = step(v0, p, k);
-        v1 = step(v1, p + 32, k);
-        v2 = step(v2, p + 64, k);
-        v3 = step(v3, p + 96, k);
-    }
-    _mm256_storeu_si256((__m256i *)lanes, v0);
-    _mm256_storeu_si256((__m256i *)(lanes + 4), v1);
-    _mm256_storeu_si256((__m256i *)(lanes + 8), v2);
-    _mm256_storeu_si256((__m256i *)(lanes + 12), v3);
+    for (int r = 0; r < NREG; r++)
+        v[r] = _mm256_loadu_si256((const __m256i *)(lanes + 4 * r));
+    for (size_t s = 0; s < nstripes; s++, p += LSHMOE_KN_CKSUM_STRIPE)
+        for (int r = 0; r < NREG; r++) /* unrolled: the registers stay put */
+            v[r] = step(v[r], p + 32 * r, k);
+    for (int r = 0; r < NREG; r++)
+        _mm256_storeu_si256((__m256i *)(lanes + 4 * r), v[r]);
 }

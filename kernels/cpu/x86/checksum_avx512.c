@@ -3,13 +3,15 @@
 
 /*
  * Wire checksum bulk loop with AVX-512 (kernels/cpu/checksum.c is the
- * reference): the sixteen lanes in two registers, one 64-byte load each
- * per stripe; vpmuludq as in the AVX2 version (the low 32 bits of every
- * 64-bit lane times the constant, a 64-bit product).
+ * reference): the 32 lanes in four registers, one 64-byte load each per
+ * stripe; vpmuludq as in the AVX2 version (the low 32 bits of every 64-bit
+ * lane times the constant, a 64-bit product).
  */
 #include <immintrin.h>
 
 #include "kernels/cpu/checksum_isa.h"
+
+#define NREG (LSHMOE_KN_CKSUM_LANES / 8)
 
 static inline __m512i step(__m512i v, const unsigned char *p, __m512i k)
 {
@@ -23,13 +25,13 @@ void lshmoe_kn_checksum_stripes_avx512(const void *data, size_t nstripes,
 {
     const unsigned char *p = data;
     const __m512i k = _mm512_set1_epi64((long long)LSHMOE_KN_CKSUM_MUL);
-    __m512i v0 = _mm512_loadu_si512((const void *)lanes);
-    __m512i v1 = _mm512_loadu_si512((const void *)(lanes + 8));
+    __m512i v[NREG];
 
-    for (size_t s = 0; s < nstripes; s++, p += LSHMOE_KN_CKSUM_STRIPE) {
-        v0 = step(v0, p, k);
-        v1 = step(v1, p + 64, k);
-    }
-    _mm512_storeu_si512((void *)lanes, v0);
-    _mm512_storeu_si512((void *)(lanes + 8), v1);
+    for (int r = 0; r < NREG; r++)
+        v[r] = _mm512_loadu_si512((const void *)(lanes + 8 * r));
+    for (size_t s = 0; s < nstripes; s++, p += LSHMOE_KN_CKSUM_STRIPE)
+        for (int r = 0; r < NREG; r++) /* unrolled: the registers stay put */
+            v[r] = step(v[r], p + 64 * r, k);
+    for (int r = 0; r < NREG; r++)
+        _mm512_storeu_si512((void *)(lanes + 8 * r), v[r]);
 }
