@@ -123,9 +123,10 @@ void lshmoe_kn_centroids_guard(const void *tokens, lshmoe_dtype_t dtype, size_t 
                                double *den_p);
 
 /* `tokens`, `rows` and `out` of the centroid and expand kernels may be
- * unaligned (rows are read and written with memcpy).
- * out row i = rows[cluster_of[i]] (byte copy). cluster_of[i] < nrows is the
- * caller's duty (the codec validates before calling). */
+ * unaligned (rows are read and written with memcpy or unaligned moves).
+ * out row i = rows[cluster_of[i]] (byte copy, the same at every ISA level;
+ * rows and out must not overlap). cluster_of[i] < nrows is the caller's
+ * duty (the codec validates before calling). */
 void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden,
                       size_t ntokens, const uint32_t *cluster_of, void *out);
 
@@ -331,5 +332,28 @@ lshmoe_status_t lshmoe_kn_isa_force(lshmoe_kn_isa_t isa);
 int lshmoe_kn_isa_supported(lshmoe_kn_isa_t isa);
 /* "scalar", "avx2", "avx512" ("unknown" otherwise). */
 const char *lshmoe_kn_isa_name(lshmoe_kn_isa_t isa);
+
+/*
+ * Bulk loop of the wire checksum (lshmoe/codec_checksum.c defines the whole
+ * hash): LSHMOE_KN_CKSUM_LANES independent 64-bit lanes over stripes of
+ * LSHMOE_KN_CKSUM_STRIPE bytes; lane l of a stripe takes the little-endian
+ * word at byte 8*l through lshmoe_kn_cksum_step(). Every ISA level gives
+ * the same lanes bit for bit; `data` may have any alignment. Thread-safe.
+ */
+#define LSHMOE_KN_CKSUM_LANES  32
+#define LSHMOE_KN_CKSUM_STRIPE (8 * LSHMOE_KN_CKSUM_LANES)
+/* Even, so that 1 + MUL is odd and the step is a bijection (see
+ * lshmoe/codec_checksum.c); the high half of the golden ratio. */
+#define LSHMOE_KN_CKSUM_MUL    0x9E3779B8ull
+
+static inline uint64_t lshmoe_kn_cksum_step(uint64_t v, uint64_t w)
+{
+    uint64_t x = v ^ w;
+    x += (x & 0xFFFFFFFFull) * LSHMOE_KN_CKSUM_MUL;
+    return x ^ (x >> 29);
+}
+
+void lshmoe_kn_checksum_stripes(const void *data, size_t nstripes,
+                                uint64_t lanes[LSHMOE_KN_CKSUM_LANES]);
 
 #endif /* LSHMOE_KERNELS_H */

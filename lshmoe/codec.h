@@ -9,7 +9,7 @@
  *   header (LSHMOE_WIRE_HEADER_BYTES)
  *   rows      nrows * row bytes                centroids or raw tokens, in
  *                                              the dtype or a row format
- *                                              (version 2, flags bits 4-6)
+ *                                              (flags bits 4-6)
  *   (zero padding to a multiple of 8)
  *   index     ntokens * (2 or 4) bytes          absent when RAW
  *   (zero padding to a multiple of 8)
@@ -32,10 +32,11 @@
 #include "kernels/kernels.h"
 
 #define LSHMOE_WIRE_MAGIC        0x5753484Cu  /* "LHSW" */
-/* Version 1: rows in the dtype. Version 2 adds the row format field
- * (flags bits 4-6); the encoder writes 1 whenever that field is 0, so a
- * segment an older reader can read is always written as one. */
-#define LSHMOE_WIRE_VERSION      2u
+/* Version 1: rows in the dtype. Version 2 added the row format field
+ * (flags bits 4-6). Version 3 replaced the checksum with one that SIMD
+ * computes (lshmoe/codec_checksum.c); it is the only version this library
+ * writes or reads: a version 1 or 2 segment is refused by name. */
+#define LSHMOE_WIRE_VERSION      3u
 #define LSHMOE_WIRE_HEADER_BYTES 48u
 
 /* Header flags */
@@ -43,7 +44,7 @@
 #define LSHMOE_WIRE_F_IDX32  0x2u  /* index entries are uint32 (else u16) */
 #define LSHMOE_WIRE_F_RESID8 0x4u  /* 8-bit coded residuals follow         */
 #define LSHMOE_WIRE_F_RESID4 0x8u  /* 4-bit coded residuals follow         */
-/* Row format (kernels/common/quant_math.h LSHMOE_QM_*), version 2 only. */
+/* Row format (kernels/common/quant_math.h LSHMOE_QM_*). */
 #define LSHMOE_WIRE_FMT_SHIFT 4
 #define LSHMOE_WIRE_FMT_MASK  0x70u
 

@@ -2,25 +2,35 @@
 /* Copyright (c) 2026 the lshmoe authors */
 
 /*
- * The wire checksum: a 64-bit non-cryptographic hash that catches
- * corruption and truncation, not adversaries. It must run well above link
- * speed (it touches every wire byte twice: once per side), so the bulk loop
- * keeps four independent 64-bit lanes over 32-byte blocks, which lets the
- * multiplies of different lanes overlap.
+ * The wire checksum (wire format version 3): a 64-bit non-cryptographic
+ * hash that catches corruption and truncation, not adversaries. The
+ * decoder runs it over the whole segment before it writes anything, so
+ * its speed bounds the decoder's: the bulk loop keeps 32 independent
+ * 64-bit lanes over 256-byte stripes with a step made only of a 32x32->64
+ * multiply, an add, a shift and xors (kernels/cpu/checksum.c), which every
+ * SIMD level computes on all lanes at once, bit for bit as the scalar
+ * reference does. (Versions 1 and 2 used four lanes and a 64x64 multiply,
+ * which no SIMD level below AVX-512 has and which chained its latency.)
  *
- * Each lane step v' = rotl(v ^ (w * K1), 29) * K2 is a bijection of v for a
- * fixed word w and of w for a fixed v (odd multipliers, xor and rotation
- * are invertible). Hence two inputs that differ in one word always leave
- * that lane in a different state, and every later step keeps it different:
- * any single-word change reaches the finaliser. The finaliser folds the
- * lanes, the tail and the length together and avalanches the result.
+ * Each lane step x = v ^ w; x += lo32(x) * M; v' = x ^ (x >> 29) is a
+ * bijection of v for a fixed word w and of w for a fixed v: the xor is
+ * invertible; x + lo32(x) * M has low half lo32(x) * (1 + M) mod 2^32 with
+ * 1 + M odd, so the low half is recovered and then the high half; and a
+ * right xorshift is invertible. Hence two inputs that differ in one
+ * aligned word always leave that lane in a different state, and every
+ * later step keeps it different. The finaliser folds the lanes in order
+ * through steps that are bijections both of the running hash and of the
+ * (avalanched) lane, so a lane that differs makes the result differ: any
+ * change confined to one aligned 8-byte word is caught with certainty.
+ * The finaliser also takes the length, and avalanches the result.
  *
- * Words are read little-endian through memcpy: the value is a pure function
- * of the bytes on every host, and data may be unaligned.
+ * Words are read little-endian: the value is a pure function of the bytes
+ * on every host, and data may be unaligned.
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "lshmoe/codec_internal.h"
 
 /* Odd constants from the hexadecimal digits of pi and e. */
@@ -34,17 +44,7 @@ static inline uint64_t rotl64(uint64_t v, unsigned r)
     return (v << r) | (v >> (64u - r));
 }
 
-static inline uint64_t read64(const uint8_t *p)
-{
-    return lshmoe_get_le64(p);
-}
-
-static inline uint64_t lane_step(uint64_t v, uint64_t w)
-{
-    return rotl64(v ^ (w * CK1), 29) * CK2;
-}
-
-/* Spreads every input bit over the whole word. */
+/* Spreads every input bit over the whole word (a bijection). */
 static inline uint64_t avalanche(uint64_t h)
 {
     h ^= h >> 31;
@@ -58,39 +58,32 @@ static inline uint64_t avalanche(uint64_t h)
 uint64_t lshmoe_wire_checksum(const void *data, size_t len, uint64_t seed)
 {
     const uint8_t *p = data;
-    size_t n = len;
-    uint64_t v0 = seed ^ CK1, v1 = seed + CK2, v2 = ~seed ^ CK3,
-             v3 = seed - CK4;
+    uint64_t v[LSHMOE_KN_CKSUM_LANES];
 
-    while (n >= 32) {
-        v0 = lane_step(v0, read64(p));
-        v1 = lane_step(v1, read64(p + 8));
-        v2 = lane_step(v2, read64(p + 16));
-        v3 = lane_step(v3, read64(p + 24));
-        p += 32;
-        n -= 32;
-    }
+    /* distinct starts: (l + 1) * CK1 differ for every l since CK1 is odd */
+    for (int l = 0; l < LSHMOE_KN_CKSUM_LANES; l++)
+        v[l] = seed ^ ((uint64_t)(l + 1) * CK1);
+    size_t nstripes = len / LSHMOE_KN_CKSUM_STRIPE;
+    lshmoe_kn_checksum_stripes(p, nstripes, v);
+    p += nstripes * LSHMOE_KN_CKSUM_STRIPE;
+    size_t n = len - nstripes * LSHMOE_KN_CKSUM_STRIPE;
 
-    /* Lanes enter through different rotations so that swapping two lanes'
-     * blocks does not cancel out. */
-    uint64_t h = avalanche((uint64_t)len * CK4 ^ seed);
-    h = (h ^ avalanche(v0)) * CK1;
-    h = (rotl64(h, 17) ^ avalanche(v1)) * CK2;
-    h = (rotl64(h, 23) ^ avalanche(v2)) * CK3;
-    h = (rotl64(h, 37) ^ avalanche(v3)) * CK1;
-
-    while (n >= 8) {
-        h = lane_step(h ^ CK3, read64(p));
-        p += 8;
-        n -= 8;
-    }
+    /* The tail is a partial stripe: word j into lane j, the last partial
+     * word zero-padded (the length, below, tells trailing zeros apart). */
+    int l = 0;
+    for (; n >= 8; n -= 8, p += 8, l++)
+        v[l] = lshmoe_kn_cksum_step(v[l], lshmoe_get_le64(p));
     if (n > 0) {
         uint8_t last[8] = {0};
         memcpy(last, p, n);
-        /* n is in the length already; still tag the partial word with its
-         * size so that trailing zero bytes are not interchangeable. */
-        h = lane_step(h ^ (uint64_t)n, read64(last));
+        v[l] = lshmoe_kn_cksum_step(v[l], lshmoe_get_le64(last));
     }
+
+    /* Lanes enter in order through a rotation and alternating multipliers,
+     * so that swapping two lanes' words does not cancel out. */
+    uint64_t h = avalanche((uint64_t)len * CK4 ^ seed);
+    for (l = 0; l < LSHMOE_KN_CKSUM_LANES; l++)
+        h = (rotl64(h, 23) ^ avalanche(v[l])) * ((l & 1) ? CK2 : CK1);
     return avalanche(h);
 }
 

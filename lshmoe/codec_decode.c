@@ -31,16 +31,16 @@ static lshmoe_status_t check_header(const lshmoe_wire_header_t *h, size_t len,
     if (h->magic != LSHMOE_WIRE_MAGIC)
         return CORRUPT("bad magic 0x%08" PRIx32 " (expected 0x%08x)", h->magic,
                        LSHMOE_WIRE_MAGIC);
-    if (h->version < 1 || h->version > LSHMOE_WIRE_VERSION)
-        return CORRUPT("unsupported version %u (this library reads 1..%u)",
+    if (h->version == 1 || h->version == 2)
+        return CORRUPT("version %u segment: written by an older lshmoe with the "
+                       "previous checksum (this library reads version %u)",
+                       (unsigned)h->version, LSHMOE_WIRE_VERSION);
+    if (h->version != LSHMOE_WIRE_VERSION)
+        return CORRUPT("unsupported version %u (this library reads version %u)",
                        (unsigned)h->version, LSHMOE_WIRE_VERSION);
     if (f & ~LSHMOE_WIRE_F_KNOWN)
         return CORRUPT("unknown flag bits 0x%04x", (unsigned)(f & ~LSHMOE_WIRE_F_KNOWN));
     int fmt = lshmoe_wire_fmt(f);
-    /* canonical: version 2 exactly when a row format is set */
-    if (h->version != lshmoe_wire_version_for(f))
-        return CORRUPT("version %u segment with row format %d", (unsigned)h->version,
-                       fmt);
     if (fmt >= LSHMOE_QM_COUNT)
         return CORRUPT("unknown row format %d", fmt);
     if (fmt != LSHMOE_QM_NATIVE && (f & (LSHMOE_WIRE_F_RESID8 | LSHMOE_WIRE_F_RESID4)))

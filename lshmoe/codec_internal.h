@@ -88,10 +88,12 @@ static inline int lshmoe_wire_fmt(uint16_t flags)
     return (flags & LSHMOE_WIRE_FMT_MASK) >> LSHMOE_WIRE_FMT_SHIFT;
 }
 
-/* The oldest version that can carry these flags. */
+/* The version a segment with these flags is written as: since the
+ * checksum changed (version 3), every segment is of the one version. */
 static inline uint16_t lshmoe_wire_version_for(uint16_t flags)
 {
-    return lshmoe_wire_fmt(flags) != 0 ? 2u : 1u;
+    (void)flags;
+    return LSHMOE_WIRE_VERSION;
 }
 
 /* Header field offsets (bytes from the segment start). */

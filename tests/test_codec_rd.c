@@ -269,7 +269,7 @@ static void test_budget_within_budget_random(void)
                 CU_ASSERT(fabs(r.err - r.reported) <= 1e-6 * (r.err + 1e-12));
                 if (r.choice == 0) {
                     CU_ASSERT(r.exact);
-                    CU_ASSERT(r.flags == LSHMOE_WIRE_F_RAW && r.version == 1);
+                    CU_ASSERT(r.flags == LSHMOE_WIRE_F_RAW && r.version == LSHMOE_WIRE_VERSION);
                     raw_seen++;
                 } else {
                     chosen_kinds |= 1 << (r.choice % LSHMOE_CODEC_NFMTS);
@@ -390,7 +390,7 @@ static void test_fixed_modes(void)
         } else {
             CU_ASSERT(r.choice != 0 && r.len < n * h * 2); /* compressible data */
         }
-        CU_ASSERT(r.version == (((r.flags >> 4) & 7) ? 2 : 1));
+        CU_ASSERT(r.version == LSHMOE_WIRE_VERSION);
         run_codec(&p, ints, LSHMOE_DTYPE_INT32, h, n, &r);
         CU_ASSERT(r.exact && r.flags == LSHMOE_WIRE_F_RAW);
     }

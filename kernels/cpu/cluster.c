@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cluster_isa.h"
+#include "kernels/cpu/expand_isa.h"
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 
@@ -172,10 +173,14 @@ void lshmoe_kn_centroids_scalar(const void *tokens, lshmoe_dtype_t dtype, size_t
     }
 }
 
-void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden,
-                      size_t ntokens, const uint32_t *cluster_of, void *out)
+size_t lshmoe_kn_elem_bytes(lshmoe_dtype_t dtype)
 {
-    const size_t row_bytes = hidden * elem_size(dtype);
+    return elem_size(dtype);
+}
+
+void lshmoe_kn_expand_scalar(const void *rows, size_t row_bytes, size_t ntokens,
+                             const uint32_t *cluster_of, void *out)
+{
     const unsigned char *src = rows;
     unsigned char *dst = out;
     for (size_t i = 0; i < ntokens; i++)

@@ -3,7 +3,9 @@
 
 /* The CPU kernels that exist per ISA level: each call runs the level
  * lshmoe_kn_isa() chose (kernels/cpu/isa.c). */
+#include "kernels/cpu/checksum_isa.h"
 #include "kernels/cpu/cluster_isa.h"
+#include "kernels/cpu/expand_isa.h"
 #include "kernels/cpu/guard_isa.h"
 #include "kernels/cpu/hash_isa.h"
 #include "kernels/cpu/quant_isa.h"
@@ -155,5 +157,41 @@ int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e)
 #endif
     default:
         return lshmoe_kn_low_block_errors_scalar(fmt, x, e);
+    }
+}
+
+void lshmoe_kn_checksum_stripes(LSHMOE_KN_CHECKSUM_ARGS)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_checksum_stripes_avx512(data, nstripes, lanes);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_checksum_stripes_avx2(data, nstripes, lanes);
+        return;
+#endif
+    default:
+        lshmoe_kn_checksum_stripes_scalar(data, nstripes, lanes);
+    }
+}
+
+void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
+                      const uint32_t *cluster_of, void *out)
+{
+    const size_t row_bytes = hidden * lshmoe_kn_elem_bytes(dtype);
+    if (row_bytes == 0 || ntokens == 0)
+        return;
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_expand_avx512(rows, row_bytes, ntokens, cluster_of, out);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_expand_avx2(rows, row_bytes, ntokens, cluster_of, out);
+        return;
+#endif
+    default:
+        lshmoe_kn_expand_scalar(rows, row_bytes, ntokens, cluster_of, out);
     }
 }

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * The wire checksum (lshmoe/codec_checksum.c, docs/wire-format.md): the
+ * same value at every CPU ISA level this machine has, for every length
+ * from 0 to 300 bytes and a spread of longer ones, at every start
+ * alignment; every change confined to one aligned 8-byte word is seen;
+ * known values pin the definition (they change only with the wire
+ * version); segments of the versions with the previous checksum are
+ * refused by name.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "lshmoe/codec.h"
+#include "lshmoe/codec_internal.h"
+#include "lshmoe_codec.h"
+#include "testutil.h"
+
+#define BUF 4200
+
+static void fill(uint8_t *buf, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)lt_hash64(seed, i);
+}
+
+/* Lengths checked: all of 0..300, then every 37th up to 4100. */
+static size_t nth_len(size_t k)
+{
+    return k <= 300 ? k : 300 + (k - 300) * 37;
+}
+#define NLENS (301 + 3800 / 37)
+
+static void test_checksum_same_at_every_level(void)
+{
+    uint8_t *buf = malloc(BUF);
+    uint64_t *ref = malloc(NLENS * 8 * 2 * sizeof(uint64_t));
+    static const uint64_t seeds[2] = {0, 0x0123456789ABCDEFull};
+    CU_ASSERT_FATAL(buf != NULL && ref != NULL);
+    fill(buf, BUF, 11);
+
+    CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+    for (size_t k = 0; k < NLENS; k++)
+        for (int off = 0; off < 8; off++)
+            for (int s = 0; s < 2; s++)
+                ref[(k * 8 + off) * 2 + s] =
+                    lshmoe_wire_checksum(buf + off, nth_len(k), seeds[s]);
+    /* the same bytes at another alignment hash the same */
+    for (size_t k = 0; k < NLENS; k++) {
+        memmove(buf + 5, buf, nth_len(k));
+        CU_ASSERT(lshmoe_wire_checksum(buf + 5, nth_len(k), 0) == ref[k * 16]);
+        fill(buf, BUF, 11);
+    }
+
+    int levels = 0;
+    for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+        if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+            continue;
+        levels++;
+        CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+        size_t bad = 0;
+        for (size_t k = 0; k < NLENS; k++)
+            for (int off = 0; off < 8; off++)
+                for (int s = 0; s < 2; s++)
+                    bad += lshmoe_wire_checksum(buf + off, nth_len(k), seeds[s]) !=
+                           ref[(k * 8 + off) * 2 + s];
+        CU_ASSERT_EQUAL(bad, 0);
+        /* the bulk kernel alone, lane by lane */
+        for (size_t ns = 0; ns <= (BUF - 8) / LSHMOE_KN_CKSUM_STRIPE; ns++)
+            for (int off = 0; off < 8; off++) {
+                uint64_t a[LSHMOE_KN_CKSUM_LANES], b[LSHMOE_KN_CKSUM_LANES];
+                for (int l = 0; l < LSHMOE_KN_CKSUM_LANES; l++)
+                    a[l] = b[l] = lt_hash64(ns, (uint64_t)l);
+                lshmoe_kn_checksum_stripes(buf + off, ns, a);
+                CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+                lshmoe_kn_checksum_stripes(buf + off, ns, b);
+                CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+                CU_ASSERT(memcmp(a, b, sizeof a) == 0);
+            }
+    }
+    if (levels == 0)
+        printf("(no SIMD level on this CPU/build: scalar only) ");
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK);
+    free(ref);
+    free(buf);
+}
+
+/* Every aligned word (the last one possibly partial) replaced by other
+ * bytes, and every single bit flipped, at every level. */
+static void test_checksum_single_word_changes(void)
+{
+    uint8_t buf[1100];
+    static const size_t longer[] = {255, 256, 257, 511, 512, 513, 1031};
+
+    for (int isa = 0; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+        if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+            continue;
+        CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+        size_t missed = 0;
+        for (size_t k = 1; k <= 200 + sizeof longer / sizeof longer[0]; k++) {
+            size_t len = k <= 200 ? k : longer[k - 201];
+            fill(buf, len, 5 + len);
+            uint64_t h = lshmoe_wire_checksum(buf, len, 3);
+            for (size_t w = 0; w < len; w += 8) {
+                size_t end = w + 8 < len ? w + 8 : len;
+                uint8_t keep[8];
+                memcpy(keep, buf + w, end - w);
+                /* a nonzero xor on one byte at least: the word differs */
+                for (size_t i = w; i < end; i++)
+                    buf[i] ^= (uint8_t)(lt_hash64(len, i) | (i == w));
+                missed += lshmoe_wire_checksum(buf, len, 3) == h;
+                memcpy(buf + w, keep, end - w);
+            }
+            if (len <= 300)
+                for (size_t b = 0; b < 8 * len; b++) {
+                    buf[b / 8] ^= (uint8_t)(1u << (b % 8));
+                    missed += lshmoe_wire_checksum(buf, len, 3) == h;
+                    buf[b / 8] ^= (uint8_t)(1u << (b % 8));
+                }
+            CU_ASSERT(lshmoe_wire_checksum(buf, len, 3) == h);
+        }
+        CU_ASSERT_EQUAL(missed, 0);
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK);
+}
+
+/* Pinned values: bytes i -> (i * 31 + 7) & 0xff. They were computed by this
+ * library's scalar reference and agree with an independent implementation
+ * written from docs/wire-format.md; if they change, the wire changed. */
+static void test_checksum_known_values(void)
+{
+    static const struct {
+        size_t   len;
+        uint64_t seed, sum;
+    } kat[] = {
+        {0, 0, 0xA8E9CD18F6DA454Full},    {7, 0, 0x935EF3B7CC701C46ull},
+        {48, 0, 0x946AB42167414ED1ull},   {256, 0, 0xA6A251402D609368ull},
+        {300, 0x5eed, 0x741AF3515E6A72D3ull}, {1000, 1, 0x46A64D2338761C59ull},
+    };
+    uint8_t buf[1000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)((i * 31 + 7) & 0xff);
+    for (int isa = 0; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+        if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+            continue;
+        CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+        for (size_t k = 0; k < sizeof kat / sizeof kat[0]; k++)
+            CU_ASSERT_EQUAL(lshmoe_wire_checksum(buf, kat[k].len, kat[k].seed), kat[k].sum);
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK);
+}
+
+/* A raw fp32 segment of 3 tokens x 4, sealed as `version`. */
+static void seal_raw(uint8_t *seg, size_t len, uint16_t version)
+{
+    lshmoe_wire_header_t h = {.magic = LSHMOE_WIRE_MAGIC, .version = version,
+                              .flags = LSHMOE_WIRE_F_RAW, .dtype = LSHMOE_DTYPE_FP32,
+                              .hidden = 4, .ntokens = 3, .nrows = 3,
+                              .payload_bytes = len - LSHMOE_WIRE_HEADER_BYTES};
+    lshmoe_wire_header_write(&h, seg);
+    lshmoe_put_le64(seg + LSHMOE_WIRE_OFF_CHECKSUM,
+                    lshmoe_wire_segment_checksum(seg, seg + LSHMOE_WIRE_HEADER_BYTES,
+                                                 len - LSHMOE_WIRE_HEADER_BYTES));
+}
+
+static void test_checksum_old_versions_refused(void)
+{
+    enum { LEN = LSHMOE_WIRE_HEADER_BYTES + 48 };
+    uint8_t seg[LEN];
+    float out[12], sentinel[12];
+    for (int i = 0; i < 12; i++) {
+        float v = (float)i - 2.5f;
+        memcpy(seg + LSHMOE_WIRE_HEADER_BYTES + 4 * i, &v, 4);
+        sentinel[i] = -7.0f;
+    }
+    seal_raw(seg, LEN, LSHMOE_WIRE_VERSION);
+    CU_ASSERT_EQUAL(lshmoe_codec_decode_rows(seg, LEN, LSHMOE_DTYPE_FP32, 4, 3, out,
+                                             sizeof out), LSHMOE_OK);
+    CU_ASSERT(out[11] == 8.5f);
+    for (uint16_t v = 1; v <= 4; v++) {
+        if (v == LSHMOE_WIRE_VERSION)
+            continue;
+        seal_raw(seg, LEN, v);
+        memcpy(out, sentinel, sizeof out);
+        CU_ASSERT_EQUAL(lshmoe_codec_decode_rows(seg, LEN, LSHMOE_DTYPE_FP32, 4, 3, out,
+                                                 sizeof out), LSHMOE_ERR_CORRUPT);
+        const char *msg = lshmoe_last_error(NULL);
+        CU_ASSERT(strstr(msg, v < 3 ? "older lshmoe" : "unsupported version") != NULL);
+        CU_ASSERT(memcmp(out, sentinel, sizeof out) == 0);
+    }
+}
+
+static const lt_test_t tests[] = {
+    {"test_checksum_same_at_every_level", test_checksum_same_at_every_level},
+    {"test_checksum_single_word_changes", test_checksum_single_word_changes},
+    {"test_checksum_known_values", test_checksum_known_values},
+    {"test_checksum_old_versions_refused", test_checksum_old_versions_refused},
+};
+
+LT_MAIN("checksum", tests)
