@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/common/wire_checksum.h"
 #include "lshmoe.h"
 
 /* Bucket key of a token with NaN/Inf: never produced by hashing a finite
@@ -339,18 +340,14 @@ const char *lshmoe_kn_isa_name(lshmoe_kn_isa_t isa);
  * LSHMOE_KN_CKSUM_STRIPE bytes; lane l of a stripe takes the little-endian
  * word at byte 8*l through lshmoe_kn_cksum_step(). Every ISA level gives
  * the same lanes bit for bit; `data` may have any alignment. Thread-safe.
+ * The step and the constants are kernels/common/wire_checksum.h.
  */
-#define LSHMOE_KN_CKSUM_LANES  32
-#define LSHMOE_KN_CKSUM_STRIPE (8 * LSHMOE_KN_CKSUM_LANES)
-/* Even, so that 1 + MUL is odd and the step is a bijection (see
- * lshmoe/codec_checksum.c); the high half of the golden ratio. */
-#define LSHMOE_KN_CKSUM_MUL    0x9E3779B8ull
+#define LSHMOE_KN_CKSUM_LANES  LSHMOE_WCK_LANES
+#define LSHMOE_KN_CKSUM_STRIPE LSHMOE_WCK_STRIPE
 
 static inline uint64_t lshmoe_kn_cksum_step(uint64_t v, uint64_t w)
 {
-    uint64_t x = v ^ w;
-    x += (x & 0xFFFFFFFFull) * LSHMOE_KN_CKSUM_MUL;
-    return x ^ (x >> 29);
+    return lshmoe_wck_step(v, w);
 }
 
 void lshmoe_kn_checksum_stripes(const void *data, size_t nstripes,

@@ -25,66 +25,29 @@
  * The finaliser also takes the length, and avalanches the result.
  *
  * Words are read little-endian: the value is a pure function of the bytes
- * on every host, and data may be unaligned.
+ * on every host, and data may be unaligned. The arithmetic (constants,
+ * step, lane starts, tail, fold) is kernels/common/wire_checksum.h, shared
+ * with the device packer and validator (kernels/cuda/codec_wire.cu).
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/common/wire_checksum.h"
 #include "kernels/kernels.h"
 #include "lshmoe/codec_internal.h"
-
-/* Odd constants from the hexadecimal digits of pi and e. */
-#define CK1 0x243F6A8885A308D3ull
-#define CK2 0x13198A2E03707345ull
-#define CK3 0xA4093822299F31D1ull
-#define CK4 0xB7E151628AED2A6Bull
-
-static inline uint64_t rotl64(uint64_t v, unsigned r)
-{
-    return (v << r) | (v >> (64u - r));
-}
-
-/* Spreads every input bit over the whole word (a bijection). */
-static inline uint64_t avalanche(uint64_t h)
-{
-    h ^= h >> 31;
-    h *= CK3;
-    h ^= h >> 29;
-    h *= CK4;
-    h ^= h >> 32;
-    return h;
-}
 
 uint64_t lshmoe_wire_checksum(const void *data, size_t len, uint64_t seed)
 {
     const uint8_t *p = data;
-    uint64_t v[LSHMOE_KN_CKSUM_LANES];
+    uint64_t v[LSHMOE_WCK_LANES];
 
-    /* distinct starts: (l + 1) * CK1 differ for every l since CK1 is odd */
-    for (int l = 0; l < LSHMOE_KN_CKSUM_LANES; l++)
-        v[l] = seed ^ ((uint64_t)(l + 1) * CK1);
-    size_t nstripes = len / LSHMOE_KN_CKSUM_STRIPE;
+    for (int l = 0; l < LSHMOE_WCK_LANES; l++)
+        v[l] = lshmoe_wck_lane_start(seed, l);
+    size_t nstripes = len / LSHMOE_WCK_STRIPE;
     lshmoe_kn_checksum_stripes(p, nstripes, v);
-    p += nstripes * LSHMOE_KN_CKSUM_STRIPE;
-    size_t n = len - nstripes * LSHMOE_KN_CKSUM_STRIPE;
-
-    /* The tail is a partial stripe: word j into lane j, the last partial
-     * word zero-padded (the length, below, tells trailing zeros apart). */
-    int l = 0;
-    for (; n >= 8; n -= 8, p += 8, l++)
-        v[l] = lshmoe_kn_cksum_step(v[l], lshmoe_get_le64(p));
-    if (n > 0) {
-        uint8_t last[8] = {0};
-        memcpy(last, p, n);
-        v[l] = lshmoe_kn_cksum_step(v[l], lshmoe_get_le64(last));
-    }
-
-    /* Lanes enter in order through a rotation and alternating multipliers,
-     * so that swapping two lanes' words does not cancel out. */
-    uint64_t h = avalanche((uint64_t)len * CK4 ^ seed);
-    for (l = 0; l < LSHMOE_KN_CKSUM_LANES; l++)
-        h = (rotl64(h, 23) ^ avalanche(v[l])) * ((l & 1) ? CK2 : CK1);
-    return avalanche(h);
+    p += nstripes * LSHMOE_WCK_STRIPE;
+    lshmoe_wck_tail(p, len - nstripes * LSHMOE_WCK_STRIPE, v);
+    return lshmoe_wck_fold(v, len, seed);
 }
 
 uint64_t lshmoe_wire_segment_checksum(const uint8_t *hdr, const void *payload,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/common/wire_checksum.h"
 #include "kernels/kernels.h"
 #include "lshmoe/codec.h"
 #include "lshmoe/codec_internal.h"
@@ -153,6 +154,28 @@ static void test_checksum_known_values(void)
     CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK);
 }
 
+/* The one-thread form in kernels/common/wire_checksum.h (what the device
+ * runs on a segment's header, and the shape its warp splits) gives the
+ * library's value: every length 0..300 and every 37th to 4100, at odd
+ * start offsets, two seeds. */
+static void test_checksum_shared_header_form(void)
+{
+    uint8_t *buf = malloc(BUF);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    fill(buf, BUF, 0xc0ffee);
+    size_t bad = 0;
+    for (size_t k = 0; k < NLENS; k++)
+        for (size_t off = 0; off < 8; off += 3)
+            for (uint64_t seed = 0; seed < 2; seed++) {
+                size_t len = nth_len(k);
+                if (lshmoe_wck_checksum(buf + off, len, seed * 0x9e37) !=
+                    lshmoe_wire_checksum(buf + off, len, seed * 0x9e37))
+                    bad++;
+            }
+    CU_ASSERT_EQUAL(bad, 0);
+    free(buf);
+}
+
 /* A raw fp32 segment of 3 tokens x 4, sealed as `version`. */
 static void seal_raw(uint8_t *seg, size_t len, uint16_t version)
 {
@@ -197,6 +220,7 @@ static const lt_test_t tests[] = {
     {"test_checksum_same_at_every_level", test_checksum_same_at_every_level},
     {"test_checksum_single_word_changes", test_checksum_single_word_changes},
     {"test_checksum_known_values", test_checksum_known_values},
+    {"test_checksum_shared_header_form", test_checksum_shared_header_form},
     {"test_checksum_old_versions_refused", test_checksum_old_versions_refused},
 };
 

@@ -2,14 +2,20 @@
 /* Copyright (c) 2026 the lshmoe authors */
 
 /*
- * The wire checksum's arithmetic (docs/wire-format.md) as LSHMOE_HD code,
- * so the device packer and validator compute the value
- * lshmoe_wire_checksum() (lshmoe/codec_checksum.c) computes, bit for bit:
- * the same constants, lane step, lane order and finaliser. Each of the
- * four lanes is a sequential chain over every fourth 64-bit word, so the
- * checksum of n bytes takes n / 32 dependent steps whatever the hardware:
- * on a GPU it runs on one thread and is the slowest part of a segment
- * (measured by codec_perf --device cuda, docs/cuda.md).
+ * The wire checksum's arithmetic (wire format version 3, docs/wire-format.md)
+ * as LSHMOE_HD code: the one definition of its constants, lane step, lane
+ * starts, tail and finaliser. lshmoe/codec_checksum.c (CPU, with the SIMD
+ * bulk loops of kernels/cpu/) and kernels/cuda/codec_wire.cu (the device
+ * packer and validator) both build the value from these functions, so a
+ * segment sealed on either side checks on the other, bit for bit.
+ *
+ * Shape: LSHMOE_WCK_LANES independent 64-bit lanes over stripes of
+ * LSHMOE_WCK_STRIPE bytes; lane l takes the little-endian word at byte 8*l
+ * of every stripe. The lanes are independent chains, so a CPU runs them in
+ * SIMD registers and a GPU on one warp (thread l = lane l, loads
+ * coalesced); the tail and the fold of the lanes are sequential and short.
+ * lshmoe/codec_checksum.c explains why it catches every change confined to
+ * one aligned 8-byte word.
  */
 #ifndef LSHMOE_KN_WIRE_CHECKSUM_H
 #define LSHMOE_KN_WIRE_CHECKSUM_H
@@ -19,10 +25,17 @@
 
 #include "kernels/common/hd.h"
 
+#define LSHMOE_WCK_LANES  32
+#define LSHMOE_WCK_STRIPE (8 * LSHMOE_WCK_LANES)
+
+/* Odd constants from the hexadecimal digits of pi and e. */
 #define LSHMOE_WCK1 0x243F6A8885A308D3ull
 #define LSHMOE_WCK2 0x13198A2E03707345ull
 #define LSHMOE_WCK3 0xA4093822299F31D1ull
 #define LSHMOE_WCK4 0xB7E151628AED2A6Bull
+/* The lane step's multiplier: even, so that 1 + MUL is odd and the step is
+ * a bijection; the high half of the golden ratio. */
+#define LSHMOE_WCK_MUL 0x9E3779B8ull
 
 static inline LSHMOE_HD uint64_t lshmoe_wck_rotl(uint64_t v, unsigned r)
 {
@@ -38,11 +51,16 @@ static inline LSHMOE_HD uint64_t lshmoe_wck_read64(const uint8_t *p)
     return w;
 }
 
+/* One lane step: a 32x32->64 multiply, an add, a shift and xors (what SIMD
+ * units and GPUs do natively). */
 static inline LSHMOE_HD uint64_t lshmoe_wck_step(uint64_t v, uint64_t w)
 {
-    return lshmoe_wck_rotl(v ^ (w * LSHMOE_WCK1), 29) * LSHMOE_WCK2;
+    uint64_t x = v ^ w;
+    x += (x & 0xFFFFFFFFull) * LSHMOE_WCK_MUL;
+    return x ^ (x >> 29);
 }
 
+/* Spreads every input bit over the whole word (a bijection). */
 static inline LSHMOE_HD uint64_t lshmoe_wck_avalanche(uint64_t h)
 {
     h ^= h >> 31;
@@ -53,54 +71,56 @@ static inline LSHMOE_HD uint64_t lshmoe_wck_avalanche(uint64_t h)
     return h;
 }
 
-/* The four lanes' start from the seed. */
-static inline LSHMOE_HD void lshmoe_wck_init(uint64_t seed, uint64_t v[4])
+/* Lane l's start: (l + 1) * WCK1 differ for every l since WCK1 is odd. */
+static inline LSHMOE_HD uint64_t lshmoe_wck_lane_start(uint64_t seed, int l)
 {
-    v[0] = seed ^ LSHMOE_WCK1;
-    v[1] = seed + LSHMOE_WCK2;
-    v[2] = ~seed ^ LSHMOE_WCK3;
-    v[3] = seed - LSHMOE_WCK4;
+    return seed ^ ((uint64_t)(l + 1) * LSHMOE_WCK1);
 }
 
-/* Folds the lanes and the bytes after the last whole 32-byte block
- * (tail, tail_len < 32) into the value; len is the whole input's length. */
-static inline LSHMOE_HD uint64_t lshmoe_wck_finish(const uint64_t v[4], const uint8_t *tail,
-                                                   size_t tail_len, size_t len, uint64_t seed)
+/* The tail, a partial stripe of n < LSHMOE_WCK_STRIPE bytes at p: word j
+ * into lane j, the last partial word zero-padded (the length, in the fold,
+ * tells trailing zeros apart). */
+static inline LSHMOE_HD void lshmoe_wck_tail(const uint8_t *p, size_t n,
+                                             uint64_t v[LSHMOE_WCK_LANES])
 {
-    uint64_t h = lshmoe_wck_avalanche((uint64_t)len * LSHMOE_WCK4 ^ seed);
-    h = (h ^ lshmoe_wck_avalanche(v[0])) * LSHMOE_WCK1;
-    h = (lshmoe_wck_rotl(h, 17) ^ lshmoe_wck_avalanche(v[1])) * LSHMOE_WCK2;
-    h = (lshmoe_wck_rotl(h, 23) ^ lshmoe_wck_avalanche(v[2])) * LSHMOE_WCK3;
-    h = (lshmoe_wck_rotl(h, 37) ^ lshmoe_wck_avalanche(v[3])) * LSHMOE_WCK1;
-    size_t n = tail_len;
-    while (n >= 8) {
-        h = lshmoe_wck_step(h ^ LSHMOE_WCK3, lshmoe_wck_read64(tail));
-        tail += 8;
-        n -= 8;
-    }
+    int l = 0;
+    for (; n >= 8; n -= 8, p += 8, l++)
+        v[l] = lshmoe_wck_step(v[l], lshmoe_wck_read64(p));
     if (n > 0) {
         uint8_t last[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (size_t i = 0; i < n; i++)
-            last[i] = tail[i];
-        h = lshmoe_wck_step(h ^ (uint64_t)n, lshmoe_wck_read64(last));
+            last[i] = p[i];
+        v[l] = lshmoe_wck_step(v[l], lshmoe_wck_read64(last));
     }
+}
+
+/* The value from the lanes (after the tail), the input's length and the
+ * seed. Lanes enter in order through a rotation and alternating
+ * multipliers, so that swapping two lanes' words does not cancel out. */
+static inline LSHMOE_HD uint64_t lshmoe_wck_fold(const uint64_t v[LSHMOE_WCK_LANES],
+                                                 size_t len, uint64_t seed)
+{
+    uint64_t h = lshmoe_wck_avalanche((uint64_t)len * LSHMOE_WCK4 ^ seed);
+    for (int l = 0; l < LSHMOE_WCK_LANES; l++)
+        h = (lshmoe_wck_rotl(h, 23) ^ lshmoe_wck_avalanche(v[l])) *
+            ((l & 1) ? LSHMOE_WCK2 : LSHMOE_WCK1);
     return lshmoe_wck_avalanche(h);
 }
 
-/* lshmoe_wire_checksum(data, len, seed), on one thread. */
+/* The whole checksum on one thread (the reference shape; the device uses
+ * it for the 48-byte header, which seeds the payload's). */
 static inline LSHMOE_HD uint64_t lshmoe_wck_checksum(const uint8_t *p, size_t len,
                                                      uint64_t seed)
 {
-    uint64_t v[4];
+    uint64_t v[LSHMOE_WCK_LANES];
     size_t n = len;
-    lshmoe_wck_init(seed, v);
-    while (n >= 32) {
-        for (int l = 0; l < 4; l++)
+    for (int l = 0; l < LSHMOE_WCK_LANES; l++)
+        v[l] = lshmoe_wck_lane_start(seed, l);
+    for (; n >= LSHMOE_WCK_STRIPE; n -= LSHMOE_WCK_STRIPE, p += LSHMOE_WCK_STRIPE)
+        for (int l = 0; l < LSHMOE_WCK_LANES; l++)
             v[l] = lshmoe_wck_step(v[l], lshmoe_wck_read64(p + 8 * l));
-        p += 32;
-        n -= 32;
-    }
-    return lshmoe_wck_finish(v, p, n, len, seed);
+    lshmoe_wck_tail(p, n, v);
+    return lshmoe_wck_fold(v, len, seed);
 }
 
 #endif /* LSHMOE_KN_WIRE_CHECKSUM_H */

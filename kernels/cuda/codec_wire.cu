@@ -171,46 +171,53 @@ extern "C" lshmoe_status_t lshmoe_kn_cuda_pack_index(const uint32_t *cluster_of,
 /*
  * The segment checksum of lshmoe_wire_segment_checksum(): the header with
  * its checksum field zeroed, seed 0, seeds the payload's. Lane l of the
- * payload runs on thread l (its chain is sequential by construction);
- * thread 0 hashes the header first and finishes. payload 8-byte aligned.
+ * payload runs on thread l (a warp: each step of the warp reads one
+ * 256-byte stripe, coalesced); thread 0 hashes the header first, then the
+ * tail and the fold (kernels/common/wire_checksum.h). Needs at least
+ * LSHMOE_WCK_LANES threads; payload 8-byte aligned.
  */
 static __device__ uint64_t segment_checksum(const unsigned char *seg, size_t payload)
 {
-    __shared__ uint64_t lanes[4], seed;
+    __shared__ uint64_t lanes[LSHMOE_WCK_LANES], seed;
     if (threadIdx.x == 0) {
         unsigned char h[HDR_BYTES];
         for (int b = 0; b < HDR_BYTES; b++)
-            h[b] = b >= HDR_OFF_CHECKSUM ? 0 : seg[b];
+            h[b] = b >= HDR_OFF_CHECKSUM && b < HDR_OFF_CHECKSUM + 8 ? 0 : seg[b];
         seed = lshmoe_wck_checksum(h, HDR_BYTES, 0);
     }
     __syncthreads();
-    if (threadIdx.x < 4) {
-        uint64_t v[4];
-        lshmoe_wck_init(seed, v);
-        uint64_t x = v[threadIdx.x];
-        const uint64_t *w = (const uint64_t *)(seg + HDR_BYTES) + threadIdx.x;
-        const size_t nb = payload / 32;
+    const size_t nstripes = payload / LSHMOE_WCK_STRIPE;
+    if (threadIdx.x < LSHMOE_WCK_LANES) {
+        const int l = (int)threadIdx.x;
+        uint64_t x = lshmoe_wck_lane_start(seed, l);
+        const uint64_t *w = (const uint64_t *)(seg + HDR_BYTES) + l;
         size_t k = 0;
         /* The chain is sequential; the loads are not: fetch a batch of
          * words before stepping through it, so memory latency is paid once
          * per batch instead of once per step (device memory is
          * little-endian, as the wire). */
-        for (; k + CHECK_BATCH <= nb; k += CHECK_BATCH) {
+        for (; k + CHECK_BATCH <= nstripes; k += CHECK_BATCH) {
             uint64_t a[CHECK_BATCH];
 #pragma unroll
             for (int u = 0; u < CHECK_BATCH; u++)
-                a[u] = __ldg(w + 4 * (k + u));
+                a[u] = __ldg(w + LSHMOE_WCK_LANES * (k + u));
 #pragma unroll
             for (int u = 0; u < CHECK_BATCH; u++)
                 x = lshmoe_wck_step(x, a[u]);
         }
-        for (; k < nb; k++)
-            x = lshmoe_wck_step(x, w[4 * k]);
-        lanes[threadIdx.x] = x;
+        for (; k < nstripes; k++)
+            x = lshmoe_wck_step(x, w[LSHMOE_WCK_LANES * k]);
+        lanes[l] = x;
     }
     __syncthreads();
-    size_t tail = payload % 32;
-    return lshmoe_wck_finish(lanes, seg + HDR_BYTES + payload - tail, tail, payload, seed);
+    __shared__ uint64_t value;
+    if (threadIdx.x == 0) {
+        const unsigned char *tail = seg + HDR_BYTES + nstripes * LSHMOE_WCK_STRIPE;
+        lshmoe_wck_tail(tail, payload - nstripes * LSHMOE_WCK_STRIPE, lanes);
+        value = lshmoe_wck_fold(lanes, payload, seed);
+    }
+    __syncthreads();
+    return value;
 }
 
 /* The header as a kernel argument: a launch copies it, so the host

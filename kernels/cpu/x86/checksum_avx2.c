@@ -6,7 +6,7 @@
  * reference): the 32 lanes in eight registers, one 32-byte load each per
  * stripe. vpmuludq multiplies the low 32 bits of every 64-bit lane into a
  * 64-bit product, which is exactly the reference's
- * (x & 0xFFFFFFFF) * LSHMOE_KN_CKSUM_MUL. x86 is little-endian, so the
+ * (x & 0xFFFFFFFF) * LSHMOE_WCK_MUL. x86 is little-endian, so the
  * loads are the reference's words.
  */
 #include <immintrin.h>
@@ -26,7 +26,7 @@ void lshmoe_kn_checksum_stripes_avx2(const void *data, size_t nstripes,
                                      uint64_t lanes[LSHMOE_KN_CKSUM_LANES])
 {
     const unsigned char *p = data;
-    const __m256i k = _mm256_set1_epi64x((long long)LSHMOE_KN_CKSUM_MUL);
+    const __m256i k = _mm256_set1_epi64x((long long)LSHMOE_WCK_MUL);
     __m256i v[NREG];
 
     for (int r = 0; r < NREG; r++)

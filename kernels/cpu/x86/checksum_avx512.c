@@ -24,7 +24,7 @@ void lshmoe_kn_checksum_stripes_avx512(const void *data, size_t nstripes,
                                        uint64_t lanes[LSHMOE_KN_CKSUM_LANES])
 {
     const unsigned char *p = data;
-    const __m512i k = _mm512_set1_epi64((long long)LSHMOE_KN_CKSUM_MUL);
+    const __m512i k = _mm512_set1_epi64((long long)LSHMOE_WCK_MUL);
     __m512i v[NREG];
 
     for (int r = 0; r < NREG; r++)
