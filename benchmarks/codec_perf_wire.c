@@ -99,7 +99,7 @@ int codec_perf_cuda_wire(const codec_perf_cuda_opts_t *o, const void *dx, void *
     printf("%-16s %10.1f us\n", "wire decode", 1e3 * dec);
     printf("%-16s %10.1f us  (%.2fx the d2d copy)\n", "wire enc+dec", 1e3 * all,
            all / copy_ms);
-    printf("%-16s %10.1f us  (once per side; sequential by its definition)\n",
+    printf("%-16s %10.1f us  (once per side; one warp per segment)\n",
            "of it checksum", 1e3 * sum);
     printf("wire bytes %zu of %zu token bytes (ratio %.2f), %llu rows\n", seg.len, bytes,
            (double)bytes / (double)seg.len, (unsigned long long)seg.cs.rows);
