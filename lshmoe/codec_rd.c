@@ -650,7 +650,7 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
         /* bail out before any pass over all tokens when a sample says
          * nothing on the ladder can fit at or above min_ratio */
         uint64_t fc;
-        LSHMOE_CHECK(lshmoe_rd_forecast(j, LSHMOE_RD_SAMPLE_SLACK, &fc, &r.visited));
+        LSHMOE_CHECK(lshmoe_rd_forecast(j, LSHMOE_RD_SAMPLE_SLACK, 0, &fc, &r.visited));
         if (fc == 0) {
             try_comp = 0;
             c->warm_id = 0;

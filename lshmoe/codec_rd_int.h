@@ -119,13 +119,15 @@ lshmoe_status_t lshmoe_rd_search_sample(rd_t *r, const cand_t *cands, size_t n,
  * the ladder's largest L with the cheapest centroid format that is within
  * it as a row format, its rows estimated from key collisions of a sample
  * (lshmoe_codec_probe). A clustering's own error is not sampled: the
- * forecast errs towards "compresses". *bytes_p = 0: nothing is forecast
+ * forecast errs towards "compresses". `smallest` 0: any candidate that
+ * fits will do (the clustering is not probed when a row format fits; for
+ * the encoder's bail-out). *bytes_p = 0: nothing is forecast
  * to fit at or above min_ratio (the segment would travel RAW);
  * LSHMOE_RD_NO_FORECAST: a sampled token is not finite. *visited_p (may be
  * NULL) grows by the token rows evaluated. Uses the codec's scratch, keys
  * and hash workspaces. Returns LSHMOE_OK or LSHMOE_ERR_NO_MEMORY.
  */
-lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, uint64_t *bytes_p,
-                                   uint64_t *visited_p);
+lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, int smallest,
+                                   uint64_t *bytes_p, uint64_t *visited_p);
 
 #endif /* LSHMOE_CODEC_RD_INT_H */

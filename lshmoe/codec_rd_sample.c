@@ -268,8 +268,8 @@ static int sample_rows(const enc_job_t *j, double *rel, uint64_t *visited)
     return 1;
 }
 
-lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, uint64_t *bytes_p,
-                                   uint64_t *visited_p)
+lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, int smallest,
+                                   uint64_t *bytes_p, uint64_t *visited_p)
 {
     lshmoe_codec_t *c = j->codec;
     rd_t r = {.j = j, .c = c};
@@ -303,7 +303,7 @@ lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, uint64_t *b
         for (size_t g = 0; g < N_CL_FMTS; g++)
             if (fc_fmts[f] == cl_fmts[g] && rel[f] <= thr)
                 cl_fmt = fc_fmts[f];
-    if (nl > 0 && cl_fmt >= 0) {
+    if (nl > 0 && cl_fmt >= 0 && (smallest || best == 0)) {
         size_t rows;
         LSHMOE_CHECK(lshmoe_codec_probe(c, j->tokens, j->dtype, h, j->ntokens, &rows));
         visited += lshmoe_codec_probe_sample(j->ntokens);
