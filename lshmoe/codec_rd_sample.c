@@ -232,40 +232,70 @@ lshmoe_status_t lshmoe_rd_search_sample(rd_t *r, const cand_t *cands, size_t n,
 }
 
 
-/* The ladder's row formats, as in list_cands (codec_rd.c). */
-static const int fc_fmts[] = {LSHMOE_QM_INT2, LSHMOE_QM_INT4E, LSHMOE_QM_INT4, LSHMOE_QM_FP8,
-                              LSHMOE_QM_INT8};
+/* The ladder's row formats by bytes (list_cands, codec_rd.c), less int4:
+ * int4e is no larger and has the smaller error, so when int4e does not fit
+ * neither does int4. FP8 and int8 have the same size. */
+static const int fc_fmts[] = {LSHMOE_QM_INT2, LSHMOE_QM_INT4E, LSHMOE_QM_FP8, LSHMOE_QM_INT8};
 #define N_FC_FMTS (sizeof fc_fmts / sizeof fc_fmts[0])
 
-/* Relative squared error of each ladder row format on every
- * (n / SAMPLE_TOKENS)-th token, widened one at a time into the scratch
- * (no pass over the segment). 0: a sampled token is not finite. */
-static int sample_rows(const enc_job_t *j, double *rel, uint64_t *visited)
+/* A sample of the segment in fp32: every (n / SAMPLE_TOKENS)-th token. */
+typedef struct fc_sample {
+    const enc_job_t *j;
+    float           *x, *y;  /* the sampled tokens; one decoded row */
+    void            *tmp;    /* one row of the dtype                */
+    uint8_t         *code;   /* one coded row                       */
+    size_t           m;      /* tokens in the sample                */
+    double           den;    /* their sum |x|^2                     */
+    double           rel[LSHMOE_QM_COUNT]; /* per format; < 0: not yet */
+    uint64_t         visited;
+} fc_sample_t;
+
+/* Widens the sample into the scratch; 0 when a sampled token is not
+ * finite. */
+static lshmoe_status_t fc_widen(fc_sample_t *s, int *finite_p)
 {
+    const enc_job_t *j = s->j;
     lshmoe_codec_t *c = j->codec;
-    size_t n = j->ntokens, h = j->hidden, tb = j->token_bytes / n;
+    size_t n = j->ntokens, h = j->hidden, tb = j->token_bytes / n, bytes;
     size_t step = n > SAMPLE_TOKENS ? n / SAMPLE_TOKENS : 1;
-    float *x = c->scratch.ptr, *y = x + h;
-    void *tmp = y + h;
-    uint8_t *code = (uint8_t *)tmp + h * 8;
-    double sse[N_FC_FMTS] = {0}, den = 0.0;
-    for (size_t i = step / 2; i < n; i += step) {
-        lshmoe_row_to_f32((const uint8_t *)j->tokens + i * tb, j->dtype, h, x);
-        double nx = lshmoe_rd_sq_norm(x, h);
-        if (!isfinite(nx))
-            return 0;
-        den += nx;
-        for (size_t f = 0; f < N_FC_FMTS; f++) {
-            lshmoe_kn_quant_row(fc_fmts[f], x, h, code);
-            lshmoe_kn_dequant_row(fc_fmts[f], code, h, y);
-            lshmoe_rd_round_dtype(y, h, j->dtype, tmp);
-            sse[f] += lshmoe_rd_sq_dist(x, y, h);
-        }
-        *visited += N_FC_FMTS;
+    s->m = (n - step / 2 + step - 1) / step;
+    /* the sample and y (fp32), one row of the dtype, one coded row (<= 4 B/elt) */
+    LSHMOE_CHECK(lshmoe_mul_size(h, (s->m + 1) * sizeof(float) + 8 + 4, &bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->scratch, bytes + 64));
+    s->x = c->scratch.ptr;
+    s->y = s->x + s->m * h;
+    s->tmp = s->y + h;
+    s->code = (uint8_t *)s->tmp + h * 8;
+    s->den = 0.0;
+    for (size_t f = 0; f < LSHMOE_QM_COUNT; f++)
+        s->rel[f] = -1.0;
+    for (size_t i = step / 2, k = 0; i < n; i += step, k++) {
+        float *xk = s->x + k * h;
+        lshmoe_row_to_f32((const uint8_t *)j->tokens + i * tb, j->dtype, h, xk);
+        s->den += lshmoe_rd_sq_norm(xk, h);
     }
-    for (size_t f = 0; f < N_FC_FMTS; f++)
-        rel[f] = rel2(sse[f], den);
-    return 1;
+    *finite_p = isfinite(s->den);
+    return LSHMOE_OK;
+}
+
+/* Relative squared error of rows in format fmt on the sample (once). */
+static double fc_rel(fc_sample_t *s, int fmt)
+{
+    const enc_job_t *j = s->j;
+    size_t h = j->hidden;
+    double sse = 0.0;
+    if (s->rel[fmt] >= 0.0)
+        return s->rel[fmt];
+    for (size_t k = 0; k < s->m; k++) {
+        const float *xk = s->x + k * h;
+        lshmoe_kn_quant_row(fmt, xk, h, s->code);
+        lshmoe_kn_dequant_row(fmt, s->code, h, s->y);
+        lshmoe_rd_round_dtype(s->y, h, j->dtype, s->tmp);
+        sse += lshmoe_rd_sq_dist(xk, s->y, h);
+    }
+    s->visited += s->m;
+    s->rel[fmt] = rel2(sse, s->den);
+    return s->rel[fmt];
 }
 
 lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, int smallest,
@@ -273,48 +303,50 @@ lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, int smalles
 {
     lshmoe_codec_t *c = j->codec;
     rd_t r = {.j = j, .c = c};
-    size_t h = j->hidden, bytes;
-    double rel[N_FC_FMTS], thr = c->params.max_error * slack;
-    uint64_t visited = 0, best = 0;
+    fc_sample_t s = {.j = j};
+    double thr = c->params.max_error * slack;
+    uint64_t best = 0;
+    int finite;
 
     thr *= thr;
     *bytes_p = 0;
     if (j->ntokens == 0)
         return LSHMOE_OK;
-    /* x, y (fp32 rows), one row of the dtype, one coded row (<= 4 B/elt) */
-    LSHMOE_CHECK(lshmoe_mul_size(h, 2 * sizeof(float) + 8 + 4, &bytes));
-    LSHMOE_CHECK(lshmoe_buf_reserve(&c->scratch, bytes + 64));
-    if (!sample_rows(j, rel, &visited)) {
+    LSHMOE_CHECK(fc_widen(&s, &finite));
+    if (!finite) {
         *bytes_p = LSHMOE_RD_NO_FORECAST;
         goto out;
     }
-    for (size_t f = 0; f < N_FC_FMTS; f++) {
+    /* the first row format by bytes that fits and pays */
+    for (size_t f = 0; f < N_FC_FMTS && best == 0; f++) {
         cand_t k = {.L = 0, .fmt = fc_fmts[f], .nrows = j->ntokens};
-        uint64_t b = rel[f] <= thr ? lshmoe_rd_cand_bytes(&r, &k, k.nrows) : 0;
-        if (b && (best == 0 || b < best))
+        uint64_t b = lshmoe_rd_cand_bytes(&r, &k, k.nrows);
+        if (b && fc_rel(&s, fc_fmts[f]) <= thr)
             best = b;
     }
     int ls[16], nl = c->params.mode == LSHMOE_CODEC_BUDGET ? lshmoe_codec_ladder_l(c, ls) : 0;
-    /* the cheapest centroid format within the budget as a row format: a
-     * centroid's quantization error is about a token's, plus the
-     * clustering's own, which is not sampled */
-    int cl_fmt = -1;
-    for (size_t f = 0; f < N_FC_FMTS && cl_fmt < 0; f++)
-        for (size_t g = 0; g < N_CL_FMTS; g++)
-            if (fc_fmts[f] == cl_fmts[g] && rel[f] <= thr)
-                cl_fmt = fc_fmts[f];
-    if (nl > 0 && cl_fmt >= 0 && (smallest || best == 0)) {
-        size_t rows;
-        LSHMOE_CHECK(lshmoe_codec_probe(c, j->tokens, j->dtype, h, j->ntokens, &rows));
-        visited += lshmoe_codec_probe_sample(j->ntokens);
-        cand_t k = {.L = ls[nl - 1], .fmt = cl_fmt, .nrows = rows};
-        uint64_t b = rows > 0 ? lshmoe_rd_cand_bytes(&r, &k, rows) : 0;
-        if (b && (best == 0 || b < best))
-            best = b;
+    if (nl > 0 && (smallest || best == 0)) {
+        /* the cheapest centroid format within the budget as a row format:
+         * a centroid's quantization error is about a token's, plus the
+         * clustering's own, which is not sampled */
+        int cl_fmt = -1;
+        for (size_t g = 0; g < N_CL_FMTS && cl_fmt < 0; g++)
+            if (fc_rel(&s, cl_fmts[g]) <= thr)
+                cl_fmt = cl_fmts[g];
+        if (cl_fmt >= 0) {
+            size_t rows;
+            LSHMOE_CHECK(lshmoe_codec_probe(c, j->tokens, j->dtype, j->hidden, j->ntokens,
+                                            &rows));
+            s.visited += lshmoe_codec_probe_sample(j->ntokens);
+            cand_t k = {.L = ls[nl - 1], .fmt = cl_fmt, .nrows = rows};
+            uint64_t b = rows > 0 ? lshmoe_rd_cand_bytes(&r, &k, rows) : 0;
+            if (b && (best == 0 || b < best))
+                best = b;
+        }
     }
     *bytes_p = best;
 out:
     if (visited_p != NULL)
-        *visited_p += visited;
+        *visited_p += s.visited;
     return LSHMOE_OK;
 }
