@@ -14,6 +14,8 @@
  * Options: --tokens N (4096) --hidden H (4096) --dtype bf16|fp16|fp32
  * (bf16) --hashes L (6) --cdim C (4) --reduce-dim M (64) --data
  * clustered|gaussian (clustered) --iters N (20). Exit 77 when no device.
+ * Then the whole device segment codec, wire format included
+ * (codec_perf_wire.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -53,12 +55,7 @@ static const char *phase_name[PHASES] = {"hash", "group", "centroids",
         }                                                                     \
     } while (0)
 
-typedef struct {
-    size_t tokens, hidden;
-    lshmoe_dtype_t dtype;
-    int hashes, cdim, reduce_dim, iters;
-    const char *data;
-} gopts_t;
+typedef codec_perf_cuda_opts_t gopts_t;
 
 static int parse(int argc, char **argv, gopts_t *o)
 {
@@ -218,6 +215,7 @@ int codec_perf_cuda_main(int argc, char **argv)
            "decode_us=%.1f sync_us=%.1f encdec_us=%.1f copy_us=%.1f ratio=%.3f\n",
            n, o.hidden, dtn, 1e3 * menc, 1e3 * med[PH_EXPAND], 1e3 * med[PH_SYNC],
            1e3 * mall, 1e3 * med[PH_COPY], (double)bytes / wire);
+    rc = codec_perf_cuda_wire(&o, dx, s, med[PH_COPY]);
 
     lshmoe_kn_cuda_hasher_destroy(h);
     cudaFree(dx); cudaFree(drows); cudaFree(dout); cudaFree(dcopy); cudaFree(dws);
@@ -227,5 +225,5 @@ int codec_perf_cuda_main(int argc, char **argv)
     for (int i = 0; i < PHASES; i++)
         free(t[i]);
     free(tenc); free(tall); free(x32); free(x); free(y);
-    return 0;
+    return rc;
 }

@@ -8,4 +8,21 @@
 
 int codec_perf_cuda_main(int argc, char **argv);
 
+#include <stddef.h>
+
+#include "lshmoe.h"
+
+typedef struct codec_perf_cuda_opts {
+    size_t tokens, hidden;
+    lshmoe_dtype_t dtype;
+    int hashes, cdim, reduce_dim, iters;
+    const char *data;
+} codec_perf_cuda_opts_t;
+
+/* The whole device segment codec on the tokens at dx (device), timed on
+ * `stream` (a cudaStream_t) beside copy_ms, the d2d copy of the same
+ * bytes (codec_perf_wire.c). Returns 0, or 1 with a message. */
+int codec_perf_cuda_wire(const codec_perf_cuda_opts_t *o, const void *dx, void *stream,
+                         float copy_ms);
+
 #endif

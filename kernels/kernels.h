@@ -166,6 +166,76 @@ typedef enum lshmoe_kn_mem {
 lshmoe_kn_mem_t lshmoe_kn_mem_kind(const void *ptr);
 const char *lshmoe_kn_mem_name(lshmoe_kn_mem_t kind);
 
+/*
+ * One codec segment as the device validator and unpacker see it (the host
+ * read and checked its header first: lshmoe/codec_device.c). Offsets are
+ * from the segment start (docs/wire-format.md).
+ */
+typedef struct lshmoe_kn_seg {
+    uint64_t rows_off, rows_bytes;  /* rows_bytes before padding            */
+    uint64_t idx_off, idx_bytes;    /* idx_off = end of the padded rows     */
+    uint64_t payload_bytes;         /* everything after the header          */
+    uint64_t ntokens, nrows;
+    int      raw, idx32;
+} lshmoe_kn_seg_t;
+
+/* Bits of a device validation result (0: the segment is intact). */
+#define LSHMOE_KN_SEG_BAD_CHECKSUM 0x1u
+#define LSHMOE_KN_SEG_BAD_PAD      0x2u
+#define LSHMOE_KN_SEG_BAD_INDEX    0x4u
+
+/*
+ * The kernels of a device memory kind, for the core's device data path
+ * (lshmoe/codec_device.c), which calls nothing else of the device: the
+ * core has no #ifdef for CUDA. Every method but alloc, free, sync and
+ * hasher_create/destroy is stream-ordered on `stream` and returns once the
+ * work is queued; errors of queued work surface at the next sync. Each
+ * method does what the launcher of the same name in kernels/cuda/lsh_cuda.h
+ * documents. Pointers are device memory unless said otherwise.
+ */
+typedef struct lshmoe_kn_dev_ops {
+    const char *name;
+    /* what a NULL stream means (the legacy default stream) */
+    void *default_stream;
+    lshmoe_status_t (*alloc)(size_t bytes, void **ptr_p);   /* not stream-ordered */
+    void (*free)(void *ptr);                                /* not stream-ordered */
+    /* bytes between any two of host and device memory */
+    lshmoe_status_t (*copy)(void *dst, const void *src, size_t bytes, void *stream);
+    lshmoe_status_t (*zero)(void *dst, size_t bytes, void *stream);
+    lshmoe_status_t (*sync)(void *stream);                  /* waits for the stream */
+    lshmoe_status_t (*hasher_create)(const lshmoe_kn_lsh_params_t *params, size_t hidden,
+                                     void *stream, void **hasher_p);
+    void (*hasher_destroy)(void *hasher);
+    lshmoe_status_t (*hash)(const void *hasher, const void *tokens, lshmoe_dtype_t dtype,
+                            size_t ntokens, uint64_t *keys, void *stream);
+    size_t (*group_ws_size)(size_t ntokens);
+    lshmoe_status_t (*group)(const uint64_t *keys, size_t ntokens, uint32_t *cluster_of,
+                             uint32_t *sizes, uint32_t *starts, uint32_t *members,
+                             uint32_t *nclusters, void *ws, size_t ws_bytes, void *stream);
+    lshmoe_status_t (*centroids)(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
+                                 const uint32_t *sizes, const uint32_t *starts,
+                                 const uint32_t *members, const uint32_t *nclusters,
+                                 size_t max_clusters, void *rows, void *stream);
+    lshmoe_status_t (*guard_sums)(const void *tokens, const void *rows, lshmoe_dtype_t dtype,
+                                  size_t hidden, size_t ntokens, const uint32_t *cluster_of,
+                                  const uint32_t *sizes, double *tok_ws, double *sums,
+                                  void *stream);
+    lshmoe_status_t (*sample_keys)(const uint64_t *keys, size_t ntokens, size_t s,
+                                   uint64_t *out, void *stream);
+    lshmoe_status_t (*pack_index)(const uint32_t *cluster_of, size_t ntokens, int idx32,
+                                  void *dst, size_t padded_bytes, void *stream);
+    lshmoe_status_t (*seal)(void *seg, const void *header, size_t payload_bytes,
+                            void *stream);
+    lshmoe_status_t (*check_segment)(const void *seg, const lshmoe_kn_seg_t *g,
+                                     uint32_t *bad, void *stream);
+    lshmoe_status_t (*unpack)(const void *seg, const lshmoe_kn_seg_t *g, size_t row_bytes,
+                              const uint32_t *bad, void *out, void *stream);
+} lshmoe_kn_dev_ops_t;
+
+/* The ops of a device memory kind; NULL for host memory (the CPU kernels
+ * above are called directly) and for a kind this build lacks. */
+const lshmoe_kn_dev_ops_t *lshmoe_kn_dev_ops(lshmoe_kn_mem_t kind);
+
 /* In-place normalised fast Walsh-Hadamard transform of n = 2^k floats
  * (H / sqrt(n), so it is its own inverse). */
 void lshmoe_kn_fwht(float *v, size_t n);
@@ -174,7 +244,9 @@ void lshmoe_kn_fwht(float *v, size_t n);
  * Row quantizers (formats and layouts: kernels/common/quant_math.h,
  * docs/wire-format.md). `x` is one finite fp32 row; `dst`/`src` hold
  * lshmoe_qm_row_bytes(fmt, hidden) bytes at any alignment. fmt is one of
- * LSHMOE_QM_FP8/INT8/INT4/INT2 (others: nothing is written).
+ * LSHMOE_QM_FP8/INT8/INT4/INT2/INT4E (others: nothing is written). Every
+ * ISA level writes the same bytes and the same floats as the scalar
+ * reference (kernels/cpu/quant.c): the wire does not depend on the CPU.
  */
 void lshmoe_kn_quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst);
 void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y);
@@ -182,6 +254,38 @@ void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y)
 /* 0 when a coded row is valid (scales finite and >= 0, no e4m3 NaN code,
  * unused trailing code bits zero); nonzero otherwise. */
 int lshmoe_kn_quant_row_check(int fmt, const uint8_t *src, size_t hidden);
+
+/*
+ * Codes row x as lshmoe_kn_quant_row() does (into dst, the same bytes) and
+ * measures it: y (hidden floats, caller-owned) receives what a receiver
+ * holds for the row, lshmoe_kn_dequant_row() rounded to `dtype` (fp32: as
+ * decoded; fp16/bf16: rounded to nearest even and widened back), and the
+ * return value is sum_i (x_i - y_i)^2 as lshmoe_kn_row_sq_dist(x, y) sums
+ * it. One pass per row instead of code, decode, round and distance
+ * passes. Same bytes and same error, bit for bit, at every ISA level.
+ * Other formats (NATIVE, unknown): nothing is written, returns 0.
+ */
+double lshmoe_kn_quant_row_sse(int fmt, const float *x, size_t hidden, lshmoe_dtype_t dtype,
+                               uint8_t *dst, float *y);
+
+/*
+ * Squared distance of two fp32 rows in a fixed order: 8 fp32 partial sums
+ * (lane k: elements i = k mod 8 of the whole groups of 8, in order), then
+ * in fp64 the last n mod 8 elements and the partials in lane order. Every
+ * ISA level returns the same value bit for bit. Relative to the exact sum
+ * the error is below about (n / 8) * 2^-24 (the fp32 partials), i.e.
+ * about 3e-5 for n = 4096 in the worst case, far less on typical rows.
+ */
+double lshmoe_kn_row_sq_dist(const float *a, const float *b, size_t n);
+
+/*
+ * The squared errors e[c] of the candidate scales a low-bit encoder
+ * (LSHMOE_QM_INT4/INT4E/INT2) tries on one whole block of 32 elements x,
+ * in the order it tries them; returns how many (0 for an all-zero block,
+ * at most 4). The encoder keeps the first smallest, so every ISA level
+ * must give these bit for bit: exposed for the test that checks it.
+ */
+int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e);
 
 /*
  * One refinement step after grouping (kernels/cpu/refine.c): token i (fp32

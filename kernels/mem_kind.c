@@ -28,3 +28,14 @@ const char *lshmoe_kn_mem_name(lshmoe_kn_mem_t kind)
 {
     return kind == LSHMOE_KN_MEM_CUDA ? "CUDA device" : "host";
 }
+
+const lshmoe_kn_dev_ops_t *lshmoe_kn_dev_ops(lshmoe_kn_mem_t kind)
+{
+#if LSHMOE_HAVE_CUDA
+    if (kind == LSHMOE_KN_MEM_CUDA)
+        return &lshmoe_kn_cuda_dev_ops;
+#else
+    (void)kind;
+#endif
+    return NULL;
+}

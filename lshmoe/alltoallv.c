@@ -35,6 +35,7 @@
 #include "lshmoe/common/log.h"
 #include "lshmoe/common/timer.h"
 #include "lshmoe/adapt.h"
+#include "lshmoe/codec_device.h"
 #include "lshmoe/codec_internal.h"
 #include "lshmoe/ctx_int.h"
 #include "lshmoe/meta.h"
@@ -73,6 +74,9 @@ typedef struct a2a_call {
     void         **recv_ptrs;
     size_t        *recv_bytes;
     size_t        *recv_offs;    /* codec path: offset of peer p in recv_stage */
+    /* device buffers: the kernels' ops (NULL for host memory), the stream */
+    const lshmoe_kn_dev_ops_t *dev;
+    void          *stream;
 } a2a_call_t;
 
 /* Tokens [displ, displ + count) of tb bytes each must be addressable. */
@@ -87,18 +91,38 @@ static lshmoe_status_t check_range(const char *dir, int p, size_t count, size_t 
     return LSHMOE_OK;
 }
 
-static lshmoe_status_t check_args(const a2a_call_t *c, const void *stream)
+/* Host or device buffers, worked out once per call: sets c->dev and
+ * c->stream for device memory. */
+static lshmoe_status_t check_memory(a2a_call_t *c, void *stream)
 {
-    if (stream != NULL)
-        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
-                            "stream-ordered (device) all-to-all is not in this version: "
-                            "pass stream NULL and host buffers");
-    /* The CPU would fault on device memory: refuse it with a reason. */
-    if (lshmoe_kn_mem_kind(c->send) != LSHMOE_KN_MEM_HOST ||
-        lshmoe_kn_mem_kind(c->recv) != LSHMOE_KN_MEM_HOST)
-        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
-                            "send or recv is CUDA device memory: the device path of "
-                            "lshmoe_alltoallv is not in this version; pass host buffers");
+    lshmoe_kn_mem_t ks = lshmoe_kn_mem_kind(c->send), kr = lshmoe_kn_mem_kind(c->recv);
+    lshmoe_kn_mem_t kind = c->send != NULL ? ks : kr;
+    if (c->send != NULL && c->recv != NULL && ks != kr)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "send is %s memory but recv is %s "
+                            "memory: pass both in the same memory", lshmoe_kn_mem_name(ks),
+                            lshmoe_kn_mem_name(kr));
+    if (kind == LSHMOE_KN_MEM_HOST) {
+        if (stream != NULL)
+            return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "a stream with host buffers: pass "
+                                "stream NULL, or device buffers");
+        return LSHMOE_OK;
+    }
+    c->dev = lshmoe_kn_dev_ops(kind);
+    if (c->dev == NULL)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s memory: no kernels for it in this "
+                            "build", lshmoe_kn_mem_name(kind));
+    if (strcmp(c->ctx->tl_ops->name, "nccl") != 0)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s buffers need the nccl transport; "
+                            "this context uses %s", lshmoe_kn_mem_name(kind),
+                            c->ctx->tl_ops->name);
+    c->stream = stream != NULL ? stream : c->dev->default_stream;
+    c->ctx->dev.ops = c->dev;
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t check_args(a2a_call_t *c, void *stream)
+{
+    LSHMOE_CHECK(check_memory(c, stream));
     if ((unsigned)c->dtype >= LSHMOE_DTYPE_COUNT)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "dtype %d is not valid", (int)c->dtype);
     if (c->hidden == 0)
@@ -257,6 +281,58 @@ static void encode_job(void *arg, size_t p, int slot)
         snprintf(j->msg, sizeof j->msg, "%s", lshmoe_error_thread_msg());
 }
 
+/* The device codec over every remote segment (codec_device.c): one batch
+ * on the call's stream, in the calling thread; results in run->job. */
+static lshmoe_status_t dev_segs(a2a_call_t *c, lshmoe_dev_seg_t **segs_p)
+{
+    size_t n = (size_t)c->ctx->nranks, bytes;
+    LSHMOE_CHECK(lshmoe_mul_size(n, sizeof(lshmoe_dev_seg_t), &bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->ctx->dev_segs, bytes));
+    memset(c->ctx->dev_segs.ptr, 0, bytes);
+    *segs_p = c->ctx->dev_segs.ptr;
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t dev_encode(a2a_call_t *c, codec_run_t *run, void *stage)
+{
+    lshmoe_dev_seg_t *segs;
+    LSHMOE_CHECK(dev_segs(c, &segs));
+    for (int p = 0; p < c->ctx->nranks; p++) {
+        segs[p].skip = p == c->ctx->rank;
+        segs[p].tokens = c->send + c->send_displs[p] * c->token_bytes;
+        segs[p].ntokens = c->send_counts[p];
+        segs[p].off = run->job[p].off;
+        segs[p].cap = run->job[p].cap;
+    }
+    LSHMOE_CHECK(lshmoe_codec_dev_encode(&c->ctx->dev, c->ctx->codec, c->dtype, c->hidden, segs,
+                                         (size_t)c->ctx->nranks, stage, c->stream));
+    for (int p = 0; p < c->ctx->nranks; p++) {
+        run->job[p].len = segs[p].len;
+        run->job[p].cs = segs[p].cs;
+    }
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t dev_decode(a2a_call_t *c)
+{
+    lshmoe_ctx_t *ctx = c->ctx;
+    lshmoe_dev_seg_t *segs;
+    LSHMOE_CHECK(dev_segs(c, &segs));
+    for (int p = 0; p < ctx->nranks; p++) {
+        segs[p].skip = p == ctx->rank || (c->meta_in[p].flags & META_F_PLAIN);
+        segs[p].out = c->recv + c->recv_displs[p] * c->token_bytes;
+        segs[p].ntokens = c->recv_counts[p];
+        segs[p].off = segs[p].skip ? 0 : c->recv_offs[p];
+        segs[p].len = c->recv_bytes[p];
+    }
+    lshmoe_status_t st = lshmoe_codec_dev_decode(&ctx->dev, ctx->codec, c->dtype, c->hidden,
+                                                 segs, (size_t)ctx->nranks,
+                                                 ctx->dev.recv_stage.ptr, c->stream);
+    if (st != LSHMOE_OK)
+        return lshmoe_error(st, "segment from a peer: %s", lshmoe_error_thread_msg());
+    return LSHMOE_OK;
+}
+
 /* Encodes every remote segment into its own slot of send_stage (sized for
  * the worst case, so the pool's threads never share bytes, and each
  * segment's bytes do not depend on the thread count); fills meta_out. */
@@ -277,14 +353,22 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
         run.job[p].cap = b;
         total += b;
     }
-    LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->send_stage, total));
-    lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, encode_job, &run);
-    LSHMOE_CHECK(codec_run_status(&run, "encoding the segment for"));
+    void *stage;
+    if (c->dev != NULL) {
+        LSHMOE_CHECK(lshmoe_dev_reserve(&ctx->dev, &ctx->dev.send_stage, total, c->stream));
+        stage = ctx->dev.send_stage.ptr;
+        LSHMOE_CHECK(dev_encode(c, &run, stage));
+    } else {
+        LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->send_stage, total));
+        stage = ctx->send_stage.ptr;
+        lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, encode_job, &run);
+        LSHMOE_CHECK(codec_run_status(&run, "encoding the segment for"));
+    }
     for (int p = 0; p < ctx->nranks; p++) {
         c->meta_out[p].count = c->send_counts[p];
         if (p == ctx->rank)
             continue;
-        c->send_ptrs[p] = (char *)ctx->send_stage.ptr + run.job[p].off;
+        c->send_ptrs[p] = (char *)stage + run.job[p].off;
         c->send_bytes[p] = run.job[p].len;
         c->meta_out[p].bytes = run.job[p].len;
         note_segment_error(&ctx->stats, &run.job[p].cs, 0);
@@ -336,7 +420,14 @@ static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
         if (!direct)
             stage += (c->meta_in[p].bytes + 7) & ~(size_t)7;
     }
-    LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->recv_stage, stage));
+    char *base;
+    if (c->dev != NULL) {
+        LSHMOE_CHECK(lshmoe_dev_reserve(&ctx->dev, &ctx->dev.recv_stage, stage, c->stream));
+        base = ctx->dev.recv_stage.ptr;
+    } else {
+        LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->recv_stage, stage));
+        base = ctx->recv_stage.ptr;
+    }
     for (int p = 0; p < ctx->nranks; p++) {
         c->recv_bytes[p] = p == ctx->rank ? 0 : c->meta_in[p].bytes;
         if (p == ctx->rank)
@@ -344,7 +435,7 @@ static lshmoe_status_t recv_setup(a2a_call_t *c, int *bad_peer_p)
         else if (c->recv_offs[p] == SIZE_MAX)
             c->recv_ptrs[p] = c->recv + c->recv_displs[p] * c->token_bytes;
         else
-            c->recv_ptrs[p] = (char *)ctx->recv_stage.ptr + c->recv_offs[p];
+            c->recv_ptrs[p] = base + c->recv_offs[p];
     }
     return LSHMOE_OK;
 }
@@ -367,6 +458,8 @@ static lshmoe_status_t decode_all(a2a_call_t *c)
 {
     lshmoe_ctx_t *ctx = c->ctx;
     codec_run_t run;
+    if (c->dev != NULL)
+        return dev_decode(c);
     LSHMOE_CHECK(codec_run_init(c, &run));
     lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, decode_job, &run);
     lshmoe_codec_stats_t cs;
@@ -409,7 +502,7 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     LSHMOE_CHECK(recv_setup(c, &bad_peer));
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,
                                         c->send_bytes, (void *const *)c->recv_ptrs,
-                                        c->recv_bytes, NULL));
+                                        c->recv_bytes, c->stream));
     if (bad_peer >= 0 && c->meta_in[bad_peer].count == c->recv_counts[bad_peer])
         return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sent %zu tokens in %llu bytes, "
                             "not %zu tokens of %zu bytes: hidden or dtype differ", bad_peer,
@@ -504,11 +597,14 @@ static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
     if (local == LSHMOE_OK) {
         c.token_bytes = hidden * lshmoe_dtype_size(dtype);
         c.codec_ok = ctx->cfg.compress && lshmoe_dtype_is_float(dtype);
-        c.policy_plain = c.codec_ok &&
+        /* the adaptive policy's probe reads tokens on the host: off on the device */
+        c.policy_plain = c.codec_ok && c.dev == NULL &&
                          lshmoe_adapt_choose_plain(ctx, remote_token_bytes(&c), probe_ratio,
                                                    &c, &c.explored, &c.vote);
         c.compressed = c.codec_ok && !c.policy_plain;
-        if (c.compressed)
+        if (c.compressed && c.dev != NULL)
+            local = lshmoe_codec_dev_supported(ctx->codec);
+        if (c.compressed && local == LSHMOE_OK)
             local = encode_all(&c);
         else
             plain_send_setup(&c);
@@ -527,7 +623,11 @@ static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
     /* Routed by each peer's flag: a peer may send codec segments while
      * this rank sent plain, and the other way round. */
     st = decode_all(&c);
-    if (st == LSHMOE_OK && send_counts[ctx->rank] > 0)
+    if (st == LSHMOE_OK && send_counts[ctx->rank] > 0 && c.dev != NULL)
+        st = c.dev->copy(c.recv + recv_displs[ctx->rank] * c.token_bytes,
+                         c.send + send_displs[ctx->rank] * c.token_bytes,
+                         send_counts[ctx->rank] * c.token_bytes, c.stream);
+    else if (st == LSHMOE_OK && send_counts[ctx->rank] > 0)
         memmove(c.recv + recv_displs[ctx->rank] * c.token_bytes,
                 c.send + send_displs[ctx->rank] * c.token_bytes,
                 send_counts[ctx->rank] * c.token_bytes);

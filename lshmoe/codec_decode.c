@@ -330,3 +330,20 @@ lshmoe_status_t lshmoe_codec_decode(lshmoe_codec_t *codec, const void *in,
     }
     return LSHMOE_OK;
 }
+
+lshmoe_status_t lshmoe_codec_check_header(const uint8_t *hdr, size_t len,
+                                          lshmoe_wire_header_t *h, lshmoe_wire_layout_t *lay)
+{
+    if (len < LSHMOE_WIRE_HEADER_BYTES)
+        return CORRUPT("%zu bytes, shorter than the %u-byte header", len,
+                       LSHMOE_WIRE_HEADER_BYTES);
+    lshmoe_wire_header_read(hdr, h);
+    return check_header(h, len, lay);
+}
+
+lshmoe_status_t lshmoe_codec_check_expected(const lshmoe_wire_header_t *h,
+                                            lshmoe_dtype_t dtype, size_t hidden,
+                                            size_t ntokens)
+{
+    return check_expected(h, dtype, hidden, ntokens);
+}

@@ -26,7 +26,7 @@ static uint16_t resid_flag(int bits)
 }
 
 /* Compressed flags for `nrows` rows. */
-static uint16_t comp_flags(const lshmoe_codec_t *c, size_t nrows)
+uint16_t lshmoe_codec_comp_flags(const lshmoe_codec_t *c, size_t nrows)
 {
     uint16_t f = resid_flag(c->params.residual_bits);
     if (nrows > LSHMOE_WIRE_IDX16_MAX_ROWS)
@@ -35,9 +35,9 @@ static uint16_t comp_flags(const lshmoe_codec_t *c, size_t nrows)
 }
 
 /* Does a compressed segment of `nrows` rows pay? Fills *lay when it does. */
-static int comp_pays(const enc_job_t *j, size_t nrows, lshmoe_wire_layout_t *lay)
+int lshmoe_codec_comp_pays(const enc_job_t *j, size_t nrows, lshmoe_wire_layout_t *lay)
 {
-    if (lshmoe_wire_layout(comp_flags(j->codec, nrows), j->es, j->hidden,
+    if (lshmoe_wire_layout(lshmoe_codec_comp_flags(j->codec, nrows), j->es, j->hidden,
                            j->ntokens, nrows, lay))
         return 0;
     uint64_t len = LSHMOE_WIRE_HEADER_BYTES + lay->payload_bytes;
@@ -92,7 +92,7 @@ static void write_index(uint8_t *dst, const uint32_t *cluster_of, size_t n,
 
 /* Is the quality guard on for this codec? With residuals the receiver gets
  * centroid + residual, so the centroid error is not what it sees. */
-static int guard_on(const lshmoe_codec_t *c)
+int lshmoe_codec_guard_on(const lshmoe_codec_t *c)
 {
     return c->params.error_guard && c->params.residual_bits == 0;
 }
@@ -105,7 +105,7 @@ static int guard_on(const lshmoe_codec_t *c)
  * are taken as the receiver will decode them (rounded to the dtype); the
  * sums come with the centroids (lshmoe_kn_centroids_guard).
  */
-static double centroid_error(double num, double den)
+double lshmoe_codec_centroid_error(double num, double den)
 {
     if (num <= 0.0)
         return 0.0;
@@ -125,7 +125,7 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
 {
     lshmoe_codec_t *c = j->codec;
     const uint32_t *cluster_of = c->cluster_of.ptr;
-    uint16_t flags = comp_flags(c, nrows);
+    uint16_t flags = lshmoe_codec_comp_flags(c, nrows);
     int bits = c->params.residual_bits;
     size_t acc_bytes, scratch_bytes = 0;
 
@@ -153,10 +153,10 @@ static lshmoe_status_t write_compressed(const enc_job_t *j, size_t nrows,
     float *fscratch = (float *)((uint8_t *)c->scratch.ptr +
                                 (aligned ? 0 : lshmoe_pad8(lay->rows_bytes)));
 
-    if (guard_on(c)) {
+    if (lshmoe_codec_guard_on(c)) {
         lshmoe_kn_centroids_guard(j->tokens, j->dtype, j->hidden, j->ntokens, cluster_of,
                                   nrows, rows_w, c->sizes.ptr, c->acc.ptr, &err[0], &err[1]);
-        err[2] = centroid_error(err[0], err[1]);
+        err[2] = lshmoe_codec_centroid_error(err[0], err[1]);
         if (err[2] > c->params.max_error) {
             *kept_p = 0;
             return LSHMOE_OK;
@@ -262,20 +262,20 @@ lshmoe_status_t lshmoe_codec_encode(lshmoe_codec_t *codec, const void *tokens,
                    codec->params.compress && lshmoe_dtype_is_float(dtype) &&
                    ntokens > 0 && ntokens >= codec->params.min_tokens &&
                    (uint64_t)ntokens < ((uint64_t)1 << 32) &&
-                   comp_pays(&j, 1, &lay);
+                   lshmoe_codec_comp_pays(&j, 1, &lay);
     int probed_raw = 0;
     if (try_comp && 4 * lshmoe_codec_probe_sample(ntokens) <= ntokens) {
         /* a sample first: a segment that cannot reach MIN_RATIO goes RAW
          * for a few percent of the hashing (codec_probe.c) */
         size_t est;
         LSHMOE_CHECK(lshmoe_codec_probe(codec, tokens, dtype, hidden, ntokens, &est));
-        probed_raw = est > 0 && !comp_pays(&j, est, &lay);
+        probed_raw = est > 0 && !lshmoe_codec_comp_pays(&j, est, &lay);
         try_comp = !probed_raw;
     }
     if (try_comp) {
         LSHMOE_CHECK(hash_and_group(&j, &nrows, &nonfinite));
         t1 = lshmoe_now();
-        try_comp = nrows > 0 && comp_pays(&j, nrows, &lay);
+        try_comp = nrows > 0 && lshmoe_codec_comp_pays(&j, nrows, &lay);
     }
     double err[3] = {0.0, 0.0, -1.0};
     if (try_comp)

@@ -269,4 +269,28 @@ lshmoe_status_t lshmoe_codec_probe_ratio(lshmoe_codec_t *codec, const void *toke
                                          lshmoe_dtype_t dtype, size_t hidden,
                                          size_t ntokens, double *ratio_p);
 
+/* The encoder's decisions, shared with the device encoder (codec_device.c)
+ * so that both write the same bytes (codec_encode.c): the flags of a
+ * compressed segment of nrows rows; whether it pays (fills *lay when it
+ * does); whether the quality guard is on; the guard's error from its sums. */
+uint16_t lshmoe_codec_comp_flags(const lshmoe_codec_t *c, size_t nrows);
+int lshmoe_codec_comp_pays(const enc_job_t *j, size_t nrows, lshmoe_wire_layout_t *lay);
+int lshmoe_codec_guard_on(const lshmoe_codec_t *c);
+double lshmoe_codec_centroid_error(double num, double den);
+
+/* The probe's row estimate from the keys of its sample (s of them, in the
+ * order lshmoe_codec_probe() draws them; sorted in place) for a segment of
+ * ntokens tokens (codec_probe.c). */
+size_t lshmoe_codec_probe_estimate(uint64_t *keys, size_t s, size_t ntokens);
+
+/* The decoder's header checks (codec_decode.c), for a decoder that reads
+ * the header apart from the payload (codec_device.c): fields, consistency
+ * and exact sizes for a segment of len bytes; then, once the segment is
+ * known intact, the caller's expectations (LSHMOE_ERR_MISMATCH). */
+lshmoe_status_t lshmoe_codec_check_header(const uint8_t *hdr, size_t len,
+                                          lshmoe_wire_header_t *h, lshmoe_wire_layout_t *lay);
+lshmoe_status_t lshmoe_codec_check_expected(const lshmoe_wire_header_t *h,
+                                            lshmoe_dtype_t dtype, size_t hidden,
+                                            size_t ntokens);
+
 #endif /* LSHMOE_CODEC_INTERNAL_H */

@@ -43,6 +43,29 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+size_t lshmoe_codec_probe_estimate(uint64_t *keys, size_t s, size_t ntokens)
+{
+    qsort(keys, s, sizeof *keys, cmp_u64);
+    double pairs = 0.0;
+    size_t distinct = 0;
+    for (size_t i = 0, run = 1; i < s; i++, run++) {
+        if (i + 1 < s && keys[i + 1] == keys[i])
+            continue;
+        if (keys[i] != LSHMOE_KN_KEY_NONFINITE) { /* such tokens stay alone */
+            pairs += 0.5 * (double)run * (double)(run - 1);
+            distinct++;
+        } else {
+            distinct += run;
+        }
+        run = 0;
+    }
+    if (s == ntokens)
+        return distinct;
+    double k = 0.5 * (double)s * (double)(s - 1) / (pairs + 1.0);
+    double rows = k * -expm1(-(double)ntokens / k);
+    return rows < 1.0 ? 1 : rows > (double)ntokens ? ntokens : (size_t)ceil(rows);
+}
+
 lshmoe_status_t lshmoe_codec_probe(lshmoe_codec_t *codec, const void *tokens,
                                    lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
                                    size_t *nrows_p)
@@ -67,27 +90,7 @@ lshmoe_status_t lshmoe_codec_probe(lshmoe_codec_t *codec, const void *tokens,
         lshmoe_kn_hash(h, (const char *)tokens + t * tb, dtype, 1, keys + i,
                        codec->hash_ws.ptr, NULL);
     }
-    qsort(keys, s, sizeof *keys, cmp_u64);
-    double pairs = 0.0;
-    size_t distinct = 0;
-    for (size_t i = 0, run = 1; i < s; i++, run++) {
-        if (i + 1 < s && keys[i + 1] == keys[i])
-            continue;
-        if (keys[i] != LSHMOE_KN_KEY_NONFINITE) { /* such tokens stay alone */
-            pairs += 0.5 * (double)run * (double)(run - 1);
-            distinct++;
-        } else {
-            distinct += run;
-        }
-        run = 0;
-    }
-    if (s == ntokens) {
-        *nrows_p = distinct;
-        return LSHMOE_OK;
-    }
-    double k = 0.5 * (double)s * (double)(s - 1) / (pairs + 1.0);
-    double rows = k * -expm1(-(double)ntokens / k);
-    *nrows_p = rows < 1.0 ? 1 : rows > (double)ntokens ? ntokens : (size_t)ceil(rows);
+    *nrows_p = lshmoe_codec_probe_estimate(keys, s, ntokens);
     return LSHMOE_OK;
 }
 

@@ -89,7 +89,7 @@ uint64_t lshmoe_rd_cand_bytes(const rd_t *r, const cand_t *k, size_t nrows)
     return len;
 }
 
-/* |x|^2 of one row, as sq_dist sums (8 fp32 partial sums, then fp64);
+/* |x|^2 of one row, as lshmoe_kn_row_sq_dist sums (8 fp32 partial sums, then fp64);
  * non-finite elements give a non-finite sum. */
 double lshmoe_rd_sq_norm(const float *restrict x, size_t n)
 {
@@ -124,64 +124,23 @@ static int widen(rd_t *r, float *x, double *norms)
     return isfinite(den);
 }
 
-/* Rounds an fp32 row to the dtype and back: what the receiver holds. */
-static void round_dtype(float *y, size_t h, lshmoe_dtype_t dtype, void *tmp)
-{
-    if (dtype == LSHMOE_DTYPE_FP32)
-        return;
-    if (dtype == LSHMOE_DTYPE_BF16) {
-        /* what lshmoe_f32_to_bf16 does for finite values (decoded rows
-         * are finite), inline so the loop vectorises */
-        for (size_t i = 0; i < h; i++) {
-            uint32_t u;
-            memcpy(&u, &y[i], sizeof u);
-            u += 0x7fffu + ((u >> 16) & 1u);
-            u &= 0xffff0000u;
-            memcpy(&y[i], &u, sizeof u);
-        }
-        return;
-    }
-    lshmoe_row_from_f32(y, h, dtype, tmp);
-    lshmoe_row_to_f32(tmp, dtype, h, y);
-}
-
-/* Squared distance of one row: 8 fp32 partial sums (vectorisable), then
- * fp64 for the segment sums. Rows are short enough that fp32 per row
- * loses nothing the budget test could see. */
-static double sq_dist(const float *restrict a, const float *restrict b, size_t n)
-{
-    float part[8] = {0};
-    double s = 0.0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (size_t k = 0; k < 8; k++) {
-            float d = a[i + k] - b[i + k];
-            part[k] += d * d;
-        }
-    for (; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        s += d * d;
-    }
-    for (size_t k = 0; k < 8; k++)
-        s += part[k];
-    return s;
-}
-
 /* Per-token rows in format fmt: codes go straight to the rows section of
- * the segment. Returns the sse (stops early past the limit). */
+ * the segment, each row coded and measured in one kernel call (the error
+ * of what the decoder will write; y is scratch). Returns the sse (stops
+ * early past the limit). tmp is not needed any more. */
 static double eval_rows(rd_t *r, int fmt, uint8_t *rows, float *y, void *tmp)
 {
     const enc_job_t *j = r->j;
     size_t h = j->hidden, stride = (size_t)lshmoe_qm_row_bytes(fmt, h);
     double sse = 0.0;
+    (void)tmp;
     for (size_t i = 0; i < j->ntokens; i++) {
         const float *xi = r->x + i * h;
-        lshmoe_kn_quant_row(fmt, xi, h, rows + i * stride);
-        if (!r->measure)
+        if (!r->measure) {
+            lshmoe_kn_quant_row(fmt, xi, h, rows + i * stride);
             continue;
-        lshmoe_kn_dequant_row(fmt, rows + i * stride, h, y);
-        round_dtype(y, h, j->dtype, tmp);
-        sse += sq_dist(xi, y, h);
+        }
+        sse += lshmoe_kn_quant_row_sse(fmt, xi, h, j->dtype, rows + i * stride, y);
         r->visited++;
         if (sse > r->limit)
             break;
@@ -262,7 +221,9 @@ static lshmoe_status_t cluster(rd_t *r, int L, int refine)
 }
 
 /* Centroid rows in format fmt (into `rows`, native: a copy of the rounded
- * means), decoded into qrows; then the error pass over the tokens. */
+ * means), decoded into qrows as the decoder will write them (coded and
+ * decoded by one kernel call; its error against the mean is not needed);
+ * then the error pass over the tokens. tmp is not needed any more. */
 static double eval_clustered(rd_t *r, int fmt, uint8_t *rows, void *tmp)
 {
     lshmoe_codec_t *c = r->c;
@@ -287,15 +248,15 @@ static double eval_clustered(rd_t *r, int fmt, uint8_t *rows, void *tmp)
      * member): a pass stopped early codes only the rows it reached. */
     double sse = 0.0;
     size_t coded = fmt == LSHMOE_QM_NATIVE ? nrows : 0;
+    (void)tmp;
     for (size_t i = 0; i < j->ntokens; i++) {
         size_t k = of[i];
         if (k == coded) {
-            lshmoe_kn_quant_row(fmt, acc + k * h, h, rows + k * stride);
-            lshmoe_kn_dequant_row(fmt, rows + k * stride, h, q + k * h);
-            round_dtype(q + k * h, h, j->dtype, tmp);
+            (void)lshmoe_kn_quant_row_sse(fmt, acc + k * h, h, j->dtype, rows + k * stride,
+                                          q + k * h);
             coded++;
         }
-        sse += sq_dist(r->x + i * h, q + k * h, h);
+        sse += lshmoe_kn_row_sq_dist(r->x + i * h, q + k * h, h);
         r->visited++;
         if (sse > r->limit)
             break;
@@ -718,15 +679,4 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
         st->last_error = r.measure || chosen == 0 ? err : -1.0;
     }
     return LSHMOE_OK;
-}
-
-/* For codec_rd_sample.c: the row kernels above, unchanged. */
-double lshmoe_rd_sq_dist(const float *a, const float *b, size_t n)
-{
-    return sq_dist(a, b, n);
-}
-
-void lshmoe_rd_round_dtype(float *y, size_t h, lshmoe_dtype_t dtype, void *tmp)
-{
-    round_dtype(y, h, dtype, tmp);
 }

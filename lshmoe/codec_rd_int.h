@@ -58,12 +58,8 @@ typedef struct rd {
 
 /* ---- codec_rd.c ------------------------------------------------------- */
 
-/* |x|^2 of one row, and the squared distance of two (8 fp32 partial sums,
- * then fp64); an fp32 row rounded to the dtype and back (what the
- * receiver holds; tmp: one row of the dtype). */
+/* |x|^2 of one row (8 fp32 partial sums, then fp64). */
 double lshmoe_rd_sq_norm(const float *x, size_t n);
-double lshmoe_rd_sq_dist(const float *a, const float *b, size_t n);
-void lshmoe_rd_round_dtype(float *y, size_t h, lshmoe_dtype_t dtype, void *tmp);
 
 /* Segment bytes of a candidate with nrows rows; 0 when it does not pay
  * (no smaller than RAW, or below min_ratio). Needs r->j and r->c only. */

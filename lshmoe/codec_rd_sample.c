@@ -44,17 +44,13 @@ static double est_rows(rd_t *r, int fmt)
     size_t step = n > SAMPLE_TOKENS ? n / SAMPLE_TOKENS : 1;
     const double *norms = r->c->norms.ptr;
     float *y = r->c->scratch.ptr;
-    void *tmp = (uint8_t *)r->c->scratch.ptr + h * sizeof(float);
     uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
     double sse = 0.0, den = 0.0;
     if (r->row_est[fmt] >= 0.0)
         return r->row_est[fmt];
     for (size_t i = step / 2; i < n; i += step) {
         const float *xi = r->x + i * h;
-        lshmoe_kn_quant_row(fmt, xi, h, code);
-        lshmoe_kn_dequant_row(fmt, code, h, y);
-        lshmoe_rd_round_dtype(y, h, j->dtype, tmp);
-        sse += lshmoe_rd_sq_dist(xi, y, h);
+        sse += lshmoe_kn_quant_row_sse(fmt, xi, h, j->dtype, code, y);
         den += norms[i];
         r->visited++;
     }
@@ -128,7 +124,6 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
         mem[m++] = (uint32_t)i;
         r->visited++;
     }
-    void *tmp = (uint8_t *)c->scratch.ptr + h * sizeof(float);
     uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
     for (size_t k = 0; k < nrows; k++) {
         uint32_t s = slot_of[k];
@@ -139,9 +134,7 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
             ms[e] *= inv;
         for (size_t f = 0; f < N_CL_FMTS; f++) {
             float *qs = q + (f * nslots + s) * h;
-            lshmoe_kn_quant_row(cl_fmts[f], ms, h, code);
-            lshmoe_kn_dequant_row(cl_fmts[f], code, h, qs);
-            lshmoe_rd_round_dtype(qs, h, j->dtype, tmp);
+            (void)lshmoe_kn_quant_row_sse(cl_fmts[f], ms, h, j->dtype, code, qs);
         }
     }
     double sse[N_CL_FMTS] = {0}, dens = 0.0;
@@ -149,7 +142,7 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
         const float *xi = r->x + (size_t)mem[t] * h;
         size_t s = slot_of[of[mem[t]]];
         for (size_t f = 0; f < N_CL_FMTS; f++) {
-            sse[f] += lshmoe_rd_sq_dist(xi, q + (f * nslots + s) * h, h);
+            sse[f] += lshmoe_kn_row_sq_dist(xi, q + (f * nslots + s) * h, h);
             r->visited++;
         }
         dens += norms[mem[t]];
@@ -242,7 +235,6 @@ static const int fc_fmts[] = {LSHMOE_QM_INT2, LSHMOE_QM_INT4E, LSHMOE_QM_FP8, LS
 typedef struct fc_sample {
     const enc_job_t *j;
     float           *x, *y;  /* the sampled tokens; one decoded row */
-    void            *tmp;    /* one row of the dtype                */
     uint8_t         *code;   /* one coded row                       */
     size_t           m;      /* tokens in the sample                */
     double           den;    /* their sum |x|^2                     */
@@ -259,13 +251,12 @@ static lshmoe_status_t fc_widen(fc_sample_t *s, int *finite_p)
     size_t n = j->ntokens, h = j->hidden, tb = j->token_bytes / n, bytes;
     size_t step = n > SAMPLE_TOKENS ? n / SAMPLE_TOKENS : 1;
     s->m = (n - step / 2 + step - 1) / step;
-    /* the sample and y (fp32), one row of the dtype, one coded row (<= 4 B/elt) */
-    LSHMOE_CHECK(lshmoe_mul_size(h, (s->m + 1) * sizeof(float) + 8 + 4, &bytes));
+    /* the sample and y (fp32), one coded row (<= 4 B/elt) */
+    LSHMOE_CHECK(lshmoe_mul_size(h, (s->m + 1) * sizeof(float) + 4, &bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->scratch, bytes + 64));
     s->x = c->scratch.ptr;
     s->y = s->x + s->m * h;
-    s->tmp = s->y + h;
-    s->code = (uint8_t *)s->tmp + h * 8;
+    s->code = (uint8_t *)(s->y + h);
     s->den = 0.0;
     for (size_t f = 0; f < LSHMOE_QM_COUNT; f++)
         s->rel[f] = -1.0;
@@ -288,10 +279,7 @@ static double fc_rel(fc_sample_t *s, int fmt)
         return s->rel[fmt];
     for (size_t k = 0; k < s->m; k++) {
         const float *xk = s->x + k * h;
-        lshmoe_kn_quant_row(fmt, xk, h, s->code);
-        lshmoe_kn_dequant_row(fmt, s->code, h, s->y);
-        lshmoe_rd_round_dtype(s->y, h, j->dtype, s->tmp);
-        sse += lshmoe_rd_sq_dist(xk, s->y, h);
+        sse += lshmoe_kn_quant_row_sse(fmt, xk, h, j->dtype, s->code, s->y);
     }
     s->visited += s->m;
     s->rel[fmt] = rel2(sse, s->den);

@@ -181,6 +181,8 @@ static void ctx_free(lshmoe_ctx_t *ctx)
     lshmoe_buf_free(&ctx->recv_stage);
     lshmoe_buf_free(&ctx->meta);
     lshmoe_buf_free(&ctx->ptrs);
+    lshmoe_dev_ws_release(&ctx->dev, ctx->dev.ops ? ctx->dev.ops->default_stream : NULL);
+    lshmoe_buf_free(&ctx->dev_segs);
     ctx->magic = 0;
     free(ctx);
 }
@@ -324,4 +326,23 @@ const char *lshmoe_last_error(const lshmoe_ctx_t *ctx)
     if (ctx == NULL)
         return lshmoe_error_thread_msg();
     return lshmoe_ctx_valid(ctx) ? ctx->last_error : "invalid context handle";
+}
+
+lshmoe_status_t lshmoe_ctx_set_device_allocator(lshmoe_ctx_t *ctx,
+                                                lshmoe_device_alloc_fn alloc_fn,
+                                                lshmoe_device_free_fn free_fn, void *user)
+{
+    if (!lshmoe_ctx_valid(ctx))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "context is NULL or not a live context");
+    if ((alloc_fn == NULL) != (free_fn == NULL))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "device allocator: set both functions or neither");
+    LSHMOE_CHECK(lshmoe_ctx_enter(ctx, "lshmoe_ctx_set_device_allocator"));
+    /* what the old functions allocated goes back to them */
+    lshmoe_dev_ws_release(&ctx->dev, ctx->dev.ops ? ctx->dev.ops->default_stream : NULL);
+    ctx->dev.alloc_fn = alloc_fn;
+    ctx->dev.free_fn = free_fn;
+    ctx->dev.user = user;
+    lshmoe_ctx_leave(ctx);
+    return LSHMOE_OK;
 }

@@ -10,6 +10,7 @@
 #include "lshmoe/codec.h"
 #include "lshmoe/common/buf.h"
 #include "lshmoe/common/error.h"
+#include "lshmoe/dev_ws.h"
 #include "lshmoe/pool.h"
 
 #define LSHMOE_CTX_MAGIC 0x4C534358u /* "LSCX": catches use of a freed or bogus handle */
@@ -74,6 +75,9 @@ struct lshmoe_ctx {
     lshmoe_buf_t           meta;     /* per-peer metadata, both directions   */
     lshmoe_buf_t           ptrs;     /* per-peer pointers and sizes          */
     lshmoe_buf_t           jobs;     /* per-peer codec job results           */
+    /* device data path (codec_device.c): workspace and hashers, grow-only */
+    lshmoe_dev_ws_t        dev;
+    lshmoe_buf_t           dev_segs; /* per-peer device codec segments      */
 };
 
 /* Resolves `user` (NULL = all unset) into a complete config: explicit

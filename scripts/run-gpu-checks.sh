@@ -59,8 +59,11 @@ note "build took $(( $(date +%s) - t0 )) s"
 grep -E "NCCL|CUDA" "$build/meson-logs/meson-log.txt" | grep -i "found" | tail -3
 
 step "gpu suite" meson test -C "$build" --suite gpu --print-errorlogs
-for t in cuda_kernels nccl_one_rank; do
-    cat "$build/meson-logs/testlog.txt" 2>/dev/null | grep -A3 "test_$t" | grep -E "checks|SKIP" | head -2
+# each test's own count of checks, in the summary
+for t in cuda_kernels cuda_quant device_codec nccl_one_rank; do
+    [ -x "$build/tests/gpu/test_$t" ] || continue
+    r=$("$build/tests/gpu/test_$t" 2>/dev/null | grep -E "checks,|SKIP" | tail -1)
+    note "  test_$t: ${r:-no result}"
 done
 
 if command -v compute-sanitizer >/dev/null; then
@@ -68,6 +71,12 @@ if command -v compute-sanitizer >/dev/null; then
         compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_cuda_kernels"
     step "compute-sanitizer racecheck" env LSHMOE_GPU_QUICK=1 timeout 240 \
         compute-sanitizer --tool racecheck --error-exitcode 9 "$build/tests/gpu/test_cuda_kernels"
+    step "compute-sanitizer memcheck (device codec)" timeout 240 \
+        compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_device_codec"
+    step "compute-sanitizer racecheck (device codec)" timeout 240 \
+        compute-sanitizer --tool racecheck --error-exitcode 9 "$build/tests/gpu/test_device_codec"
+    step "compute-sanitizer memcheck (quantizers)" timeout 240 \
+        compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_cuda_quant"
 else
     note "SKIP compute-sanitizer: not installed"
 fi
@@ -75,7 +84,8 @@ fi
 bench() { # name, command...: runs a benchmark, keeps its RESULT lines
     echo "== $1"; shift
     "$@" 2>&1 | tee /tmp/lshmoe-bench.out
-    grep -E "^RESULT|encode\+decode|d2d copy" /tmp/lshmoe-bench.out | while read -r l; do note "  $l"; done
+    grep -E "^RESULT|encode\+decode|d2d copy|wire enc\+dec|checksum" /tmp/lshmoe-bench.out |
+        while read -r l; do note "  $l"; done
 }
 bench "codec bf16 4096x4096 L6 (target: encode+decode < 130 us)" \
     "$build/benchmarks/codec_perf" --device cuda --tokens 4096 --hidden 4096 --dtype bf16 --hashes 6

@@ -281,6 +281,22 @@ static void test_alltoallv_local_error_reaches_every_rank(void)
     }
 }
 
+/* Device allocator hooks that count their calls (host calls make none). */
+static int hook_calls;
+
+static int count_alloc(void *user, size_t bytes, void *stream, void **ptr_p)
+{
+    (void)user, (void)bytes, (void)stream, (void)ptr_p;
+    hook_calls++;
+    return 1;
+}
+
+static void count_free(void *user, void *ptr, size_t bytes, void *stream)
+{
+    (void)user, (void)ptr, (void)bytes, (void)stream;
+    hook_calls++;
+}
+
 static void test_alltoallv_bad_arguments(void)
 {
     size_t z[1] = {0};
@@ -310,7 +326,19 @@ static void test_alltoallv_bad_arguments(void)
     CU_ASSERT_EQUAL(lshmoe_alltoallv(ctx, buf, one, z, out, one, z, LSHMOE_DTYPE_FP32, 4, NULL),
                     LSHMOE_OK);
     CU_ASSERT_EQUAL(memcmp(buf, out, sizeof buf), 0);
+    /* device allocator hooks: both or neither; host calls never use them */
+    CU_ASSERT_EQUAL(lshmoe_ctx_set_device_allocator(NULL, count_alloc, count_free, NULL),
+                    LSHMOE_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(lshmoe_ctx_set_device_allocator(ctx, count_alloc, NULL, NULL),
+                    LSHMOE_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(lshmoe_last_error(NULL), "both"));
+    CU_ASSERT_EQUAL(lshmoe_ctx_set_device_allocator(ctx, count_alloc, count_free, NULL),
+                    LSHMOE_OK);
+    CU_ASSERT_EQUAL(lshmoe_alltoallv(ctx, buf, one, z, out, one, z, LSHMOE_DTYPE_FP32, 4, NULL),
+                    LSHMOE_OK);
+    CU_ASSERT_EQUAL(lshmoe_ctx_set_device_allocator(ctx, NULL, NULL, NULL), LSHMOE_OK);
     lshmoe_ctx_destroy(ctx);
+    CU_ASSERT_EQUAL(hook_calls, 0);
 }
 
 static const lt_test_t tests[] = {

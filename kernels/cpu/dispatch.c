@@ -6,6 +6,7 @@
 #include "kernels/cpu/cluster_isa.h"
 #include "kernels/cpu/guard_isa.h"
 #include "kernels/cpu/hash_isa.h"
+#include "kernels/cpu/quant_isa.h"
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe_build_config.h"
@@ -81,4 +82,78 @@ void lshmoe_kn_centroids_guard(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *
 #endif
     lshmoe_kn_centroids(tokens, dtype, hidden, ntokens, cluster_of, nclusters, rows, sizes, acc);
     lshmoe_kn_guard_sums(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes, num_p, den_p);
+}
+
+void lshmoe_kn_quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_quant_row_avx512(fmt, x, hidden, dst);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_quant_row_avx2(fmt, x, hidden, dst);
+        return;
+#endif
+    default:
+        lshmoe_kn_quant_row_scalar(fmt, x, hidden, dst);
+    }
+}
+
+void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_dequant_row_avx512(fmt, src, hidden, y);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_dequant_row_avx2(fmt, src, hidden, y);
+        return;
+#endif
+    default:
+        lshmoe_kn_dequant_row_scalar(fmt, src, hidden, y);
+    }
+}
+
+double lshmoe_kn_quant_row_sse(LSHMOE_KN_QUANT_SSE_ARGS)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        return lshmoe_kn_quant_row_sse_avx512(fmt, x, hidden, dtype, dst, y);
+    case LSHMOE_KN_ISA_AVX2:
+        return lshmoe_kn_quant_row_sse_avx2(fmt, x, hidden, dtype, dst, y);
+#endif
+    default:
+        return lshmoe_kn_quant_row_sse_scalar(fmt, x, hidden, dtype, dst, y);
+    }
+}
+
+double lshmoe_kn_row_sq_dist(const float *a, const float *b, size_t n)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        return lshmoe_kn_row_sq_dist_avx512(a, b, n);
+    case LSHMOE_KN_ISA_AVX2:
+        return lshmoe_kn_row_sq_dist_avx2(a, b, n);
+#endif
+    default:
+        return lshmoe_kn_row_sq_dist_scalar(a, b, n);
+    }
+}
+
+int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        return lshmoe_kn_low_block_errors_avx512(fmt, x, e);
+    case LSHMOE_KN_ISA_AVX2:
+        return lshmoe_kn_low_block_errors_avx2(fmt, x, e);
+#endif
+    default:
+        return lshmoe_kn_low_block_errors_scalar(fmt, x, e);
+    }
 }

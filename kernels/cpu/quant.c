@@ -3,10 +3,13 @@
 
 /*
  * Row quantizers (FP8 e4m3 / int8 / int4 / int2) over fp32 rows: coding,
- * decoding and validation of one row. The per-element math is in
- * kernels/common/quant_math.h, shared with other backends; the layouts are
- * described there and in docs/wire-format.md. Loops are per scale block,
- * branch-free inside, so that gcc vectorises them at -O2.
+ * decoding and validation of one row, the scalar level. It is the
+ * reference the SIMD levels (kernels/cpu/x86/quant_*.c) match byte for
+ * byte; the dispatch is in dispatch.c. The per-element math is in
+ * kernels/common/quant_math.h, shared with other backends, the per-block
+ * steps in quant_ref.h, shared with the SIMD levels; the layouts are
+ * described in quant_math.h and docs/wire-format.md. Loops are per scale
+ * block, branch-free inside, so that gcc vectorises them at -O2.
  *
  * Scale choice is the encoder's business (the decoder only multiplies):
  * FP8 and int8 take max|x| / qmax; int4 and int2 try a few clipped scales
@@ -19,29 +22,11 @@
 #include <string.h>
 
 #include "kernels/common/quant_math.h"
+#include "kernels/cpu/quant_isa.h"
+#include "kernels/cpu/quant_ref.h"
 #include "kernels/kernels.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
-#define NCLIP 4
-
-static float amax_of(const float *x, size_t n)
-{
-    float m = 0.0f;
-    for (size_t i = 0; i < n; i++) {
-        float a = fabsf(x[i]);
-        m = a > m ? a : m;
-    }
-    return m;
-}
-
-/* 1 / s, or 0 when s is 0 or so small that 1 / s overflows. */
-static float safe_inv(float s)
-{
-    if (!(s > 0.0f))
-        return 0.0f;
-    float inv = 1.0f / s;
-    return isfinite(inv) ? inv : 0.0f;
-}
 
 static void quant_fp8(const float *x, size_t hidden, uint8_t *dst)
 {
@@ -50,8 +35,8 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst)
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * LSHMOE_QM_FP8_BLOCK;
         size_t n = hidden - lo < LSHMOE_QM_FP8_BLOCK ? hidden - lo : LSHMOE_QM_FP8_BLOCK;
-        float s = amax_of(x + lo, n) / LSHMOE_QM_E4M3_MAX;
-        float inv = safe_inv(s);
+        float s = lshmoe_qr_amax(x + lo, n) / LSHMOE_QM_E4M3_MAX;
+        float inv = lshmoe_qr_safe_inv(s);
         if (inv == 0.0f)
             s = 0.0f;
         lshmoe_qm_put_f32(dst + 4 * b, s);
@@ -62,8 +47,8 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst)
 
 static void quant_int8(const float *x, size_t hidden, uint8_t *dst)
 {
-    float s = amax_of(x, hidden) / 127.0f;
-    float inv = safe_inv(s);
+    float s = lshmoe_qr_amax(x, hidden) / 127.0f;
+    float inv = lshmoe_qr_safe_inv(s);
     if (inv == 0.0f)
         s = 0.0f;
     lshmoe_qm_put_f32(dst, s);
@@ -71,98 +56,23 @@ static void quant_int8(const float *x, size_t hidden, uint8_t *dst)
         dst[4 + i] = (uint8_t)(int8_t)lshmoe_qm_code(x[i], inv, -127.0f, 127.0f);
 }
 
-/* Codes (as floats) of one block of n <= 32 elements for scale s; returns
- * the squared error. bits is 4 or 2 (a constant at each call site). */
-static inline float block_codes(const float *restrict x, size_t n, float s, int bits,
-                                float *restrict q)
-{
-    float inv = safe_inv(s), part[8] = {0}, e = 0.0f;
-    if (inv == 0.0f)
-        s = 0.0f;
-    if (bits == 4) {
-        for (size_t i = 0; i < n; i++)
-            q[i] = lshmoe_qm_code(x[i], inv, -8.0f, 7.0f);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            q[i] = lshmoe_qm_code2(x[i], inv);
-    }
-    float off = bits == 4 ? 0.0f : 1.5f;
-    size_t i = 0;
-    /* 8 partial sums: vectorisable without reassociation */
-    for (; i + 8 <= n; i += 8)
-        for (size_t k = 0; k < 8; k++) {
-            float d = x[i + k] - (q[i + k] - off) * s;
-            part[k] += d * d;
-        }
-    for (; i < n; i++) {
-        float d = x[i] - (q[i] - off) * s;
-        e += d * d;
-    }
-    for (size_t k = 0; k < 8; k++)
-        e += part[k];
-    return e;
-}
-
-/* The scale code of a low-bit block (fp16 bits, or the INT4E byte) for the
- * scale s > 0, and the value a decoder gives that code. */
-static uint16_t scale_code(int fmt, float s)
-{
-    if (fmt == LSHMOE_QM_INT4E)
-        return lshmoe_qm_e8_of(s);
-    return lshmoe_kn_f32_to_f16(s < 65504.0f ? s : 65504.0f);
-}
-
-static float scale_value(int fmt, uint16_t code)
-{
-    return fmt == LSHMOE_QM_INT4E ? lshmoe_qm_e8_scale((uint8_t)code)
-                                  : lshmoe_kn_f16_to_f32(code);
-}
-
 /* INT4, INT4E and INT2: per 32-element block, the best of a few clipped
- * scales; codes packed lowest bits first. */
+ * scales (kernels/cpu/quant_ref.h); codes packed lowest bits first. */
 static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt)
 {
-    static const float clip4[NCLIP] = {1.0f, 0.9f, 0.8f, 0.7f};
-    static const float clip2[NCLIP] = {1.0f, 0.85f, 0.7f, 0.55f};
-    const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
-    const float *clip = bits == 4 ? clip4 : clip2;
-    const float qmax = bits == 4 ? 7.0f : 1.5f;
-    const size_t sbytes = fmt == LSHMOE_QM_INT4E ? 1 : 2;
     size_t nb = (size_t)lshmoe_qm_nblocks(fmt, hidden);
-    size_t per_byte = 8 / (size_t)bits;
-    uint8_t *codes = dst + sbytes * nb;
-    float q[LOW], best_q[LOW];
+    size_t per_byte = fmt == LSHMOE_QM_INT2 ? 4 : 2;
+    uint8_t *codes = dst + lshmoe_qm_scale_bytes(fmt, hidden);
 
     memset(codes, 0, (hidden + per_byte - 1) / per_byte);
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * LOW;
         size_t n = hidden - lo < LOW ? hidden - lo : LOW;
-        float amax = amax_of(x + lo, n), best_e = INFINITY;
-        uint16_t best = 0;
-        for (int c = 0; c < NCLIP && amax > 0.0f; c++) {
-            uint16_t code = scale_code(fmt, clip[c] * amax / qmax);
-            float e = block_codes(x + lo, n, scale_value(fmt, code), bits, q);
-            if (e < best_e) {
-                best_e = e;
-                best = safe_inv(scale_value(fmt, code)) == 0.0f ? 0 : code;
-                memcpy(best_q, q, n * sizeof *q);
-            }
-        }
-        if (best == 0) /* scale 0: every level decodes to 0 */
-            for (size_t i = 0; i < n; i++)
-                best_q[i] = bits == 4 ? 0.0f : 2.0f;
-        if (sbytes == 1)
-            dst[b] = (uint8_t)best;
-        else
-            lshmoe_qm_put_f16(dst + 2 * b, best);
-        for (size_t i = 0; i < n; i++) {
-            unsigned v = bits == 4 ? (unsigned)(int)best_q[i] & 15u : (unsigned)best_q[i];
-            codes[(lo + i) / per_byte] |= (uint8_t)(v << (bits * ((lo + i) % per_byte)));
-        }
+        lshmoe_qr_low_block(x + lo, n, b, fmt, dst, codes);
     }
 }
 
-void lshmoe_kn_quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst)
+void lshmoe_kn_quant_row_scalar(int fmt, const float *x, size_t hidden, uint8_t *dst)
 {
     switch (fmt) {
     case LSHMOE_QM_FP8:
@@ -213,7 +123,7 @@ static void dequant_low(const uint8_t *src, size_t hidden, float *restrict y, in
     }
 }
 
-void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y)
+void lshmoe_kn_dequant_row_scalar(int fmt, const uint8_t *src, size_t hidden, float *y)
 {
     switch (fmt) {
     case LSHMOE_QM_FP8:

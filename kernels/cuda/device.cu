@@ -4,10 +4,13 @@
 /*
  * Device presence and the memory kind of a pointer. Neither is an error
  * when CUDA is unusable: a build with CUDA must run on a machine without
- * a GPU and treat every pointer as host memory there.
+ * a GPU and treat every pointer as host memory there. Also the ops table
+ * of CUDA device memory (kernels.h), through which the core reaches every
+ * launcher.
  */
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/cuda_util.h"
 #include "kernels/cuda/lsh_cuda.h"
 
 extern "C" int lshmoe_kn_cuda_device_count(void)
@@ -32,3 +35,82 @@ extern "C" int lshmoe_kn_cuda_ptr_is_device(const void *ptr)
     }
     return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
 }
+
+/* ---- the ops table of LSHMOE_KN_MEM_CUDA (kernels.h) ------------------- */
+
+static lshmoe_status_t dev_alloc(size_t bytes, void **ptr_p)
+{
+    KN_CUDA_TRY(cudaMalloc(ptr_p, bytes ? bytes : 1));
+    return LSHMOE_OK;
+}
+
+static void dev_free(void *ptr)
+{
+    if (ptr != NULL)
+        (void)cudaFree(ptr);
+}
+
+static lshmoe_status_t dev_copy(void *dst, const void *src, size_t bytes, void *stream)
+{
+    if (bytes == 0)
+        return LSHMOE_OK;
+    KN_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, kn_stream(stream)));
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t dev_zero(void *dst, size_t bytes, void *stream)
+{
+    if (bytes == 0)
+        return LSHMOE_OK;
+    KN_CUDA_TRY(cudaMemsetAsync(dst, 0, bytes, kn_stream(stream)));
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t dev_sync(void *stream)
+{
+    KN_CUDA_TRY(cudaStreamSynchronize(kn_stream(stream)));
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t dev_hasher_create(const lshmoe_kn_lsh_params_t *params, size_t hidden,
+                                         void *stream, void **hasher_p)
+{
+    lshmoe_kn_cuda_hasher_t *h = NULL;
+    lshmoe_status_t st = lshmoe_kn_cuda_hasher_create(params, hidden, stream, &h);
+    *hasher_p = h;
+    return st;
+}
+
+static void dev_hasher_destroy(void *hasher)
+{
+    lshmoe_kn_cuda_hasher_destroy((lshmoe_kn_cuda_hasher_t *)hasher);
+}
+
+static lshmoe_status_t dev_hash(const void *hasher, const void *tokens, lshmoe_dtype_t dtype,
+                                size_t ntokens, uint64_t *keys, void *stream)
+{
+    return lshmoe_kn_cuda_hash((const lshmoe_kn_cuda_hasher_t *)hasher, tokens, dtype,
+                               ntokens, keys, stream);
+}
+
+extern "C" const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops = {
+    "cuda",
+    (void *)cudaStreamLegacy,
+    dev_alloc,
+    dev_free,
+    dev_copy,
+    dev_zero,
+    dev_sync,
+    dev_hasher_create,
+    dev_hasher_destroy,
+    dev_hash,
+    lshmoe_kn_cuda_group_ws_size,
+    lshmoe_kn_cuda_group,
+    lshmoe_kn_cuda_centroids,
+    lshmoe_kn_cuda_guard_sums,
+    lshmoe_kn_cuda_sample_keys,
+    lshmoe_kn_cuda_pack_index,
+    lshmoe_kn_cuda_seal,
+    lshmoe_kn_cuda_check_segment,
+    lshmoe_kn_cuda_unpack,
+};

@@ -97,6 +97,60 @@ lshmoe_status_t lshmoe_kn_cuda_expand(const void *rows, lshmoe_dtype_t dtype,
                                       const uint32_t *cluster_of, void *out,
                                       void *stream);
 
+/* ---- the wire side of the device codec (codec_wire.cu) ---------------- */
+
+/* The quality guard's sums of lshmoe_kn_guard_sums() for rows on the
+ * device: sums[0] = num, sums[1] = den (device doubles). tok_ws holds
+ * 2 * ntokens doubles. Equal to the CPU's to rounding (another order of
+ * additions within a token), not bit for bit. */
+lshmoe_status_t lshmoe_kn_cuda_guard_sums(const void *tokens, const void *rows,
+                                          lshmoe_dtype_t dtype, size_t hidden,
+                                          size_t ntokens, const uint32_t *cluster_of,
+                                          const uint32_t *sizes, double *tok_ws,
+                                          double *sums, void *stream);
+
+/* out[i] = keys[floor(i * ntokens / s)], i < s <= ntokens: the tokens the
+ * codec's probe samples (lshmoe/codec_probe.c). */
+lshmoe_status_t lshmoe_kn_cuda_sample_keys(const uint64_t *keys, size_t ntokens, size_t s,
+                                           uint64_t *out, void *stream);
+
+/* The wire index (u16 or u32 little-endian entries) then zeros, padded_bytes
+ * in all. */
+lshmoe_status_t lshmoe_kn_cuda_pack_index(const uint32_t *cluster_of, size_t ntokens,
+                                          int idx32, void *dst, size_t padded_bytes,
+                                          void *stream);
+
+/* Writes `header` (48 host bytes, read before the call returns; its
+ * checksum field is ignored) at seg (8-byte aligned, payload_bytes after
+ * the header), then the segment's checksum into it. */
+lshmoe_status_t lshmoe_kn_cuda_seal(void *seg, const void *header, size_t payload_bytes,
+                                    void *stream);
+
+/* ORs LSHMOE_KN_SEG_BAD_* into *bad (device u32, zeroed by the caller) for
+ * a wrong checksum, nonzero padding or an index entry >= nrows. The header
+ * itself was checked on the host (g describes it). */
+lshmoe_status_t lshmoe_kn_cuda_check_segment(const void *seg, const lshmoe_kn_seg_t *g,
+                                             uint32_t *bad, void *stream);
+
+/* Token t of out = row index[t] of the segment (raw: row t), row_bytes
+ * each; writes nothing when *bad is nonzero on the device. */
+lshmoe_status_t lshmoe_kn_cuda_unpack(const void *seg, const lshmoe_kn_seg_t *g,
+                                      size_t row_bytes, const uint32_t *bad, void *out,
+                                      void *stream);
+
+/* Row i of dst (lshmoe_qm_row_bytes(fmt, hidden) bytes each) = row i of
+ * `rows` (dtype, widened exactly to fp32) coded as lshmoe_kn_quant_row()
+ * codes it, byte for byte (quant.cu); fmt LSHMOE_QM_FP8 .. INT4E. The
+ * INT4E scale byte takes a device log2f, which may differ from the host's
+ * in the last bit: a scale exactly between two codes could round the
+ * other way (never seen in the tests). */
+lshmoe_status_t lshmoe_kn_cuda_quant_rows(int fmt, const void *rows, lshmoe_dtype_t dtype,
+                                          size_t hidden, size_t nrows, void *dst,
+                                          void *stream);
+
+/* The ops table of LSHMOE_KN_MEM_CUDA (device.cu). */
+extern const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops;
+
 #ifdef __cplusplus
 }
 #endif

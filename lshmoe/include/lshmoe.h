@@ -428,8 +428,16 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * rank's own segment and segments that would not compress travel exact.
  * With compress = 0 the result is byte-identical to the plain all-to-all.
  *
- * Collective over the context's ranks. Blocking (host memory only in this
- * version: `stream` must be NULL). Not thread-safe on one context: a call
+ * Collective over the context's ranks. Host buffers: blocking, `stream`
+ * must be NULL. CUDA device buffers (send and recv both; the context's
+ * transport must be "nccl"): the codec runs on the device on `stream` (a
+ * cudaStream_t; NULL = the legacy default stream), and the call returns
+ * when every received segment is validated and expanded; the copy of the
+ * rank's own segment is still queued on `stream` then. The host waits on
+ * the stream three times per call (reading cluster counts back to size the
+ * exchange, the received headers, the validation result; docs/cuda.md). On device
+ * buffers, only the lsh codec without residuals runs (LSHMOE_CODEC=lsh,
+ * RESIDUAL_BITS 0) and the adaptive policy is off. Not thread-safe on one context: a call
  * on a context that another call is using (another thread, or an MoE
  * expert hook calling back) returns LSHMOE_ERR_INVALID_ARG at once, with
  * the message in lshmoe_last_error(NULL), and does not join the collective.
@@ -446,8 +454,11 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * LSHMOE_ERR_PEER on the others.
  * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL pointer with a non-zero
  * count, bad dtype, hidden 0, overlapping or overflowing ranges);
- * LSHMOE_ERR_UNSUPPORTED (non-NULL stream, or send/recv in CUDA device
- * memory); LSHMOE_ERR_MISMATCH;
+ * LSHMOE_ERR_INVALID_ARG also when one of send and recv is device memory
+ * and the other host memory; LSHMOE_ERR_UNSUPPORTED (non-NULL stream with
+ * host buffers; device buffers over a transport other than nccl, or with a
+ * codec mode or residuals the device path does not run yet); LSHMOE_ERR_CUDA
+ * (device path); LSHMOE_ERR_MISMATCH;
  * LSHMOE_ERR_PEER; LSHMOE_ERR_CORRUPT; LSHMOE_ERR_NO_MEMORY;
  * LSHMOE_ERR_TIMEOUT and transport errors (over a user communicator:
  * LSHMOE_ERR_CALLBACK or LSHMOE_ERR_PEER from the caller's functions).
@@ -461,6 +472,32 @@ LSHMOE_API lshmoe_status_t lshmoe_alltoallv(lshmoe_ctx_t *ctx,
                                             const size_t *recv_displs,
                                             lshmoe_dtype_t dtype, size_t hidden,
                                             void *stream);
+
+/*
+ * Device memory for a context's device data path. By default lshmoe takes
+ * its device workspace with cudaMalloc and keeps it, grow-only, for the
+ * context's life (no allocation per call once the sizes settle). A
+ * framework with its own caching allocator (PyTorch) can own that memory
+ * instead: alloc_fn(user, bytes, stream, &ptr) returns 0 and sets *ptr to
+ * device memory usable on `stream` (the stream of the call that needs it),
+ * nonzero when it cannot; free_fn(user, ptr, bytes, stream) takes back a
+ * pointer alloc_fn gave, once no work queued before on `stream` uses it.
+ * lshmoe calls them from inside lshmoe_alltoallv and
+ * lshmoe_ctx_destroy/this setter only, on the thread that called those.
+ * Setting them (or NULL, NULL to go back to cudaMalloc) first frees the
+ * workspace held now with the functions that allocated it, after waiting
+ * for the device. Not collective; not stream-ordered; not thread-safe on
+ * one context (no call may be running on it).
+ * [in] user: passed to both, never touched
+ * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (invalid context, exactly one
+ * of the two functions NULL, or a call running on the context).
+ */
+typedef int (*lshmoe_device_alloc_fn)(void *user, size_t bytes, void *stream, void **ptr_p);
+typedef void (*lshmoe_device_free_fn)(void *user, void *ptr, size_t bytes, void *stream);
+LSHMOE_API lshmoe_status_t lshmoe_ctx_set_device_allocator(lshmoe_ctx_t *ctx,
+                                                           lshmoe_device_alloc_fn alloc_fn,
+                                                           lshmoe_device_free_fn free_fn,
+                                                           void *user);
 
 /* ------------------------------------------------------------------------ */
 /* Introspection                                                             */

@@ -6,7 +6,8 @@
  * the host-staged collectives the core uses (allgather, alltoall,
  * alltoallv without a stream), the stream-ordered device alltoallv
  * (ncclAlltoAll path), a whole lshmoe_alltoallv over NCCL with host
- * buffers, and the clear refusal of device buffers by lshmoe_alltoallv.
+ * and with device buffers on a stream (the own segment, float and integer
+ * dtypes), and the clear refusal of mixed host/device buffers.
  * One rank cannot reach the grouped ncclSend/ncclRecv path with data
  * (every layout of one peer is uniform): that needs two GPUs.
  */
@@ -74,6 +75,26 @@ static void check_transport(const lshmoe_comm_desc_t *desc)
     ops->finalize(tl);
 }
 
+/* Allocator hooks that count what lshmoe asks of them. */
+static int hook_allocs, hook_frees, hook_user;
+
+static int count_alloc(void *user, size_t bytes, void *stream, void **ptr_p)
+{
+    (void)stream;
+    GPU_CHECK(user == &hook_user, "alloc hook gets its user pointer");
+    hook_allocs++;
+    return cudaMalloc(ptr_p, bytes ? bytes : 1) != cudaSuccess;
+}
+
+static void count_free(void *user, void *ptr, size_t bytes, void *stream)
+{
+    (void)bytes;
+    (void)stream;
+    GPU_CHECK(user == &hook_user, "free hook gets its user pointer");
+    hook_frees++;
+    cudaFree(ptr);
+}
+
 static void check_alltoallv(const lshmoe_comm_desc_t *desc)
 {
     lshmoe_ctx_t *ctx = NULL;
@@ -91,13 +112,54 @@ static void check_alltoallv(const lshmoe_comm_desc_t *desc)
     /* One rank: its own segment travels exact. */
     GPU_CHECK(memcmp(send, recv, sizeof send) == 0, "own segment exact");
 
-    void *dbuf;
-    GPU_CUDA(cudaMalloc(&dbuf, sizeof send));
-    st = lshmoe_alltoallv(ctx, dbuf, cnt, dis, recv, cnt, dis, LSHMOE_DTYPE_FP32, H, NULL);
-    GPU_CHECK(st == LSHMOE_ERR_UNSUPPORTED, "device send: %s", lshmoe_status_name(st));
-    GPU_CHECK(strstr(lshmoe_last_error(ctx), "device") != NULL, "reason: %s",
+    /* Device buffers on a stream: the own segment arrives exact on the
+     * stream; bf16 and int32 (plain path) too. */
+    void *dsend, *drecv;
+    cudaStream_t s;
+    GPU_CUDA(cudaStreamCreate(&s));
+    GPU_CUDA(cudaMalloc(&dsend, sizeof send));
+    GPU_CUDA(cudaMalloc(&drecv, sizeof send));
+    GPU_CUDA(cudaMemcpy(dsend, send, sizeof send, cudaMemcpyHostToDevice));
+    GPU_CUDA(cudaMemset(drecv, 0, sizeof send));
+    GPU_CHECK(lshmoe_ctx_set_device_allocator(ctx, count_alloc, NULL, NULL) ==
+              LSHMOE_ERR_INVALID_ARG, "one hook alone is refused");
+    GPU_CHECK(lshmoe_ctx_set_device_allocator(ctx, count_alloc, count_free, &hook_user) ==
+              LSHMOE_OK, "allocator hooks: %s", lshmoe_last_error(NULL));
+    lshmoe_dtype_t dts[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_BF16, LSHMOE_DTYPE_INT32};
+    for (int d = 0; d < 3; d++) {
+        st = lshmoe_alltoallv(ctx, dsend, cnt, dis, drecv, cnt, dis, dts[d], H, s);
+        GPU_CHECK(st == LSHMOE_OK, "device alltoallv (dtype %d): %s", (int)dts[d],
+                  lshmoe_last_error(ctx));
+        GPU_CUDA(cudaStreamSynchronize(s));
+        GPU_CUDA(cudaMemcpy(recv, drecv, sizeof recv, cudaMemcpyDeviceToHost));
+        GPU_CHECK(memcmp(send, recv, sizeof send) == 0, "device own segment exact");
+    }
+    /* The workspace came from the hooks, and warm calls take nothing more. */
+    int warm = hook_allocs;
+    GPU_CHECK(warm > 0, "the device workspace came from the hooks");
+    for (int i = 0; i < 4; i++)
+        GPU_CHECK(lshmoe_alltoallv(ctx, dsend, cnt, dis, drecv, cnt, dis, LSHMOE_DTYPE_FP32, H,
+                                   s) == LSHMOE_OK, "warm call");
+    GPU_CHECK(hook_allocs == warm, "warm calls allocated: %d then %d", warm, hook_allocs);
+    /* NULL stream with device buffers: the legacy default stream */
+    st = lshmoe_alltoallv(ctx, dsend, cnt, dis, drecv, cnt, dis, LSHMOE_DTYPE_FP32, H, NULL);
+    GPU_CHECK(st == LSHMOE_OK, "device alltoallv, NULL stream: %s", lshmoe_last_error(ctx));
+    /* Mixed host and device buffers: a clear error, nothing read. */
+    st = lshmoe_alltoallv(ctx, dsend, cnt, dis, recv, cnt, dis, LSHMOE_DTYPE_FP32, H, s);
+    GPU_CHECK(st == LSHMOE_ERR_INVALID_ARG, "device send, host recv: %s",
+              lshmoe_status_name(st));
+    GPU_CHECK(strstr(lshmoe_last_error(ctx), "same memory") != NULL, "reason: %s",
               lshmoe_last_error(ctx));
-    cudaFree(dbuf);
+    st = lshmoe_alltoallv(ctx, send, cnt, dis, recv, cnt, dis, LSHMOE_DTYPE_FP32, H, s);
+    GPU_CHECK(st == LSHMOE_ERR_UNSUPPORTED, "host buffers with a stream: %s",
+              lshmoe_status_name(st));
+    cudaFree(dsend);
+    cudaFree(drecv);
+    cudaStreamDestroy(s);
+    lshmoe_ctx_destroy(ctx);
+    ctx = NULL;
+    GPU_CHECK(hook_frees == hook_allocs, "every hook allocation went back to the hook: %d "
+              "allocations, %d frees", hook_allocs, hook_frees);
     lshmoe_ctx_destroy(ctx);
 }
 

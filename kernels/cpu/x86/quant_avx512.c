@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Row quantizers, AVX-512 level: the same bytes, floats and errors as the
+ * scalar reference (kernels/cpu/quant.c, quant_sse.c), bit for bit; the
+ * same per-lane operations as the AVX2 level (quant_avx2.c, which says
+ * why they match) on 16 lanes, with masked loads and stores for the ends
+ * of FP8 blocks and int8 rows. Sums keep the reference's 8-lane order: a
+ * 16-lane vector of squares is added to the 8 partials as its low half,
+ * then its high half. Built with -ffp-contract=off.
+ */
+#include <immintrin.h>
+
+#include "kernels/cpu/quant_isa.h"
+#include "kernels/cpu/quant_ref.h"
+
+#define LOW LSHMOE_QM_LOW_BLOCK
+#define INL static inline __attribute__((always_inline))
+
+INL __mmask16 first(size_t k)
+{
+    return k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << k) - 1u);
+}
+
+/* max|x| over n elements (exact in any order). */
+static float amax_row(const float *x, size_t n)
+{
+    __m512 m = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16)
+        m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(first(n - i), x + i)));
+    return _mm512_reduce_max_ps(m);
+}
+
+INL __m512 rne16(__m512 v)
+{
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    return _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+}
+
+INL __m512 code16(__m512 x, __m512 inv, __m512 lo, __m512 hi)
+{
+    __m512 v = _mm512_max_ps(_mm512_mul_ps(x, inv), lo);
+    return rne16(_mm512_min_ps(v, hi));
+}
+
+INL __m512 code2_16(__m512 x, __m512 inv)
+{
+    __m512 v = _mm512_sub_ps(_mm512_mul_ps(x, inv), _mm512_set1_ps(0.5f));
+    v = _mm512_max_ps(v, _mm512_set1_ps(-2.0f));
+    v = _mm512_min_ps(v, _mm512_set1_ps(1.0f));
+    return _mm512_add_ps(rne16(v), _mm512_set1_ps(2.0f));
+}
+
+/* lshmoe_qm_f32_to_e4m3() on 16 finite lanes. */
+INL __m512i e4m3_16(__m512 v)
+{
+    __m512i u = _mm512_castps_si512(v);
+    __m512i sign = _mm512_and_si512(_mm512_srli_epi32(u, 24), _mm512_set1_epi32(0x80));
+    __m512i a = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+    __mmask16 sat = _mm512_cmpgt_epi32_mask(a, _mm512_set1_epi32(0x43dfffff));
+    __mmask16 sub = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32(0x3c800000), a);
+    __m512i qs = _mm512_cvtps_epi32(
+        _mm512_mul_ps(_mm512_castsi512_ps(a), _mm512_set1_ps(512.0f)));
+    __m512i r = _mm512_add_epi32(
+        _mm512_add_epi32(a, _mm512_set1_epi32(0x7ffff)),
+        _mm512_and_si512(_mm512_srli_epi32(a, 20), _mm512_set1_epi32(1)));
+    __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(r, 23), _mm512_set1_epi32(120));
+    __m512i q = _mm512_or_si512(_mm512_slli_epi32(e, 3),
+                                _mm512_and_si512(_mm512_srli_epi32(r, 20),
+                                                 _mm512_set1_epi32(7)));
+    q = _mm512_mask_mov_epi32(q, sub, qs);
+    q = _mm512_mask_mov_epi32(q, sat, _mm512_set1_epi32(0x7e));
+    return _mm512_or_si512(q, sign);
+}
+
+/* lshmoe_qm_e4m3_to_f32() on 16 codes (int32 lanes). */
+INL __m512 e4m3_dec16(__m512i c)
+{
+    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x80)), 24);
+    __m512i e = _mm512_and_si512(_mm512_srli_epi32(c, 3), _mm512_set1_epi32(15));
+    __m512i m = _mm512_and_si512(c, _mm512_set1_epi32(7));
+    __m512i bits = _mm512_or_si512(
+        _mm512_or_si512(sign, _mm512_slli_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(120)), 23)),
+        _mm512_slli_epi32(m, 20));
+    __m512i sub = _mm512_or_si512(
+        _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(0.001953125f))),
+        sign);
+    bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epi32_mask(e, _mm512_setzero_si512()), sub);
+    __mmask16 nan = _mm512_cmpeq_epi32_mask(_mm512_and_si512(c, _mm512_set1_epi32(0x7f)),
+                                            _mm512_set1_epi32(0x7f));
+    bits = _mm512_mask_mov_epi32(bits, nan, _mm512_or_si512(sign, _mm512_set1_epi32(0x7fc00000)));
+    return _mm512_castsi512_ps(bits);
+}
+
+/* The quantizers below also write the decoded row to y when y is not
+ * NULL, from the codes in registers, as quant_avx2.c's do. */
+static void quant_fp8(const float *x, size_t hidden, uint8_t *dst, float *y)
+{
+    size_t nb = (size_t)lshmoe_qm_nblocks(LSHMOE_QM_FP8, hidden);
+    uint8_t *codes = dst + 4 * nb;
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * LSHMOE_QM_FP8_BLOCK;
+        size_t n = hidden - lo < LSHMOE_QM_FP8_BLOCK ? hidden - lo : LSHMOE_QM_FP8_BLOCK;
+        float s = amax_row(x + lo, n) / LSHMOE_QM_E4M3_MAX;
+        float inv = lshmoe_qr_safe_inv(s);
+        if (inv == 0.0f)
+            s = 0.0f;
+        lshmoe_qm_put_f32(dst + 4 * b, s);
+        const __m512 vi = _mm512_set1_ps(inv);
+        for (size_t i = 0; i < n; i += 16) {
+            __mmask16 k = first(n - i);
+            __m512i q = e4m3_16(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + lo + i), vi));
+            _mm_mask_storeu_epi8(codes + lo + i, k, _mm512_cvtepi32_epi8(q));
+            if (y != NULL)
+                _mm512_mask_storeu_ps(y + lo + i, k,
+                                      _mm512_mul_ps(e4m3_dec16(q), _mm512_set1_ps(s)));
+        }
+    }
+}
+
+static void quant_int8(const float *x, size_t hidden, uint8_t *dst, float *y)
+{
+    float s = amax_row(x, hidden) / 127.0f;
+    float inv = lshmoe_qr_safe_inv(s);
+    if (inv == 0.0f)
+        s = 0.0f;
+    lshmoe_qm_put_f32(dst, s);
+    const __m512 vi = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-127.0f),
+                 hi = _mm512_set1_ps(127.0f);
+    for (size_t i = 0; i < hidden; i += 16) {
+        __mmask16 k = first(hidden - i);
+        __m512 f = code16(_mm512_maskz_loadu_ps(k, x + i), vi, lo, hi);
+        _mm_mask_storeu_epi8(dst + 4 + i, k, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(f)));
+        if (y != NULL)
+            _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(f, _mm512_set1_ps(s)));
+    }
+}
+
+/* Adds 16 squares to the 8 lane partials: low half, then high half. */
+INL __m256 add_squares(__m256 part, __m512 d)
+{
+    __m512 sq = _mm512_mul_ps(d, d);
+    part = _mm256_add_ps(part, _mm512_castps512_ps256(sq));
+    return _mm256_add_ps(part, _mm512_extractf32x8_ps(sq, 1));
+}
+
+/* The clip-scale search of one whole low-bit block (x0, x1), as
+ * quant_avx2.c's block_search: errors e, returns how many; the scale code
+ * kept, its decoded scale and codes. */
+INL int block_search(__m512 x0, __m512 x1, int fmt, float *e, uint16_t *best_p,
+                     float *best_s_p, __m512 *best0_p, __m512 *best1_p)
+{
+    const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
+    const __m512 off = _mm512_set1_ps(bits == 4 ? 0.0f : 1.5f);
+    const __m512 lo = _mm512_set1_ps(-8.0f), hi = _mm512_set1_ps(7.0f);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    float best_e = INFINITY, best_s = 0.0f;
+    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
+    int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
+    __m512 best0 = _mm512_setzero_ps(), best1 = best0;
+    for (int c = 0; c < ntry; c++) {
+        float s = lshmoe_qr_scale_value(fmt, tries[c]);
+        float inv = lshmoe_qr_safe_inv(s);
+        if (inv == 0.0f)
+            s = 0.0f;
+        const __m512 vi = _mm512_set1_ps(inv), vs = _mm512_set1_ps(s);
+        __m512 q0 = bits == 4 ? code16(x0, vi, lo, hi) : code2_16(x0, vi);
+        __m512 q1 = bits == 4 ? code16(x1, vi, lo, hi) : code2_16(x1, vi);
+        __m512 d0 = _mm512_sub_ps(x0, _mm512_mul_ps(_mm512_sub_ps(q0, off), vs));
+        __m512 d1 = _mm512_sub_ps(x1, _mm512_mul_ps(_mm512_sub_ps(q1, off), vs));
+        __m256 part = add_squares(add_squares(_mm256_setzero_ps(), d0), d1);
+        float lanes[8];
+        _mm256_storeu_ps(lanes, part);
+        e[c] = 0.0f;
+        for (int k = 0; k < 8; k++) /* lane order, as the reference */
+            e[c] += lanes[k];
+        if (e[c] < best_e) {
+            best_e = e[c];
+            best = inv == 0.0f ? 0 : tries[c];
+            best_s = s;
+            best0 = q0;
+            best1 = q1;
+        }
+    }
+    if (best == 0) { /* scale 0: every level decodes to 0 */
+        best0 = _mm512_set1_ps(bits == 4 ? 0.0f : 2.0f);
+        best1 = best0;
+        best_s = 0.0f;
+    }
+    *best_p = best;
+    *best_s_p = best_s;
+    *best0_p = best0;
+    *best1_p = best1;
+    return ntry;
+}
+
+int lshmoe_kn_low_block_errors_avx512(int fmt, const float *x, float *e)
+{
+    uint16_t best;
+    float best_s;
+    __m512 b0, b1;
+    return block_search(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), fmt, e, &best, &best_s,
+                        &b0, &b1);
+}
+
+/* One whole low-bit block (32 elements at x), as quant_avx2.c's. */
+static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint8_t *codes,
+                        float *y)
+{
+    const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
+    const __m512 off = _mm512_set1_ps(bits == 4 ? 0.0f : 1.5f);
+    __m512 best0, best1;
+    uint16_t best;
+    float e[LSHMOE_QR_NCLIP], best_s;
+    (void)block_search(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), fmt, e, &best, &best_s,
+                       &best0, &best1);
+    if (y != NULL) {
+        _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(best0, off), _mm512_set1_ps(best_s)));
+        _mm512_storeu_ps(y + 16,
+                         _mm512_mul_ps(_mm512_sub_ps(best1, off), _mm512_set1_ps(best_s)));
+    }
+    if (fmt == LSHMOE_QM_INT4E)
+        scales[b] = (uint8_t)best;
+    else
+        lshmoe_qm_put_f16(scales + 2 * b, best);
+
+    const __m512i m15 = _mm512_set1_epi32(15);
+    __m128i c0 = _mm512_cvtepi32_epi8(_mm512_and_si512(_mm512_cvtps_epi32(best0), m15));
+    __m128i c1 = _mm512_cvtepi32_epi8(_mm512_and_si512(_mm512_cvtps_epi32(best1), m15));
+    __m256i by = _mm256_inserti128_si256(_mm256_castsi128_si256(c0), c1, 1);
+    if (bits == 4) {
+        __m256i t = _mm256_and_si256(_mm256_or_si256(by, _mm256_srli_epi16(by, 4)),
+                                     _mm256_set1_epi16(0xff));
+        _mm_storeu_si128((__m128i *)(void *)(codes + 16 * b), _mm256_cvtepi16_epi8(t));
+    } else {
+        __m256i t = _mm256_or_si256(_mm256_or_si256(by, _mm256_srli_epi32(by, 6)),
+                                    _mm256_or_si256(_mm256_srli_epi32(by, 12),
+                                                    _mm256_srli_epi32(by, 18)));
+        _mm_storel_epi64((__m128i *)(void *)(codes + 8 * b), _mm256_cvtepi32_epi8(t));
+    }
+}
+
+static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt, float *y)
+{
+    uint8_t *codes = dst + lshmoe_qm_scale_bytes(fmt, hidden);
+    for (size_t b = 0; b < hidden / LOW; b++)
+        low_block32(x + b * LOW, b, fmt, dst, codes, y == NULL ? NULL : y + b * LOW);
+    lshmoe_qr_low_tail(x, hidden, dst, fmt, y);
+}
+
+/* Codes row x into dst, and with y also decodes it there. */
+static void quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst, float *y)
+{
+    switch (fmt) {
+    case LSHMOE_QM_FP8:
+        quant_fp8(x, hidden, dst, y);
+        break;
+    case LSHMOE_QM_INT8:
+        quant_int8(x, hidden, dst, y);
+        break;
+    case LSHMOE_QM_INT4:
+    case LSHMOE_QM_INT2:
+    case LSHMOE_QM_INT4E:
+        quant_low(x, hidden, dst, fmt, y);
+        break;
+    default:
+        break;
+    }
+}
+
+void lshmoe_kn_quant_row_avx512(int fmt, const float *x, size_t hidden, uint8_t *dst)
+{
+    quant_row(fmt, x, hidden, dst, NULL);
+}
+
+/* Levels (value / scale) of elements i .. i + 15: FP8 and int8 take the
+ * first k of them (the other lanes are not read); int4 and int2 need all
+ * 16 in the row. */
+INL __m512 level16(int fmt, const uint8_t *codes, size_t i, __mmask16 k)
+{
+    switch (fmt) {
+    case LSHMOE_QM_FP8:
+        return e4m3_dec16(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, codes + i)));
+    case LSHMOE_QM_INT8:
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, codes + i)));
+    case LSHMOE_QM_INT2: {
+        uint32_t w;
+        memcpy(&w, codes + i / 4, sizeof w);
+        __m128i r = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)w),
+                                     _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+        __m512i v = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(r),
+                                      _mm512_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2,
+                                                        4, 6));
+        v = _mm512_and_si512(v, _mm512_set1_epi32(3));
+        return _mm512_sub_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(1.5f));
+    }
+    default: { /* INT4, INT4E */
+        __m128i r = _mm_loadl_epi64((const __m128i *)(const void *)(codes + i / 2));
+        __m512i v = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(r, r)),
+                                      _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4,
+                                                        0, 4));
+        v = _mm512_and_si512(v, _mm512_set1_epi32(15));
+        v = _mm512_sub_epi32(_mm512_xor_si512(v, _mm512_set1_epi32(8)), _mm512_set1_epi32(8));
+        return _mm512_cvtepi32_ps(v);
+    }
+    }
+}
+
+void lshmoe_kn_dequant_row_avx512(int fmt, const uint8_t *src, size_t hidden, float *y)
+{
+    if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
+        return;
+    const uint8_t *codes = src + lshmoe_qm_scale_bytes(fmt, hidden);
+    int masked = fmt == LSHMOE_QM_FP8 || fmt == LSHMOE_QM_INT8;
+    size_t blk = fmt == LSHMOE_QM_FP8 ? LSHMOE_QM_FP8_BLOCK
+               : fmt == LSHMOE_QM_INT8 ? hidden : LOW;
+    for (size_t lo = 0; lo < hidden; lo += blk) {
+        size_t end = hidden - lo < blk ? hidden : lo + blk, i = lo;
+        const __m512 vs = _mm512_set1_ps(lshmoe_qr_block_scale(fmt, src, lo));
+        for (; i < end && (masked || i + 16 <= end); i += 16) {
+            __mmask16 k = first(end - i);
+            _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(level16(fmt, codes, i, k), vs));
+        }
+        for (; i < end; i++)
+            y[i] = lshmoe_qr_decode_elem(fmt, src, hidden, i);
+    }
+}
+
+INL __m512 round16(__m512 v, lshmoe_dtype_t dtype)
+{
+    if (dtype == LSHMOE_DTYPE_BF16) {
+        __m512i u = _mm512_castps_si512(v);
+        __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+        u = _mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff)));
+        return _mm512_castsi512_ps(_mm512_and_si512(u, _mm512_set1_epi32((int)0xffff0000u)));
+    }
+    if (dtype == LSHMOE_DTYPE_FP16)
+        return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    return v;
+}
+
+/* Squared distance of a and b (b rounded to the dtype in place first when
+ * round_b; b is only read otherwise), in lshmoe_kn_row_sq_dist order. */
+INL double dist(const float *a, float *b, size_t n, lshmoe_dtype_t dtype, int round_b)
+{
+    __m256 part = _mm256_setzero_ps();
+    size_t i = 0, whole = n - n % 8;
+    for (; i < whole; i += 16) {
+        __mmask16 k = first(whole - i); /* 16, or the last 8 */
+        __m512 r = _mm512_maskz_loadu_ps(k, b + i);
+        if (round_b) {
+            r = round16(r, dtype);
+            _mm512_mask_storeu_ps(b + i, k, r);
+        }
+        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, a + i), r);
+        if (k == 0xffff) {
+            part = add_squares(part, d);
+        } else {
+            __m256 d8 = _mm512_castps512_ps256(d);
+            part = _mm256_add_ps(part, _mm256_mul_ps(d8, d8));
+        }
+    }
+    for (i = whole; round_b && i < n; i++)
+        b[i] = lshmoe_qr_round_dtype(b[i], dtype);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, part);
+    return lshmoe_qr_finish_sse(a, b, n, lanes);
+}
+
+double lshmoe_kn_row_sq_dist_avx512(const float *a, const float *b, size_t n)
+{
+    return dist(a, (float *)b, n, LSHMOE_DTYPE_FP32, 0);
+}
+
+double lshmoe_kn_quant_row_sse_avx512(LSHMOE_KN_QUANT_SSE_ARGS)
+{
+    if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
+        return 0.0;
+    quant_row(fmt, x, hidden, dst, y);
+    return dist(x, y, hidden, dtype, dtype != LSHMOE_DTYPE_FP32);
+}

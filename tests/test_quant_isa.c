@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * Every CPU ISA level this machine and build support codes rows exactly as
+ * the scalar reference does (kernels/cpu/quant.c): the same bytes (scales
+ * and codes) for FP8, int8, int4, int4e and int2, the same decoded floats,
+ * and the same "code and measure" results (decoded row rounded to the
+ * dtype, squared error) bit for bit, on rows that take the rare paths:
+ * Gaussian, heavy-tailed (a few huge channels), ties of the rounding,
+ * all-zero, negative zero, subnormal and near-overflow values, at hidden
+ * sizes that are and are not multiples of the vector widths and blocks.
+ * The measured row must be what the decoder writes (dequantized, then
+ * lshmoe_row_from_f32), and the error its squared distance (1e-5
+ * relative; fp32 lane sums also drop squares below 2^-149 and read an
+ * error past the fp32 range as Inf).
+ * Levels the CPU lacks are reported and left out.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "kernels/common/quant_math.h"
+#include "kernels/kernels.h"
+#include "lshmoe/common/dtype.h"
+#include "testutil.h"
+
+#define NROWS 4
+
+enum { K_GAUSS, K_HEAVY, K_TIES, K_ZERO, K_NEGZERO, K_SUBNORMAL, K_HUGE, K_COUNT };
+static const char *const kind_names[] = {"gaussian", "heavy-tailed", "ties", "zero",
+                                         "negative-zero", "subnormal", "near-overflow"};
+static const int fmts[] = {LSHMOE_QM_FP8, LSHMOE_QM_INT8, LSHMOE_QM_INT4, LSHMOE_QM_INT4E,
+                           LSHMOE_QM_INT2};
+static const size_t hiddens[] = {1, 7, 8, 33, 100, 129, 1000, 1024, 4100};
+static const lshmoe_dtype_t dtypes[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_FP16,
+                                        LSHMOE_DTYPE_BF16};
+
+static size_t compared, mismatches;
+
+/* NROWS rows of one kind. */
+static float *make_rows(int kind, size_t h, uint64_t seed)
+{
+    float *x = malloc(NROWS * h * sizeof(float));
+    CU_ASSERT_FATAL(x != NULL);
+    lt_gen_gaussian(x, NROWS, h, seed);
+    for (size_t i = 0; i < NROWS * h; i++) {
+        switch (kind) {
+        case K_HEAVY:
+            if (i % 97 == 5 || i % 331 == 17)
+                x[i] *= 1000.0f;
+            break;
+        case K_TIES: /* quarter steps: x / scale lands on .5 often */
+            x[i] = (float)((int)(x[i] * 8.0f) % 17) * 0.25f;
+            break;
+        case K_ZERO:
+            x[i] = 0.0f;
+            break;
+        case K_NEGZERO: /* -0 everywhere in row 0, mixed in the others */
+            x[i] = (i < h || i % 3 == 0) ? -0.0f : x[i];
+            break;
+        case K_SUBNORMAL:
+            x[i] *= 1e-40f;
+            break;
+        case K_HUGE:
+            x[i] *= 1e37f;
+            if (i % 13 == 0)
+                x[i] = (x[i] < 0.0f ? -3.4e38f : 3.4e38f);
+            break;
+        default:
+            break;
+        }
+    }
+    return x;
+}
+
+static void report(const char *what, int fmt, size_t h, int kind, lshmoe_kn_isa_t isa,
+                   lshmoe_dtype_t dt)
+{
+    mismatches++;
+    if (mismatches <= 10)
+        printf("\n  %s differs: level %s, format %d, hidden %zu, %s rows, dtype %s",
+               what, lshmoe_kn_isa_name(isa), fmt, h, kind_names[kind], lshmoe_dtype_name(dt));
+}
+
+/* Everything one level computes for the rows: coded bytes, decoded
+ * floats, and per dtype the measured rows and errors. */
+typedef struct out {
+    uint8_t *code, *code_sse;
+    float   *dec, *meas;
+    double   sse[NROWS * 3];
+} out_t;
+
+static void run_level(lshmoe_kn_isa_t isa, int fmt, const float *x, size_t h, out_t *o)
+{
+    size_t rb = (size_t)lshmoe_qm_row_bytes(fmt, h);
+    CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(isa), LSHMOE_OK);
+    for (size_t r = 0; r < NROWS; r++) {
+        lshmoe_kn_quant_row(fmt, x + r * h, h, o->code + r * rb);
+        lshmoe_kn_dequant_row(fmt, o->code + r * rb, h, o->dec + r * h);
+        for (size_t d = 0; d < 3; d++) {
+            size_t at = d * NROWS + r;
+            o->sse[at] = lshmoe_kn_quant_row_sse(fmt, x + r * h, h, dtypes[d],
+                                                 o->code_sse + at * rb, o->meas + at * h);
+        }
+    }
+}
+
+static void out_alloc(out_t *o, size_t rb, size_t h)
+{
+    /* 0xa5 fill: a byte a level forgets to write shows up as a difference */
+    o->code = malloc(NROWS * rb);
+    o->code_sse = malloc(3 * NROWS * rb);
+    o->dec = malloc(NROWS * h * sizeof(float));
+    o->meas = malloc(3 * NROWS * h * sizeof(float));
+    CU_ASSERT_FATAL(o->code && o->code_sse && o->dec && o->meas);
+    memset(o->code, 0xa5, NROWS * rb);
+    memset(o->code_sse, 0xa5, 3 * NROWS * rb);
+}
+
+static void out_free(out_t *o)
+{
+    free(o->code);
+    free(o->code_sse);
+    free(o->dec);
+    free(o->meas);
+}
+
+/* The reference's own results against the decoder: the measured row is
+ * what lshmoe_row_from_f32 makes of the decoded row, the coded bytes are
+ * those of lshmoe_kn_quant_row, the error is the row's squared distance. */
+static void check_reference(int fmt, const float *x, size_t h, const out_t *o, int kind)
+{
+    size_t rb = (size_t)lshmoe_qm_row_bytes(fmt, h);
+    float *w = malloc(h * sizeof(float));
+    uint16_t *half = malloc(h * sizeof(uint16_t));
+    CU_ASSERT_FATAL(w != NULL && half != NULL);
+    for (size_t d = 0; d < 3; d++)
+        for (size_t r = 0; r < NROWS; r++) {
+            size_t at = d * NROWS + r;
+            if (memcmp(o->code_sse + at * rb, o->code + r * rb, rb) != 0)
+                report("fused code", fmt, h, kind, LSHMOE_KN_ISA_SCALAR, dtypes[d]);
+            CU_ASSERT_EQUAL(lshmoe_kn_quant_row_check(fmt, o->code + r * rb, h), 0);
+            if (dtypes[d] == LSHMOE_DTYPE_FP32) {
+                memcpy(w, o->dec + r * h, h * sizeof(float));
+            } else {
+                lshmoe_row_from_f32(o->dec + r * h, h, dtypes[d], half);
+                lshmoe_row_to_f32(half, dtypes[d], h, w);
+            }
+            if (memcmp(w, o->meas + at * h, h * sizeof(float)) != 0)
+                report("measured row vs decoder", fmt, h, kind, LSHMOE_KN_ISA_SCALAR,
+                       dtypes[d]);
+            double s = 0.0;
+            for (size_t i = 0; i < h; i++) {
+                double e = (double)x[r * h + i] - w[i];
+                s += e * e;
+            }
+            /* fp32 lane sums: 1e-5 relative, plus the squares of subnormal
+             * differences that fp32 cannot hold (under 2^-149 each); an
+             * error past the fp32 range reads as Inf (it fits no budget) */
+            double tol = 1e-5 * s + (double)h * 0x1p-148;
+            int ok = fabs(s - o->sse[at]) <= tol || (isinf(o->sse[at]) && s >= 0.99 * FLT_MAX);
+            if (!ok)
+                report("error vs fp64 sum", fmt, h, kind, LSHMOE_KN_ISA_SCALAR, dtypes[d]);
+            compared++;
+        }
+    free(half);
+    free(w);
+}
+
+static void compare(lshmoe_kn_isa_t isa, int fmt, size_t h, int kind, const out_t *ref,
+                    const out_t *got)
+{
+    size_t rb = (size_t)lshmoe_qm_row_bytes(fmt, h);
+    if (memcmp(ref->code, got->code, NROWS * rb) != 0)
+        report("code", fmt, h, kind, isa, LSHMOE_DTYPE_FP32);
+    if (memcmp(ref->dec, got->dec, NROWS * h * sizeof(float)) != 0)
+        report("decoded row", fmt, h, kind, isa, LSHMOE_DTYPE_FP32);
+    for (size_t d = 0; d < 3; d++) {
+        size_t at = d * NROWS;
+        if (memcmp(ref->code_sse + at * rb, got->code_sse + at * rb, NROWS * rb) != 0)
+            report("fused code", fmt, h, kind, isa, dtypes[d]);
+        if (memcmp(ref->meas + at * h, got->meas + at * h, NROWS * h * sizeof(float)) != 0)
+            report("measured row", fmt, h, kind, isa, dtypes[d]);
+        if (memcmp(ref->sse + at, got->sse + at, NROWS * sizeof(double)) != 0)
+            report("error", fmt, h, kind, isa, dtypes[d]);
+    }
+    compared++;
+}
+
+static void test_rows_identical_across_levels(void)
+{
+    size_t levels = 0;
+    mismatches = 0;
+    for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++)
+        if (lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+            levels++;
+    for (size_t hi = 0; hi < sizeof hiddens / sizeof hiddens[0]; hi++)
+        for (int kind = 0; kind < K_COUNT; kind++) {
+            size_t h = hiddens[hi];
+            float *x = make_rows(kind, h, 1000 + 17 * hi + (uint64_t)kind);
+            for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {
+                size_t rb = (size_t)lshmoe_qm_row_bytes(fmts[f], h);
+                out_t ref, got;
+                out_alloc(&ref, rb, h);
+                run_level(LSHMOE_KN_ISA_SCALAR, fmts[f], x, h, &ref);
+                check_reference(fmts[f], x, h, &ref, kind);
+                for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+                    if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                        continue;
+                    out_alloc(&got, rb, h);
+                    run_level((lshmoe_kn_isa_t)isa, fmts[f], x, h, &got);
+                    compare((lshmoe_kn_isa_t)isa, fmts[f], h, kind, &ref, &got);
+                    out_free(&got);
+                }
+                out_free(&ref);
+            }
+            free(x);
+        }
+    printf("\n  %zu SIMD level(s) against the scalar reference, %zu comparisons ", levels,
+           compared);
+    CU_ASSERT_EQUAL(mismatches, 0);
+}
+
+/* Decoding of every byte value: all 256 e4m3 codes (NaN codes included,
+ * which no encoder writes but a decoder may be handed before the check),
+ * every nibble and 2-bit pair, under odd scales. */
+static void test_decode_every_code(void)
+{
+    const size_t h = 300;
+    mismatches = 0;
+    for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {
+        int fmt = fmts[f];
+        size_t rb = (size_t)lshmoe_qm_row_bytes(fmt, h);
+        size_t sb = (size_t)lshmoe_qm_scale_bytes(fmt, h);
+        uint8_t *row = malloc(rb);
+        float *ref = malloc(h * sizeof(float)), *got = malloc(h * sizeof(float));
+        CU_ASSERT_FATAL(row && ref && got);
+        for (size_t i = 0; i < rb; i++)
+            row[i] = (uint8_t)(i * 7 + 3);
+        for (size_t i = sb; i < rb; i++)
+            row[i] = (uint8_t)(i - sb);
+        if (fmt == LSHMOE_QM_FP8 || fmt == LSHMOE_QM_INT8)
+            for (size_t b = 0; b < sb / 4; b++)
+                lshmoe_qm_put_f32(row + 4 * b, 0.37f + (float)b * 1e-3f);
+        else if (fmt != LSHMOE_QM_INT4E)
+            for (size_t b = 0; b < sb / 2; b++)
+                lshmoe_qm_put_f16(row + 2 * b, (uint16_t)(0x1000 + 0x0513 * b));
+        CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+        lshmoe_kn_dequant_row(fmt, row, h, ref);
+        for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+            if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                continue;
+            CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+            memset(got, 0x5a, h * sizeof(float));
+            lshmoe_kn_dequant_row(fmt, row, h, got);
+            if (memcmp(ref, got, h * sizeof(float)) != 0)
+                report("decoded code sweep", fmt, h, K_GAUSS, (lshmoe_kn_isa_t)isa,
+                       LSHMOE_DTYPE_FP32);
+        }
+        free(row);
+        free(ref);
+        free(got);
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
+}
+
+/* The errors of a low-bit block's candidate scales decide which scale is
+ * kept, so every level must sum them in the reference's order, bit for
+ * bit (a different order changes the codes only on near-ties, which the
+ * rows above rarely hit). */
+static void test_block_errors_across_levels(void)
+{
+    const int low[] = {LSHMOE_QM_INT4, LSHMOE_QM_INT4E, LSHMOE_QM_INT2};
+    const size_t nblocks = NROWS * 32; /* rows of 32: one block each */
+    mismatches = 0;
+    for (int kind = 0; kind < K_COUNT; kind++) {
+        float *x = malloc(nblocks * 32 * sizeof(float));
+        CU_ASSERT_FATAL(x != NULL);
+        for (size_t r = 0; r < nblocks; r += NROWS) {
+            float *rows = make_rows(kind, 32, 5000 + r + 131 * (uint64_t)kind);
+            memcpy(x + r * 32, rows, NROWS * 32 * sizeof(float));
+            free(rows);
+        }
+        for (size_t f = 0; f < 3; f++)
+            for (size_t blk = 0; blk < nblocks; blk++) {
+                float ref[4] = {0}, got[4];
+                CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+                int nref = lshmoe_kn_low_block_errors(low[f], x + blk * 32, ref);
+                CU_ASSERT(nref >= (kind == K_ZERO || kind == K_NEGZERO ? 0 : 1) && nref <= 4);
+                for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+                    if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                        continue;
+                    CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+                    memcpy(got, ref, sizeof got);
+                    int ngot = lshmoe_kn_low_block_errors(low[f], x + blk * 32, got);
+                    if (ngot != nref || memcmp(ref, got, (size_t)nref * sizeof(float)) != 0)
+                        report("block errors", low[f], 32, kind, (lshmoe_kn_isa_t)isa,
+                               LSHMOE_DTYPE_FP32);
+                }
+            }
+        free(x);
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
+}
+
+/* lshmoe_kn_row_sq_dist: same value at every level, close to fp64. */
+static void test_sq_dist_across_levels(void)
+{
+    mismatches = 0;
+    for (size_t hi = 0; hi < sizeof hiddens / sizeof hiddens[0]; hi++) {
+        size_t h = hiddens[hi];
+        float *a = malloc(2 * h * sizeof(float));
+        CU_ASSERT_FATAL(a != NULL);
+        lt_gen_gaussian(a, 2, h, 77 + hi);
+        double exact = 0.0;
+        for (size_t i = 0; i < h; i++)
+            exact += ((double)a[i] - a[h + i]) * ((double)a[i] - a[h + i]);
+        CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+        double ref = lshmoe_kn_row_sq_dist(a, a + h, h);
+        CU_ASSERT(fabs(ref - exact) <= 1e-5 * exact);
+        for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+            if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                continue;
+            CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+            double got = lshmoe_kn_row_sq_dist(a, a + h, h);
+            if (memcmp(&got, &ref, sizeof got) != 0)
+                report("row distance", 0, h, K_GAUSS, (lshmoe_kn_isa_t)isa, LSHMOE_DTYPE_FP32);
+        }
+        free(a);
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK); /* back to the CPU's best */
+}
+
+static const lt_test_t tests[] = {
+    {"test_rows_identical_across_levels", test_rows_identical_across_levels},
+    {"test_decode_every_code", test_decode_every_code},
+    {"test_block_errors_across_levels", test_block_errors_across_levels},
+    {"test_sq_dist_across_levels", test_sq_dist_across_levels},
+};
+
+LT_MAIN("quant_isa", tests)
