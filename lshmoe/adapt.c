@@ -23,12 +23,16 @@
  * mode. What a try costs decides how it is made:
  *  - Plain preferred: an encoded try is expensive exactly when it is
  *    pointless (data that does not compress, a link faster than the
- *    codec). So the policy first estimates the ratio the call would reach
- *    from samples of its segments (a few percent of one hash pass) and
- *    predicts the encoded cost from it: the codec's share of the last
- *    encoded calls (their cost minus their wire bytes at the plain cost per
- *    byte) plus the plain cost divided by the estimated ratio. Only a
- *    prediction under ADAPT_PAY_MARGIN x plain makes the call encode.
+ *    codec). The codec's share of the last encoded calls (their cost minus
+ *    their wire bytes at the plain cost per byte) is the codec's measured
+ *    cost per byte: when it alone reaches ADAPT_PAY_MARGIN x plain, no
+ *    ratio can make encoding pay, and the call stays plain without even a
+ *    sample. Otherwise the policy estimates the ratio the call would reach
+ *    from samples of its segments (a few percent of one hash pass; for the
+ *    budget codec the ladder's forecast, codec_rd_sample.c) and predicts
+ *    the encoded cost: the codec's share plus the plain cost divided by
+ *    the estimated ratio. Only a prediction under ADAPT_PAY_MARGIN x plain
+ *    makes the call encode.
  *  - Encode preferred: the plain cost per byte is a property of the link
  *    and the load, not of the data, so it needs refreshing only now and
  *    then; while encoded calls cost under ADAPT_CLEAR_WIN x plain, a plain
@@ -50,20 +54,33 @@ static void ewma(double *est, double sample)
     *est = *est < 0.0 ? sample : *est + ADAPT_ALPHA * (sample - *est);
 }
 
-/* Would an encoded call pay, judged from samples of this call's data? */
-static int encoded_try_pays(const lshmoe_adapt_t *a, lshmoe_adapt_probe_fn_t probe, void *arg)
+/* The codec's share of an encoded call, seconds per remote token byte:
+ * the encoded calls' cost minus their wire bytes at the plain cost. */
+double lshmoe_adapt_codec_s_per_byte(const lshmoe_adapt_t *a)
 {
-    double ratio = probe(arg);
-    if (ratio < 0.0)
-        return 1; /* unpredictable (budget): only a try tells, at the
-                     exploration points, whose interval doubles */
-    if (ratio == 0.0)
-        return 0;
     double codec = a->comp_s_per_byte;
     if (a->comp_ratio > 0.0)
         codec -= a->plain_s_per_byte / a->comp_ratio;
-    if (codec < 0.0)
-        codec = 0.0;
+    return codec < 0.0 ? 0.0 : codec;
+}
+
+/* Would an encoded call pay, judged from samples of this call's data? A
+ * codec whose share alone costs ADAPT_PAY_MARGIN x plain cannot pay at any
+ * ratio: then no sample is taken, and a try costs nothing. */
+static int encoded_try_pays(const lshmoe_adapt_t *a, lshmoe_adapt_probe_fn_t probe, void *arg)
+{
+    double codec = lshmoe_adapt_codec_s_per_byte(a);
+    if (codec >= ADAPT_PAY_MARGIN * a->plain_s_per_byte) {
+        LSHMOE_DEBUG("adapt: codec %.3g s/B alone is over %.2f x plain %.3g s/B: no try",
+                     codec, ADAPT_PAY_MARGIN, a->plain_s_per_byte);
+        return 0;
+    }
+    double ratio = probe(arg);
+    if (ratio < 0.0)
+        return 1; /* unpredictable: only a try tells, at the exploration
+                     points, whose interval doubles */
+    if (ratio == 0.0)
+        return 0;
     double predicted = codec + a->plain_s_per_byte / ratio;
     LSHMOE_DEBUG("adapt: estimated ratio %.3g, predicted encoded %.3g s/B, plain %.3g s/B",
                  ratio, predicted, a->plain_s_per_byte);

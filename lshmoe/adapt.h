@@ -16,10 +16,10 @@
 /* The ratio (remote token bytes / wire bytes) this call's segments would
  * reach if encoded, estimated from samples (lshmoe_codec_probe_ratio);
  * called by the policy only when it considers trying an encoded call.
- * 0: no estimate (no try); negative: the codec's mode cannot predict it
- * (budget: its ladder decides per segment), so the policy encodes before
- * any encoded call is timed and tries encoding at every exploration point
- * (the interval doubling while plain stays cheaper). */
+ * 0: no estimate (no try); negative: the codec's mode cannot predict it,
+ * so the policy encodes before any encoded call is timed and tries
+ * encoding at every exploration point where the codec's measured cost
+ * leaves room (the interval doubling while plain stays cheaper). */
 typedef double (*lshmoe_adapt_probe_fn_t)(void *arg);
 
 /* What a rank's policy asks for the next call (travels in the metadata
@@ -40,6 +40,12 @@ int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
  * next call goes plain when more ranks voted plain than encode, encodes
  * when more voted encode, and follows each rank's own choice on a tie. */
 void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes);
+
+/* The codec's measured share of an encoded call, in seconds per remote
+ * token byte (>= 0; meaningful once both modes were timed): what the
+ * policy compares with ADAPT_PAY_MARGIN x the plain cost before it asks
+ * the probe. */
+double lshmoe_adapt_codec_s_per_byte(const lshmoe_adapt_t *a);
 
 /* Feeds the policy from a successful call; `codec_ok`: its tokens could
  * have been encoded, `compressed`: they were (then `wire_bytes` is what

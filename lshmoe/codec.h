@@ -141,8 +141,10 @@ typedef struct lshmoe_codec_stats {
     int      last_choice;     /* choice id                                  */
     double   last_error;      /* its measured error; -1 when not measured  */
     uint64_t segments_probed_raw; /* of segments_raw: a sample of the tokens
-                                     showed MIN_RATIO out of reach, so the
-                                     rest were never hashed               */
+                                     showed MIN_RATIO out of reach (budget:
+                                     nothing on the ladder within the
+                                     budget at or above it), so the rest
+                                     were never hashed nor searched       */
 } lshmoe_codec_stats_t;
 
 /*

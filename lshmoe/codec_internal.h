@@ -257,10 +257,14 @@ void lshmoe_codec_mode_encoding(int mode, int *L, int *refine, int *fmt);
  *  - a row format without clustering (FP8, INT8, INT4, INT2, INT4E,
  *    NATIVE): the format's own ratio, exact, nothing hashed;
  *  - LSH with a row format: both;
- *  - BUDGET: LSHMOE_CODEC_RATIO_UNKNOWN; the ladder decides per segment
- *    from measured errors, which no sample of keys predicts.
+ *  - BUDGET, BUDGET_ROWS: the ladder's forecast from a sample of the
+ *    tokens (lshmoe_rd_forecast, codec_rd_sample.c: row formats' errors
+ *    on every (n / 32)-th token, rows of the clustering from key
+ *    collisions); about 1 (RAW) when nothing is forecast to fit.
  * 0 when it cannot be estimated (no hasher for this hidden size, no
- * tokens). Returns LSHMOE_OK or LSHMOE_ERR_NO_MEMORY.
+ * tokens, NaN/Inf in the sample). LSHMOE_CODEC_RATIO_UNKNOWN (negative)
+ * is no longer returned by any mode; callers still treat it as "only an
+ * encoded call tells". Returns LSHMOE_OK or LSHMOE_ERR_NO_MEMORY.
  */
 #define LSHMOE_CODEC_RATIO_UNKNOWN (-1.0)
 lshmoe_status_t lshmoe_codec_probe_ratio(lshmoe_codec_t *codec, const void *tokens,

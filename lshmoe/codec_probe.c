@@ -25,6 +25,7 @@
 
 #include "kernels/common/quant_math.h"
 #include "lshmoe/codec_internal.h"
+#include "lshmoe/codec_rd_int.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 
@@ -93,6 +94,25 @@ lshmoe_status_t lshmoe_codec_probe(lshmoe_codec_t *codec, const void *tokens,
     return LSHMOE_OK;
 }
 
+/* The budget ladder's forecast (codec_rd_sample.c) as a ratio: token
+ * bytes / forecast segment bytes; RAW when nothing is forecast to fit. */
+static lshmoe_status_t budget_ratio(lshmoe_codec_t *codec, const void *tokens,
+                                    lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
+                                    double *ratio_p)
+{
+    enc_job_t j = {.codec = codec, .tokens = tokens, .dtype = dtype,
+                   .es = lshmoe_dtype_size(dtype), .hidden = hidden, .ntokens = ntokens};
+    uint64_t bytes;
+    if (lshmoe_codec_max_bytes(dtype, hidden, ntokens, &j.raw_len) != LSHMOE_OK)
+        return LSHMOE_OK; /* too large to say: no estimate */
+    j.token_bytes = ntokens * hidden * j.es; /* <= raw_len, so no overflow */
+    LSHMOE_CHECK(lshmoe_rd_forecast(&j, 1.0, 1, &bytes, NULL));
+    if (bytes == LSHMOE_RD_NO_FORECAST)
+        return LSHMOE_OK;
+    *ratio_p = (double)j.token_bytes / (double)(bytes ? bytes : j.raw_len);
+    return LSHMOE_OK;
+}
+
 lshmoe_status_t lshmoe_codec_probe_ratio(lshmoe_codec_t *codec, const void *tokens,
                                          lshmoe_dtype_t dtype, size_t hidden,
                                          size_t ntokens, double *ratio_p)
@@ -101,10 +121,8 @@ lshmoe_status_t lshmoe_codec_probe_ratio(lshmoe_codec_t *codec, const void *toke
     *ratio_p = 0.0;
     if (ntokens == 0 || hidden == 0 || !lshmoe_dtype_is_float(dtype))
         return LSHMOE_OK;
-    if (mode == LSHMOE_CODEC_BUDGET) {
-        *ratio_p = LSHMOE_CODEC_RATIO_UNKNOWN;
-        return LSHMOE_OK;
-    }
+    if (mode == LSHMOE_CODEC_BUDGET || mode == LSHMOE_CODEC_BUDGET_ROWS)
+        return budget_ratio(codec, tokens, dtype, hidden, ntokens, ratio_p);
     if (mode != LSHMOE_CODEC_LSH)
         lshmoe_codec_mode_encoding(mode, &L, &refine, &fmt);
     double token_bytes = (double)(hidden * lshmoe_dtype_size(dtype));

@@ -28,44 +28,10 @@
 
 #include "kernels/common/quant_math.h"
 #include "lshmoe/codec_internal.h"
+#include "lshmoe/codec_rd_int.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/timer.h"
-
-#define MAX_CAND 128
-
-typedef struct cand {
-    int      L, refine, fmt;
-    size_t   nrows;    /* rows before refinement (refinement only removes) */
-    uint64_t bytes;    /* segment bytes (upper bound with refinement)      */
-} cand_t;
-
-/* Row formats of the budget ladder's centroids. */
-static const int cl_fmts[] = {LSHMOE_QM_INT4E, LSHMOE_QM_INT8};
-#define N_CL_FMTS (sizeof cl_fmts / sizeof cl_fmts[0])
-
-/* Estimates of the sampled search for the clusterings of one L: relative
- * squared error (sse / sum |x|^2 on the sample) per centroid format. */
-typedef struct cl_est {
-    int    done;
-    double rel2[N_CL_FMTS];
-} cl_est_t;
-
-typedef struct rd {
-    const enc_job_t *j;
-    lshmoe_codec_t  *c;
-    const float     *x;          /* tokens in fp32                          */
-    double           den, limit; /* sum |x|^2; accept iff sse <= limit      */
-    int              measure;    /* 0: fixed mode without the guard         */
-    int              hashed;
-    /* the clustering the workspaces hold now */
-    int              cur_L, cur_refine;
-    size_t           cur_nrows;
-    uint64_t         visited, evals;
-    /* sampled search: estimates per L (index L) */
-    cl_est_t         cl_est[LSHMOE_CODEC_MAX_L + 1];
-    double           row_est[LSHMOE_QM_COUNT]; /* < 0: not yet estimated */
-} rd_t;
 
 /* The one encoding of each fixed mode: {L, refine, fmt}; L -1 = the
  * codec's num_hashes. */
@@ -109,7 +75,7 @@ static uint16_t cand_flags(const cand_t *k, size_t nrows)
 
 /* Segment bytes of a candidate with nrows rows; 0 when it does not pay
  * (no smaller than RAW, or below min_ratio). */
-static uint64_t cand_bytes(const rd_t *r, const cand_t *k, size_t nrows)
+uint64_t lshmoe_rd_cand_bytes(const rd_t *r, const cand_t *k, size_t nrows)
 {
     lshmoe_wire_layout_t lay;
     const enc_job_t *j = r->j;
@@ -125,7 +91,7 @@ static uint64_t cand_bytes(const rd_t *r, const cand_t *k, size_t nrows)
 
 /* |x|^2 of one row, as lshmoe_kn_row_sq_dist sums (8 fp32 partial sums, then fp64);
  * non-finite elements give a non-finite sum. */
-static double sq_norm(const float *restrict x, size_t n)
+double lshmoe_rd_sq_norm(const float *restrict x, size_t n)
 {
     float part[8] = {0};
     double s = 0.0;
@@ -151,7 +117,7 @@ static int widen(rd_t *r, float *x, double *norms)
     double den = 0.0;
     lshmoe_row_to_f32(t, j->dtype, j->ntokens * h, x);
     for (size_t i = 0; i < j->ntokens; i++) {
-        norms[i] = sq_norm(x + i * h, h);
+        norms[i] = lshmoe_rd_sq_norm(x + i * h, h);
         den += norms[i];
     }
     r->den = den;
@@ -187,7 +153,7 @@ static double eval_rows(rd_t *r, int fmt, uint8_t *rows, float *y, void *tmp)
  * rows (nrows_tmp) for (L, refine) in the workspaces. */
 /* Groups by the keys cut to L functions (keys_l, cluster_of); returns the
  * row count. Keys only: no pass over the tokens. */
-static size_t group_l(rd_t *r, int L)
+size_t lshmoe_rd_group_l(rd_t *r, int L)
 {
     lshmoe_codec_t *c = r->c;
     size_t n = r->j->ntokens, nrows;
@@ -228,7 +194,7 @@ static lshmoe_status_t cluster(rd_t *r, int L, int refine)
 
     if (r->cur_L == L && r->cur_refine == refine)
         return LSHMOE_OK;
-    size_t nrows = group_l(r, L);
+    size_t nrows = lshmoe_rd_group_l(r, L);
     LSHMOE_CHECK(lshmoe_mul_size(n * h, sizeof(float), &bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->acc, bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&c->sizes, n * sizeof(uint32_t)));
@@ -381,7 +347,7 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
     if (budget_mode(mode)) {
         for (size_t f = 0; f < n_raw; f++) {
             k = (cand_t){.L = 0, .fmt = raw_fmts[f], .nrows = r->j->ntokens};
-            k.bytes = cand_bytes(r, &k, k.nrows);
+            k.bytes = lshmoe_rd_cand_bytes(r, &k, k.nrows);
             if (k.bytes)
                 cands[nc++] = k;
         }
@@ -393,7 +359,7 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
         fixed_mode(mode, &L, &refine, &fmt);
         if (L == 0) {
             k = (cand_t){.L = 0, .fmt = fmt, .nrows = r->j->ntokens};
-            k.bytes = fmt == LSHMOE_QM_NATIVE ? 0 : cand_bytes(r, &k, k.nrows);
+            k.bytes = fmt == LSHMOE_QM_NATIVE ? 0 : lshmoe_rd_cand_bytes(r, &k, k.nrows);
             if (k.bytes)
                 cands[nc++] = k;
         } else {
@@ -403,13 +369,13 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
     if (nl > 0)
         LSHMOE_CHECK(hash_once(r, &hashable));
     for (int li = 0; hashable && li < nl; li++) {
-        size_t nrows = group_l(r, ls[li]);
+        size_t nrows = lshmoe_rd_group_l(r, ls[li]);
         for (int rf = 0; rf < refines; rf++) {
             if (mode == LSHMOE_CODEC_BUDGET) {
                 for (size_t f = 0; f < n_cl; f++) {
                     k = (cand_t){.L = ls[li], .refine = rf, .fmt = cl_fmts[f],
                                  .nrows = nrows};
-                    k.bytes = cand_bytes(r, &k, nrows);
+                    k.bytes = lshmoe_rd_cand_bytes(r, &k, nrows);
                     if (k.bytes && nc < MAX_CAND)
                         cands[nc++] = k;
                 }
@@ -417,7 +383,7 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
                 int L, refine, fmt;
                 fixed_mode(mode, &L, &refine, &fmt);
                 k = (cand_t){.L = ls[li], .refine = refine, .fmt = fmt, .nrows = nrows};
-                k.bytes = cand_bytes(r, &k, nrows);
+                k.bytes = lshmoe_rd_cand_bytes(r, &k, nrows);
                 if (k.bytes)
                     cands[nc++] = k;
             }
@@ -449,7 +415,7 @@ static lshmoe_status_t eval(rd_t *r, const cand_t *k, double *sse_p)
 
 /* Does candidate i fit? Evaluated at most once; *last_p is the candidate
  * whose rows and clustering the segment and workspaces hold. */
-static lshmoe_status_t fits(rd_t *r, const cand_t *cands, size_t i, signed char *state,
+lshmoe_status_t lshmoe_rd_fits(rd_t *r, const cand_t *cands, size_t i, signed char *state,
                             double *sse, int *last_p)
 {
     if (state[i] == 0) {
@@ -504,194 +470,15 @@ static int same_chain(const cand_t *a, const cand_t *b)
     return a->refine == b->refine && a->fmt == b->fmt;
 }
 
-/*
- * The sampled search (SEARCH_SAMPLE). An estimate only says which
- * candidate to measure next: a candidate is accepted once its error has
- * been measured over every token of the segment (eval), as in every
- * search, so a wrong estimate costs time or ratio, never the budget.
- */
-/* tokens sampled for a row format; about as many tokens for a clustering,
- * in whole clusters (a centroid needs every member) */
-#define SAMPLE_TOKENS 32
-/* a second walk measures the candidates estimated up to this factor (in
- * error) over the budget, in case the first found nothing that fits */
-#define SAMPLE_SLACK 1.25
-/* a refined candidate's estimate is its unrefined twin's times this (in
- * error): measured gains of one refinement step are 11-32% (algorithm.md) */
-#define SAMPLE_REFINE_GAIN 0.85
-
-static double rel2(double sse, double den)
-{
-    return den > 0.0 ? sse / den : (sse > 0.0 ? INFINITY : 0.0);
-}
-
-/* Relative squared error of rows in format fmt on every (n / SAMPLE_TOKENS)-th
- * token (kept in row_est). The one-row code goes where the segment's rows
- * will go (a listed candidate is smaller than RAW, so one row fits). */
-static double est_rows(rd_t *r, int fmt)
-{
-    const enc_job_t *j = r->j;
-    size_t n = j->ntokens, h = j->hidden;
-    size_t step = n > SAMPLE_TOKENS ? n / SAMPLE_TOKENS : 1;
-    const double *norms = r->c->norms.ptr;
-    float *y = r->c->scratch.ptr;
-    uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
-    double sse = 0.0, den = 0.0;
-    if (r->row_est[fmt] >= 0.0)
-        return r->row_est[fmt];
-    for (size_t i = step / 2; i < n; i += step) {
-        const float *xi = r->x + i * h;
-        sse += lshmoe_kn_quant_row_sse(fmt, xi, h, j->dtype, code, y);
-        den += norms[i];
-        r->visited++;
-    }
-    r->row_est[fmt] = rel2(sse, den);
-    return r->row_est[fmt];
-}
-
-/*
- * Estimates for the clustering by L functions that group_l left in
- * cluster_of (nrows clusters), per centroid format, in two strata. A
- * cluster of one decodes to its token in the row format: that error is
- * the format's row estimate times the stratum's exact sum |x|^2. Clusters
- * of two or more (rare on data LSH cannot compress, where they carry all
- * of the clustering's error: so never left to chance) are sampled whole,
- * every cstep-th of them (all of them when there are few), about
- * SAMPLE_TOKENS members: means in fp32 from the widened tokens (the
- * kernel's up to summation order), each format's decoded rows, the error
- * of every member, scaled by the stratum's sum |x|^2 over the sample's.
- */
-static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
-{
-    lshmoe_codec_t *c = r->c;
-    const enc_job_t *j = r->j;
-    size_t n = j->ntokens, h = j->hidden, bytes;
-    const uint32_t *of = c->cluster_of.ptr;
-    const double *norms = c->norms.ptr;
-    double den1 = 0.0, denm = 0.0;
-    size_t nmulti = 0, members = 0;
-
-    /* per cluster: size, then sample slot; per slot: the mean and each
-     * format's decoded row; the sampled members */
-    LSHMOE_CHECK(lshmoe_mul_size(n * h, (1 + N_CL_FMTS) * sizeof(float), &bytes));
-    LSHMOE_CHECK(lshmoe_buf_reserve(&c->sample_ws, bytes + 3 * n * sizeof(uint32_t)));
-    uint32_t *size = c->sample_ws.ptr, *mem = size + n, *slot_of = mem + n;
-    float *mean = (float *)(slot_of + n);
-    memset(size, 0, nrows * sizeof *size);
-    for (size_t i = 0; i < n; i++)
-        size[of[i]]++;
-    for (size_t i = 0; i < n; i++) {
-        if (size[of[i]] == 1) {
-            den1 += norms[i];
-        } else {
-            denm += norms[i];
-            members++;
-        }
-    }
-    for (size_t k = 0; k < nrows; k++)
-        nmulti += size[k] > 1;
-    size_t cstep = members / SAMPLE_TOKENS;
-    if (nmulti / 4 < cstep)
-        cstep = nmulti / 4;    /* few large clusters: at least 4 of them */
-    if (cstep < 1)
-        cstep = 1;
-    size_t nslots = 0;
-    for (size_t k = 0, mk = 0; k < nrows; k++) {
-        slot_of[k] = UINT32_MAX;
-        if (size[k] > 1 && mk++ % cstep == cstep / 2)
-            slot_of[k] = (uint32_t)nslots++;
-    }
-    float *q = mean + nslots * h;
-    size_t m = 0;
-    memset(mean, 0, nslots * h * sizeof *mean);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t s = slot_of[of[i]];
-        if (s == UINT32_MAX)
-            continue;
-        const float *xi = r->x + i * h;
-        float *ms = mean + (size_t)s * h;
-        for (size_t e = 0; e < h; e++)
-            ms[e] += xi[e];
-        mem[m++] = (uint32_t)i;
-        r->visited++;
-    }
-    uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
-    for (size_t k = 0; k < nrows; k++) {
-        uint32_t s = slot_of[k];
-        if (s == UINT32_MAX)
-            continue;
-        float *ms = mean + (size_t)s * h, inv = 1.0f / (float)size[k];
-        for (size_t e = 0; e < h; e++)
-            ms[e] *= inv;
-        for (size_t f = 0; f < N_CL_FMTS; f++) {
-            float *qs = q + (f * nslots + s) * h;
-            (void)lshmoe_kn_quant_row_sse(cl_fmts[f], ms, h, j->dtype, code, qs);
-        }
-    }
-    double sse[N_CL_FMTS] = {0}, dens = 0.0;
-    for (size_t t = 0; t < m; t++) {
-        const float *xi = r->x + (size_t)mem[t] * h;
-        size_t s = slot_of[of[mem[t]]];
-        for (size_t f = 0; f < N_CL_FMTS; f++) {
-            sse[f] += lshmoe_kn_row_sq_dist(xi, q + (f * nslots + s) * h, h);
-            r->visited++;
-        }
-        dens += norms[mem[t]];
-    }
-    for (size_t f = 0; f < N_CL_FMTS; f++) {
-        double e = est_rows(r, cl_fmts[f]) * den1;
-        if (dens > 0.0)
-            e += sse[f] * (denm / dens);
-        r->cl_est[L].rel2[f] = rel2(e, r->den);
-    }
-    r->cl_est[L].done = 1;
-    return LSHMOE_OK;
-}
-
-/* The estimated relative squared error of a candidate. */
-static lshmoe_status_t estimate(rd_t *r, const cand_t *k, double *est_p)
-{
-    if (k->L == 0) {
-        *est_p = est_rows(r, k->fmt);
-        return LSHMOE_OK;
-    }
-    if (!r->cl_est[k->L].done)
-        LSHMOE_CHECK(est_clusters(r, k->L, group_l(r, k->L)));
-    size_t f = 0;
-    while (f + 1 < N_CL_FMTS && cl_fmts[f] != k->fmt)
-        f++;
-    *est_p = r->cl_est[k->L].rel2[f] *
-             (k->refine ? SAMPLE_REFINE_GAIN * SAMPLE_REFINE_GAIN : 1.0);
-    return LSHMOE_OK;
-}
-
-/* est[i] <= thr, estimating on first use (est[i] < 0: not yet). */
-static lshmoe_status_t est_fits(rd_t *r, const cand_t *cands, double *est, size_t i,
-                                double thr, int *fit_p)
-{
-    if (est[i] < 0.0)
-        LSHMOE_CHECK(estimate(r, &cands[i], &est[i]));
-    *fit_p = est[i] <= thr;
-    return LSHMOE_OK;
-}
-
-/*
- * The smallest unmeasured candidate whose estimate is within thr (or
- * -1): the quantizers' chain (error falls as bytes grow, save int4 that
- * int4e dominates), then each clustered chain (monotone in L by
- * construction) is bisected among its members smaller than the best so
- * far, so that only a few are estimated. A chain that is not monotone
- * can make the pick miss a smaller fit: that costs ratio, never the
- * budget (the pick is measured before it is accepted).
- */
-static lshmoe_status_t pick(rd_t *r, const cand_t *cands, size_t n,
-                            const signed char *state, double *est, double thr,
-                            int *pick_p)
+lshmoe_status_t lshmoe_rd_bisect(rd_t *r, const cand_t *cands, size_t n,
+                                 const signed char *skip, lshmoe_rd_fit_fn fit, void *arg,
+                                 int *best_p)
 {
     signed char done[MAX_CAND] = {0};
     size_t idx[MAX_CAND];
-    int best = -1, fit;
-    /* the quantizers first: their winner bounds the clustered chains */
+    int best = -1, ok;
+    /* the quantizers first: they need no clustering pass, and the bound
+     * their winner sets cuts the clustered chains short */
     for (int pass = 0; pass < 2; pass++)
     for (size_t h = 0; h < n; h++) {
         if (done[h] || (pass == 0) != (cands[h].L == 0))
@@ -700,14 +487,15 @@ static lshmoe_status_t pick(rd_t *r, const cand_t *cands, size_t n,
         for (size_t i = h; i < n; i++)  /* cands are sorted by bytes */
             if (!done[i] && same_chain(&cands[h], &cands[i])) {
                 done[i] = 1;
-                if (state[i] == 0 && (best < 0 || cands[i].bytes < cands[best].bytes))
+                if ((skip == NULL || skip[i] == 0) &&
+                    (best < 0 || cands[i].bytes < cands[best].bytes))
                     idx[m++] = i;
             }
-        size_t lo = 0, hi = m;   /* smallest member within thr in [lo, hi) */
+        size_t lo = 0, hi = m;   /* smallest member that passes in [lo, hi) */
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            LSHMOE_CHECK(est_fits(r, cands, est, idx[mid], thr, &fit));
-            if (fit)
+            LSHMOE_CHECK(fit(r, cands, idx[mid], arg, &ok));
+            if (ok)
                 hi = mid;
             else
                 lo = mid + 1;
@@ -715,48 +503,31 @@ static lshmoe_status_t pick(rd_t *r, const cand_t *cands, size_t n,
         if (lo < m)
             best = (int)idx[lo];
     }
-    *pick_p = best;
+    *best_p = best;
     return LSHMOE_OK;
 }
 
-/* Measures in full the smallest candidate whose estimate is within the
- * budget, the next one after a miss, until one fits; then, if none did,
- * the same for the estimates within SAMPLE_SLACK of it. */
-static lshmoe_status_t search_sample(rd_t *r, const cand_t *cands, size_t n,
-                                     signed char *state, double *sse, int *best_p,
-                                     int *last_p)
+/* lshmoe_rd_bisect's test for the BISECT search: a full measurement. */
+typedef struct measured {
+    signed char *state;
+    double      *sse;
+    int         *last_p;
+} measured_t;
+
+static lshmoe_status_t measured_fit(rd_t *r, const cand_t *cands, size_t i, void *arg,
+                                    int *fit_p)
 {
-    double est[MAX_CAND], b2 = r->c->params.max_error * r->c->params.max_error;
-    for (size_t i = 0; i < n; i++)
-        est[i] = -1.0;
-    for (size_t f = 0; f < LSHMOE_QM_COUNT; f++)
-        r->row_est[f] = -1.0;
-    *best_p = -1;
-    for (int tier = 0; tier < 2; tier++) {
-        double thr = tier ? b2 * SAMPLE_SLACK * SAMPLE_SLACK : b2;
-        for (;;) {
-            int i;
-            LSHMOE_CHECK(pick(r, cands, n, state, est, thr, &i));
-            if (i < 0)
-                break;
-            LSHMOE_CHECK(fits(r, cands, (size_t)i, state, sse, last_p));
-            if (state[i] > 0) {
-                *best_p = i;
-                return LSHMOE_OK;
-            }
-        }
-    }
+    measured_t *m = arg;
+    LSHMOE_CHECK(lshmoe_rd_fits(r, cands, i, m->state, m->sse, m->last_p));
+    *fit_p = m->state[i] > 0;
     return LSHMOE_OK;
 }
 
 /*
- * The smallest candidate that fits. SAMPLE: search_sample. LINEAR: every candidate in byte order
- * until one fits. WARM: see codec.h (falls back to BISECT when the previous
- * segment gave no start). BISECT: the ladder is cut into chains that
- * are monotone by construction (the quantizers; and for each refine x row
- * format, L ascending: more rows, less error), and each chain is bisected
- * for its smallest member that fits, among members smaller than the best
- * so far: about log2(chain length) evaluations per chain, most of them
+ * The smallest candidate that fits. SAMPLE: lshmoe_rd_search_sample
+ * (codec_rd_sample.c). LINEAR: every candidate in byte order until one
+ * fits. WARM: see codec.h (falls back to BISECT when the previous segment
+ * gave no start). BISECT: lshmoe_rd_bisect on measurements, most of them
  * stopped early. Leaves the winner's rows and clustering in place.
  */
 static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_p,
@@ -764,17 +535,15 @@ static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_
 {
     signed char state[MAX_CAND] = {0};
     double sse[MAX_CAND];
-    size_t idx[MAX_CAND];
     int best = -1, last = -1;
-    uint64_t best_bytes = UINT64_MAX;
 
     if (r->c->params.search == LSHMOE_CODEC_SEARCH_SAMPLE) {
-        LSHMOE_CHECK(search_sample(r, cands, n, state, sse, &best, &last));
+        LSHMOE_CHECK(lshmoe_rd_search_sample(r, cands, n, state, sse, &best, &last));
     } else if (r->c->params.search == LSHMOE_CODEC_SEARCH_WARM &&
                (best = warm_start(r, cands, n)) >= 0) {
         /* down the byte order while candidates fit */
         int at = best;
-        LSHMOE_CHECK(fits(r, cands, (size_t)at, state, sse, &last));
+        LSHMOE_CHECK(lshmoe_rd_fits(r, cands, (size_t)at, state, sse, &last));
         if (state[at] > 0) {
             /* each fit moves the start down; WARM_TRIES evaluated misses in
              * a row end it. A miss also settles, unevaluated, the smaller
@@ -782,7 +551,7 @@ static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_
             for (int i = at - 1, misses = 0; i >= 0 && misses < WARM_TRIES; i--) {
                 if (state[i] != 0)
                     continue;
-                LSHMOE_CHECK(fits(r, cands, (size_t)i, state, sse, &last));
+                LSHMOE_CHECK(lshmoe_rd_fits(r, cands, (size_t)i, state, sse, &last));
                 if (state[i] > 0) {
                     at = i;
                     misses = 0;
@@ -799,46 +568,20 @@ static lshmoe_status_t search(rd_t *r, const cand_t *cands, size_t n, int *best_
             /* up until one fits */
             best = -1;
             for (size_t i = (size_t)at + 1; i < n && best < 0; i++) {
-                LSHMOE_CHECK(fits(r, cands, i, state, sse, &last));
+                LSHMOE_CHECK(lshmoe_rd_fits(r, cands, i, state, sse, &last));
                 if (state[i] > 0)
                     best = (int)i;
             }
         }
     } else if (r->c->params.search == LSHMOE_CODEC_SEARCH_LINEAR) {
         for (size_t i = 0; i < n && best < 0; i++) {
-            LSHMOE_CHECK(fits(r, cands, i, state, sse, &last));
+            LSHMOE_CHECK(lshmoe_rd_fits(r, cands, i, state, sse, &last));
             if (state[i] > 0)
                 best = (int)i;
         }
     } else {
-        signed char done[MAX_CAND] = {0};
-        /* the quantizers first: they need no clustering pass, and the
-         * bound their winner sets cuts the clustered chains short */
-        for (size_t pass = 0; pass < 2; pass++)
-        for (size_t h = 0; h < n; h++) {
-            if (done[h] || (pass == 0) != (cands[h].L == 0))
-                continue;
-            size_t m = 0;
-            for (size_t i = h; i < n; i++)  /* cands are sorted by bytes */
-                if (!done[i] && same_chain(&cands[h], &cands[i])) {
-                    done[i] = 1;
-                    if (cands[i].bytes < best_bytes)
-                        idx[m++] = i;
-                }
-            size_t lo = 0, hi = m;   /* smallest fitting member in [lo, hi) */
-            while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                LSHMOE_CHECK(fits(r, cands, idx[mid], state, sse, &last));
-                if (state[idx[mid]] > 0)
-                    hi = mid;
-                else
-                    lo = mid + 1;
-            }
-            if (lo < m && cands[idx[lo]].bytes < best_bytes) {
-                best = (int)idx[lo];
-                best_bytes = cands[best].bytes;
-            }
-        }
+        measured_t m = {state, sse, &last};
+        LSHMOE_CHECK(lshmoe_rd_bisect(r, cands, n, NULL, measured_fit, &m, &best));
     }
     if (best >= 0 && last != best) {
         /* a later evaluation overwrote the winner's rows: once more */
@@ -864,6 +607,19 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
     int try_comp = c->params.compress && lshmoe_dtype_is_float(j->dtype) && n > 0 &&
                    n >= c->params.min_tokens && (uint64_t)n < ((uint64_t)1 << 32) &&
                    c->params.mode != LSHMOE_CODEC_NATIVE;
+    if (try_comp && budget_mode(c->params.mode)) {
+        /* bail out before any pass over all tokens when a sample says
+         * nothing on the ladder can fit at or above min_ratio */
+        uint64_t fc;
+        LSHMOE_CHECK(lshmoe_rd_forecast(j, LSHMOE_RD_SAMPLE_SLACK, 0, &fc, &r.visited));
+        if (fc == 0) {
+            try_comp = 0;
+            c->warm_id = 0;
+            c->warm_valid = 1;
+            if (st != NULL)
+                st->segments_probed_raw++;
+        }
+    }
     if (try_comp) {
         LSHMOE_CHECK(lshmoe_mul_size(n * h, sizeof(float), &bytes));
         LSHMOE_CHECK(lshmoe_buf_reserve(&c->xf, bytes));

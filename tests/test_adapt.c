@@ -184,30 +184,28 @@ static void test_adapt_off_always_compresses(void)
     free(s);
 }
 
-/* The self transport copies at memory speed, ~10x to 100x faster per byte
- * than hashing + centroids + decoding: once the estimates exist, the policy
- * sends plain, except for the first calls and the exploring ones. */
+/* End to end, kept small: the self transport copies at memory speed, ~10x
+ * to 100x faster per byte than the codec. The decisions themselves are
+ * tested on injected costs (test_adapt_injected_*); here only what no
+ * load can flip: the first two calls encode, every call is delivered
+ * right whatever each rank chose, and the policy, once it has timed both
+ * modes, sends some call plain (on a 2-core host about half of the 40
+ * rank-calls that could be plain are, one rank descheduled during a
+ * timing keeps compressing; any one is enough here). */
 static void test_adapt_fast_link_goes_plain(void)
 {
     spec_t *s = new_spec(512, 256, 8, 12);
     run(s);
     uint64_t total = 0;
-    int measured = 0;
     for (int r = 0; r < NR; r++) {
         total += s->stats[r].calls_plain_policy;
-        measured += s->plain_cost[r] > 0.0; /* a plain call was timed */
         for (int call = 0; call < 2; call++) { /* the first two always encode */
             CU_ASSERT_FALSE(s->plain[r][call]);
             CU_ASSERT_EQUAL(s->comp[r][call], NR - 1);
         }
     }
-    /* Calls 3..12 could go plain on 4 ranks: 40; about half do on a 2-core
-     * host, where 4 rank threads make every exchange time noisy (one rank
-     * descheduled during the probe keeps compressing). Ask for the
-     * direction only, with a wide margin. */
     fprintf(stderr, "%llu of 40 calls plain by policy\n", (unsigned long long)total);
-    CU_ASSERT_TRUE(total >= 6);
-    CU_ASSERT_TRUE(measured >= 2);
+    CU_ASSERT_TRUE(total >= 1);
     assert_delivered(s);
     free(s);
 }
@@ -412,10 +410,11 @@ static void test_adapt_flat_data_never_encoded(void)
     free(ctx);
 }
 
-/* A codec mode whose ratio samples cannot predict (budget: the probe says
- * "unknown"): never sent plain on an estimate before any encoded call, and
- * with plain preferred each exploration point is an encoded try (the
- * interval doubling: calls 4, 12, 28, 60 of 64). */
+/* A ratio the probe cannot predict ("unknown"): never sent plain on an
+ * estimate before any encoded call, and with plain preferred each
+ * exploration point where the codec's measured share leaves room is an
+ * encoded try (the interval doubling: calls 4, 12, 28, 60 of 64). A codec
+ * whose share alone is over the margin gets no try, and no probe. */
 static void test_adapt_unknown_ratio_left_to_the_codec(void)
 {
     int enc, ex, first;
@@ -425,13 +424,104 @@ static void test_adapt_unknown_ratio_left_to_the_codec(void)
     decide(ctx, &unknown, 20, &enc, &ex, &first);
     CU_ASSERT_EQUAL(enc, 20);
     free(ctx);
-    ctx = policy_ctx(1.0e-9, 0.5e-9, 2.0); /* plain preferred */
+    /* plain preferred; codec share 0.6 - 0.5 / 2 = 0.35 < 0.9 x 0.5 */
+    ctx = policy_ctx(0.6e-9, 0.5e-9, 2.0);
     unknown.calls = 0;
     decide(ctx, &unknown, 64, &enc, &ex, &first);
     CU_ASSERT(enc >= 3 && enc <= 5);
     CU_ASSERT_EQUAL(ex, enc);
     CU_ASSERT_EQUAL(unknown.calls, enc);
     free(ctx);
+    /* codec share 1.0 - 0.5 / 2 = 0.75 >= 0.45: no try, no probe */
+    ctx = policy_ctx(1.0e-9, 0.5e-9, 2.0);
+    unknown.calls = 0;
+    decide(ctx, &unknown, 300, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, 0);
+    CU_ASSERT_EQUAL(ex, 0);
+    CU_ASSERT_EQUAL(unknown.calls, 0);
+    free(ctx);
+}
+
+/* ---- the policy's whole life on injected costs, no wall time ----------- */
+
+/*
+ * A call's cost as the policy would time it, in seconds per remote token
+ * byte, from a model instead of a clock: plain = the link's cost; encoded
+ * = the codec's cost plus the link's over the ratio. Each sample is
+ * scaled by a deterministic jitter in [1/jitter, jitter], standing in for
+ * a loaded machine.
+ */
+typedef struct cost_model {
+    double link, codec, ratio, jitter;
+} cost_model_t;
+
+/* Runs n calls of 1 MiB from a fresh policy state, feeding each call's
+ * modelled time back (lshmoe_adapt_update). Counts encoded calls, tries
+ * and probes; *late_enc: encoded calls after the first `warm` calls. */
+static void simulate(const cost_model_t *m, int n, int warm, int *enc, int *late_enc,
+                     int *tries, int *probes)
+{
+    lshmoe_ctx_t *ctx = policy_ctx(-1.0, -1.0, -1.0);
+    ctx->cfg.min_ratio = 1.2;
+    ctx->adapt.comp_calls = 0; /* as a new context: the first encoded call is not timed */
+    probe_stub_t stub = {.ratio = m->ratio};
+    const double bytes = 1 << 20;
+    *enc = *late_enc = *tries = 0;
+    for (int i = 0; i < n; i++) {
+        int ex, vote;
+        int plain = lshmoe_adapt_choose_plain(ctx, bytes, stub_probe, &stub, &ex, &vote);
+        double j = exp(log(m->jitter) * (2.0 * lt_uniform(11, (uint64_t)i) - 1.0));
+        double per_byte = plain ? m->link : m->codec + m->link / m->ratio;
+        lshmoe_adapt_update(ctx, 1, !plain, bytes, plain ? bytes : bytes / m->ratio,
+                            per_byte * bytes * j);
+        *enc += !plain;
+        *late_enc += !plain && i >= warm;
+        *tries += ex;
+    }
+    *probes = stub.calls;
+    free(ctx);
+}
+
+/* A link far faster than the codec (the sweep at 100 Gb/s with the budget
+ * codec on the CPU): after the two encoded warm-up calls every call is
+ * plain, and no probe is taken once the codec's cost is known, even with
+ * every timing off by up to 2x either way. */
+static void test_adapt_injected_fast_link_never_encodes(void)
+{
+    cost_model_t m = {.link = 0.1e-9, .codec = 5e-9, .ratio = 4.0, .jitter = 2.0};
+    int enc, late, tries, probes;
+    simulate(&m, 300, 2, &enc, &late, &tries, &probes);
+    CU_ASSERT_EQUAL(enc, 2);
+    CU_ASSERT_EQUAL(late, 0);
+    CU_ASSERT_EQUAL(tries, 0);
+    CU_ASSERT_EQUAL(probes, 2); /* the two calls before any encoded timing */
+}
+
+/* A link far slower than the codec: encoding wins by far; plain calls are
+ * the first plain timing and the rare refresh of the link's cost. */
+static void test_adapt_injected_slow_link_keeps_encoding(void)
+{
+    cost_model_t m = {.link = 400e-9, .codec = 5e-9, .ratio = 4.0, .jitter = 1.5};
+    int enc, late, tries, probes;
+    simulate(&m, 300, 0, &enc, &late, &tries, &probes);
+    CU_ASSERT(enc >= 297); /* plain: call 2, then one try per 256 calls */
+    CU_ASSERT(tries <= 2);
+}
+
+/* A codec cheap enough but data that does not compress (ratio 1): no
+ * encoded call after the warm-up, the probe alone says so at each
+ * exploration point. With data that compresses, the same link and codec
+ * encode (0.2 + 1 / 4 = 0.45 x plain). */
+static void test_adapt_injected_ratio_decides(void)
+{
+    cost_model_t m = {.link = 1e-9, .codec = 0.2e-9, .ratio = 1.0, .jitter = 1.25};
+    int enc, late, tries, probes;
+    simulate(&m, 300, 0, &enc, &late, &tries, &probes);
+    CU_ASSERT_EQUAL(enc, 0); /* flat from the first sample: never encoded */
+    CU_ASSERT(probes >= 4 && probes <= 8);
+    m.ratio = 4.0;
+    simulate(&m, 300, 0, &enc, &late, &tries, &probes);
+    CU_ASSERT(enc >= 295);
 }
 
 /* The votes of a call decide the next one on every rank: a majority
@@ -473,6 +563,9 @@ static const lt_test_t tests[] = {
     {"test_adapt_flat_data_never_encoded", test_adapt_flat_data_never_encoded},
     {"test_adapt_unknown_ratio_left_to_the_codec", test_adapt_unknown_ratio_left_to_the_codec},
     {"test_adapt_majority_vote_decides_next_call", test_adapt_majority_vote_decides_next_call},
+    {"test_adapt_injected_fast_link_never_encodes", test_adapt_injected_fast_link_never_encodes},
+    {"test_adapt_injected_slow_link_keeps_encoding", test_adapt_injected_slow_link_keeps_encoding},
+    {"test_adapt_injected_ratio_decides", test_adapt_injected_ratio_decides},
 };
 
 LT_MAIN("adapt", tests)

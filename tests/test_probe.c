@@ -6,6 +6,7 @@
  * go RAW without being hashed in full, compressible ones are never stopped
  * by it, and the row estimate follows the real row count.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,7 +116,7 @@ static void test_probe_estimate_follows_rows(void)
 /* The ratio the policy predicts per codec mode: a row format alone is its
  * format's ratio whatever the data (structureless tokens included), LSH on
  * structureless tokens stays under MIN_RATIO, LSH with a row format
- * multiplies the two, and budget is left to its ladder. */
+ * multiplies the two (budget: test_probe_budget_forecast). */
 static void test_probe_ratio_follows_codec_mode(void)
 {
     enum { N = 2048 };
@@ -149,9 +150,58 @@ static void test_probe_ratio_follows_codec_mode(void)
     CU_ASSERT_DOUBLE_EQUAL(r, r_lsh * tb / (double)lshmoe_qm_row_bytes(LSHMOE_QM_INT8, HIDDEN),
                            1e-9 * r);
     lshmoe_codec_destroy(c);
-    c = codec_mode(LSHMOE_CODEC_BUDGET);
+    free(x);
+}
+
+static lshmoe_codec_t *budget_codec(double max_error)
+{
+    lshmoe_codec_params_t p = {.mode = LSHMOE_CODEC_BUDGET,
+        .lsh = {.seed = 0x5eed, .num_hashes = 6, .cdim = 4, .reduce = LSHMOE_REDUCE_FOLD,
+                .reduce_dim = 64, .rounds = 3},
+        .compress = 1, .min_tokens = 16, .min_ratio = 1.2, .error_guard = 1,
+        .max_error = max_error, .search = LSHMOE_CODEC_SEARCH_SAMPLE};
+    lshmoe_codec_t *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(lshmoe_codec_create(&p, &c), LSHMOE_OK);
+    return c;
+}
+
+/* The budget codec's forecast: on structureless tokens, budgets that a row
+ * format meets forecast that format's ratio (the encoder's real choice,
+ * within its header), and a budget nothing meets forecasts RAW, where the
+ * encoder bails out after the sample: far fewer token rows visited than
+ * one pass, and byte-exact RAW. */
+static void test_probe_budget_forecast(void)
+{
+    enum { N = 2048 };
+    float *x = malloc((size_t)N * HIDDEN * sizeof(float));
+    CU_ASSERT_FATAL(x != NULL);
+    lt_gen_gaussian(x, N, HIDDEN, 5);
+    static const double budgets[] = {0.02, 0.3};
+    for (size_t b = 0; b < 2; b++) {
+        lshmoe_codec_t *c = budget_codec(budgets[b]);
+        double r;
+        CU_ASSERT_EQUAL(lshmoe_codec_probe_ratio(c, x, LSHMOE_DTYPE_FP32, HIDDEN, N, &r),
+                        LSHMOE_OK);
+        lshmoe_codec_stats_t st = encode(c, x, N);
+        double real = (double)st.bytes_in / (double)st.bytes_wire;
+        fprintf(stderr, "budget %.2f: forecast ratio %.3f, encoded %.3f\n", budgets[b], r,
+                real);
+        CU_ASSERT(st.segments_compressed == 1);
+        CU_ASSERT(r > 1.2 && r >= 0.9 * real && r <= 1.25 * real);
+        CU_ASSERT_EQUAL(st.segments_probed_raw, 0);
+        lshmoe_codec_destroy(c);
+    }
+    lshmoe_codec_t *c = budget_codec(0.001); /* int8 is ~0.01 on Gaussian rows */
+    double r;
     CU_ASSERT_EQUAL(lshmoe_codec_probe_ratio(c, x, LSHMOE_DTYPE_FP32, HIDDEN, N, &r), LSHMOE_OK);
-    CU_ASSERT_EQUAL(r, LSHMOE_CODEC_RATIO_UNKNOWN);
+    CU_ASSERT(r > 0.0 && r < 1.2);
+    lshmoe_codec_stats_t st = encode(c, x, N);
+    CU_ASSERT_EQUAL(st.segments_raw, 1);
+    CU_ASSERT_EQUAL(st.segments_probed_raw, 1);
+    CU_ASSERT(st.search_tokens < N / 4);
+    size_t raw;
+    CU_ASSERT_EQUAL(lshmoe_codec_max_bytes(LSHMOE_DTYPE_FP32, HIDDEN, N, &raw), LSHMOE_OK);
+    CU_ASSERT_EQUAL(st.bytes_wire, raw);
     lshmoe_codec_destroy(c);
     free(x);
 }
@@ -161,6 +211,7 @@ static const lt_test_t tests[] = {
     {"test_probe_passes_compressible_segments", test_probe_passes_compressible_segments},
     {"test_probe_estimate_follows_rows", test_probe_estimate_follows_rows},
     {"test_probe_ratio_follows_codec_mode", test_probe_ratio_follows_codec_mode},
+    {"test_probe_budget_forecast", test_probe_budget_forecast},
 };
 
 LT_MAIN("probe", tests)
