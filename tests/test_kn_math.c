@@ -15,6 +15,7 @@
 #include "testutil.h"
 #include "kernels/common/half_math.h"
 #include "kernels/common/lsh_math.h"
+#include "kernels/common/quant_math.h"
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 
@@ -179,7 +180,46 @@ static void test_key_packing(void)
     CU_ASSERT(m1 != LSHMOE_KN_KEY_NONFINITE);
 }
 
+/* The INT4E scale byte is the nearest quarter octave: against fp64 log2
+ * on every 997th positive float bit pattern (all binades, subnormals,
+ * Inf), exact except within 1e-6 of a rounding boundary; and it decodes
+ * within a quarter octave's half of s. */
+static void test_e8_scale_code(void)
+{
+    size_t bad = 0, near = 0, checked = 0;
+    for (uint64_t u = 1; u <= 0x7f800000u; u += 997) {
+        float s = lshmoe_kn_bits_f32((uint32_t)u);
+        double x = 4.0 * log2((double)s) + 160.0;
+        double want = x < 1.0 ? 1.0 : (x > 255.0 ? 255.0 : rint(x));
+        uint8_t got = lshmoe_qm_e8_of(s);
+        checked++;
+        if (fabs(x - floor(x) - 0.5) < 1e-6) {
+            near++;
+            if (fabs((double)got - want) > 1.0)
+                bad++;
+            continue;
+        }
+        if ((double)got != want)
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(checked > 2000000);
+    CU_ASSERT(near < checked / 1000);
+    CU_ASSERT_EQUAL(lshmoe_qm_e8_of(lshmoe_kn_bits_f32(0x7f800000u)), 255);
+    CU_ASSERT_EQUAL(lshmoe_qm_e8_of(0.0f), 0);
+    CU_ASSERT_EQUAL(lshmoe_qm_e8_of(-1.0f), 0);
+    CU_ASSERT_EQUAL(lshmoe_qm_e8_of(nanf("")), 0);
+    CU_ASSERT_EQUAL(lshmoe_qm_e8_of(1.0f), 160);
+    CU_ASSERT_EQUAL(lshmoe_qm_e8_of(2.0f), 164);
+    for (int e = 1; e < 256; e++) {   /* every code decodes to itself */
+        float v = lshmoe_qm_e8_scale((uint8_t)e);
+        if (v > 0.0f && isfinite(v) && lshmoe_kn_f32_bits(v) >= 0x00800000u)
+            CU_ASSERT_EQUAL(lshmoe_qm_e8_of(v), e);
+    }
+}
+
 static const lt_test_t tests[] = {
+    {"test_e8_scale_code", test_e8_scale_code},
     {"test_half_to_f32_all_values", test_half_to_f32_all_values},
     {"test_f32_to_half_sweep", test_f32_to_half_sweep},
     {"test_prng_and_signs", test_prng_and_signs},

@@ -131,15 +131,30 @@ LSHMOE_HD static inline float lshmoe_qm_e8_scale(uint8_t e)
     return lshmoe_kn_bits_f32((uint32_t)(oct + 127) << 23) * frac[q];
 }
 
-/* The INT4E scale byte nearest (in log) to s > 0, clamped to 1..255. */
+/*
+ * The INT4E scale byte nearest (in log) to s > 0, clamped to 1..255:
+ * 160 + round(4 * log2(s)). Computed from the float's exponent and four
+ * comparisons of its mantissa m in [1, 2) with 2^(1/8), 2^(3/8), 2^(5/8)
+ * and 2^(7/8) (as floats; m at a threshold rounds up), not with log2f,
+ * whose last bit differs between libm and the GPU: the byte is a pure
+ * function of the float's bits on every backend. Subnormal s clamp to 1,
+ * +Inf to 255, NaN and s <= 0 give 0.
+ */
 LSHMOE_HD static inline uint8_t lshmoe_qm_e8_of(float s)
 {
     if (!(s > 0.0f))
         return 0;
-    float k = rintf(4.0f * log2f(s)) + 160.0f;
-    k = k < 1.0f ? 1.0f : k;
-    k = k > 255.0f ? 255.0f : k;
-    return (uint8_t)k;
+    uint32_t u = lshmoe_kn_f32_bits(s);
+    uint32_t ef = u >> 23; /* sign is 0 */
+    if (ef == 0)
+        return 1;
+    if (ef == 255)
+        return 255;
+    float m = lshmoe_kn_bits_f32((u & 0x7fffffu) | 0x3f800000u);
+    int q = (m >= 1.09050773f) + (m >= 1.29683955f) + (m >= 1.54221083f) +
+            (m >= 1.83400809f);
+    int k = 4 * ((int)ef - 127) + q + 160;
+    return (uint8_t)(k < 1 ? 1 : (k > 255 ? 255 : k));
 }
 
 /* Is this byte an e4m3 NaN (never written by the encoder)? */

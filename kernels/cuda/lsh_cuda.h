@@ -140,10 +140,8 @@ lshmoe_status_t lshmoe_kn_cuda_unpack(const void *seg, const lshmoe_kn_seg_t *g,
 
 /* Row i of dst (lshmoe_qm_row_bytes(fmt, hidden) bytes each) = row i of
  * `rows` (dtype, widened exactly to fp32) coded as lshmoe_kn_quant_row()
- * codes it, byte for byte (quant.cu); fmt LSHMOE_QM_FP8 .. INT4E. The
- * INT4E scale byte takes a device log2f, which may differ from the host's
- * in the last bit: a scale exactly between two codes could round the
- * other way (never seen in the tests). */
+ * codes it, byte for byte (quant.cu); fmt LSHMOE_QM_FP8 .. INT4E (the
+ * INT4E scale byte is a pure function of the scale's bits, no libm). */
 lshmoe_status_t lshmoe_kn_cuda_quant_rows(int fmt, const void *rows, lshmoe_dtype_t dtype,
                                           size_t hidden, size_t nrows, void *dst,
                                           void *stream);
