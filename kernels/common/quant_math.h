@@ -157,6 +157,23 @@ LSHMOE_HD static inline uint8_t lshmoe_qm_e8_of(float s)
     return (uint8_t)(k < 1 ? 1 : (k > 255 ? 255 : k));
 }
 
+/* The scale code of a low-bit block (INT4/INT2: fp16 bits, saturated at
+ * the fp16 maximum; INT4E: the exponent byte) for the scale s > 0, and
+ * the value a decoder gives that code: the encoder measures a candidate
+ * scale as the decoder will see it. */
+LSHMOE_HD static inline uint16_t lshmoe_qm_scale_code(int fmt, float s)
+{
+    if (fmt == LSHMOE_QM_INT4E)
+        return lshmoe_qm_e8_of(s);
+    return lshmoe_kn_f32_to_f16(s < 65504.0f ? s : 65504.0f);
+}
+
+LSHMOE_HD static inline float lshmoe_qm_scale_value(int fmt, uint16_t code)
+{
+    return fmt == LSHMOE_QM_INT4E ? lshmoe_qm_e8_scale((uint8_t)code)
+                                  : lshmoe_kn_f16_to_f32(code);
+}
+
 /* Is this byte an e4m3 NaN (never written by the encoder)? */
 LSHMOE_HD static inline int lshmoe_qm_e4m3_is_nan(uint8_t c)
 {

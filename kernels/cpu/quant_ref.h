@@ -49,21 +49,6 @@ static inline float lshmoe_qr_safe_inv(float s)
     return isfinite(inv) ? inv : 0.0f;
 }
 
-/* The scale code of a low-bit block (fp16 bits, or the INT4E byte) for
- * the scale s > 0, and the value a decoder gives that code. */
-static inline uint16_t lshmoe_qr_scale_code(int fmt, float s)
-{
-    if (fmt == LSHMOE_QM_INT4E)
-        return lshmoe_qm_e8_of(s);
-    return lshmoe_kn_f32_to_f16(s < 65504.0f ? s : 65504.0f);
-}
-
-static inline float lshmoe_qr_scale_value(int fmt, uint16_t code)
-{
-    return fmt == LSHMOE_QM_INT4E ? lshmoe_qm_e8_scale((uint8_t)code)
-                                  : lshmoe_kn_f16_to_f32(code);
-}
-
 /* The scale codes a low-bit block with max|x| = amax > 0 tries, in order;
  * returns how many, leaving out a code equal to the one before it (same
  * scale, same error: it could never win, ties keep the earlier one). */
@@ -73,7 +58,7 @@ static inline int lshmoe_qr_clip_codes(int fmt, float amax, uint16_t *codes)
     const float qmax = fmt == LSHMOE_QM_INT2 ? 1.5f : 7.0f;
     int n = 0;
     for (int c = 0; c < LSHMOE_QR_NCLIP; c++) {
-        uint16_t code = lshmoe_qr_scale_code(fmt, clip[c] * amax / qmax);
+        uint16_t code = lshmoe_qm_scale_code(fmt, clip[c] * amax / qmax);
         if (n == 0 || code != codes[n - 1])
             codes[n++] = code;
     }
@@ -126,7 +111,7 @@ static inline void lshmoe_qr_low_block(const float *x, size_t n, size_t b, int f
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
 
     for (int c = 0; c < ntry; c++) {
-        float s = lshmoe_qr_scale_value(fmt, tries[c]);
+        float s = lshmoe_qm_scale_value(fmt, tries[c]);
         float e = lshmoe_qr_block_codes(x, n, s, bits, q);
         if (e < best_e) {
             best_e = e;

@@ -45,7 +45,7 @@ int lshmoe_kn_low_block_errors_scalar(int fmt, const float *x, float *e)
     float q[LSHMOE_QM_LOW_BLOCK], amax = lshmoe_qr_amax(x, LSHMOE_QM_LOW_BLOCK);
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
     for (int c = 0; c < ntry; c++)
-        e[c] = lshmoe_qr_block_codes(x, LSHMOE_QM_LOW_BLOCK, lshmoe_qr_scale_value(fmt, tries[c]),
+        e[c] = lshmoe_qr_block_codes(x, LSHMOE_QM_LOW_BLOCK, lshmoe_qm_scale_value(fmt, tries[c]),
                                      bits, q);
     return ntry;
 }

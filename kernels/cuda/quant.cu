@@ -98,19 +98,6 @@ static __device__ float block_codes(const float *x, size_t n, float s, int bits,
     return e;
 }
 
-static __device__ uint16_t scale_code(int fmt, float s)
-{
-    if (fmt == LSHMOE_QM_INT4E)
-        return lshmoe_qm_e8_of(s);
-    return lshmoe_kn_f32_to_f16(s < 65504.0f ? s : 65504.0f);
-}
-
-static __device__ float scale_value(int fmt, uint16_t code)
-{
-    return fmt == LSHMOE_QM_INT4E ? lshmoe_qm_e8_scale((uint8_t)code)
-                                  : lshmoe_kn_f16_to_f32(code);
-}
-
 /* INT4, INT4E, INT2: thread t codes block t (quant.c quant_low()). The
  * codes of a block fill whole bytes (32 elements), so threads never share
  * a byte. */
@@ -136,11 +123,11 @@ static __device__ void quant_low(const unsigned char *row, int dtype, size_t hid
         }
         uint16_t best = 0;
         for (int c = 0; c < NCLIP && amax > 0.0f; c++) {
-            uint16_t code = scale_code(fmt, clip[c] * amax / qmax);
-            float e = block_codes(x, n, scale_value(fmt, code), bits, q);
+            uint16_t code = lshmoe_qm_scale_code(fmt, clip[c] * amax / qmax);
+            float e = block_codes(x, n, lshmoe_qm_scale_value(fmt, code), bits, q);
             if (e < best_e) {
                 best_e = e;
-                best = safe_inv(scale_value(fmt, code)) == 0.0f ? 0 : code;
+                best = safe_inv(lshmoe_qm_scale_value(fmt, code)) == 0.0f ? 0 : code;
                 for (size_t i = 0; i < n; i++)
                     best_q[i] = q[i];
             }

@@ -203,7 +203,7 @@ INL int block_search(const __m256 xv[4], int fmt, float *e, uint16_t *best_p, fl
     uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
     for (int c = 0; c < ntry; c++) {
-        float s = lshmoe_qr_scale_value(fmt, tries[c]);
+        float s = lshmoe_qm_scale_value(fmt, tries[c]);
         float inv = lshmoe_qr_safe_inv(s);
         if (inv == 0.0f)
             s = 0.0f;

@@ -160,7 +160,7 @@ INL int block_search(__m512 x0, __m512 x1, int fmt, float *e, uint16_t *best_p,
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
     __m512 best0 = _mm512_setzero_ps(), best1 = best0;
     for (int c = 0; c < ntry; c++) {
-        float s = lshmoe_qr_scale_value(fmt, tries[c]);
+        float s = lshmoe_qm_scale_value(fmt, tries[c]);
         float inv = lshmoe_qr_safe_inv(s);
         if (inv == 0.0f)
             s = 0.0f;
