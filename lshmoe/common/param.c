@@ -70,7 +70,7 @@ static const lshmoe_param_desc_t params[] = {
      "lsh|budget|native|fp8|int8|int4|int2|lsh-fp8|lsh-int8|lsh-int4|lsh-refine|lsh-refine-int8|lsh-refine-int4|int4e|lsh-refine-int4e|budget-rows",
      "segment encoding: budget = per segment the fewest bytes within MAX_ERROR; budget-rows = the same among the row formats only; others fixed"},
     {"CPU_ISA", LSHMOE_PARAM_CHOICE, "auto", "auto|scalar|avx2|avx512",
-     "instruction set of the CPU kernels: auto = the best this CPU has (keys and coded rows are identical at every level)"},
+     "instruction set of the CPU kernels: auto = the best this CPU has (keys, coded rows, checksums and decoded tokens are identical at every level)"},
     {"THREADS", LSHMOE_PARAM_INT, "0", "0..64",
      "threads per rank for encoding and decoding (split over peers); 0 = online cores / ranks on this node if known, else 1; 1 = the caller's thread only"},
 };
