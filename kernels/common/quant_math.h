@@ -157,6 +157,26 @@ LSHMOE_HD static inline uint8_t lshmoe_qm_e8_of(float s)
     return (uint8_t)(k < 1 ? 1 : (k > 255 ? 255 : k));
 }
 
+/* 1 / s, or 0 when s is not > 0 or so small that 1 / s overflows. */
+LSHMOE_HD static inline float lshmoe_qm_safe_inv(float s)
+{
+    if (!(s > 0.0f))
+        return 0.0f;
+    float inv = 1.0f / s;
+    return isfinite(inv) ? inv : 0.0f;
+}
+
+/* The inverse of a scale the encoder codes with (lshmoe_qm_safe_inv), and
+ * *s set to 0 where that inverse is 0: such a scale codes every element
+ * as 0, and the decoder must see the scale that says so. */
+LSHMOE_HD static inline float lshmoe_qm_scale_inv(float *s)
+{
+    float inv = lshmoe_qm_safe_inv(*s);
+    if (inv == 0.0f)
+        *s = 0.0f;
+    return inv;
+}
+
 /* The scale code of a low-bit block (INT4/INT2: fp16 bits, saturated at
  * the fp16 maximum; INT4E: the exponent byte) for the scale s > 0, and
  * the value a decoder gives that code: the encoder measures a candidate

@@ -36,9 +36,7 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst)
         size_t lo = b * LSHMOE_QM_FP8_BLOCK;
         size_t n = hidden - lo < LSHMOE_QM_FP8_BLOCK ? hidden - lo : LSHMOE_QM_FP8_BLOCK;
         float s = lshmoe_qr_amax(x + lo, n) / LSHMOE_QM_E4M3_MAX;
-        float inv = lshmoe_qr_safe_inv(s);
-        if (inv == 0.0f)
-            s = 0.0f;
+        float inv = lshmoe_qm_scale_inv(&s);
         lshmoe_qm_put_f32(dst + 4 * b, s);
         for (size_t i = 0; i < n; i++)
             codes[lo + i] = lshmoe_qm_f32_to_e4m3(x[lo + i] * inv);
@@ -48,9 +46,7 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst)
 static void quant_int8(const float *x, size_t hidden, uint8_t *dst)
 {
     float s = lshmoe_qr_amax(x, hidden) / 127.0f;
-    float inv = lshmoe_qr_safe_inv(s);
-    if (inv == 0.0f)
-        s = 0.0f;
+    float inv = lshmoe_qm_scale_inv(&s);
     lshmoe_qm_put_f32(dst, s);
     for (size_t i = 0; i < hidden; i++)
         dst[4 + i] = (uint8_t)(int8_t)lshmoe_qm_code(x[i], inv, -127.0f, 127.0f);

@@ -40,15 +40,6 @@ static inline float lshmoe_qr_amax(const float *x, size_t n)
     return m;
 }
 
-/* 1 / s, or 0 when s is 0 or so small that 1 / s overflows. */
-static inline float lshmoe_qr_safe_inv(float s)
-{
-    if (!(s > 0.0f))
-        return 0.0f;
-    float inv = 1.0f / s;
-    return isfinite(inv) ? inv : 0.0f;
-}
-
 /* The scale codes a low-bit block with max|x| = amax > 0 tries, in order;
  * returns how many, leaving out a code equal to the one before it (same
  * scale, same error: it could never win, ties keep the earlier one). */
@@ -72,9 +63,7 @@ static inline int lshmoe_qr_clip_codes(int fmt, float amax, uint16_t *codes)
 static inline float lshmoe_qr_block_codes(const float *restrict x, size_t n, float s,
                                           int bits, float *restrict q)
 {
-    float inv = lshmoe_qr_safe_inv(s), part[8] = {0}, e = 0.0f;
-    if (inv == 0.0f)
-        s = 0.0f;
+    float inv = lshmoe_qm_scale_inv(&s), part[8] = {0}, e = 0.0f;
     if (bits == 4) {
         for (size_t i = 0; i < n; i++)
             q[i] = lshmoe_qm_code(x[i], inv, -8.0f, 7.0f);
@@ -115,7 +104,7 @@ static inline void lshmoe_qr_low_block(const float *x, size_t n, size_t b, int f
         float e = lshmoe_qr_block_codes(x, n, s, bits, q);
         if (e < best_e) {
             best_e = e;
-            best = lshmoe_qr_safe_inv(s) == 0.0f ? 0 : tries[c];
+            best = lshmoe_qm_safe_inv(s) == 0.0f ? 0 : tries[c];
             float *t = best_q; /* keep these codes: swap instead of copying */
             best_q = q;
             q = t;

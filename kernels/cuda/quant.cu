@@ -20,14 +20,6 @@
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define NCLIP 4
 
-static __device__ float safe_inv(float s)
-{
-    if (!(s > 0.0f))
-        return 0.0f;
-    float inv = 1.0f / s;
-    return isfinite(inv) ? inv : 0.0f;
-}
-
 /* max |x| over the elements [lo, lo + n) of a row, by the whole block. */
 static __device__ float block_amax(const unsigned char *row, int dtype, size_t lo, size_t n)
 {
@@ -60,9 +52,7 @@ static __device__ void quant_wide(const unsigned char *row, int dtype, size_t hi
         size_t lo = b * blk, n = hidden - lo < blk ? hidden - lo : blk;
         float s = block_amax(row, dtype, lo, n) /
                   (fmt == LSHMOE_QM_FP8 ? LSHMOE_QM_E4M3_MAX : 127.0f);
-        float inv = safe_inv(s);
-        if (inv == 0.0f)
-            s = 0.0f;
+        float inv = lshmoe_qm_scale_inv(&s);
         if (threadIdx.x == 0)
             lshmoe_qm_put_f32(dst + 4 * b, s);
         for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
@@ -77,9 +67,7 @@ static __device__ void quant_wide(const unsigned char *row, int dtype, size_t hi
 /* kernels/cpu/quant.c block_codes(), same order of operations. */
 static __device__ float block_codes(const float *x, size_t n, float s, int bits, float *q)
 {
-    float inv = safe_inv(s), part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, e = 0.0f;
-    if (inv == 0.0f)
-        s = 0.0f;
+    float inv = lshmoe_qm_scale_inv(&s), part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, e = 0.0f;
     for (size_t i = 0; i < n; i++)
         q[i] = bits == 4 ? lshmoe_qm_code(x[i], inv, -8.0f, 7.0f) : lshmoe_qm_code2(x[i], inv);
     float off = bits == 4 ? 0.0f : 1.5f;
@@ -127,7 +115,7 @@ static __device__ void quant_low(const unsigned char *row, int dtype, size_t hid
             float e = block_codes(x, n, lshmoe_qm_scale_value(fmt, code), bits, q);
             if (e < best_e) {
                 best_e = e;
-                best = safe_inv(lshmoe_qm_scale_value(fmt, code)) == 0.0f ? 0 : code;
+                best = lshmoe_qm_safe_inv(lshmoe_qm_scale_value(fmt, code)) == 0.0f ? 0 : code;
                 for (size_t i = 0; i < n; i++)
                     best_q[i] = q[i];
             }

@@ -133,9 +133,7 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst, float *y)
         size_t lo = b * LSHMOE_QM_FP8_BLOCK;
         size_t n = hidden - lo < LSHMOE_QM_FP8_BLOCK ? hidden - lo : LSHMOE_QM_FP8_BLOCK;
         float s = amax_row(x + lo, n) / LSHMOE_QM_E4M3_MAX;
-        float inv = lshmoe_qr_safe_inv(s);
-        if (inv == 0.0f)
-            s = 0.0f;
+        float inv = lshmoe_qm_scale_inv(&s);
         lshmoe_qm_put_f32(dst + 4 * b, s);
         const __m256 vi = _mm256_set1_ps(inv);
         const float *xb = x + lo;
@@ -161,9 +159,7 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst, float *y)
 static void quant_int8(const float *x, size_t hidden, uint8_t *dst, float *y)
 {
     float s = amax_row(x, hidden) / 127.0f;
-    float inv = lshmoe_qr_safe_inv(s);
-    if (inv == 0.0f)
-        s = 0.0f;
+    float inv = lshmoe_qm_scale_inv(&s);
     lshmoe_qm_put_f32(dst, s);
     const __m256 vi = _mm256_set1_ps(inv), lo = _mm256_set1_ps(-127.0f),
                  hi = _mm256_set1_ps(127.0f);
@@ -204,9 +200,7 @@ INL int block_search(const __m256 xv[4], int fmt, float *e, uint16_t *best_p, fl
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
     for (int c = 0; c < ntry; c++) {
         float s = lshmoe_qm_scale_value(fmt, tries[c]);
-        float inv = lshmoe_qr_safe_inv(s);
-        if (inv == 0.0f)
-            s = 0.0f;
+        float inv = lshmoe_qm_scale_inv(&s);
         const __m256 vi = _mm256_set1_ps(inv), vs = _mm256_set1_ps(s);
         __m256 part = _mm256_setzero_ps();
         for (int k = 0; k < 4; k++) {

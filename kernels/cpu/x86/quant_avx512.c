@@ -103,9 +103,7 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst, float *y)
         size_t lo = b * LSHMOE_QM_FP8_BLOCK;
         size_t n = hidden - lo < LSHMOE_QM_FP8_BLOCK ? hidden - lo : LSHMOE_QM_FP8_BLOCK;
         float s = amax_row(x + lo, n) / LSHMOE_QM_E4M3_MAX;
-        float inv = lshmoe_qr_safe_inv(s);
-        if (inv == 0.0f)
-            s = 0.0f;
+        float inv = lshmoe_qm_scale_inv(&s);
         lshmoe_qm_put_f32(dst + 4 * b, s);
         const __m512 vi = _mm512_set1_ps(inv);
         for (size_t i = 0; i < n; i += 16) {
@@ -122,9 +120,7 @@ static void quant_fp8(const float *x, size_t hidden, uint8_t *dst, float *y)
 static void quant_int8(const float *x, size_t hidden, uint8_t *dst, float *y)
 {
     float s = amax_row(x, hidden) / 127.0f;
-    float inv = lshmoe_qr_safe_inv(s);
-    if (inv == 0.0f)
-        s = 0.0f;
+    float inv = lshmoe_qm_scale_inv(&s);
     lshmoe_qm_put_f32(dst, s);
     const __m512 vi = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-127.0f),
                  hi = _mm512_set1_ps(127.0f);
@@ -161,9 +157,7 @@ INL int block_search(__m512 x0, __m512 x1, int fmt, float *e, uint16_t *best_p,
     __m512 best0 = _mm512_setzero_ps(), best1 = best0;
     for (int c = 0; c < ntry; c++) {
         float s = lshmoe_qm_scale_value(fmt, tries[c]);
-        float inv = lshmoe_qr_safe_inv(s);
-        if (inv == 0.0f)
-            s = 0.0f;
+        float inv = lshmoe_qm_scale_inv(&s);
         const __m512 vi = _mm512_set1_ps(inv), vs = _mm512_set1_ps(s);
         __m512 q0 = bits == 4 ? code16(x0, vi, lo, hi) : code2_16(x0, vi);
         __m512 q1 = bits == 4 ? code16(x1, vi, lo, hi) : code2_16(x1, vi);
