@@ -336,21 +336,13 @@ const char *lshmoe_kn_isa_name(lshmoe_kn_isa_t isa);
 
 /*
  * Bulk loop of the wire checksum (lshmoe/codec_checksum.c defines the whole
- * hash): LSHMOE_KN_CKSUM_LANES independent 64-bit lanes over stripes of
- * LSHMOE_KN_CKSUM_STRIPE bytes; lane l of a stripe takes the little-endian
- * word at byte 8*l through lshmoe_kn_cksum_step(). Every ISA level gives
+ * hash): LSHMOE_WCK_LANES independent 64-bit lanes over stripes of
+ * LSHMOE_WCK_STRIPE bytes; lane l of a stripe takes the little-endian
+ * word at byte 8*l through lshmoe_wck_step(). Every ISA level gives
  * the same lanes bit for bit; `data` may have any alignment. Thread-safe.
  * The step and the constants are kernels/common/wire_checksum.h.
  */
-#define LSHMOE_KN_CKSUM_LANES  LSHMOE_WCK_LANES
-#define LSHMOE_KN_CKSUM_STRIPE LSHMOE_WCK_STRIPE
-
-static inline uint64_t lshmoe_kn_cksum_step(uint64_t v, uint64_t w)
-{
-    return lshmoe_wck_step(v, w);
-}
-
 void lshmoe_kn_checksum_stripes(const void *data, size_t nstripes,
-                                uint64_t lanes[LSHMOE_KN_CKSUM_LANES]);
+                                uint64_t lanes[LSHMOE_WCK_LANES]);
 
 #endif /* LSHMOE_KERNELS_H */

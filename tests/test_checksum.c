@@ -70,10 +70,10 @@ static void test_checksum_same_at_every_level(void)
                            ref[(k * 8 + off) * 2 + s];
         CU_ASSERT_EQUAL(bad, 0);
         /* the bulk kernel alone, lane by lane */
-        for (size_t ns = 0; ns <= (BUF - 8) / LSHMOE_KN_CKSUM_STRIPE; ns++)
+        for (size_t ns = 0; ns <= (BUF - 8) / LSHMOE_WCK_STRIPE; ns++)
             for (int off = 0; off < 8; off++) {
-                uint64_t a[LSHMOE_KN_CKSUM_LANES], b[LSHMOE_KN_CKSUM_LANES];
-                for (int l = 0; l < LSHMOE_KN_CKSUM_LANES; l++)
+                uint64_t a[LSHMOE_WCK_LANES], b[LSHMOE_WCK_LANES];
+                for (int l = 0; l < LSHMOE_WCK_LANES; l++)
                     a[l] = b[l] = lt_hash64(ns, (uint64_t)l);
                 lshmoe_kn_checksum_stripes(buf + off, ns, a);
                 CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);

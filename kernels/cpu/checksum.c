@@ -4,7 +4,7 @@
 /*
  * The bulk loop of the wire checksum, scalar reference (lshmoe/codec_checksum.c
  * has the whole hash and why it catches what it catches). The step,
- * lshmoe_kn_cksum_step(), is a 32x32->64-bit multiply, an add, a shift and
+ * lshmoe_wck_step(), is a 32x32->64-bit multiply, an add, a shift and
  * xors: what SSE2, AVX2, AVX-512 and NEON do on every 64-bit lane at once
  * (a 64x64 multiply they lack), and the 32 independent lanes hide the
  * multiply's latency.
@@ -36,20 +36,20 @@ static void group_steps(const unsigned char *p, size_t ns, int g, uint64_t *lane
 {
     uint64_t v[GROUP];
     memcpy(v, lanes + g, sizeof v);
-    for (size_t s = 0; s < ns; s++, p += LSHMOE_KN_CKSUM_STRIPE)
+    for (size_t s = 0; s < ns; s++, p += LSHMOE_WCK_STRIPE)
         for (int l = 0; l < GROUP; l++)
-            v[l] = lshmoe_kn_cksum_step(v[l], load_le64(p + 8 * (g + l)));
+            v[l] = lshmoe_wck_step(v[l], load_le64(p + 8 * (g + l)));
     memcpy(lanes + g, v, sizeof v);
 }
 
 void lshmoe_kn_checksum_stripes_scalar(const void *data, size_t nstripes,
-                                       uint64_t lanes[LSHMOE_KN_CKSUM_LANES])
+                                       uint64_t lanes[LSHMOE_WCK_LANES])
 {
     const unsigned char *p = data;
 
     for (size_t s = 0; s < nstripes; s += BLOCK) {
         size_t ns = nstripes - s < BLOCK ? nstripes - s : BLOCK;
-        for (int g = 0; g < LSHMOE_KN_CKSUM_LANES; g += GROUP)
-            group_steps(p + s * LSHMOE_KN_CKSUM_STRIPE, ns, g, lanes);
+        for (int g = 0; g < LSHMOE_WCK_LANES; g += GROUP)
+            group_steps(p + s * LSHMOE_WCK_STRIPE, ns, g, lanes);
     }
 }

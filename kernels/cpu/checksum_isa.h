@@ -9,7 +9,7 @@
 #include "kernels/kernels.h"
 
 #define LSHMOE_KN_CHECKSUM_ARGS                                                  \
-    const void *data, size_t nstripes, uint64_t lanes[LSHMOE_KN_CKSUM_LANES]
+    const void *data, size_t nstripes, uint64_t lanes[LSHMOE_WCK_LANES]
 
 void lshmoe_kn_checksum_stripes_scalar(LSHMOE_KN_CHECKSUM_ARGS);
 void lshmoe_kn_checksum_stripes_avx2(LSHMOE_KN_CHECKSUM_ARGS);

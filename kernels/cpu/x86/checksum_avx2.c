@@ -13,7 +13,7 @@
 
 #include "kernels/cpu/checksum_isa.h"
 
-#define NREG (LSHMOE_KN_CKSUM_LANES / 4)
+#define NREG (LSHMOE_WCK_LANES / 4)
 
 static inline __m256i step(__m256i v, const unsigned char *p, __m256i k)
 {
@@ -23,7 +23,7 @@ static inline __m256i step(__m256i v, const unsigned char *p, __m256i k)
 }
 
 void lshmoe_kn_checksum_stripes_avx2(const void *data, size_t nstripes,
-                                     uint64_t lanes[LSHMOE_KN_CKSUM_LANES])
+                                     uint64_t lanes[LSHMOE_WCK_LANES])
 {
     const unsigned char *p = data;
     const __m256i k = _mm256_set1_epi64x((long long)LSHMOE_WCK_MUL);
@@ -31,7 +31,7 @@ void lshmoe_kn_checksum_stripes_avx2(const void *data, size_t nstripes,
 
     for (int r = 0; r < NREG; r++)
         v[r] = _mm256_loadu_si256((const __m256i *)(lanes + 4 * r));
-    for (size_t s = 0; s < nstripes; s++, p += LSHMOE_KN_CKSUM_STRIPE)
+    for (size_t s = 0; s < nstripes; s++, p += LSHMOE_WCK_STRIPE)
         for (int r = 0; r < NREG; r++) /* unrolled: the registers stay put */
             v[r] = step(v[r], p + 32 * r, k);
     for (int r = 0; r < NREG; r++)

@@ -11,7 +11,7 @@
 
 #include "kernels/cpu/checksum_isa.h"
 
-#define NREG (LSHMOE_KN_CKSUM_LANES / 8)
+#define NREG (LSHMOE_WCK_LANES / 8)
 
 static inline __m512i step(__m512i v, const unsigned char *p, __m512i k)
 {
@@ -21,7 +21,7 @@ static inline __m512i step(__m512i v, const unsigned char *p, __m512i k)
 }
 
 void lshmoe_kn_checksum_stripes_avx512(const void *data, size_t nstripes,
-                                       uint64_t lanes[LSHMOE_KN_CKSUM_LANES])
+                                       uint64_t lanes[LSHMOE_WCK_LANES])
 {
     const unsigned char *p = data;
     const __m512i k = _mm512_set1_epi64((long long)LSHMOE_WCK_MUL);
@@ -29,7 +29,7 @@ void lshmoe_kn_checksum_stripes_avx512(const void *data, size_t nstripes,
 
     for (int r = 0; r < NREG; r++)
         v[r] = _mm512_loadu_si512((const void *)(lanes + 8 * r));
-    for (size_t s = 0; s < nstripes; s++, p += LSHMOE_KN_CKSUM_STRIPE)
+    for (size_t s = 0; s < nstripes; s++, p += LSHMOE_WCK_STRIPE)
         for (int r = 0; r < NREG; r++) /* unrolled: the registers stay put */
             v[r] = step(v[r], p + 64 * r, k);
     for (int r = 0; r < NREG; r++)
