@@ -22,13 +22,6 @@
 #include "lshmoe/common/dtype.h"
 #include "testutil.h"
 
-static float bits_f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* e4m3 value of a code, from the format's definition (bias 7, 3 mantissa
  * bits, subnormals at exponent 0, no Inf, S.1111.111 NaN). */
 static double e4m3_ref(uint8_t c)
@@ -89,7 +82,7 @@ static void test_scale_codings(void)
     }
     for (uint32_t i = 0; i < 200000; i++) {
         uint32_t u = (uint32_t)lt_hash64(77, i) & 0x7fffffffu;
-        float f = bits_f(u);
+        float f = lshmoe_kn_bits_f32(u);
         if (isnan(f))
             continue;
         CU_ASSERT_EQUAL(lshmoe_kn_f32_to_f16(f), lshmoe_f32_to_f16(f));

@@ -9,22 +9,9 @@
 
 #include <CUnit/CUnit.h>
 
+#include "kernels/common/half_math.h"
 #include "lshmoe/common/dtype.h"
 #include "testutil.h"
-
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
 
 /* Value of an fp16 bit pattern computed from the IEEE definition. */
 static double f16_reference(uint16_t h)
@@ -64,7 +51,7 @@ static void test_dtype_bf16_all_patterns(void)
     for (uint32_t p = 0; p < 65536; p++) {
         uint16_t h = (uint16_t)p;
         float f = lshmoe_bf16_to_f32(h);
-        CU_ASSERT_FATAL(bits_of(f) == p << 16);
+        CU_ASSERT_FATAL(lshmoe_kn_f32_bits(f) == p << 16);
         uint16_t back = lshmoe_f32_to_bf16(f);
         if (isnan(f)) {
             CU_ASSERT_FATAL((back & 0x7f80u) == 0x7f80u && (back & 0x7fu) != 0);
@@ -135,13 +122,13 @@ static void test_dtype_nan_stays_nan(void)
 {
     /* Signalling NaN whose payload lives only in bits fp16 drops: must not
      * turn into Inf. */
-    uint16_t h = lshmoe_f32_to_f16(from_bits(0x7f800001u));
+    uint16_t h = lshmoe_f32_to_f16(lshmoe_kn_bits_f32(0x7f800001u));
     CU_ASSERT((h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0);
-    h = lshmoe_f32_to_f16(from_bits(0xff800001u));
+    h = lshmoe_f32_to_f16(lshmoe_kn_bits_f32(0xff800001u));
     CU_ASSERT(h & 0x8000u);
     CU_ASSERT((h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0);
     CU_ASSERT(isnan(lshmoe_f16_to_f32(lshmoe_f32_to_f16(NAN))));
-    uint16_t b = lshmoe_f32_to_bf16(from_bits(0x7f800001u));
+    uint16_t b = lshmoe_f32_to_bf16(lshmoe_kn_bits_f32(0x7f800001u));
     CU_ASSERT((b & 0x7f80u) == 0x7f80u && (b & 0x7fu) != 0);
 }
 
@@ -173,7 +160,7 @@ static void test_dtype_rows_match_scalar(void)
             for (size_t i = 0; i < n; i++) {
                 uint16_t h;
                 memcpy(&h, p + 2 * i, 2);
-                CU_ASSERT_EQUAL_FATAL(bits_of(back[i]), bits_of(lshmoe_f16_to_f32(h)));
+                CU_ASSERT_EQUAL_FATAL(lshmoe_kn_f32_bits(back[i]), lshmoe_kn_f32_bits(lshmoe_f16_to_f32(h)));
             }
             lshmoe_row_from_f32(src, n, LSHMOE_DTYPE_BF16, p);
             for (size_t i = 0; i < n; i++) {
@@ -185,7 +172,7 @@ static void test_dtype_rows_match_scalar(void)
             for (size_t i = 0; i < n; i++) {
                 uint16_t h;
                 memcpy(&h, p + 2 * i, 2);
-                CU_ASSERT_EQUAL_FATAL(bits_of(back[i]), (uint32_t)h << 16);
+                CU_ASSERT_EQUAL_FATAL(lshmoe_kn_f32_bits(back[i]), (uint32_t)h << 16);
             }
             lshmoe_row_from_f32(src, n, LSHMOE_DTYPE_FP32, p);
             CU_ASSERT_FATAL(n == 0 || memcmp(p, src, n * sizeof(float)) == 0);

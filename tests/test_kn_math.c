@@ -19,29 +19,15 @@
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 
-static uint32_t fbits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float bitsf(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* Every fp16 and bf16 value widens to the same fp32 bits. */
 static void test_half_to_f32_all_values(void)
 {
     size_t bad16 = 0, badb = 0;
     for (uint32_t h = 0; h <= 0xffffu; h++) {
-        bad16 += fbits(lshmoe_kn_f16_to_f32((uint16_t)h)) !=
-                 fbits(lshmoe_f16_to_f32((uint16_t)h));
-        badb += fbits(lshmoe_kn_bf16_to_f32((uint16_t)h)) !=
-                fbits(lshmoe_bf16_to_f32((uint16_t)h));
+        bad16 += lshmoe_kn_f32_bits(lshmoe_kn_f16_to_f32((uint16_t)h)) !=
+                 lshmoe_kn_f32_bits(lshmoe_f16_to_f32((uint16_t)h));
+        badb += lshmoe_kn_f32_bits(lshmoe_kn_bf16_to_f32((uint16_t)h)) !=
+                lshmoe_kn_f32_bits(lshmoe_bf16_to_f32((uint16_t)h));
     }
     CU_ASSERT_EQUAL(bad16, 0);
     CU_ASSERT_EQUAL(badb, 0);
@@ -60,12 +46,12 @@ static void test_f32_to_half_sweep(void)
     };
     size_t bad16 = 0, badb = 0, n = 0;
     for (uint64_t u = 0; u <= 0xffffffffull; u += 61, n++) {
-        float f = bitsf((uint32_t)u);
+        float f = lshmoe_kn_bits_f32((uint32_t)u);
         bad16 += lshmoe_kn_f32_to_f16(f) != lshmoe_f32_to_f16(f);
         badb += lshmoe_kn_f32_to_bf16(f) != lshmoe_f32_to_bf16(f);
     }
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
-        float f = bitsf(edges[i]);
+        float f = lshmoe_kn_bits_f32(edges[i]);
         bad16 += lshmoe_kn_f32_to_f16(f) != lshmoe_f32_to_f16(f);
         badb += lshmoe_kn_f32_to_bf16(f) != lshmoe_f32_to_bf16(f);
     }
@@ -76,8 +62,8 @@ static void test_f32_to_half_sweep(void)
     CU_ASSERT_EQUAL(lshmoe_kn_f32_to_f16(1.0f), 0x3c00);
     CU_ASSERT_EQUAL(lshmoe_kn_f32_to_f16(65520.0f), 0x7c00);   /* tie to Inf */
     CU_ASSERT_EQUAL(lshmoe_kn_f32_to_f16(0x1p-24f), 0x0001);
-    CU_ASSERT_EQUAL(lshmoe_kn_f32_to_bf16(bitsf(0x3f808000u)), 0x3f80); /* tie, even */
-    CU_ASSERT_EQUAL(lshmoe_kn_f32_to_bf16(bitsf(0x3f818000u)), 0x3f82); /* tie, up */
+    CU_ASSERT_EQUAL(lshmoe_kn_f32_to_bf16(lshmoe_kn_bits_f32(0x3f808000u)), 0x3f80); /* tie, even */
+    CU_ASSERT_EQUAL(lshmoe_kn_f32_to_bf16(lshmoe_kn_bits_f32(0x3f818000u)), 0x3f82); /* tie, up */
 }
 
 /* The draws are splitmix64: its first output for state 0 is
