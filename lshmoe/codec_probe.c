@@ -106,7 +106,7 @@ static lshmoe_status_t budget_ratio(lshmoe_codec_t *codec, const void *tokens,
     if (lshmoe_codec_max_bytes(dtype, hidden, ntokens, &j.raw_len) != LSHMOE_OK)
         return LSHMOE_OK; /* too large to say: no estimate */
     j.token_bytes = ntokens * hidden * j.es; /* <= raw_len, so no overflow */
-    LSHMOE_CHECK(lshmoe_rd_forecast(&j, 1.0, 1, &bytes, NULL));
+    LSHMOE_CHECK(lshmoe_rd_forecast(&j, 1.0, 1, &bytes, NULL, NULL));
     if (bytes == LSHMOE_RD_NO_FORECAST)
         return LSHMOE_OK;
     *ratio_p = (double)j.token_bytes / (double)(bytes ? bytes : j.raw_len);

@@ -599,6 +599,8 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
     lshmoe_codec_t *c = j->codec;
     rd_t r = {.j = j, .c = c, .cur_L = -1};
     cand_t cands[MAX_CAND];
+    for (size_t f = 0; f < LSHMOE_QM_COUNT; f++)
+        r.row_est[f] = -1.0;
     size_t ncand = 0, n = j->ntokens, h = j->hidden, bytes, len = 0;
     int chosen = 0;
     double err = 0.0, t0 = lshmoe_now(), t_hash = 0.0;
@@ -611,7 +613,8 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
         /* bail out before any pass over all tokens when a sample says
          * nothing on the ladder can fit at or above min_ratio */
         uint64_t fc;
-        LSHMOE_CHECK(lshmoe_rd_forecast(j, LSHMOE_RD_SAMPLE_SLACK, 0, &fc, &r.visited));
+        LSHMOE_CHECK(lshmoe_rd_forecast(j, LSHMOE_RD_SAMPLE_SLACK, 0, &fc, &r.visited,
+                                        r.row_est));
         if (fc == 0) {
             try_comp = 0;
             c->warm_id = 0;

@@ -53,7 +53,8 @@ typedef struct rd {
     uint64_t         visited, evals;
     /* sampled search: estimates per L (index L) */
     cl_est_t         cl_est[LSHMOE_CODEC_MAX_L + 1];
-    double           row_est[LSHMOE_QM_COUNT]; /* < 0: not yet estimated */
+    double           row_est[LSHMOE_QM_COUNT]; /* < 0: not yet estimated;
+                                                  * set by the caller */
 } rd_t;
 
 /* ---- codec_rd.c ------------------------------------------------------- */
@@ -120,10 +121,15 @@ lshmoe_status_t lshmoe_rd_search_sample(rd_t *r, const cand_t *cands, size_t n,
  * the encoder's bail-out). *bytes_p = 0: nothing is forecast
  * to fit at or above min_ratio (the segment would travel RAW);
  * LSHMOE_RD_NO_FORECAST: a sampled token is not finite. *visited_p (may be
- * NULL) grows by the token rows evaluated. Uses the codec's scratch, keys
- * and hash workspaces. Returns LSHMOE_OK or LSHMOE_ERR_NO_MEMORY.
+ * NULL) grows by the token rows evaluated. rel (may be NULL; LSHMOE_QM_COUNT
+ * entries) receives the relative squared error of each row format the
+ * forecast evaluated on the sample, -1 for the others: the same values,
+ * on the same tokens, as the sampled search's row estimates (rd_t.row_est),
+ * which it can take instead of evaluating them again. Uses the codec's
+ * scratch, keys and hash workspaces. Returns LSHMOE_OK or
+ * LSHMOE_ERR_NO_MEMORY.
  */
 lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, int smallest,
-                                   uint64_t *bytes_p, uint64_t *visited_p);
+                                   uint64_t *bytes_p, uint64_t *visited_p, double *rel);
 
 #endif /* LSHMOE_CODEC_RD_INT_H */

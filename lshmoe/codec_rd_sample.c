@@ -200,8 +200,6 @@ lshmoe_status_t lshmoe_rd_search_sample(rd_t *r, const cand_t *cands, size_t n,
     double est[MAX_CAND], b2 = r->c->params.max_error * r->c->params.max_error;
     for (size_t i = 0; i < n; i++)
         est[i] = -1.0;
-    for (size_t f = 0; f < LSHMOE_QM_COUNT; f++)
-        r->row_est[f] = -1.0;
     *best_p = -1;
     for (int tier = 0; tier < 2; tier++) {
         double thr = tier ? b2 * LSHMOE_RD_SAMPLE_SLACK * LSHMOE_RD_SAMPLE_SLACK : b2;
@@ -287,7 +285,7 @@ static double fc_rel(fc_sample_t *s, int fmt)
 }
 
 lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, int smallest,
-                                   uint64_t *bytes_p, uint64_t *visited_p)
+                                   uint64_t *bytes_p, uint64_t *visited_p, double *rel)
 {
     lshmoe_codec_t *c = j->codec;
     rd_t r = {.j = j, .c = c};
@@ -298,8 +296,10 @@ lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, int smalles
 
     thr *= thr;
     *bytes_p = 0;
+    for (size_t f = 0; f < LSHMOE_QM_COUNT; f++)
+        s.rel[f] = -1.0;
     if (j->ntokens == 0)
-        return LSHMOE_OK;
+        goto out;
     LSHMOE_CHECK(fc_widen(&s, &finite));
     if (!finite) {
         *bytes_p = LSHMOE_RD_NO_FORECAST;
@@ -336,5 +336,7 @@ lshmoe_status_t lshmoe_rd_forecast(const enc_job_t *j, double slack, int smalles
 out:
     if (visited_p != NULL)
         *visited_p += s.visited;
+    if (rel != NULL)
+        memcpy(rel, s.rel, sizeof s.rel);
     return LSHMOE_OK;
 }
