@@ -32,23 +32,14 @@
 #include "tests/datagen.h"
 
 
-static int is_builtin(const char *data)
-{
-    return !strcmp(data, "clustered") || !strcmp(data, "gaussian");
-}
-
 /* o->tokens x o->hidden floats; from a .npy the file decides the width and
  * (without --tokens) the count. NULL after printing why (exit 1). */
 static float *load_data(opts_t *o)
 {
-    if (is_builtin(o->data)) {
-        float *x = malloc(o->tokens * o->hidden * sizeof(float));
+    if (lt_gen_is_builtin(o->data)) {
+        float *x = lt_gen_named(o->data, o->tokens, o->hidden, o->centers, o->noise, 1);
         if (x == NULL)
             return cp_fail("out of memory for %zu x %zu tokens", o->tokens, o->hidden), NULL;
-        if (!strcmp(o->data, "gaussian"))
-            lt_gen_gaussian(x, o->tokens, o->hidden, 1);
-        else
-            lt_gen_clustered(x, o->tokens, o->hidden, o->centers, o->noise, 1);
         return x;
     }
     npy_matrix_t m;

@@ -125,16 +125,8 @@ static int parse(int argc, char **argv, sopts_t *o)
 /* Token floats: built-in generators or a 2-D .npy (its width wins). */
 static float *load(sopts_t *o)
 {
-    if (!strcmp(o->data, "clustered") || !strcmp(o->data, "gaussian")) {
-        float *x = malloc(o->tokens * o->hidden * sizeof(float));
-        if (x == NULL)
-            return NULL;
-        if (!strcmp(o->data, "gaussian"))
-            lt_gen_gaussian(x, o->tokens, o->hidden, 1);
-        else
-            lt_gen_clustered(x, o->tokens, o->hidden, o->centers, o->noise, 1);
-        return x;
-    }
+    if (lt_gen_is_builtin(o->data))
+        return lt_gen_named(o->data, o->tokens, o->hidden, o->centers, o->noise, 1);
     npy_matrix_t m;
     char err[512];
     if (npy_load(o->data, &m, err, sizeof err) != NPY_OK) {

@@ -2,6 +2,8 @@
 /* Copyright (c) 2026 the lshmoe authors */
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "datagen.h"
 #include "lshmoe/common/dtype.h"
@@ -62,4 +64,24 @@ double lt_rel_l2(const float *a, const float *b, size_t n)
 void lt_to_dtype(const float *src, size_t n, lshmoe_dtype_t dtype, void *dst)
 {
     lshmoe_row_from_f32(src, n, dtype, dst);
+}
+
+int lt_gen_is_builtin(const char *name)
+{
+    return !strcmp(name, "clustered") || !strcmp(name, "gaussian");
+}
+
+float *lt_gen_named(const char *name, size_t ntokens, size_t hidden, size_t ncenters,
+                    double noise, uint64_t seed)
+{
+    if (!lt_gen_is_builtin(name))
+        return NULL;
+    float *x = malloc(ntokens * hidden * sizeof(float));
+    if (x == NULL)
+        return NULL;
+    if (!strcmp(name, "gaussian"))
+        lt_gen_gaussian(x, ntokens, hidden, seed);
+    else
+        lt_gen_clustered(x, ntokens, hidden, ncenters, noise, seed);
+    return x;
 }

@@ -33,6 +33,15 @@ void lt_gen_gaussian(float *out, size_t ntokens, size_t hidden, uint64_t seed);
 void lt_gen_clustered(float *out, size_t ntokens, size_t hidden,
                       size_t ncenters, double noise, uint64_t seed);
 
+/* Is `name` a built-in data set ("clustered" or "gaussian")? */
+int lt_gen_is_builtin(const char *name);
+
+/* A malloc'd ntokens x hidden array of the built-in data set `name`
+ * (clustered: ncenters, noise); the caller frees it. NULL when `name` is
+ * not built in or memory runs out. */
+float *lt_gen_named(const char *name, size_t ntokens, size_t hidden, size_t ncenters,
+                    double noise, uint64_t seed);
+
 /* Relative L2 error ||a - b|| / ||b|| over n floats. */
 double lt_rel_l2(const float *a, const float *b, size_t n);
 
