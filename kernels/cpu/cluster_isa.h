@@ -6,6 +6,8 @@
 #ifndef LSHMOE_KERNELS_CPU_CLUSTER_ISA_H
 #define LSHMOE_KERNELS_CPU_CLUSTER_ISA_H
 
+#include <string.h>
+
 #include "kernels/kernels.h"
 
 #define LSHMOE_KN_CENTROIDS_ARGS                                                 \
@@ -19,6 +21,20 @@ static inline void lshmoe_kn_acc_clear(float *a, size_t n)
 {
     for (size_t k = 0; k < n; k++)
         a[k] = -0.0f;
+}
+
+/* sizes[c] = the members of cluster c; the sums of the clusters of two or
+ * more start from -0.0f (a cluster of one is its token, copied). */
+static inline void lshmoe_kn_sizes_clear(const uint32_t *cluster_of, size_t ntokens,
+                                         size_t nclusters, size_t hidden, uint32_t *sizes,
+                                         float *acc)
+{
+    memset(sizes, 0, nclusters * sizeof *sizes);
+    for (size_t i = 0; i < ntokens; i++)
+        sizes[cluster_of[i]]++;
+    for (size_t c = 0; c < nclusters; c++)
+        if (sizes[c] > 1)
+            lshmoe_kn_acc_clear(acc + c * hidden, hidden);
 }
 
 void lshmoe_kn_centroids_scalar(LSHMOE_KN_CENTROIDS_ARGS);

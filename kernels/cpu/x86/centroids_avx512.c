@@ -93,12 +93,7 @@ void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS)
     const unsigned char *tok = tokens;
     unsigned char *out = rows;
 
-    memset(sizes, 0, nclusters * sizeof *sizes);
-    for (size_t i = 0; i < ntokens; i++)
-        sizes[cluster_of[i]]++;
-    for (size_t c = 0; c < nclusters; c++)
-        if (sizes[c] > 1)
-            lshmoe_kn_acc_clear(acc + c * hidden, hidden);
+    lshmoe_kn_sizes_clear(cluster_of, ntokens, nclusters, hidden, sizes, acc);
     if (dtype == LSHMOE_DTYPE_FP32)
         accumulate(tok, LSHMOE_DTYPE_FP32, hidden, ntokens, cluster_of, sizes, acc);
     else if (dtype == LSHMOE_DTYPE_BF16)

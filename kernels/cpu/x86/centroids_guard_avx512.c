@@ -153,12 +153,7 @@ void lshmoe_kn_centroids_guard_avx512(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, d
     double den, multi, sub = 0.0;
     int safe;
 
-    memset(sizes, 0, nclusters * sizeof *sizes);
-    for (size_t i = 0; i < ntokens; i++)
-        sizes[cluster_of[i]]++;
-    for (size_t c = 0; c < nclusters; c++)
-        if (sizes[c] > 1)
-            lshmoe_kn_acc_clear(acc + c * hidden, hidden);
+    lshmoe_kn_sizes_clear(cluster_of, ntokens, nclusters, hidden, sizes, acc);
     if (dtype == LSHMOE_DTYPE_FP32)
         safe = token_pass(tokens, LSHMOE_DTYPE_FP32, hidden, ntokens, cluster_of, sizes, acc,
                           out, &den, &multi);
