@@ -185,6 +185,7 @@ typedef struct lshmoe_kn_seg {
 #define LSHMOE_KN_SEG_BAD_CHECKSUM 0x1u
 #define LSHMOE_KN_SEG_BAD_PAD      0x2u
 #define LSHMOE_KN_SEG_BAD_INDEX    0x4u
+#define LSHMOE_KN_SEG_BAD_ROW      0x8u  /* a coded row fails its check      */
 
 /*
  * The kernels of a device memory kind, for the core's device data path
@@ -232,6 +233,32 @@ typedef struct lshmoe_kn_dev_ops {
                                      uint32_t *bad, void *stream);
     lshmoe_status_t (*unpack)(const void *seg, const lshmoe_kn_seg_t *g, size_t row_bytes,
                               const uint32_t *bad, void *out, void *stream);
+    /* ---- row formats (LSHMOE_QM_FP8 .. INT4E) ---- */
+    /* Row i of dst (lshmoe_qm_row_bytes(fmt, hidden) bytes each, any
+     * alignment) = token i coded as lshmoe_kn_quant_row(); norms[i] = its
+     * |x|^2 summed as lshmoe/codec_rd.c sums it; row_sse (may be NULL)[i]
+     * = lshmoe_kn_quant_row_sse()'s error of the row: bit for bit. dst
+     * NULL (then row_sse NULL too): the norms only. */
+    lshmoe_status_t (*quant_rows_sse)(int fmt, const void *tokens, lshmoe_dtype_t dtype,
+                                      size_t hidden, size_t ntokens, void *dst,
+                                      double *row_sse, double *norms, void *stream);
+    /* sums[0] = norms summed in token order from 0.0, sums[1] = row_sse
+     * likewise (0 when row_sse is NULL), sums[2] and sums[3] = row_sse and
+     * norms of tokens step/2, step/2 + step, ... (step >= 1): the
+     * encoder's fp64 sums in its own order, so its decisions are the
+     * CPU's bit for bit. */
+    lshmoe_status_t (*ordered_sums)(const double *row_sse, const double *norms, size_t ntokens,
+                                    size_t step, double *sums, void *stream);
+    /* ORs LSHMOE_KN_SEG_BAD_ROW into *bad when a coded row of the segment
+     * fails lshmoe_kn_quant_row_check() (g->nrows rows at g->rows_off). */
+    lshmoe_status_t (*check_rows)(const void *seg, const lshmoe_kn_seg_t *g, int fmt,
+                                  size_t hidden, uint32_t *bad, void *stream);
+    /* Token t of out = row (raw: t, else index[t]) decoded as
+     * lshmoe_kn_dequant_row() and rounded to dtype as the CPU decoder
+     * does; writes nothing when *bad is nonzero on the device. */
+    lshmoe_status_t (*dequant_expand)(const void *seg, const lshmoe_kn_seg_t *g, int fmt,
+                                      lshmoe_dtype_t dtype, size_t hidden,
+                                      const uint32_t *bad, void *out, void *stream);
 } lshmoe_kn_dev_ops_t;
 
 /* The ops of a device memory kind; NULL for host memory (the CPU kernels

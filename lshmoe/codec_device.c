@@ -17,6 +17,7 @@
 
 #include "kernels/common/quant_math.h"
 #include "lshmoe/codec_device.h"
+#include "lshmoe/codec_device_int.h"
 #include "lshmoe/codec_internal.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
@@ -30,7 +31,7 @@
 lshmoe_status_t lshmoe_codec_dev_supported(const lshmoe_codec_t *codec)
 {
     char name[32];
-    if (codec->params.mode != LSHMOE_CODEC_LSH) {
+    if (codec->params.mode != LSHMOE_CODEC_LSH && lshmoe_codec_dev_rows_fmt(codec) < 0) {
         int L = -1, refine = 0, fmt = 0;
         if (codec->params.mode == LSHMOE_CODEC_BUDGET ||
             codec->params.mode == LSHMOE_CODEC_BUDGET_ROWS)
@@ -42,8 +43,10 @@ lshmoe_status_t lshmoe_codec_dev_supported(const lshmoe_codec_t *codec)
         }
         return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
                             "codec mode %d (%s) does not run on device buffers yet: only "
-                            "the lsh codec does (row formats and the budget codec take "
-                            "host buffers)", codec->params.mode, name);
+                            "lsh and the row formats without clustering (native, fp8, "
+                            "int8, int4, int4e, int2) do; LSH with coded or refined "
+                            "centroids and the budget codecs take host buffers",
+                            codec->params.mode, name);
     }
     if (codec->params.residual_bits != 0)
         return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
@@ -57,8 +60,8 @@ static uint8_t *at(void *base, size_t off)
     return (uint8_t *)base + off;
 }
 
-static enc_job_t job_for(lshmoe_codec_t *codec, const lshmoe_dev_seg_t *s,
-                         lshmoe_dtype_t dtype, size_t hidden, size_t raw_len)
+enc_job_t lshmoe_codec_dev_job(lshmoe_codec_t *codec, const lshmoe_dev_seg_t *s,
+                               lshmoe_dtype_t dtype, size_t hidden, size_t raw_len)
 {
     enc_job_t j = {.codec = codec, .tokens = s->tokens, .dtype = dtype,
                    .es = lshmoe_dtype_size(dtype), .hidden = hidden, .ntokens = s->ntokens,
@@ -77,9 +80,8 @@ static int may_compress(const enc_job_t *j)
            lshmoe_codec_comp_pays(j, 1, &lay);
 }
 
-/* The header of a segment, checksum left for the device (seal). */
-static void header_bytes(uint8_t hdr[LSHMOE_WIRE_HEADER_BYTES], uint16_t flags,
-                         const enc_job_t *j, size_t nrows, uint64_t payload)
+void lshmoe_codec_dev_header(uint8_t *hdr, uint16_t flags, const enc_job_t *j, size_t nrows,
+                             uint64_t payload)
 {
     lshmoe_wire_header_t h = {
         .magic = LSHMOE_WIRE_MAGIC, .version = lshmoe_wire_version_for(flags),
@@ -142,6 +144,34 @@ static lshmoe_status_t queue_analysis(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec
     return LSHMOE_OK;
 }
 
+lshmoe_status_t lshmoe_codec_dev_write_raw(lshmoe_dev_ws_t *ws, const enc_job_t *j,
+                                           lshmoe_dev_seg_t *s, void *stage, void *stream)
+{
+    const lshmoe_kn_dev_ops_t *ops = ws->ops;
+    uint8_t hdr[LSHMOE_WIRE_HEADER_BYTES];
+    uint8_t *seg = at(stage, s->off);
+    uint64_t payload = j->raw_len - LSHMOE_WIRE_HEADER_BYTES;
+    LSHMOE_CHECK(ops->copy(seg + LSHMOE_WIRE_HEADER_BYTES, s->tokens, j->token_bytes, stream));
+    LSHMOE_CHECK(ops->zero(seg + LSHMOE_WIRE_HEADER_BYTES + j->token_bytes,
+                           (size_t)(payload - j->token_bytes), stream));
+    lshmoe_codec_dev_header(hdr, LSHMOE_WIRE_F_RAW, j, j->ntokens, payload);
+    LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)payload, stream));
+    s->len = j->raw_len;
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_codec_dev_check_seg(lshmoe_dtype_t dtype, size_t hidden,
+                                           const lshmoe_dev_seg_t *s, size_t i,
+                                           size_t *raw_len_p)
+{
+    LSHMOE_CHECK(lshmoe_codec_max_bytes(dtype, hidden, s->ntokens, raw_len_p));
+    if (s->cap < *raw_len_p || s->off % 8 != 0)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "device encode: segment %zu has "
+                            "%zu bytes at offset %zu, needs %zu, 8-byte aligned", i,
+                            s->cap, s->off, *raw_len_p);
+    return LSHMOE_OK;
+}
+
 /* Decides one segment as codec_encode.c does and queues its bytes. */
 static lshmoe_status_t write_segment(lshmoe_dev_ws_t *ws, const enc_job_t *j,
                                      lshmoe_dev_seg_t *s, int try_comp, const uint8_t *rb,
@@ -183,18 +213,11 @@ static lshmoe_status_t write_segment(lshmoe_dev_ws_t *ws, const enc_job_t *j,
         LSHMOE_CHECK(ops->pack_index(cluster_of, n, (flags & LSHMOE_WIRE_F_IDX32) != 0,
                                      seg + lay.idx_off, (size_t)lshmoe_pad8(lay.idx_bytes),
                                      stream));
-        header_bytes(hdr, flags, j, nrows, lay.payload_bytes);
+        lshmoe_codec_dev_header(hdr, flags, j, nrows, lay.payload_bytes);
         LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)lay.payload_bytes, stream));
         s->len = (size_t)(LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes);
     } else {
-        uint64_t payload = j->raw_len - LSHMOE_WIRE_HEADER_BYTES;
-        LSHMOE_CHECK(ops->copy(seg + LSHMOE_WIRE_HEADER_BYTES, s->tokens, j->token_bytes,
-                               stream));
-        LSHMOE_CHECK(ops->zero(seg + LSHMOE_WIRE_HEADER_BYTES + j->token_bytes,
-                               (size_t)(payload - j->token_bytes), stream));
-        header_bytes(hdr, LSHMOE_WIRE_F_RAW, j, n, payload);
-        LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)payload, stream));
-        s->len = j->raw_len;
+        LSHMOE_CHECK(lshmoe_codec_dev_write_raw(ws, j, s, stage, stream));
         nrows = n;
     }
     /* the statistics codec_encode.c keeps (non-finite tokens not counted) */
@@ -216,12 +239,11 @@ static lshmoe_status_t write_segment(lshmoe_dev_ws_t *ws, const enc_job_t *j,
     return LSHMOE_OK;
 }
 
-lshmoe_status_t lshmoe_codec_dev_encode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec,
-                                        lshmoe_dtype_t dtype, size_t hidden,
-                                        lshmoe_dev_seg_t *segs, size_t nsegs, void *stage,
-                                        void *stream)
+/* The LSH path: every segment not skipped. */
+static lshmoe_status_t encode_lsh(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec,
+                                  lshmoe_dtype_t dtype, size_t hidden, lshmoe_dev_seg_t *segs,
+                                  size_t nsegs, void *stage, void *stream)
 {
-    LSHMOE_CHECK(lshmoe_codec_dev_supported(codec));
     /* host_small: which segments may compress, then the read-back mirror */
     size_t smax = 0;
     for (size_t i = 0; i < nsegs; i++) {
@@ -239,12 +261,8 @@ lshmoe_status_t lshmoe_codec_dev_encode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
         tries[i] = 0;
         if (segs[i].skip)
             continue;
-        LSHMOE_CHECK(lshmoe_codec_max_bytes(dtype, hidden, segs[i].ntokens, &raw_len));
-        if (segs[i].cap < raw_len || segs[i].off % 8 != 0)
-            return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "device encode: segment %zu has "
-                                "%zu bytes at offset %zu, needs %zu, 8-byte aligned", i,
-                                segs[i].cap, segs[i].off, raw_len);
-        enc_job_t j = job_for(codec, &segs[i], dtype, hidden, raw_len);
+        LSHMOE_CHECK(lshmoe_codec_dev_check_seg(dtype, hidden, &segs[i], i, &raw_len));
+        enc_job_t j = lshmoe_codec_dev_job(codec, &segs[i], dtype, hidden, raw_len);
         const lshmoe_kn_hasher_t *h = NULL;
         if (may_compress(&j))
             LSHMOE_CHECK(lshmoe_codec_hasher(codec, hidden, &h)); /* NULL: RAW, as the CPU */
@@ -261,13 +279,44 @@ lshmoe_status_t lshmoe_codec_dev_encode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
             continue;
         size_t raw_len;
         LSHMOE_CHECK(lshmoe_codec_max_bytes(dtype, hidden, segs[i].ntokens, &raw_len));
-        enc_job_t j = job_for(codec, &segs[i], dtype, hidden, raw_len);
+        enc_job_t j = lshmoe_codec_dev_job(codec, &segs[i], dtype, hidden, raw_len);
         const uint32_t *cl = tries[i] ? (const uint32_t *)ws->cluster_of.ptr + o : NULL;
         LSHMOE_CHECK(write_segment(ws, &j, &segs[i], tries[i], host_rb + i * per, cl, stage,
                                    stream));
         o += tries[i] ? segs[i].ntokens : 0;
     }
     return LSHMOE_OK;
+}
+
+lshmoe_status_t lshmoe_codec_dev_encode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec,
+                                        lshmoe_dtype_t dtype, size_t hidden,
+                                        lshmoe_dev_seg_t *segs, size_t nsegs, void *stage,
+                                        void *stream)
+{
+    LSHMOE_CHECK(lshmoe_codec_dev_supported(codec));
+    if (lshmoe_codec_dev_rows_fmt(codec) < 0)
+        return encode_lsh(ws, codec, dtype, hidden, segs, nsegs, stage, stream);
+    /* A row format; a segment with NaN/Inf tokens then takes the LSH path
+     * (as on the CPU), in a second round: the others are skipped for it. */
+    LSHMOE_CHECK(lshmoe_buf_reserve(&ws->host_flags, nsegs + 1));
+    unsigned char *lsh = ws->host_flags.ptr;
+    LSHMOE_CHECK(lshmoe_codec_dev_encode_rows(ws, codec, dtype, hidden, segs, nsegs, stage,
+                                              lsh, stream));
+    int any = 0;
+    for (size_t i = 0; i < nsegs; i++)
+        any |= lsh[i];
+    if (!any)
+        return LSHMOE_OK;
+    for (size_t i = 0; i < nsegs; i++)
+        if (!segs[i].skip && !lsh[i]) {
+            segs[i].skip = 1;
+            lsh[i] = 2; /* done: skipped for this round only */
+        }
+    lshmoe_status_t st = encode_lsh(ws, codec, dtype, hidden, segs, nsegs, stage, stream);
+    for (size_t i = 0; i < nsegs; i++)
+        if (lsh[i] == 2)
+            segs[i].skip = 0;
+    return st;
 }
 
 /* The device's view of a checked header. */
@@ -323,11 +372,9 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
             continue;
         lshmoe_status_t st = lshmoe_codec_check_header(hdrs + i * LSHMOE_WIRE_HEADER_BYTES,
                                                        s->len, &h, &lay);
-        if (st == LSHMOE_OK && (lshmoe_wire_fmt(h.flags) != LSHMOE_QM_NATIVE ||
-                                (h.flags & (LSHMOE_WIRE_F_RESID8 | LSHMOE_WIRE_F_RESID4))))
-            st = lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "wire segment with row format %d or "
-                              "residuals: not decoded on the device yet",
-                              lshmoe_wire_fmt(h.flags));
+        if (st == LSHMOE_OK && (h.flags & (LSHMOE_WIRE_F_RESID8 | LSHMOE_WIRE_F_RESID4)))
+            st = lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "wire segment with coded residuals: "
+                              "not decoded on the device yet");
         /* before the checksum is known (the CPU decoder checks it first):
          * a count the caller does not expect must not size any launch */
         if (st == LSHMOE_OK)
@@ -336,8 +383,17 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
             return seg_fail(i, st);
         lshmoe_kn_seg_t g = seg_view(&h, &lay);
         const uint8_t *seg = (const uint8_t *)stage + s->off;
+        int fmt = lshmoe_wire_fmt(h.flags);
         LSHMOE_CHECK(ops->check_segment(seg, &g, bad + i, stream));
-        LSHMOE_CHECK(ops->unpack(seg, &g, row_bytes, bad + i, s->out, stream));
+        if (fmt == LSHMOE_QM_NATIVE) {
+            LSHMOE_CHECK(ops->unpack(seg, &g, row_bytes, bad + i, s->out, stream));
+        } else {
+            /* coded rows: checked as the CPU decoder checks them, then
+             * decoded, rounded and expanded, gated on both checks */
+            LSHMOE_CHECK(ops->check_rows(seg, &g, fmt, hidden, bad + i, stream));
+            LSHMOE_CHECK(ops->dequant_expand(seg, &g, fmt, dtype, hidden, bad + i, s->out,
+                                             stream));
+        }
         s->cs.tokens += s->ntokens;
         s->cs.rows += h.nrows;
         s->cs.bytes_in += (uint64_t)s->ntokens * row_bytes;
@@ -358,7 +414,10 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
                             (b & LSHMOE_KN_SEG_BAD_CHECKSUM) ? "checksum does not match the data"
                             : (b & LSHMOE_KN_SEG_BAD_INDEX) ? "an index entry is not below the "
                                                               "row count"
-                                                            : "nonzero padding byte");
+                            : (b & LSHMOE_KN_SEG_BAD_ROW) ? "a coded row has a scale that is "
+                                                            "not finite and >= 0, an FP8 NaN "
+                                                            "code or nonzero unused code bits"
+                                                          : "nonzero padding byte");
     }
     return LSHMOE_OK;
 }

@@ -84,4 +84,5 @@ void lshmoe_dev_ws_release(lshmoe_dev_ws_t *ws, void *stream)
         ws->hashers[i].hasher = NULL;
     }
     lshmoe_buf_free(&ws->host_small);
+    lshmoe_buf_free(&ws->host_flags);
 }

@@ -43,6 +43,7 @@ typedef struct lshmoe_dev_ws {
         void  *hasher;
     } hashers[LSHMOE_DEV_HASHERS];
     unsigned next_hasher;             /* round-robin replacement             */
+    lshmoe_buf_t     host_flags;      /* per segment: the encoder's path     */
 } lshmoe_dev_ws_t;
 
 /* Makes buf hold at least `bytes` device bytes (contents not kept; freed

@@ -267,4 +267,70 @@ LSHMOE_HD static inline uint16_t lshmoe_qm_get_f16(const uint8_t *p)
     return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* Element i of a coded row decoded to fp32 (the receiver's value before
+ * rounding to the dtype): one product code * scale, the same on the CPU
+ * (kernels/cpu/quant_ref.h) and the device decoder (kernels/cuda/). */
+LSHMOE_HD static inline float lshmoe_qm_decode_elem(int fmt, const uint8_t *src,
+                                                    uint64_t hidden, uint64_t i)
+{
+    const uint8_t *codes = src + lshmoe_qm_scale_bytes(fmt, hidden);
+    uint64_t b = i / LSHMOE_QM_LOW_BLOCK;
+    switch (fmt) {
+    case LSHMOE_QM_FP8:
+        return lshmoe_qm_e4m3_to_f32(codes[i]) *
+               lshmoe_qm_get_f32(src + 4 * (i / LSHMOE_QM_FP8_BLOCK));
+    case LSHMOE_QM_INT8:
+        return (float)(int8_t)codes[i] * lshmoe_qm_get_f32(src);
+    case LSHMOE_QM_INT4:
+        return (float)lshmoe_qm_nibble(codes[i / 2] >> (4 * (i % 2))) *
+               lshmoe_kn_f16_to_f32(lshmoe_qm_get_f16(src + 2 * b));
+    case LSHMOE_QM_INT4E:
+        return (float)lshmoe_qm_nibble(codes[i / 2] >> (4 * (i % 2))) *
+               lshmoe_qm_e8_scale(src[b]);
+    case LSHMOE_QM_INT2:
+        return lshmoe_qm_level2((codes[i / 4] >> (2 * (i % 4))) & 3) *
+               lshmoe_kn_f16_to_f32(lshmoe_qm_get_f16(src + 2 * b));
+    default:
+        return 0.0f;
+    }
+}
+
+/* The decoder's check of one coded row (lshmoe_kn_quant_row_check, and
+ * the device validator): 0 valid; 1 a scale not finite and >= 0; 2 an
+ * e4m3 NaN code; 3 nonzero unused code bits; 4 an unknown format. */
+LSHMOE_HD static inline int lshmoe_qm_row_check(int fmt, const uint8_t *src, uint64_t hidden)
+{
+    uint64_t nb = lshmoe_qm_nblocks(fmt, hidden);
+    const uint8_t *codes = src + lshmoe_qm_scale_bytes(fmt, hidden);
+
+    switch (fmt) {
+    case LSHMOE_QM_FP8:
+    case LSHMOE_QM_INT8:
+        for (uint64_t b = 0; b < nb; b++) {
+            float s = lshmoe_qm_get_f32(src + 4 * b);
+            if (!isfinite(s) || signbit(s))
+                return 1;
+        }
+        if (fmt == LSHMOE_QM_FP8)
+            for (uint64_t i = 0; i < hidden; i++)
+                if (lshmoe_qm_e4m3_is_nan(codes[i]))
+                    return 2;
+        return 0;
+    case LSHMOE_QM_INT4:
+    case LSHMOE_QM_INT2:
+    case LSHMOE_QM_INT4E: {
+        for (uint64_t b = 0; b < nb && fmt != LSHMOE_QM_INT4E; b++)
+            if (!lshmoe_qm_f16_scale_ok(lshmoe_qm_get_f16(src + 2 * b)))
+                return 1;
+        uint64_t per_byte = fmt == LSHMOE_QM_INT2 ? 4 : 2;
+        uint64_t used = hidden % per_byte;
+        if (used != 0 && (codes[hidden / per_byte] >> (8 / per_byte * used)) != 0)
+            return 3;
+        return 0;
+    }
+    default:
+        return 4;
+    }
+}
+
 #endif /* LSHMOE_KERNELS_QUANT_MATH_H */

@@ -155,35 +155,5 @@ void lshmoe_kn_dequant_row_scalar(int fmt, const uint8_t *src, size_t hidden, fl
 
 int lshmoe_kn_quant_row_check(int fmt, const uint8_t *src, size_t hidden)
 {
-    size_t nb = (size_t)lshmoe_qm_nblocks(fmt, hidden);
-    const uint8_t *codes = src + lshmoe_qm_scale_bytes(fmt, hidden);
-
-    switch (fmt) {
-    case LSHMOE_QM_FP8:
-    case LSHMOE_QM_INT8:
-        for (size_t b = 0; b < nb; b++) {
-            float s = lshmoe_qm_get_f32(src + 4 * b);
-            if (!isfinite(s) || signbit(s))
-                return 1;
-        }
-        if (fmt == LSHMOE_QM_FP8)
-            for (size_t i = 0; i < hidden; i++)
-                if (lshmoe_qm_e4m3_is_nan(codes[i]))
-                    return 2;
-        return 0;
-    case LSHMOE_QM_INT4:
-    case LSHMOE_QM_INT2:
-    case LSHMOE_QM_INT4E: {
-        for (size_t b = 0; b < nb && fmt != LSHMOE_QM_INT4E; b++)
-            if (!lshmoe_qm_f16_scale_ok(lshmoe_qm_get_f16(src + 2 * b)))
-                return 1;
-        size_t per_byte = fmt == LSHMOE_QM_INT2 ? 4 : 2;
-        size_t used = hidden % per_byte;
-        if (used != 0 && (codes[hidden / per_byte] >> (8 / per_byte * used)) != 0)
-            return 3;
-        return 0;
-    }
-    default:
-        return 4;
-    }
+    return lshmoe_qm_row_check(fmt, src, hidden);
 }

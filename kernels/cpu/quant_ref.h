@@ -127,26 +127,7 @@ static inline void lshmoe_qr_low_block(const float *x, size_t n, size_t b, int f
  * writes there). */
 static inline float lshmoe_qr_decode_elem(int fmt, const uint8_t *src, size_t hidden, size_t i)
 {
-    const uint8_t *codes = src + lshmoe_qm_scale_bytes(fmt, hidden);
-    size_t b = i / LSHMOE_QM_LOW_BLOCK;
-    switch (fmt) {
-    case LSHMOE_QM_FP8:
-        return lshmoe_qm_e4m3_to_f32(codes[i]) *
-               lshmoe_qm_get_f32(src + 4 * (i / LSHMOE_QM_FP8_BLOCK));
-    case LSHMOE_QM_INT8:
-        return (float)(int8_t)codes[i] * lshmoe_qm_get_f32(src);
-    case LSHMOE_QM_INT4:
-        return (float)lshmoe_qm_nibble(codes[i / 2] >> (4 * (i % 2))) *
-               lshmoe_kn_f16_to_f32(lshmoe_qm_get_f16(src + 2 * b));
-    case LSHMOE_QM_INT4E:
-        return (float)lshmoe_qm_nibble(codes[i / 2] >> (4 * (i % 2))) *
-               lshmoe_qm_e8_scale(src[b]);
-    case LSHMOE_QM_INT2:
-        return lshmoe_qm_level2((codes[i / 4] >> (2 * (i % 4))) & 3) *
-               lshmoe_kn_f16_to_f32(lshmoe_qm_get_f16(src + 2 * b));
-    default:
-        return 0.0f;
-    }
+    return lshmoe_qm_decode_elem(fmt, src, hidden, i);
 }
 
 /* The decoder's scale of the block that starts at element lo. */
