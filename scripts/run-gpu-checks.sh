@@ -71,10 +71,14 @@ if command -v compute-sanitizer >/dev/null; then
         compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_cuda_kernels"
     step "compute-sanitizer racecheck" env LSHMOE_GPU_QUICK=1 timeout 240 \
         compute-sanitizer --tool racecheck --error-exitcode 9 "$build/tests/gpu/test_cuda_kernels"
-    step "compute-sanitizer memcheck (device codec)" timeout 240 \
+    step "compute-sanitizer memcheck (device codec)" env LSHMOE_GPU_QUICK=1 timeout 240 \
         compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_device_codec"
-    step "compute-sanitizer racecheck (device codec)" timeout 240 \
+    step "compute-sanitizer racecheck (device codec)" env LSHMOE_GPU_QUICK=1 timeout 240 \
         compute-sanitizer --tool racecheck --error-exitcode 9 "$build/tests/gpu/test_device_codec"
+    [ -x "$build/tests/gpu/test_nccl_one_rank" ] &&
+        step "compute-sanitizer memcheck (nccl one rank)" timeout 240 \
+            compute-sanitizer --tool memcheck --error-exitcode 9 \
+            "$build/tests/gpu/test_nccl_one_rank"
     step "compute-sanitizer memcheck (quantizers)" timeout 240 \
         compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_cuda_quant"
 else

@@ -113,4 +113,8 @@ extern "C" const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops = {
     lshmoe_kn_cuda_seal,
     lshmoe_kn_cuda_check_segment,
     lshmoe_kn_cuda_unpack,
+    lshmoe_kn_cuda_quant_rows_sse,
+    lshmoe_kn_cuda_ordered_sums,
+    lshmoe_kn_cuda_check_rows,
+    lshmoe_kn_cuda_dequant_expand,
 };

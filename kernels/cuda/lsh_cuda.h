@@ -146,6 +146,34 @@ lshmoe_status_t lshmoe_kn_cuda_quant_rows(int fmt, const void *rows, lshmoe_dtyp
                                           size_t hidden, size_t nrows, void *dst,
                                           void *stream);
 
+/* The fixed row formats of the device codec (quant.cu): rows coded as
+ * lshmoe_kn_cuda_quant_rows() codes them, into dst (NULL: none), with
+ * norms[i] = |x_i|^2 as lshmoe/codec_rd.c sums it and row_sse[i] (may be
+ * NULL; needs dst) = lshmoe_kn_quant_row_sse()'s error, bit for bit. */
+lshmoe_status_t lshmoe_kn_cuda_quant_rows_sse(int fmt, const void *tokens,
+                                              lshmoe_dtype_t dtype, size_t hidden,
+                                              size_t ntokens, void *dst, double *row_sse,
+                                              double *norms, void *stream);
+
+/* sums[0..3] (device) = the encoder's fp64 sums in its order: norms over
+ * every token, row_sse over every token (0 without it), then both over
+ * tokens step/2, step/2 + step, ... (one thread, quant.cu). */
+lshmoe_status_t lshmoe_kn_cuda_ordered_sums(const double *row_sse, const double *norms,
+                                            size_t ntokens, size_t step, double *sums,
+                                            void *stream);
+
+/* ORs LSHMOE_KN_SEG_BAD_ROW into *bad when a coded row (g->nrows rows at
+ * g->rows_off) fails lshmoe_kn_quant_row_check() (dequant.cu). */
+lshmoe_status_t lshmoe_kn_cuda_check_rows(const void *seg, const lshmoe_kn_seg_t *g, int fmt,
+                                          size_t hidden, uint32_t *bad, void *stream);
+
+/* Token t of out = its row (raw: t, else index[t]) decoded and rounded to
+ * dtype as the CPU decoder does, bit for bit; writes nothing when *bad is
+ * nonzero on the device (dequant.cu). */
+lshmoe_status_t lshmoe_kn_cuda_dequant_expand(const void *seg, const lshmoe_kn_seg_t *g,
+                                              int fmt, lshmoe_dtype_t dtype, size_t hidden,
+                                              const uint32_t *bad, void *out, void *stream);
+
 /* The ops table of LSHMOE_KN_MEM_CUDA (device.cu). */
 extern const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops;
 

@@ -8,7 +8,8 @@
  * low-bit formats, the same error sums in the same order (one thread per
  * 32-element block runs the CPU's loop). The maxima of FP8 and int8 are
  * taken by a parallel reduction: a maximum does not depend on the order.
- * Not yet called by the device codec (docs/cuda.md).
+ * The device codec's fixed row formats call them with each row's error
+ * and norm (quant_rows_sse), summed in the CPU's order.
  */
 #include <cuda_runtime.h>
 
@@ -171,5 +172,133 @@ extern "C" lshmoe_status_t lshmoe_kn_cuda_quant_rows(int fmt, const void *rows,
         (const unsigned char *)rows, (int)dtype, hidden, nrows, fmt,
         (size_t)lshmoe_qm_row_bytes(fmt, hidden), (uint8_t *)dst);
     KN_CUDA_LAUNCHED("quant");
+    return LSHMOE_OK;
+}
+
+/* ---- coded rows measured as the CPU encoder measures them ------------- */
+
+/* A decoded value rounded to the dtype and widened back (the receiver's
+ * value; kernels/cpu/quant_ref.h lshmoe_qr_round_dtype). */
+static __device__ float round_dtype(float v, int dtype)
+{
+    if (dtype == LSHMOE_DTYPE_BF16)
+        return lshmoe_kn_bf16_to_f32(lshmoe_kn_f32_to_bf16(v));
+    if (dtype == LSHMOE_DTYPE_FP16)
+        return lshmoe_kn_f16_to_f32(lshmoe_kn_f32_to_f16(v));
+    return v;
+}
+
+/* Block per token: the row coded into d (if any), then thread k < 8 sums
+ * lane k of the whole groups of 8 in fp32 (x^2 and, with d, (x - y)^2 of
+ * the decoded, rounded y), thread 0 adds the tail in fp64 and the lanes in
+ * order: lshmoe_rd_sq_norm() and lshmoe_kn_row_sq_dist(), bit for bit
+ * (--fmad=false: no contraction the CPU does not do). */
+static __global__ void quant_sse_kernel(const unsigned char *rows, int dtype, size_t hidden,
+                                        size_t nrows, int fmt, size_t row_bytes, uint8_t *dst,
+                                        double *row_sse, double *norms)
+{
+    __shared__ float pn[8], ps[8];
+    const size_t es = dtype == LSHMOE_DTYPE_FP32 ? 4 : 2, whole = hidden - hidden % 8;
+    for (size_t r = blockIdx.x; r < nrows; r += gridDim.x) {
+        const unsigned char *row = rows + r * hidden * es;
+        uint8_t *d = dst != NULL ? dst + r * row_bytes : NULL;
+        if (d != NULL) {
+            if (fmt == LSHMOE_QM_FP8 || fmt == LSHMOE_QM_INT8)
+                quant_wide(row, dtype, hidden, fmt, d);
+            else
+                quant_low(row, dtype, hidden, fmt, d);
+        }
+        __syncthreads(); /* the row's codes, written by all, read below */
+        if (threadIdx.x < 8) {
+            float an = 0.0f, as = 0.0f;
+            for (size_t i = threadIdx.x; i < whole; i += 8) {
+                float x = kn_load(row, dtype, i);
+                an += x * x;
+                if (d != NULL) {
+                    float e = x - round_dtype(lshmoe_qm_decode_elem(fmt, d, hidden, i), dtype);
+                    as += e * e;
+                }
+            }
+            pn[threadIdx.x] = an;
+            ps[threadIdx.x] = as;
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            double sn = 0.0, ss = 0.0;
+            for (size_t i = whole; i < hidden; i++) {
+                float x = kn_load(row, dtype, i);
+                double dn = (double)x;
+                sn += dn * dn;
+                if (d != NULL) {
+                    double e = (double)x -
+                               round_dtype(lshmoe_qm_decode_elem(fmt, d, hidden, i), dtype);
+                    ss += e * e;
+                }
+            }
+            for (int k = 0; k < 8; k++) {
+                sn += pn[k];
+                ss += ps[k];
+            }
+            norms[r] = sn;
+            if (row_sse != NULL)
+                row_sse[r] = ss;
+        }
+        __syncthreads(); /* pn, ps are reused by the next row */
+    }
+}
+
+extern "C" lshmoe_status_t lshmoe_kn_cuda_quant_rows_sse(int fmt, const void *tokens,
+                                                         lshmoe_dtype_t dtype, size_t hidden,
+                                                         size_t ntokens, void *dst,
+                                                         double *row_sse, double *norms,
+                                                         void *stream)
+{
+    if (dst != NULL && (fmt <= LSHMOE_QM_NATIVE || fmt >= LSHMOE_QM_COUNT))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda quant sse: row format %d", fmt);
+    if (dtype != LSHMOE_DTYPE_FP32 && dtype != LSHMOE_DTYPE_FP16 &&
+        dtype != LSHMOE_DTYPE_BF16)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda quant sse: dtype %d is not a float "
+                            "dtype", (int)dtype);
+    if (ntokens == 0)
+        return LSHMOE_OK;
+    if (tokens == NULL || norms == NULL || hidden == 0 || (dst == NULL && row_sse != NULL))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda quant sse: bad argument");
+    unsigned grid = ntokens < 65535 ? (unsigned)ntokens : 65535u;
+    quant_sse_kernel<<<grid, QTHREADS, 0, kn_stream(stream)>>>(
+        (const unsigned char *)tokens, (int)dtype, hidden, ntokens, fmt,
+        dst != NULL ? (size_t)lshmoe_qm_row_bytes(fmt, hidden) : 0, (uint8_t *)dst, row_sse,
+        norms);
+    KN_CUDA_LAUNCHED("quant sse");
+    return LSHMOE_OK;
+}
+
+/* One thread: the encoder's fp64 sums in token order (a few microseconds
+ * for thousands of tokens; any parallel order would round differently). */
+static __global__ void ordered_sums_kernel(const double *row_sse, const double *norms,
+                                           size_t n, size_t step, double *sums)
+{
+    double den = 0.0, sse = 0.0, ss = 0.0, sd = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        den += norms[i];
+        sse += row_sse != NULL ? row_sse[i] : 0.0;
+    }
+    for (size_t i = step / 2; i < n; i += step) {
+        ss += row_sse != NULL ? row_sse[i] : 0.0;
+        sd += norms[i];
+    }
+    sums[0] = den;
+    sums[1] = sse;
+    sums[2] = ss;
+    sums[3] = sd;
+}
+
+extern "C" lshmoe_status_t lshmoe_kn_cuda_ordered_sums(const double *row_sse,
+                                                       const double *norms, size_t ntokens,
+                                                       size_t step, double *sums, void *stream)
+{
+    if (sums == NULL || step == 0 || (ntokens > 0 && norms == NULL))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda ordered sums: bad argument");
+    ordered_sums_kernel<<<1, 1, 0, kn_stream(stream)>>>(row_sse, norms, ntokens, step, sums);
+    KN_CUDA_LAUNCHED("ordered sums");
     return LSHMOE_OK;
 }

@@ -7,7 +7,9 @@
  * alltoallv without a stream), the stream-ordered device alltoallv
  * (ncclAlltoAll path), a whole lshmoe_alltoallv over NCCL with host
  * and with device buffers on a stream (the own segment, float and integer
- * dtypes), and the clear refusal of mixed host/device buffers.
+ * dtypes), a fixed row-format codec accepted on device buffers and LSH
+ * with coded centroids refused by name, and the clear refusal of mixed
+ * host/device buffers.
  * One rank cannot reach the grouped ncclSend/ncclRecv path with data
  * (every layout of one peer is uniform): that needs two GPUs.
  */
@@ -163,6 +165,50 @@ static void check_alltoallv(const lshmoe_comm_desc_t *desc)
     lshmoe_ctx_destroy(ctx);
 }
 
+/* A fixed row-format codec on device buffers: accepted (the own segment
+ * arrives exact); LSH with coded centroids: refused by name, not yet on
+ * the device. One rank sends only its own segment, so the codec itself is
+ * tested segment by segment in test_device_codec. */
+static void check_fixed_codec(const lshmoe_comm_desc_t *desc)
+{
+    const int modes[] = {LSHMOE_CODEC_INT8, LSHMOE_CODEC_INT4E, LSHMOE_CODEC_LSH_INT8};
+    enum { N = 128, H = 96 };
+    static float send[N * H], recv[N * H];
+    for (size_t i = 0; i < N * H; i++)
+        send[i] = (float)((i * 2654435761u) % 1000) / 100.0f;
+    void *dsend, *drecv;
+    GPU_CUDA(cudaMalloc(&dsend, sizeof send));
+    GPU_CUDA(cudaMalloc(&drecv, sizeof send));
+    GPU_CUDA(cudaMemcpy(dsend, send, sizeof send, cudaMemcpyHostToDevice));
+    size_t cnt[1] = {N}, dis[1] = {0};
+    for (int m = 0; m < 3; m++) {
+        lshmoe_config_t cfg;
+        lshmoe_config_init(&cfg);
+        cfg.codec = modes[m];
+        lshmoe_ctx_t *ctx = NULL;
+        lshmoe_status_t st = lshmoe_ctx_create(desc, &cfg, &ctx);
+        GPU_CHECK(st == LSHMOE_OK, "ctx_create codec %d: %s", modes[m], lshmoe_status_name(st));
+        if (ctx == NULL)
+            continue;
+        GPU_CUDA(cudaMemset(drecv, 0, sizeof send));
+        st = lshmoe_alltoallv(ctx, dsend, cnt, dis, drecv, cnt, dis, LSHMOE_DTYPE_FP32, H, NULL);
+        if (modes[m] == LSHMOE_CODEC_LSH_INT8) {
+            GPU_CHECK(st == LSHMOE_ERR_UNSUPPORTED && strstr(lshmoe_last_error(ctx), "lsh"),
+                      "codec %d on device buffers: %s (%s)", modes[m], lshmoe_status_name(st),
+                      lshmoe_last_error(ctx));
+        } else {
+            GPU_CHECK(st == LSHMOE_OK, "codec %d on device buffers: %s", modes[m],
+                      lshmoe_last_error(ctx));
+            GPU_CUDA(cudaMemcpy(recv, drecv, sizeof recv, cudaMemcpyDeviceToHost));
+            GPU_CHECK(memcmp(send, recv, sizeof send) == 0, "codec %d: own segment exact",
+                      modes[m]);
+        }
+        lshmoe_ctx_destroy(ctx);
+    }
+    cudaFree(dsend);
+    cudaFree(drecv);
+}
+
 int main(void)
 {
     if (lshmoe_kn_cuda_device_count() == 0) {
@@ -182,6 +228,7 @@ int main(void)
     GPU_CHECK(desc.rank == 0 && desc.nranks == 1 && desc.kind == LSHMOE_COMM_NCCL, "desc fields");
     check_transport(&desc);
     check_alltoallv(&desc);
+    check_fixed_codec(&desc);
     ncclCommDestroy(comm);
     printf("%d checks, %d failed\n", gpu_checks, gpu_failures);
     return gpu_failures ? 1 : 0;
