@@ -9,8 +9,10 @@
  * the stream once per batch: to read the cluster counts (and the guard's
  * sums and the probe's key sample) back, which decide each segment's size
  * (encode), and to read the headers and then the validation result back
- * (decode: twice). LSH mode without residuals only; anything else is
- * LSHMOE_ERR_UNSUPPORTED, "not yet" on the device.
+ * (decode: twice). Encodes LSH mode without residuals and the fixed row
+ * formats without clustering (codec_device_rows.c); anything else is
+ * LSHMOE_ERR_UNSUPPORTED, "not yet" on the device. Decodes every row
+ * format, clustered or not; coded residuals are not decoded yet.
  */
 #ifndef LSHMOE_CODEC_DEVICE_H
 #define LSHMOE_CODEC_DEVICE_H
@@ -32,12 +34,14 @@ typedef struct lshmoe_dev_seg {
     lshmoe_codec_stats_t cs;
 } lshmoe_dev_seg_t;
 
-/* Is the codec's configuration one the device path runs? LSHMOE_OK, or
- * LSHMOE_ERR_UNSUPPORTED naming what is not there yet. */
+/* Is the codec's configuration one the device encoder runs? LSHMOE_OK,
+ * or LSHMOE_ERR_UNSUPPORTED naming what is not there yet. */
 lshmoe_status_t lshmoe_codec_dev_supported(const lshmoe_codec_t *codec);
 
 /* Encodes every segment not skipped into `stage` (device). On error the
- * message names the segment's index. */
+ * message names the segment's index. A row format: one host wait, and a
+ * second one when a segment holds NaN/Inf tokens (it takes the LSH path,
+ * as on the CPU). */
 lshmoe_status_t lshmoe_codec_dev_encode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec,
                                         lshmoe_dtype_t dtype, size_t hidden,
                                         lshmoe_dev_seg_t *segs, size_t nsegs, void *stage,

@@ -435,9 +435,14 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * when every received segment is validated and expanded; the copy of the
  * rank's own segment is still queued on `stream` then. The host waits on
  * the stream three times per call (reading cluster counts back to size the
- * exchange, the received headers, the validation result; docs/cuda.md). On device
- * buffers, only the lsh codec without residuals runs (LSHMOE_CODEC=lsh,
- * RESIDUAL_BITS 0) and the adaptive policy is off. Not thread-safe on one context: a call
+ * exchange, the received headers, the validation result; a fourth when a
+ * row-format segment holds NaN/Inf tokens; docs/cuda.md). On device
+ * buffers, the lsh codec without residuals (LSHMOE_CODEC=lsh, RESIDUAL_BITS
+ * 0) and the row formats without clustering (native, fp8, int8, int4,
+ * int4e, int2) run, writing the same wire bytes as on host buffers; LSH
+ * with coded or refined centroids, the budget codecs and residuals are
+ * LSHMOE_ERR_UNSUPPORTED naming the mode (segments in every row format
+ * are decoded); the adaptive policy is off. Not thread-safe on one context: a call
  * on a context that another call is using (another thread, or an MoE
  * expert hook calling back) returns LSHMOE_ERR_INVALID_ARG at once, with
  * the message in lshmoe_last_error(NULL), and does not join the collective.
