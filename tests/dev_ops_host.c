@@ -290,20 +290,8 @@ static lshmoe_status_t h_quant_rows_sse(int fmt, const void *tokens, lshmoe_dtyp
 static lshmoe_status_t h_ordered_sums(const double *row_sse, const double *norms, size_t ntokens,
                                       size_t step, double *sums, void *stream)
 {
-    double den = 0.0, sse = 0.0, ss = 0.0, sd = 0.0;
     (void)stream;
-    for (size_t i = 0; i < ntokens; i++) {
-        den += norms[i];
-        sse += row_sse != NULL ? row_sse[i] : 0.0;
-    }
-    for (size_t i = step / 2; i < ntokens; i += step) {
-        ss += row_sse != NULL ? row_sse[i] : 0.0;
-        sd += norms[i];
-    }
-    sums[0] = den;
-    sums[1] = sse;
-    sums[2] = ss;
-    sums[3] = sd;
+    lshmoe_qm_ordered_sums(row_sse, norms, ntokens, step, sums);
     return LSHMOE_OK;
 }
 

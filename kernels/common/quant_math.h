@@ -333,4 +333,27 @@ LSHMOE_HD static inline int lshmoe_qm_row_check(int fmt, const uint8_t *src, uin
     }
 }
 
+/* The row-format encoder's fp64 sums in lshmoe/codec_rd.c's order (token
+ * order, from 0.0): sums[0] of norms, sums[1] of row_sse (0 when NULL),
+ * sums[2] and sums[3] of row_sse and norms over tokens step/2, step/2 +
+ * step, ... (the sampled search's). One thread: any parallel order would
+ * round differently, and the encoder's decision must be the CPU's. */
+LSHMOE_HD static inline void lshmoe_qm_ordered_sums(const double *row_sse, const double *norms,
+                                                    uint64_t n, uint64_t step, double *sums)
+{
+    double den = 0.0, sse = 0.0, ss = 0.0, sd = 0.0;
+    for (uint64_t i = 0; i < n; i++) {
+        den += norms[i];
+        sse += row_sse != NULL ? row_sse[i] : 0.0;
+    }
+    for (uint64_t i = step / 2; i < n; i += step) {
+        ss += row_sse != NULL ? row_sse[i] : 0.0;
+        sd += norms[i];
+    }
+    sums[0] = den;
+    sums[1] = sse;
+    sums[2] = ss;
+    sums[3] = sd;
+}
+
 #endif /* LSHMOE_KERNELS_QUANT_MATH_H */

@@ -277,19 +277,7 @@ extern "C" lshmoe_status_t lshmoe_kn_cuda_quant_rows_sse(int fmt, const void *to
 static __global__ void ordered_sums_kernel(const double *row_sse, const double *norms,
                                            size_t n, size_t step, double *sums)
 {
-    double den = 0.0, sse = 0.0, ss = 0.0, sd = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        den += norms[i];
-        sse += row_sse != NULL ? row_sse[i] : 0.0;
-    }
-    for (size_t i = step / 2; i < n; i += step) {
-        ss += row_sse != NULL ? row_sse[i] : 0.0;
-        sd += norms[i];
-    }
-    sums[0] = den;
-    sums[1] = sse;
-    sums[2] = ss;
-    sums[3] = sd;
+    lshmoe_qm_ordered_sums(row_sse, norms, n, step, sums);
 }
 
 extern "C" lshmoe_status_t lshmoe_kn_cuda_ordered_sums(const double *row_sse,
