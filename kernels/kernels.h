@@ -186,6 +186,7 @@ typedef struct lshmoe_kn_seg {
 #define LSHMOE_KN_SEG_BAD_PAD      0x2u
 #define LSHMOE_KN_SEG_BAD_INDEX    0x4u
 #define LSHMOE_KN_SEG_BAD_ROW      0x8u  /* a coded row fails its check      */
+#define LSHMOE_KN_SEG_BAD_RESID    0x10u /* a residual scale not finite, >= 0 */
 
 /*
  * The kernels of a device memory kind, for the core's device data path
@@ -259,6 +260,24 @@ typedef struct lshmoe_kn_dev_ops {
     lshmoe_status_t (*dequant_expand)(const void *seg, const lshmoe_kn_seg_t *g, int fmt,
                                       lshmoe_dtype_t dtype, size_t hidden,
                                       const uint32_t *bad, void *out, void *stream);
+    /* ---- coded residuals (bits 8 or 4) ---- */
+    /* coded (lshmoe_kn_residual_bytes(hidden, bits) per token, any
+     * alignment) = lshmoe_kn_residual_encode() of the tokens against
+     * rows[cluster_of[i]], byte for byte. */
+    lshmoe_status_t (*residual_encode)(const void *tokens, const void *rows,
+                                       lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
+                                       const uint32_t *cluster_of, int bits, void *coded,
+                                       void *stream);
+    /* ORs LSHMOE_KN_SEG_BAD_RESID into *bad for a scale that is not finite
+     * and >= 0, LSHMOE_KN_SEG_BAD_PAD for nonzero padding after the
+     * section (ntokens residuals at seg + resid_off). */
+    lshmoe_status_t (*residual_check)(const void *seg, uint64_t resid_off, size_t ntokens,
+                                      size_t hidden, int bits, uint32_t *bad, void *stream);
+    /* out (expanded rows) += the decoded residuals as
+     * lshmoe_kn_residual_decode() adds them; nothing when *bad != 0. */
+    lshmoe_status_t (*residual_decode)(const void *seg, uint64_t resid_off, size_t ntokens,
+                                       int bits, lshmoe_dtype_t dtype, size_t hidden,
+                                       const uint32_t *bad, void *out, void *stream);
 } lshmoe_kn_dev_ops_t;
 
 /* The ops of a device memory kind; NULL for host memory (the CPU kernels

@@ -10,7 +10,9 @@
  * (straight into the segment's rows), the guard's sums and the key sample;
  * reads them back in one copy (the one host wait of encoding: the sizes of
  * the segments must be known on the host to size the exchange); then
- * queues each segment's index, padding, header and checksum.
+ * queues each segment's index, coded residuals, padding, header and
+ * checksum. The fixed row formats are codec_device_rows.c; segments with
+ * NaN/Inf tokens come back here, as on the CPU.
  */
 #include <stdio.h>
 #include <string.h>
@@ -48,10 +50,6 @@ lshmoe_status_t lshmoe_codec_dev_supported(const lshmoe_codec_t *codec)
                             "centroids and the budget codecs take host buffers",
                             codec->params.mode, name);
     }
-    if (codec->params.residual_bits != 0)
-        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED,
-                            "coded residuals (RESIDUAL_BITS %d) do not run on device "
-                            "buffers yet", codec->params.residual_bits);
     return LSHMOE_OK;
 }
 
@@ -213,6 +211,15 @@ static lshmoe_status_t write_segment(lshmoe_dev_ws_t *ws, const enc_job_t *j,
         LSHMOE_CHECK(ops->pack_index(cluster_of, n, (flags & LSHMOE_WIRE_F_IDX32) != 0,
                                      seg + lay.idx_off, (size_t)lshmoe_pad8(lay.idx_bytes),
                                      stream));
+        if (codec->params.residual_bits != 0) {
+            /* against the rows as the receiver decodes them (in place) */
+            uint64_t re = lay.resid_off + lay.resid_bytes;
+            LSHMOE_CHECK(ops->residual_encode(j->tokens, seg + lay.rows_off, j->dtype,
+                                              j->hidden, n, cluster_of,
+                                              codec->params.residual_bits,
+                                              seg + lay.resid_off, stream));
+            LSHMOE_CHECK(ops->zero(seg + re, (size_t)(lshmoe_pad8(re) - re), stream));
+        }
         lshmoe_codec_dev_header(hdr, flags, j, nrows, lay.payload_bytes);
         LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)lay.payload_bytes, stream));
         s->len = (size_t)(LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes);
@@ -372,9 +379,6 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
             continue;
         lshmoe_status_t st = lshmoe_codec_check_header(hdrs + i * LSHMOE_WIRE_HEADER_BYTES,
                                                        s->len, &h, &lay);
-        if (st == LSHMOE_OK && (h.flags & (LSHMOE_WIRE_F_RESID8 | LSHMOE_WIRE_F_RESID4)))
-            st = lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "wire segment with coded residuals: "
-                              "not decoded on the device yet");
         /* before the checksum is known (the CPU decoder checks it first):
          * a count the caller does not expect must not size any launch */
         if (st == LSHMOE_OK)
@@ -384,9 +388,16 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
         lshmoe_kn_seg_t g = seg_view(&h, &lay);
         const uint8_t *seg = (const uint8_t *)stage + s->off;
         int fmt = lshmoe_wire_fmt(h.flags);
+        int bits = (h.flags & LSHMOE_WIRE_F_RESID8) ? 8 : (h.flags & LSHMOE_WIRE_F_RESID4) ? 4 : 0;
         LSHMOE_CHECK(ops->check_segment(seg, &g, bad + i, stream));
+        if (bits != 0) /* checked before the expansion, which it gates */
+            LSHMOE_CHECK(ops->residual_check(seg, lay.resid_off, s->ntokens, hidden, bits,
+                                             bad + i, stream));
         if (fmt == LSHMOE_QM_NATIVE) {
             LSHMOE_CHECK(ops->unpack(seg, &g, row_bytes, bad + i, s->out, stream));
+            if (bits != 0)
+                LSHMOE_CHECK(ops->residual_decode(seg, lay.resid_off, s->ntokens, bits, dtype,
+                                                  hidden, bad + i, s->out, stream));
         } else {
             /* coded rows: checked as the CPU decoder checks them, then
              * decoded, rounded and expanded, gated on both checks */
@@ -417,7 +428,9 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
                             : (b & LSHMOE_KN_SEG_BAD_ROW) ? "a coded row has a scale that is "
                                                             "not finite and >= 0, an FP8 NaN "
                                                             "code or nonzero unused code bits"
-                                                          : "nonzero padding byte");
+                            : (b & LSHMOE_KN_SEG_BAD_RESID) ? "a residual scale is not finite "
+                                                              "and >= 0"
+                                                            : "nonzero padding byte");
     }
     return LSHMOE_OK;
 }

@@ -9,10 +9,10 @@
  * the stream once per batch: to read the cluster counts (and the guard's
  * sums and the probe's key sample) back, which decide each segment's size
  * (encode), and to read the headers and then the validation result back
- * (decode: twice). Encodes LSH mode without residuals and the fixed row
- * formats without clustering (codec_device_rows.c); anything else is
- * LSHMOE_ERR_UNSUPPORTED, "not yet" on the device. Decodes every row
- * format, clustered or not; coded residuals are not decoded yet.
+ * (decode: twice). Encodes LSH mode (with or without coded residuals) and
+ * the fixed row formats without clustering (codec_device_rows.c); anything
+ * else is LSHMOE_ERR_UNSUPPORTED, "not yet" on the device. Decodes every
+ * row format, clustered or not, and coded residuals.
  */
 #ifndef LSHMOE_CODEC_DEVICE_H
 #define LSHMOE_CODEC_DEVICE_H

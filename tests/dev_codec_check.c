@@ -119,7 +119,7 @@ static void batch_free(batch_t *b)
     free(b->hstage);
 }
 
-static lshmoe_codec_t *make_codec(int mode, double max_error, int guard, int search)
+static lshmoe_codec_t *make_codec(int mode, double max_error, int guard, int search, int resid)
 {
     lshmoe_codec_params_t p;
     memset(&p, 0, sizeof p);
@@ -133,6 +133,7 @@ static lshmoe_codec_t *make_codec(int mode, double max_error, int guard, int sea
     p.max_error = max_error;
     p.mode = mode;
     p.search = search;
+    p.residual_bits = resid;
     lshmoe_codec_t *codec = NULL;
     GPU_CHECK(lshmoe_codec_create(&p, &codec) == LSHMOE_OK, "codec: %s",
               lshmoe_error_thread_msg());
@@ -242,13 +243,25 @@ static void check_corrupt(batch_t *b, lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec
  * negative, and nonzero unused code bits, both resealed (the checksum
  * cannot catch what the sender computed it over). */
 static void check_damage(batch_t *b, lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec, int fmt,
-                         const uint8_t *wire, size_t len, size_t ntok)
+                         const uint8_t *wire, size_t len, size_t ntok, size_t hidden)
 {
     uint8_t *bad = malloc(len);
     memcpy(bad, wire, len);
     bad[LSHMOE_WIRE_HEADER_BYTES + 3] ^= 0x10;
     check_corrupt(b, ws, codec, bad, len, ntok, "checksum");
     uint16_t flags = lshmoe_get_le16(wire + LSHMOE_WIRE_OFF_FLAGS);
+    lshmoe_wire_layout_t lay;
+    if ((flags & (LSHMOE_WIRE_F_RESID8 | LSHMOE_WIRE_F_RESID4)) &&
+        lshmoe_wire_layout(flags, lshmoe_dtype_size(b->dt), hidden, ntok,
+                           lshmoe_get_le64(wire + LSHMOE_WIRE_OFF_NROWS), &lay) == 0) {
+        /* token 1's residual scale made NaN, resealed */
+        memcpy(bad, wire, len);
+        lshmoe_qm_put_f32(bad + lay.resid_off + lay.resid_stride, NAN);
+        lshmoe_put_le64(bad + LSHMOE_WIRE_OFF_CHECKSUM,
+                        lshmoe_wire_segment_checksum(bad, bad + LSHMOE_WIRE_HEADER_BYTES,
+                                                     len - LSHMOE_WIRE_HEADER_BYTES));
+        check_corrupt(b, ws, codec, bad, len, ntok, "residual scale");
+    }
     if (fmt != LSHMOE_QM_NATIVE && lshmoe_wire_fmt(flags) == fmt) {
         size_t stride = (size_t)lshmoe_qm_row_bytes(fmt, b->hidden);
         uint8_t *row1 = bad + LSHMOE_WIRE_HEADER_BYTES + stride;
@@ -280,12 +293,13 @@ static void check_damage(batch_t *b, lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec,
 }
 
 static const struct {
-    int mode, fmt;
+    int mode, fmt, resid;
 } row_modes[] = {
-    {LSHMOE_CODEC_LSH, LSHMOE_QM_NATIVE},  {LSHMOE_CODEC_NATIVE, LSHMOE_QM_NATIVE},
-    {LSHMOE_CODEC_FP8, LSHMOE_QM_FP8},     {LSHMOE_CODEC_INT8, LSHMOE_QM_INT8},
-    {LSHMOE_CODEC_INT4, LSHMOE_QM_INT4},   {LSHMOE_CODEC_INT4E, LSHMOE_QM_INT4E},
-    {LSHMOE_CODEC_INT2, LSHMOE_QM_INT2},
+    {LSHMOE_CODEC_LSH, LSHMOE_QM_NATIVE, 0},  {LSHMOE_CODEC_LSH, LSHMOE_QM_NATIVE, 8},
+    {LSHMOE_CODEC_LSH, LSHMOE_QM_NATIVE, 4},  {LSHMOE_CODEC_NATIVE, LSHMOE_QM_NATIVE, 0},
+    {LSHMOE_CODEC_FP8, LSHMOE_QM_FP8, 0},     {LSHMOE_CODEC_INT8, LSHMOE_QM_INT8, 0},
+    {LSHMOE_CODEC_INT4, LSHMOE_QM_INT4, 0},   {LSHMOE_CODEC_INT4E, LSHMOE_QM_INT4E, 0},
+    {LSHMOE_CODEC_INT2, LSHMOE_QM_INT2, 0},
 };
 /* Modes the device decodes but does not encode yet. */
 static const int cl_modes[] = {LSHMOE_CODEC_LSH_FP8, LSHMOE_CODEC_LSH_INT8,
@@ -315,11 +329,13 @@ static void check_shape(const lshmoe_kn_dev_ops_t *ops, void *stream, lshmoe_dty
                     continue; /* the search matters only to a measured row format */
                 lshmoe_codec_t *codec =
                     make_codec(row_modes[m].mode, budgets[g], budgets[g] > 0.0,
-                               search ? LSHMOE_CODEC_SEARCH_BISECT : LSHMOE_CODEC_SEARCH_SAMPLE);
+                               search ? LSHMOE_CODEC_SEARCH_BISECT : LSHMOE_CODEC_SEARCH_SAMPLE,
+                               row_modes[m].resid);
                 if (codec == NULL)
                     continue;
-                snprintf(what, sizeof what, "%s hidden %zu mode %d budget %g search %d",
-                         lshmoe_dtype_name(dt), hidden, row_modes[m].mode, budgets[g], search);
+                snprintf(what, sizeof what, "%s hidden %zu mode %d resid %d budget %g search %d",
+                         lshmoe_dtype_name(dt), hidden, row_modes[m].mode, row_modes[m].resid,
+                         budgets[g], search);
                 cpu_encode(&b, codec, wire, len, cst);
                 /* the second call of the same codec and shape allocates
                  * no device memory */
@@ -338,7 +354,7 @@ static void check_shape(const lshmoe_kn_dev_ops_t *ops, void *stream, lshmoe_dty
                     for (int i = 0; i < NSEG; i++)
                         if (seg_n[i] > 100 && i != SEG_SPECIAL)
                             check_damage(&b, &ws, codec, row_modes[m].fmt, wire[i], len[i],
-                                         seg_n[i]);
+                                         seg_n[i], hidden);
                 for (int i = 0; i < NSEG; i++)
                     free(wire[i]);
                 lshmoe_codec_destroy(codec);
@@ -351,7 +367,7 @@ static void check_shape(const lshmoe_kn_dev_ops_t *ops, void *stream, lshmoe_dty
 
     /* LSH with coded centroids: decoded through the ops, not encoded yet */
     for (size_t m = 0; m < sizeof cl_modes / sizeof cl_modes[0]; m++) {
-        lshmoe_codec_t *codec = make_codec(cl_modes[m], 0.6, 1, LSHMOE_CODEC_SEARCH_SAMPLE);
+        lshmoe_codec_t *codec = make_codec(cl_modes[m], 0.6, 1, LSHMOE_CODEC_SEARCH_SAMPLE, 0);
         if (codec == NULL)
             continue;
         snprintf(what, sizeof what, "%s hidden %zu mode %d", lshmoe_dtype_name(dt), hidden,

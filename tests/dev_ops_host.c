@@ -7,6 +7,7 @@
  * kernels. Scratch memory is allocated per call: this is a test double,
  * not a backend.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,6 +328,54 @@ static lshmoe_status_t h_dequant_expand(const void *seg, const lshmoe_kn_seg_t *
     return LSHMOE_OK;
 }
 
+static lshmoe_status_t h_residual_encode(const void *tokens, const void *rows,
+                                         lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
+                                         const uint32_t *cluster_of, int bits, void *coded,
+                                         void *stream)
+{
+    float *scratch = malloc((hidden + 1) * sizeof *scratch);
+    (void)stream;
+    if (scratch == NULL)
+        return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "host ops: residuals");
+    lshmoe_kn_residual_encode(tokens, rows, dtype, hidden, ntokens, cluster_of, bits, coded,
+                              scratch);
+    free(scratch);
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t h_residual_check(const void *seg, uint64_t resid_off, size_t ntokens,
+                                        size_t hidden, int bits, uint32_t *bad, void *stream)
+{
+    const uint8_t *r = (const uint8_t *)seg + resid_off;
+    size_t stride = lshmoe_kn_residual_bytes(hidden, bits);
+    (void)stream;
+    for (size_t i = 0; i < ntokens; i++) {
+        float s;
+        memcpy(&s, r + i * stride, sizeof s);
+        if (!isfinite(s) || s < 0.0f)
+            *bad |= LSHMOE_KN_SEG_BAD_RESID;
+    }
+    if (pad_bad(r, 0, ntokens * stride))
+        *bad |= LSHMOE_KN_SEG_BAD_PAD;
+    return LSHMOE_OK;
+}
+
+static lshmoe_status_t h_residual_decode(const void *seg, uint64_t resid_off, size_t ntokens,
+                                         int bits, lshmoe_dtype_t dtype, size_t hidden,
+                                         const uint32_t *bad, void *out, void *stream)
+{
+    (void)stream;
+    if (*bad)
+        return LSHMOE_OK;
+    float *scratch = malloc((hidden + 1) * sizeof *scratch);
+    if (scratch == NULL)
+        return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "host ops: residuals");
+    lshmoe_kn_residual_decode((const uint8_t *)seg + resid_off, dtype, hidden, ntokens, bits,
+                              out, scratch);
+    free(scratch);
+    return LSHMOE_OK;
+}
+
 const lshmoe_kn_dev_ops_t dev_ops_host = {
     .name = "host emulation",
     .default_stream = NULL,
@@ -351,4 +400,7 @@ const lshmoe_kn_dev_ops_t dev_ops_host = {
     .ordered_sums = h_ordered_sums,
     .check_rows = h_check_rows,
     .dequant_expand = h_dequant_expand,
+    .residual_encode = h_residual_encode,
+    .residual_check = h_residual_check,
+    .residual_decode = h_residual_decode,
 };

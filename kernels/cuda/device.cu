@@ -117,4 +117,7 @@ extern "C" const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops = {
     lshmoe_kn_cuda_ordered_sums,
     lshmoe_kn_cuda_check_rows,
     lshmoe_kn_cuda_dequant_expand,
+    lshmoe_kn_cuda_residual_encode,
+    lshmoe_kn_cuda_residual_check,
+    lshmoe_kn_cuda_residual_decode,
 };

@@ -174,6 +174,22 @@ lshmoe_status_t lshmoe_kn_cuda_dequant_expand(const void *seg, const lshmoe_kn_s
                                               int fmt, lshmoe_dtype_t dtype, size_t hidden,
                                               const uint32_t *bad, void *out, void *stream);
 
+/* Coded residuals (residual.cu): lshmoe_kn_residual_encode()'s bytes,
+ * the decoder's check of the scales and padding (LSHMOE_KN_SEG_BAD_RESID,
+ * LSHMOE_KN_SEG_BAD_PAD into *bad), and lshmoe_kn_residual_decode() added
+ * to the expanded rows in out, nothing written when *bad is nonzero. */
+lshmoe_status_t lshmoe_kn_cuda_residual_encode(const void *tokens, const void *rows,
+                                               lshmoe_dtype_t dtype, size_t hidden,
+                                               size_t ntokens, const uint32_t *cluster_of,
+                                               int bits, void *coded, void *stream);
+lshmoe_status_t lshmoe_kn_cuda_residual_check(const void *seg, uint64_t resid_off,
+                                              size_t ntokens, size_t hidden, int bits,
+                                              uint32_t *bad, void *stream);
+lshmoe_status_t lshmoe_kn_cuda_residual_decode(const void *seg, uint64_t resid_off,
+                                               size_t ntokens, int bits, lshmoe_dtype_t dtype,
+                                               size_t hidden, const uint32_t *bad, void *out,
+                                               void *stream);
+
 /* The ops table of LSHMOE_KN_MEM_CUDA (device.cu). */
 extern const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops;
 

@@ -437,12 +437,12 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * the stream three times per call (reading cluster counts back to size the
  * exchange, the received headers, the validation result; a fourth when a
  * row-format segment holds NaN/Inf tokens; docs/cuda.md). On device
- * buffers, the lsh codec without residuals (LSHMOE_CODEC=lsh, RESIDUAL_BITS
- * 0) and the row formats without clustering (native, fp8, int8, int4,
- * int4e, int2) run, writing the same wire bytes as on host buffers; LSH
- * with coded or refined centroids, the budget codecs and residuals are
- * LSHMOE_ERR_UNSUPPORTED naming the mode (segments in every row format
- * are decoded); the adaptive policy is off. Not thread-safe on one context: a call
+ * buffers, the lsh codec (with or without coded residuals) and the row
+ * formats without clustering (native, fp8, int8, int4, int4e, int2) run,
+ * writing the same wire bytes as on host buffers; LSH with coded or
+ * refined centroids and the budget codecs are LSHMOE_ERR_UNSUPPORTED
+ * naming the mode (segments in every row format are decoded); the
+ * adaptive policy is off. Not thread-safe on one context: a call
  * on a context that another call is using (another thread, or an MoE
  * expert hook calling back) returns LSHMOE_ERR_INVALID_ARG at once, with
  * the message in lshmoe_last_error(NULL), and does not join the collective.
@@ -462,7 +462,7 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * LSHMOE_ERR_INVALID_ARG also when one of send and recv is device memory
  * and the other host memory; LSHMOE_ERR_UNSUPPORTED (non-NULL stream with
  * host buffers; device buffers over a transport other than nccl, or with a
- * codec mode or residuals the device path does not run yet); LSHMOE_ERR_CUDA
+ * codec mode the device path does not run yet); LSHMOE_ERR_CUDA
  * (device path); LSHMOE_ERR_MISMATCH;
  * LSHMOE_ERR_PEER; LSHMOE_ERR_CORRUPT; LSHMOE_ERR_NO_MEMORY;
  * LSHMOE_ERR_TIMEOUT and transport errors (over a user communicator:
