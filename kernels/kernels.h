@@ -345,4 +345,15 @@ const char *lshmoe_kn_isa_name(lshmoe_kn_isa_t isa);
 void lshmoe_kn_checksum_stripes(const void *data, size_t nstripes,
                                 uint64_t lanes[LSHMOE_WCK_LANES]);
 
+/*
+ * Whole chunks of the wire checksum: for each of the `nchunks` chunks of
+ * LSHMOE_WCK_CHUNK bytes from `data` (any alignment), numbered from
+ * `first`, runs the lanes from lshmoe_wck_chunk_base(seed, number) over
+ * the chunk's stripes and adds each lane, avalanched, into acc[l]
+ * (lshmoe_wck_chunk() of kernels/common/wire_checksum.h without a tail).
+ * Every ISA level gives the same sums bit for bit. Thread-safe.
+ */
+void lshmoe_kn_checksum_chunks(const void *data, size_t nchunks, uint64_t first,
+                               uint64_t seed, uint64_t acc[LSHMOE_WCK_LANES]);
+
 #endif /* LSHMOE_KERNELS_H */

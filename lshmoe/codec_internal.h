@@ -89,7 +89,8 @@ static inline int lshmoe_wire_fmt(uint16_t flags)
 }
 
 /* The version a segment with these flags is written as: since the
- * checksum changed (version 3), every segment is of the one version. */
+ * checksum changed (versions 3 and 4), every segment is of the one
+ * version. */
 static inline uint16_t lshmoe_wire_version_for(uint16_t flags)
 {
     (void)flags;
