@@ -181,6 +181,12 @@ typedef struct lshmoe_kn_seg {
     int      raw, idx32;
 } lshmoe_kn_seg_t;
 
+/* Device scratch the seal and check_segment methods take (`ws`, 8-byte
+ * aligned): one partial sum of the wire checksum per lane and per block of
+ * the chunk kernel. Used in stream order: one workspace serves every
+ * segment of a stream, one after the other. */
+#define LSHMOE_KN_DEV_CHECKSUM_WS_BYTES ((size_t)128 * 1024)
+
 /* Bits of a device validation result (0: the segment is intact). */
 #define LSHMOE_KN_SEG_BAD_CHECKSUM 0x1u
 #define LSHMOE_KN_SEG_BAD_PAD      0x2u
@@ -226,10 +232,10 @@ typedef struct lshmoe_kn_dev_ops {
                                    uint64_t *out, void *stream);
     lshmoe_status_t (*pack_index)(const uint32_t *cluster_of, size_t ntokens, int idx32,
                                   void *dst, size_t padded_bytes, void *stream);
-    lshmoe_status_t (*seal)(void *seg, const void *header, size_t payload_bytes,
+    lshmoe_status_t (*seal)(void *seg, const void *header, size_t payload_bytes, void *ws,
                             void *stream);
     lshmoe_status_t (*check_segment)(const void *seg, const lshmoe_kn_seg_t *g,
-                                     uint32_t *bad, void *stream);
+                                     uint32_t *bad, void *ws, void *stream);
     lshmoe_status_t (*unpack)(const void *seg, const lshmoe_kn_seg_t *g, size_t row_bytes,
                               const uint32_t *bad, void *out, void *stream);
 } lshmoe_kn_dev_ops_t;

@@ -184,7 +184,8 @@ static lshmoe_status_t write_segment(lshmoe_dev_ws_t *ws, const enc_job_t *j,
                                      seg + lay.idx_off, (size_t)lshmoe_pad8(lay.idx_bytes),
                                      stream));
         header_bytes(hdr, flags, j, nrows, lay.payload_bytes);
-        LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)lay.payload_bytes, stream));
+        LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)lay.payload_bytes, ws->checksum_ws.ptr,
+                               stream));
         s->len = (size_t)(LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes);
     } else {
         uint64_t payload = j->raw_len - LSHMOE_WIRE_HEADER_BYTES;
@@ -193,7 +194,7 @@ static lshmoe_status_t write_segment(lshmoe_dev_ws_t *ws, const enc_job_t *j,
         LSHMOE_CHECK(ops->zero(seg + LSHMOE_WIRE_HEADER_BYTES + j->token_bytes,
                                (size_t)(payload - j->token_bytes), stream));
         header_bytes(hdr, LSHMOE_WIRE_F_RAW, j, n, payload);
-        LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)payload, stream));
+        LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)payload, ws->checksum_ws.ptr, stream));
         s->len = j->raw_len;
         nrows = n;
     }
@@ -252,6 +253,8 @@ lshmoe_status_t lshmoe_codec_dev_encode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
     }
     LSHMOE_CHECK(queue_analysis(ws, codec, dtype, hidden, segs, nsegs, stage, tries, per,
                                 stream));
+    LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->checksum_ws, LSHMOE_KN_DEV_CHECKSUM_WS_BYTES,
+                                    stream));
     /* The host wait of encoding: sizes decide the exchange. */
     LSHMOE_CHECK(ws->ops->copy(host_rb, ws->small.ptr, nsegs * per, stream));
     LSHMOE_CHECK(ws->ops->sync(stream));
@@ -312,6 +315,8 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
                                    (const uint8_t *)stage + segs[i].off,
                                    LSHMOE_WIRE_HEADER_BYTES, stream));
     LSHMOE_CHECK(ops->zero(bad, 4 * nsegs, stream));
+    LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->checksum_ws, LSHMOE_KN_DEV_CHECKSUM_WS_BYTES,
+                                    stream));
     /* first host wait of decoding: the headers decide the launches */
     LSHMOE_CHECK(ops->copy(hdrs, ws->small.ptr, hb, stream));
     LSHMOE_CHECK(ops->sync(stream));
@@ -336,7 +341,7 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
             return seg_fail(i, st);
         lshmoe_kn_seg_t g = seg_view(&h, &lay);
         const uint8_t *seg = (const uint8_t *)stage + s->off;
-        LSHMOE_CHECK(ops->check_segment(seg, &g, bad + i, stream));
+        LSHMOE_CHECK(ops->check_segment(seg, &g, bad + i, ws->checksum_ws.ptr, stream));
         LSHMOE_CHECK(ops->unpack(seg, &g, row_bytes, bad + i, s->out, stream));
         s->cs.tokens += s->ntokens;
         s->cs.rows += h.nrows;

@@ -75,7 +75,7 @@ void lshmoe_dev_ws_release(lshmoe_dev_ws_t *ws, void *stream)
     (void)ws->ops->sync(stream);
     lshmoe_dev_buf_t *bufs[] = {&ws->send_stage, &ws->recv_stage, &ws->keys, &ws->cluster_of,
                                 &ws->sizes,      &ws->starts,     &ws->members, &ws->guard_ws,
-                                &ws->group_ws,   &ws->small};
+                                &ws->group_ws,   &ws->small,      &ws->checksum_ws};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         dev_free(ws, bufs[i], stream);
     for (int i = 0; i < LSHMOE_DEV_HASHERS; i++) {

@@ -37,6 +37,8 @@ typedef struct lshmoe_dev_ws {
     lshmoe_dev_buf_t keys, cluster_of, sizes, starts, members, guard_ws, group_ws;
     lshmoe_dev_buf_t small;           /* read-back area: counts, sums, keys,
                                          headers, validation flags          */
+    lshmoe_dev_buf_t checksum_ws;     /* the checksum's partial sums (seal,
+                                         check_segment)                     */
     lshmoe_buf_t     host_small;      /* its host mirror                     */
     struct {
         size_t hidden;

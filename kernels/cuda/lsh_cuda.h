@@ -122,15 +122,19 @@ lshmoe_status_t lshmoe_kn_cuda_pack_index(const uint32_t *cluster_of, size_t nto
 
 /* Writes `header` (48 host bytes, read before the call returns; its
  * checksum field is ignored) at seg (8-byte aligned, payload_bytes after
- * the header), then the segment's checksum into it. */
+ * the header), then the segment's checksum into it. The payload's chunks
+ * spread over the grid (partial sums in `ws`, LSHMOE_KN_DEV_CHECKSUM_WS_BYTES
+ * of device scratch, 8-byte aligned, free in stream order), then a
+ * one-block finaliser: two launches. */
 lshmoe_status_t lshmoe_kn_cuda_seal(void *seg, const void *header, size_t payload_bytes,
-                                    void *stream);
+                                    void *ws, void *stream);
 
 /* ORs LSHMOE_KN_SEG_BAD_* into *bad (device u32, zeroed by the caller) for
  * a wrong checksum, nonzero padding or an index entry >= nrows. The header
- * itself was checked on the host (g describes it). */
+ * itself was checked on the host (g describes it). `ws` as for
+ * lshmoe_kn_cuda_seal(). */
 lshmoe_status_t lshmoe_kn_cuda_check_segment(const void *seg, const lshmoe_kn_seg_t *g,
-                                             uint32_t *bad, void *stream);
+                                             uint32_t *bad, void *ws, void *stream);
 
 /* Token t of out = row index[t] of the segment (raw: row t), row_bytes
  * each; writes nothing when *bad is nonzero on the device. */

@@ -122,6 +122,7 @@ static void check_dtype(lshmoe_dtype_t dt, double max_error)
     GPU_CUDA(cudaStreamCreate(&s));
 
     uint64_t allocs_warm = 0;
+    int multi_chunk_tail = 0; /* a payload of several checksum chunks and a tail */
     for (int rep = 0; rep < 3; rep++) {
         for (int i = 0; i < NSEG; i++)
             memset(&segs[i].cs, 0, sizeof segs[i].cs);
@@ -141,6 +142,8 @@ static void check_dtype(lshmoe_dtype_t dt, double max_error)
                 }
             GPU_CHECK(diff == SIZE_MAX, "dtype %s guard %g segment %d: wire bytes differ "
                       "from the CPU's at byte %zu", lshmoe_dtype_name(dt), max_error, i, diff);
+            size_t payload = segs[i].len - LSHMOE_WIRE_HEADER_BYTES;
+            multi_chunk_tail += payload > LSHMOE_WCK_CHUNK && payload % LSHMOE_WCK_STRIPE != 0;
             printf("%-5s guard %-5g segment %d: %4zu tokens, %8zu wire bytes, %s, %s\n",
                    lshmoe_dtype_name(dt), max_error, i, seg_n[i], segs[i].len,
                    segs[i].cs.segments_compressed ? "compressed" : "raw",
@@ -177,6 +180,9 @@ static void check_dtype(lshmoe_dtype_t dt, double max_error)
                       "then %llu", (unsigned long long)allocs_warm,
                       (unsigned long long)ws.allocs);
     }
+
+    GPU_CHECK(multi_chunk_tail > 0, "dtype %s guard %g: no segment of several checksum "
+              "chunks with a tail", lshmoe_dtype_name(dt), max_error);
 
     /* a flipped payload byte: CORRUPT, and the output keeps its old bytes */
     uint8_t *bad = malloc(cpu_len[0]);
