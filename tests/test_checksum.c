@@ -114,6 +114,21 @@ static void test_checksum_same_at_every_level(void)
     free(buf);
 }
 
+/* 1 when replacing the aligned word at w of buf[0..len) (the last one
+ * possibly partial) by other bytes leaves the checksum h; buf restored. */
+static int misses_word_change(uint8_t *buf, size_t len, size_t w, uint64_t seed, uint64_t h)
+{
+    size_t end = w + 8 < len ? w + 8 : len;
+    uint8_t keep[8];
+    memcpy(keep, buf + w, end - w);
+    /* a nonzero xor on one byte at least: the word differs */
+    for (size_t i = w; i < end; i++)
+        buf[i] ^= (uint8_t)(lt_hash64(len, i) | (i == w));
+    int missed = lshmoe_wire_checksum(buf, len, seed) == h;
+    memcpy(buf + w, keep, end - w);
+    return missed;
+}
+
 /* Every aligned word (the last one possibly partial) replaced by other
  * bytes, and every single bit flipped, at every level. */
 static void test_checksum_single_word_changes(void)
@@ -130,16 +145,8 @@ static void test_checksum_single_word_changes(void)
             size_t len = k <= 200 ? k : longer[k - 201];
             fill(buf, len, 5 + len);
             uint64_t h = lshmoe_wire_checksum(buf, len, 3);
-            for (size_t w = 0; w < len; w += 8) {
-                size_t end = w + 8 < len ? w + 8 : len;
-                uint8_t keep[8];
-                memcpy(keep, buf + w, end - w);
-                /* a nonzero xor on one byte at least: the word differs */
-                for (size_t i = w; i < end; i++)
-                    buf[i] ^= (uint8_t)(lt_hash64(len, i) | (i == w));
-                missed += lshmoe_wire_checksum(buf, len, 3) == h;
-                memcpy(buf + w, keep, end - w);
-            }
+            for (size_t w = 0; w < len; w += 8)
+                missed += (size_t)misses_word_change(buf, len, w, 3, h);
             if (len <= 300)
                 for (size_t b = 0; b < 8 * len; b++) {
                     buf[b / 8] ^= (uint8_t)(1u << (b % 8));
@@ -175,13 +182,8 @@ static void test_checksum_single_word_changes_across_chunks(void)
             uint64_t h = lshmoe_wire_checksum(buf, len, 9);
             for (size_t w = 0; w < len; w += 8) {
                 size_t end = w + 8 < len ? w + 8 : len;
-                uint8_t keep[8];
-                memcpy(keep, buf + w, end - w);
-                for (size_t i = w; i < end; i++)
-                    buf[i] ^= (uint8_t)(lt_hash64(len, i) | (i == w));
-                missed += lshmoe_wire_checksum(buf, len, 9) == h;
+                missed += (size_t)misses_word_change(buf, len, w, 9, h);
                 words++;
-                memcpy(buf + w, keep, end - w);
                 size_t in_stripe = w % LSHMOE_WCK_STRIPE, in_chunk = w % CK;
                 int edge_stripe = in_chunk < LSHMOE_WCK_STRIPE ||
                                   in_chunk >= CK - LSHMOE_WCK_STRIPE;
