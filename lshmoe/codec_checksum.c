@@ -36,8 +36,9 @@
  * - The finaliser folds the accumulators in order through steps that are
  *   bijections both of the running hash and of the (avalanched)
  *   accumulator, so the result differs.
- * A changed length changes the finaliser's first value (and with it the
- * whole fold, which is a bijection of it for fixed accumulators).
+ * The length also enters the finaliser's first value, so a truncated
+ * input folds from another start (caught with high probability, not with
+ * certainty, since its accumulators differ too).
  * Chunks that trade places start their lanes from other values (the start
  * depends on the chunk's index through an avalanche), so a swap changes
  * the sum except with probability about 2^-64, like other corruption.
