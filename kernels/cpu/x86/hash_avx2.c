@@ -202,6 +202,17 @@ static void hl_transpose(const float *rows, size_t stride, float *cols)
     }
 }
 
+static void hl_pack_keys(const float *vals, int L, int bits, uint64_t *out)
+{
+    __m256i k = _mm256_setzero_si256();
+    for (int g = 0; g < L; g++)
+        k = _mm256_or_si256(k, _mm256_sll_epi32(_mm256_cvttps_epi32(_mm256_loadu_ps(vals + 8 * g)),
+                                                _mm_cvtsi32_si128(g * bits)));
+    _mm256_storeu_si256((__m256i *)(void *)out, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(k)));
+    _mm256_storeu_si256((__m256i *)(void *)(out + 4),
+                        _mm256_cvtepu32_epi64(_mm256_extracti128_si256(k, 1)));
+}
+
 #include "kernels/cpu/x86/hash_lanes.h"
 
 void lshmoe_kn_hash_avx2(const lshmoe_kn_hasher_t *hasher, const void *tokens,

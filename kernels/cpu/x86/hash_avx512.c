@@ -183,6 +183,16 @@ static void hl_transpose(const float *rows, size_t stride, float *cols)
     }
 }
 
+static void hl_pack_keys(const float *vals, int L, int bits, uint64_t *out)
+{
+    __m512i k = _mm512_setzero_si512();
+    for (int g = 0; g < L; g++)
+        k = _mm512_or_si512(k, _mm512_sll_epi32(_mm512_cvttps_epi32(_mm512_loadu_ps(vals + 16 * g)),
+                                                _mm_cvtsi32_si128(g * bits)));
+    _mm512_storeu_si512(out, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(k)));
+    _mm512_storeu_si512(out + 8, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(k, 1)));
+}
+
 #include "kernels/cpu/x86/hash_lanes.h"
 
 void lshmoe_kn_hash_avx512(const lshmoe_kn_hasher_t *hasher, const void *tokens,

@@ -27,7 +27,9 @@
  *    additions of the reference, stage by stage;
  *  - argmax: |y_j| > best in increasing j (the first maximum wins), then the
  *    sign test y_j* < 0, as lshmoe_kn_block_value() does;
- *  - key: lshmoe_kn_key_add() and lshmoe_kn_key_finish() per token.
+ *  - key: lshmoe_kn_key_add() and lshmoe_kn_key_finish() per token, or,
+ *    for packed keys of at most 31 bits, the same bit fields ORed together
+ *    in all lanes at once (hl_pack_keys).
  * Tokens whose folded vector is huge or not finite (any_huge) are hashed
  * by the reference one at a time, as in the per-token kernels; their lanes
  * are zeroed and ignored (lanes never mix).
@@ -42,6 +44,11 @@
  *   hl_transpose(rows, stride, cols)
  *                             cols[j * HL_LANES + t] = rows[t * stride + j]
  *                             for t, j < HL_LANES
+ *   hl_pack_keys(vals, L, bits, out)
+ *                             out[t] = OR over g < L of (unsigned)vals[g][t]
+ *                             << (g * bits), for L * bits <= 31: the packed
+ *                             key (lshmoe_kn_key_add's sum of disjoint bit
+ *                             fields) of every lane at once
  *   fold(row, dtype, signs, hidden, m, z), any_huge(z, m)
  *                             as in the per-token kernel
  */
@@ -177,7 +184,15 @@ static size_t hl_batch(const lshmoe_kn_hasher_t *hasher, const lshmoe_kn_hasher_
         hl_rotate(z, v->rot_sign + (size_t)r * (size_t)v->rounds * m, v->rounds, m, y);
         hl_blocks(v, r, y, vals);
     }
+    uint64_t packed[HL_LANES];
+    const int pack32 = v->packed && v->nhash * v->bits <= 31;
+    if (pack32)
+        hl_pack_keys(vals, v->nhash, v->bits, packed);
     for (size_t t = 0; t < nt; t++) {
+        if (pack32 && !(rare & (1u << t))) {
+            keys[t] = packed[t];
+            continue;
+        }
         if (rare & (1u << t)) {
             size_t nf = 0;
             /* the reference's workspace lies before the lanes' part */
