@@ -175,26 +175,19 @@ typedef __m256 hl_mask;
 #define hl_gt(a, b)       _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
 #define hl_sel(m, a, b)   _mm256_blendv_ps((a), (b), (m))
 
-/* 8 x 8 tile: unpack pairs of rows, then pairs of pairs (64-bit), then
- * swap 128-bit halves. */
-static void hl_transpose(const float *rows, size_t stride, float *cols)
+/* Transposition steps (hash_lanes.h's hl_transpose): unpack 32- and
+ * 64-bit elements inside each 128-bit half, then swap the halves. */
+#define hl_unpacklo32(a, b) _mm256_unpacklo_ps((a), (b))
+#define hl_unpackhi32(a, b) _mm256_unpackhi_ps((a), (b))
+#define hl_unpacklo64(a, b) \
+    _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)))
+#define hl_unpackhi64(a, b) \
+    _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)))
+
+/* b[4 i + c], 128-bit half L, holds rows 4 i .. 4 i + 3 at column 4 L + c;
+ * column 4 L + c of the tile is half L of b[c] and of b[4 + c]. */
+static void hl_transpose_blocks(const __m256 *b, float *cols)
 {
-    __m256 r[8], a[8], b[8];
-    for (int t = 0; t < 8; t++)
-        r[t] = _mm256_loadu_ps(rows + (size_t)t * stride);
-    for (int i = 0; i < 8; i += 2) {
-        a[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        a[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    /* b[4 i + c], 128-bit half L: rows 4 i .. 4 i + 3 at column 4 L + c */
-    for (int i = 0; i < 8; i += 4) {
-        __m256d a0 = _mm256_castps_pd(a[i]), a1 = _mm256_castps_pd(a[i + 1]),
-                a2 = _mm256_castps_pd(a[i + 2]), a3 = _mm256_castps_pd(a[i + 3]);
-        b[i] = _mm256_castpd_ps(_mm256_unpacklo_pd(a0, a2));
-        b[i + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a0, a2));
-        b[i + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(a1, a3));
-        b[i + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(a1, a3));
-    }
     for (int c = 0; c < 4; c++) {
         _mm256_storeu_ps(cols + (size_t)c * 8, _mm256_permute2f128_ps(b[c], b[4 + c], 0x20));
         _mm256_storeu_ps(cols + (size_t)(4 + c) * 8,

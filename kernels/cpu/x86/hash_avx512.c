@@ -151,26 +151,21 @@ typedef __mmask16 hl_mask;
 #define hl_gt(a, b)       _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 #define hl_sel(m, a, b)   _mm512_mask_blend_ps((m), (a), (b))
 
-/* 16 x 16 tile: unpack pairs of rows, then pairs of pairs (64-bit), then
- * a 4 x 4 transposition of 128-bit blocks. */
-static void hl_transpose(const float *rows, size_t stride, float *cols)
+/* Transposition steps (hash_lanes.h's hl_transpose): unpack 32- and
+ * 64-bit elements inside each 128-bit block, then a 4 x 4 transposition of
+ * the 128-bit blocks themselves. */
+#define hl_unpacklo32(a, b) _mm512_unpacklo_ps((a), (b))
+#define hl_unpackhi32(a, b) _mm512_unpackhi_ps((a), (b))
+#define hl_unpacklo64(a, b) \
+    _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)))
+#define hl_unpackhi64(a, b) \
+    _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)))
+
+/* b[4 i + c], 128-bit block L, holds rows 4 i .. 4 i + 3 at column 4 L + c;
+ * column 4 L + c of the tile is block L of b[c], b[4 + c], b[8 + c],
+ * b[12 + c]. */
+static void hl_transpose_blocks(const __m512 *b, float *cols)
 {
-    __m512 r[16], a[16], b[16];
-    for (int t = 0; t < 16; t++)
-        r[t] = _mm512_loadu_ps(rows + (size_t)t * stride);
-    for (int i = 0; i < 16; i += 2) {
-        a[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        a[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    /* b[4 i + c], 128-bit block L: rows 4 i .. 4 i + 3 at column 4 L + c */
-    for (int i = 0; i < 16; i += 4) {
-        __m512d a0 = _mm512_castps_pd(a[i]), a1 = _mm512_castps_pd(a[i + 1]),
-                a2 = _mm512_castps_pd(a[i + 2]), a3 = _mm512_castps_pd(a[i + 3]);
-        b[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
-        b[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
-        b[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
-        b[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
-    }
     for (int c = 0; c < 4; c++) {
         __m512 p0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44);
         __m512 p1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);

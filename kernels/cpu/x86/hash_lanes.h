@@ -41,9 +41,12 @@
  *   hl_set1, hl_zero, hl_add, hl_sub, hl_mul, hl_abs
  *   hl_gt(a, b)               a > b (false for NaN)
  *   hl_sel(m, a, b)           lanes of b where m is set, else of a
- *   hl_transpose(rows, stride, cols)
- *                             cols[j * HL_LANES + t] = rows[t * stride + j]
- *                             for t, j < HL_LANES
+ *   hl_unpacklo32, hl_unpackhi32, hl_unpacklo64, hl_unpackhi64
+ *                             interleave the low / high 32- or 64-bit
+ *                             elements of two vectors in each 128-bit block
+ *   hl_transpose_blocks(b, cols)
+ *                             the last step of hl_transpose (below): moves
+ *                             the 128-bit blocks of b into place
  *   hl_pack_keys(vals, L, bits, out)
  *                             out[t] = OR over g < L of (unsigned)vals[g][t]
  *                             << (g * bits), for L * bits <= 31: the packed
@@ -142,6 +145,27 @@ static void hl_blocks(const lshmoe_kn_hasher_view_t *v, int r, const float *y, f
         hl_vec neg = hl_sel(hl_gt(zero, best_y), zero, one);
         hl_store(vals + (size_t)g * HL_LANES, hl_add(hl_add(best_j, best_j), neg));
     }
+}
+
+/* cols[j * HL_LANES + t] = rows[t * stride + j] for t, j < HL_LANES: an
+ * HL_LANES x HL_LANES tile transposed. After the two unpack steps, b[4 i + c]
+ * holds, in 128-bit block L, rows 4 i .. 4 i + 3 at column 4 L + c. */
+static void hl_transpose(const float *rows, size_t stride, float *cols)
+{
+    hl_vec r[HL_LANES], a[HL_LANES], b[HL_LANES];
+    for (size_t t = 0; t < HL_LANES; t++)
+        r[t] = hl_load(rows + t * stride);
+    for (size_t i = 0; i < HL_LANES; i += 2) {
+        a[i] = hl_unpacklo32(r[i], r[i + 1]);
+        a[i + 1] = hl_unpackhi32(r[i], r[i + 1]);
+    }
+    for (size_t i = 0; i < HL_LANES; i += 4) {
+        b[i] = hl_unpacklo64(a[i], a[i + 2]);
+        b[i + 1] = hl_unpackhi64(a[i], a[i + 2]);
+        b[i + 2] = hl_unpacklo64(a[i + 1], a[i + 3]);
+        b[i + 3] = hl_unpackhi64(a[i + 1], a[i + 3]);
+    }
+    hl_transpose_blocks(b, cols);
 }
 
 /*
