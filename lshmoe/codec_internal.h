@@ -51,6 +51,7 @@ struct lshmoe_codec {
     uint64_t     warm_count;  /* budget segments searched (re-anchoring)     */
     lshmoe_buf_t sample_ws;   /* sampled estimates of the budget search      */
     lshmoe_buf_t norms;       /* fp64 |x|^2 per token of the segment         */
+    lshmoe_buf_t probe_rows;  /* sampled tokens gathered for the probe       */
 };
 
 /* One segment being encoded (codec_encode.c, codec_rd.c). */
