@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the lshmoe authors */
+
+/*
+ * MoE mode on device buffers: dispatch and combine with x, y, the batches,
+ * the payloads and the rows in device memory, over the nccl transport,
+ * stream-ordered on the caller's stream. The kernels are reached through
+ * the device ops table only (moe_gather, moe_combine, copy, zero, sync).
+ *
+ * The same rounds and the same wire payloads as the host path (moe_int.h),
+ * so a rank on device buffers and a rank on host buffers can share a pass.
+ * What this version does on the device is the uncompressed pass: every
+ * expert's rows travel raw (groups of one), as the host path sends them
+ * with compress 0 (or a hidden size the hash cannot take) and the NATIVE
+ * row format. Then y_ts = E(x_t) exactly, compensation has nothing to add,
+ * and the combine's gate-weighted sum (kernel moe_combine) is the host's,
+ * bit for bit. Clustering, row formats, token hooks and the backward
+ * pass are refused (LSHMOE_ERR_UNSUPPORTED) before any round.
+ *
+ * The host waits for the stream twice per pass (docs/cuda.md): in dispatch
+ * for the peers' row counts (they size the batches the host describes to
+ * the expert functions), and in combine for the peers' row-format bytes
+ * (a malformed payload must fail the call before y is written).
+ *
+ * The layout's tables are uploaded once per layout: the token of each
+ * routed entry (the gather's index) and the entry and gate of each slot
+ * (the combine's). Device memory is the handle's, grown on demand through
+ * the context's allocator hooks, and kept until the handle is destroyed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common/quant_math.h"
+#include "lshmoe/common/error.h"
+#include "lshmoe/common/timer.h"
+#include "lshmoe/moe_int.h"
+
+/* Payload regions on the device start on this boundary, so that the
+ * kernels can use wide copies. */
+#define MOE_DEV_ALIGN 256u
+
+struct moe_dev {
+    lshmoe_dev_ws_t  mem;        /* ops and hooks of the handle's memory    */
+    void            *stream;     /* of the last call (for the final wait)   */
+    int              uploaded;   /* the layout's tables are on the device   */
+    lshmoe_dev_buf_t ent_tok;    /* u64 [nent]: token of each entry         */
+    lshmoe_dev_buf_t slot_row;   /* u64 [ntok * topk]: entry or UINT64_MAX  */
+    lshmoe_dev_buf_t gate;       /* f32 [ntok * topk]                       */
+    lshmoe_dev_buf_t send, recv, junk;
+    lshmoe_dev_buf_t bin, bout, bsize;
+    lshmoe_dev_buf_t rows;       /* nrows x hidden: E(c) back at the owner  */
+    lshmoe_buf_t     host;       /* host staging: tables, prefixes read back */
+};
+
+static size_t dev_round(size_t n)
+{
+    return (n + MOE_DEV_ALIGN - 1) & ~(size_t)(MOE_DEV_ALIGN - 1);
+}
+
+lshmoe_status_t moe_dev_check(const lshmoe_moe_t *m, lshmoe_kn_mem_t kind, const char *what)
+{
+    const lshmoe_ctx_t *ctx = m->ctx;
+    if (lshmoe_kn_dev_ops(kind) == NULL)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: %s memory: no kernels for it in "
+                            "this build", what, lshmoe_kn_mem_name(kind));
+    if (strcmp(ctx->tl_ops->name, "nccl") != 0)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: %s buffers need the nccl transport; "
+                            "this context uses %s", what, lshmoe_kn_mem_name(kind),
+                            ctx->tl_ops->name);
+    if (m->hasher != NULL)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: clustering on device buffers is not "
+                            "in this version: create the context with compress 0 (tokens "
+                            "travel raw), or pass host buffers", what);
+    if (m->row_fmt != LSHMOE_QM_NATIVE)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: coded rows (LSHMOE_CODEC %d) on "
+                            "device buffers are not in this version: create the context "
+                            "with compress 0, or pass host buffers", what, ctx->cfg.codec);
+    if (m->token_fn != NULL)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: token hooks on device buffers are "
+                            "not in this version: remove the hook, or pass host buffers",
+                            what);
+    return LSHMOE_OK;
+}
+
+/* The handle's device state, created on its first device call. */
+static lshmoe_status_t dev_state(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void *stream)
+{
+    if (h->dev == NULL) {
+        h->dev = calloc(1, sizeof *h->dev);
+        if (h->dev == NULL)
+            return lshmoe_error(LSHMOE_ERR_NO_MEMORY, "MoE device state");
+        const lshmoe_dev_ws_t *cws = &m->ctx->dev;
+        h->dev->mem.ops = lshmoe_kn_dev_ops(LSHMOE_KN_MEM_CUDA);
+        /* the context's hooks, kept with the memory they allocate */
+        h->dev->mem.alloc_fn = cws->alloc_fn;
+        h->dev->mem.free_fn = cws->free_fn;
+        h->dev->mem.user = cws->user;
+    }
+    h->dev->stream = stream;
+    return LSHMOE_OK;
+}
+
+/* Uploads the layout's gather and combine tables (once per layout). */
+static lshmoe_status_t upload_layout(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h,
+                                     void *stream)
+{
+    struct moe_dev *d = h->dev;
+    if (d->uploaded)
+        return LSHMOE_OK;
+    size_t K = (size_t)m->topk, ns = h->ntok * K;
+    size_t n = h->nent > ns ? h->nent : ns;
+    const lshmoe_kn_dev_ops_t *ops = d->mem.ops;
+    LSHMOE_CHECK(lshmoe_buf_reserve(&d->host, (n + 1) * sizeof(uint64_t)));
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->ent_tok, (h->nent + 1) * sizeof(uint64_t),
+                                    stream));
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->slot_row, (ns + 1) * sizeof(uint64_t),
+                                    stream));
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->gate, (ns + 1) * sizeof(float), stream));
+    uint64_t *tab = d->host.ptr;
+    /* Each copy from pageable memory has read its source when it returns,
+     * so one host table serves all three. */
+    for (size_t i = 0; i < h->nent; i++)
+        tab[i] = h->ent_slot[i] / K;
+    LSHMOE_CHECK(ops->copy(d->ent_tok.ptr, tab, h->nent * sizeof *tab, stream));
+    for (size_t i = 0; i < ns; i++)
+        tab[i] = h->slot_ent[i] == SIZE_MAX ? UINT64_MAX : (uint64_t)h->slot_ent[i];
+    LSHMOE_CHECK(ops->copy(d->slot_row.ptr, tab, ns * sizeof *tab, stream));
+    LSHMOE_CHECK(ops->copy(d->gate.ptr, h->gate, ns * sizeof *h->gate, stream));
+    d->uploaded = 1;
+    return LSHMOE_OK;
+}
+
+/* The owner's rows of a raw pass: one per entry, in entry order. */
+static void raw_rows(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
+{
+    for (int pos = 0; pos <= m->nexp; pos++)
+        h->row_off[pos] = h->ent_off[pos];
+    for (int pos = 0; pos < m->nexp; pos++)
+        for (size_t i = h->ent_off[pos]; i < h->ent_off[pos + 1]; i++) {
+            h->cluster_of[i] = (uint32_t)(i - h->ent_off[pos]);
+            h->row_size[i] = 1;
+        }
+    h->nrows = h->nent;
+    for (int p = 0; p <= m->nranks; p++)
+        h->peer_row_off[p] = h->ent_off[m->rank_off[p]];
+}
+
+/* Sender side: each peer's payload (prefix, then its entries' rows gathered
+ * from x) at d->send + send_off[p]. */
+static lshmoe_status_t build_dispatch(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const void *x,
+                                      void *stream)
+{
+    struct moe_dev *d = h->dev;
+    const lshmoe_kn_dev_ops_t *ops = d->mem.ops;
+    size_t off = 0, maxpre = 8;
+    for (int p = 0; p < m->nranks; p++) {
+        size_t nl = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
+        size_t ne = h->ent_off[m->rank_off[p + 1]] - h->ent_off[m->rank_off[p]];
+        h->prefix[p] = moe_prefix_bytes(nl);
+        maxpre = h->prefix[p] > maxpre ? h->prefix[p] : maxpre;
+        h->send_off[p] = off;
+        h->send_bytes[p] = h->prefix[p] + ne * m->tb;
+        off += dev_round(h->send_bytes[p]);
+    }
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->send, off + 1, stream));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&d->host, maxpre));
+    h->stats.experts_compressed = h->stats.experts_raw = 0;
+    for (int p = 0; p < m->nranks; p++) {
+        char *pre = d->host.ptr, *base = (char *)d->send.ptr + h->send_off[p];
+        size_t nl = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
+        memset(pre, 0, h->prefix[p]); /* row formats NATIVE (0), padding */
+        for (size_t j = 0; j < nl; j++) {
+            int pos = m->rank_off[p] + (int)j;
+            size_t n = h->ent_off[pos + 1] - h->ent_off[pos];
+            uint32_t c32 = (uint32_t)n | MOE_ROWS_RAW;
+            memcpy(pre + j * sizeof c32, &c32, sizeof c32);
+            h->stats.experts_raw += n > 0;
+        }
+        LSHMOE_CHECK(ops->copy(base, pre, h->prefix[p], stream));
+        size_t e0 = h->ent_off[m->rank_off[p]];
+        size_t ne = h->ent_off[m->rank_off[p + 1]] - e0;
+        LSHMOE_CHECK(ops->moe_gather(x, m->tb, ne, (const uint64_t *)d->ent_tok.ptr + e0,
+                                     base + h->prefix[p], stream));
+    }
+    return LSHMOE_OK;
+}
+
+/* Checks a peer's dispatch prefix (read back into `pre`) against the bytes
+ * it announced and records its row counts. Only raw NATIVE rows are taken:
+ * anything else is a peer on another configuration or a forged payload. */
+static lshmoe_status_t parse_prefix(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int p,
+                                    const char *pre, size_t len)
+{
+    size_t L = (size_t)m->nlocal, left = len - moe_prefix_bytes(L);
+    for (size_t j = 0; j < L; j++) {
+        uint32_t c;
+        memcpy(&c, pre + j * sizeof c, sizeof c);
+        uint8_t fmt = (uint8_t)pre[L * sizeof c + j];
+        size_t n = c & ~MOE_ROWS_RAW;
+        if (fmt != LSHMOE_QM_NATIVE || !(c & MOE_ROWS_RAW))
+            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: "
+                                "local expert %zu's rows are %s, and device buffers take "
+                                "raw rows in the token dtype only", p, j,
+                                fmt != LSHMOE_QM_NATIVE ? "coded" : "centroids");
+        if (n > left / m->tb)
+            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu "
+                                "rows announced for local expert %zu, %zu bytes received", p,
+                                n, j, len);
+        left -= n * m->tb;
+        h->recv_rows[(size_t)p * L + j] = n;
+    }
+    if (left != 0)
+        return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu "
+                            "bytes received, %zu more than its rows", p, len, left);
+    return LSHMOE_OK;
+}
+
+/* The batches' device buffers and descriptors (grad buffers: none, the
+ * backward pass has no device path yet). */
+static lshmoe_status_t dev_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void *stream)
+{
+    struct moe_dev *d = h->dev;
+    size_t L = (size_t)m->nlocal;
+    moe_batch_offsets(m, h);
+    size_t bytes = h->nbrows * m->tb + 1;
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->bin, bytes, stream));
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->bout, bytes, stream));
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->bsize, (h->nbrows + 1) * sizeof(uint32_t),
+                                    stream));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->bsize, (h->nbrows + 1) * sizeof(uint32_t)));
+    uint32_t *ones = h->bsize.ptr;
+    for (size_t r = 0; r < h->nbrows; r++)
+        ones[r] = 1;
+    LSHMOE_CHECK(d->mem.ops->copy(d->bsize.ptr, ones, h->nbrows * sizeof *ones, stream));
+    const int32_t *ids = m->order + m->rank_off[m->rank];
+    for (size_t j = 0; j < L; j++) {
+        size_t o = h->batch_off[j] * m->tb;
+        h->batches[j] = (lshmoe_moe_batch_t){
+            .expert = ids[j], .local = (int32_t)j,
+            .rows = h->batch_off[j + 1] - h->batch_off[j],
+            .in = (char *)d->bin.ptr + o, .out = (char *)d->bout.ptr + o,
+            .cluster_size = (uint32_t *)d->bsize.ptr + h->batch_off[j],
+            .grad_out = NULL, .grad_in = NULL};
+    }
+    h->stats.rows_received = h->nbrows;
+    h->stats.slots_received = h->nbrows;
+    return LSHMOE_OK;
+}
+
+/* Receives the dispatch payloads, reads their prefixes back (the host
+ * waits here: the batch sizes must be known on the host) and moves each
+ * (peer, expert) block of rows into its batch. */
+static lshmoe_status_t dev_receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const moe_meta_t *in,
+                                   void *stream)
+{
+    struct moe_dev *d = h->dev;
+    const lshmoe_kn_dev_ops_t *ops = d->mem.ops;
+    size_t R = (size_t)m->nranks, L = (size_t)m->nlocal, pre = moe_prefix_bytes(L);
+    LSHMOE_CHECK(lshmoe_buf_reserve(&h->work, 3 * R * sizeof(void *)));
+    const void **sp = h->work.ptr;
+    char **rp = (char **)(sp + R);
+    size_t *off = (size_t *)(rp + R);
+    size_t total = 0;
+    for (size_t p = 0; p < R; p++) {
+        sp[p] = (const char *)d->send.ptr + h->send_off[p];
+        off[p] = total;
+        total += dev_round(in[p].bytes);
+    }
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->recv, total + 1, stream));
+    for (size_t p = 0; p < R; p++)
+        rp[p] = (char *)d->recv.ptr + off[p];
+    double t0 = lshmoe_now();
+    LSHMOE_CHECK(moe_data_round_dev(m, MOE_OP_DISPATCH, h->seq, in, sp, h->send_bytes,
+                                    (void *const *)rp, NULL, stream, &d->mem, &d->junk));
+    for (size_t p = 0; p < R; p++)
+        if (in[p].bytes < pre)
+            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %zu has "
+                                "%llu bytes, less than its %zu-byte header", p,
+                                (unsigned long long)in[p].bytes, pre);
+    LSHMOE_CHECK(lshmoe_buf_reserve(&d->host, R * pre + 1));
+    for (size_t p = 0; p < R; p++)
+        LSHMOE_CHECK(ops->copy((char *)d->host.ptr + p * pre, rp[p], pre, stream));
+    LSHMOE_CHECK(ops->sync(stream));
+    h->stats.time_exchange_s += lshmoe_now() - t0;
+    for (size_t p = 0; p < R; p++)
+        LSHMOE_CHECK(parse_prefix(m, h, (int)p, (const char *)d->host.ptr + p * pre,
+                                  in[p].bytes));
+    LSHMOE_CHECK(dev_batches(m, h, stream));
+    for (size_t p = 0; p < R; p++) {
+        const char *src = rp[p] + pre;
+        for (size_t j = 0; j < L; j++) {
+            size_t n = h->recv_rows[p * L + j];
+            char *dst = (char *)d->bin.ptr + moe_batch_row(m, h, (int)p, (int)j) * m->tb;
+            LSHMOE_CHECK(ops->copy(dst, src, n * m->tb, stream));
+            src += n * m->tb;
+        }
+    }
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t moe_dev_dispatch(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const void *x,
+                                 void *stream)
+{
+    const lshmoe_kn_dev_ops_t *ops = lshmoe_kn_dev_ops(LSHMOE_KN_MEM_CUDA);
+    stream = stream != NULL ? stream : ops->default_stream;
+    double t0 = lshmoe_now();
+    lshmoe_status_t local = dev_state(m, h, stream);
+    if (local == LSHMOE_OK)
+        local = upload_layout(m, h, stream);
+    if (local == LSHMOE_OK) {
+        raw_rows(m, h);
+        local = build_dispatch(m, h, x, stream);
+    }
+    if (local == LSHMOE_OK) {
+        h->stats.rows_sent = h->nrows;
+        h->stats.centroid_rel_error = 0.0;
+        h->stats.bytes_remote_plain = h->stats.bytes_remote_dispatch = 0;
+        for (int p = 0; p < m->nranks; p++)
+            if (p != m->rank) {
+                h->stats.bytes_remote_plain += h->per_rank[p] * m->tb;
+                h->stats.bytes_remote_dispatch += h->send_bytes[p];
+            }
+        h->stats.time_cluster_s += lshmoe_now() - t0;
+    }
+    moe_meta_t *in = NULL;
+    LSHMOE_CHECK(moe_meta_round(m, MOE_OP_DISPATCH, h->seq, local,
+                                local == LSHMOE_OK ? h->send_bytes : NULL, &in));
+    return dev_receive(m, h, in, stream);
+}
+
+/* Expert side: each peer's combine payload (u8 NATIVE per local expert,
+ * padded, then its rows of every local expert) at d->send. */
+static lshmoe_status_t build_combine(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, size_t *soff,
+                                     size_t *sbytes, void *stream)
+{
+    struct moe_dev *d = h->dev;
+    const lshmoe_kn_dev_ops_t *ops = d->mem.ops;
+    size_t L = (size_t)m->nlocal, R = (size_t)m->nranks, pre = moe_fmt_prefix_bytes(L);
+    size_t off = 0;
+    uint64_t remote = 0;
+    for (size_t p = 0; p < R; p++) {
+        soff[p] = off;
+        sbytes[p] = pre + (h->peer_brow_off[p + 1] - h->peer_brow_off[p]) * m->tb;
+        off += dev_round(sbytes[p]);
+        remote += (int)p != m->rank ? sbytes[p] - pre : 0;
+    }
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->send, off + 1, stream));
+    for (size_t p = 0; p < R; p++) {
+        char *w = (char *)d->send.ptr + soff[p];
+        LSHMOE_CHECK(ops->zero(w, pre, stream)); /* NATIVE is 0 */
+        w += pre;
+        for (size_t j = 0; j < L; j++) {
+            size_t n = h->recv_rows[p * L + j];
+            const char *src = (const char *)d->bout.ptr +
+                              moe_batch_row(m, h, (int)p, (int)j) * m->tb;
+            LSHMOE_CHECK(ops->copy(w, src, n * m->tb, stream));
+            w += n * m->tb;
+        }
+    }
+    h->stats.bytes_remote_combine = h->stats.bytes_remote_combine_plain = remote;
+    h->stats.combine_rel_error = 0.0;
+    return LSHMOE_OK;
+}
+
+/* Owner side: checks every peer's combine payload (sizes from the layout,
+ * row formats read back: the host waits here so that a malformed payload
+ * fails the call before y is written) and moves its rows to d->rows. */
+static lshmoe_status_t take_outputs(lshmoe_moe_t *m, lshmoe_moe_handle_t *h,
+                                    const moe_meta_t *in, char *const *rp, void *stream)
+{
+    struct moe_dev *d = h->dev;
+    const lshmoe_kn_dev_ops_t *ops = d->mem.ops;
+    size_t R = (size_t)m->nranks, hoff = 0;
+    for (size_t p = 0; p < R; p++) {
+        size_t L = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
+        size_t need = moe_fmt_prefix_bytes(L) +
+                      (h->peer_row_off[p + 1] - h->peer_row_off[p]) * m->tb;
+        if (in[p].bytes != need)
+            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE combine payload from rank %zu has "
+                                "%llu bytes, its rows in the token dtype make %zu", p,
+                                (unsigned long long)in[p].bytes, need);
+        hoff += moe_fmt_prefix_bytes(L);
+    }
+    LSHMOE_CHECK(lshmoe_buf_reserve(&d->host, hoff + 1));
+    hoff = 0;
+    for (size_t p = 0; p < R; p++) {
+        size_t pre = moe_fmt_prefix_bytes((size_t)(m->rank_off[p + 1] - m->rank_off[p]));
+        LSHMOE_CHECK(ops->copy((char *)d->host.ptr + hoff, rp[p], pre, stream));
+        hoff += pre;
+    }
+    LSHMOE_CHECK(ops->sync(stream));
+    hoff = 0;
+    for (size_t p = 0; p < R; p++) {
+        size_t L = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
+        const uint8_t *fmt = (const uint8_t *)d->host.ptr + hoff;
+        for (size_t j = 0; j < L; j++)
+            if (fmt[j] != LSHMOE_QM_NATIVE)
+                return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE combine payload from rank %zu: "
+                                    "row format %u for its local expert %zu; device buffers "
+                                    "take rows in the token dtype only", p,
+                                    (unsigned)fmt[j], j);
+        hoff += moe_fmt_prefix_bytes(L);
+    }
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->rows, h->nrows * m->tb + 1, stream));
+    for (size_t p = 0; p < R; p++) {
+        size_t L = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
+        LSHMOE_CHECK(ops->copy((char *)d->rows.ptr + h->peer_row_off[p] * m->tb,
+                               rp[p] + moe_fmt_prefix_bytes(L),
+                               (h->peer_row_off[p + 1] - h->peer_row_off[p]) * m->tb, stream));
+    }
+    return LSHMOE_OK;
+}
+
+lshmoe_status_t moe_dev_combine(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void *y,
+                                void *stream)
+{
+    const lshmoe_kn_dev_ops_t *ops = lshmoe_kn_dev_ops(LSHMOE_KN_MEM_CUDA);
+    stream = stream != NULL ? stream : ops->default_stream;
+    size_t R = (size_t)m->nranks;
+    h->dev->stream = stream;
+    lshmoe_status_t local = lshmoe_buf_reserve(&h->work, 5 * R * sizeof(void *));
+    const void **sp = h->work.ptr;
+    char **rp = (char **)(sp + R);
+    size_t *sb = (size_t *)(rp + R), *soff = sb + R, *roff = soff + R;
+    if (local == LSHMOE_OK)
+        local = moe_run_experts(m, h, 0, stream);
+    if (local == LSHMOE_OK)
+        local = build_combine(m, h, soff, sb, stream);
+    moe_meta_t *in = NULL;
+    LSHMOE_CHECK(moe_meta_round(m, MOE_OP_COMBINE, h->seq, local, sb, &in));
+    struct moe_dev *d = h->dev;
+    size_t total = 0;
+    for (size_t p = 0; p < R; p++) {
+        sp[p] = (const char *)d->send.ptr + soff[p];
+        roff[p] = total;
+        total += dev_round(in[p].bytes);
+    }
+    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->recv, total + 1, stream));
+    for (size_t p = 0; p < R; p++)
+        rp[p] = (char *)d->recv.ptr + roff[p];
+    double t0 = lshmoe_now();
+    LSHMOE_CHECK(moe_data_round_dev(m, MOE_OP_COMBINE, h->seq, in, sp, sb, (void *const *)rp,
+                                    NULL, stream, &d->mem, &d->junk));
+    LSHMOE_CHECK(take_outputs(m, h, in, rp, stream));
+    h->stats.time_exchange_s += lshmoe_now() - t0;
+    /* every routed slot's row is its entry's (raw pass) */
+    return ops->moe_combine(d->rows.ptr, m->dtype, m->hidden, h->ntok, m->topk,
+                            d->slot_row.ptr, d->gate.ptr, y, stream);
+}
+
+void moe_dev_free(lshmoe_moe_handle_t *h)
+{
+    struct moe_dev *d = h->dev;
+    if (d == NULL)
+        return;
+    if (d->mem.ops != NULL && d->stream != NULL)
+        (void)d->mem.ops->sync(d->stream); /* queued work may still use the memory */
+    lshmoe_dev_buf_t *bufs[] = {&d->ent_tok, &d->slot_row, &d->gate, &d->send, &d->recv,
+                                &d->junk,    &d->bin,      &d->bout, &d->bsize, &d->rows};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        lshmoe_dev_buf_release(&d->mem, bufs[i], d->stream);
+    lshmoe_buf_free(&d->host);
+    free(d);
+    h->dev = NULL;
+}
