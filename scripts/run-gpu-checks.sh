@@ -77,9 +77,13 @@ if command -v compute-sanitizer >/dev/null; then
         compute-sanitizer --tool racecheck --error-exitcode 9 "$build/tests/gpu/test_device_codec"
     step "compute-sanitizer memcheck (quantizers)" timeout 240 \
         compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_cuda_quant"
+    # API errors not reported here: NCCL's own communicator set-up probes
+    # kernels it has no image for (cudaErrorNoKernelImageForDevice inside
+    # libnccl); memory errors in every kernel still fail the step.
     if [ -x "$build/tests/gpu/test_moe_device" ]; then
         step "compute-sanitizer memcheck (MoE mode on device)" timeout 240 \
-            compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_moe_device"
+            compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 \
+            "$build/tests/gpu/test_moe_device"
     fi
 else
     note "SKIP compute-sanitizer: not installed"
