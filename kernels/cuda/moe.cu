@@ -59,20 +59,28 @@ static __device__ __forceinline__ void moe_store(unsigned char *row, int dtype, 
  * each element's sum runs over the slots in order, as on the host. */
 static __global__ void moe_combine_kernel(const unsigned char *rows, int dtype, size_t hidden,
                                           size_t row_bytes, size_t ntok, int topk,
-                                          const uint64_t *slot_row, const float *gate,
+                                          const uint64_t *slot_ent, const float *gate,
+                                          const uint64_t *ent_row, const double *ent_coef,
+                                          const unsigned char *xs, const unsigned char *cs,
                                           unsigned char *out)
 {
     for (size_t t = blockIdx.x; t < ntok; t += gridDim.x) {
-        const uint64_t *sr = slot_row + t * (size_t)topk;
+        const uint64_t *se = slot_ent + t * (size_t)topk;
         const float *g = gate + t * (size_t)topk;
         unsigned char *o = out + t * row_bytes;
         for (size_t d = threadIdx.x; d < hidden; d += blockDim.x) {
             double acc = 0.0;
             for (int s = 0; s < topk; s++) {
-                uint64_t r = sr[s];
-                if (r == UINT64_MAX)
+                uint64_t e = se[s];
+                if (e == UINT64_MAX)
                     continue;
-                acc += (double)g[s] * (double)kn_load(rows + r * row_bytes, dtype, d);
+                uint64_t r = ent_row[e];
+                double c = ent_coef[e];
+                float y = kn_load(rows + r * row_bytes, dtype, d);
+                if (c != 0.0)
+                    y = (float)((double)y + c * ((double)kn_load(xs + e * row_bytes, dtype, d) -
+                                                 (double)kn_load(cs + r * row_bytes, dtype, d)));
+                acc += (double)g[s] * (double)y;
             }
             moe_store(o, dtype, d, (float)acc);
         }
@@ -81,13 +89,16 @@ static __global__ void moe_combine_kernel(const unsigned char *rows, int dtype, 
 
 extern "C" lshmoe_status_t lshmoe_kn_cuda_moe_combine(const void *rows, lshmoe_dtype_t dtype,
                                                       size_t hidden, size_t ntok, int topk,
-                                                      const uint64_t *slot_row,
-                                                      const float *gate, void *out,
-                                                      void *stream)
+                                                      const uint64_t *slot_ent,
+                                                      const float *gate,
+                                                      const uint64_t *ent_row,
+                                                      const double *ent_coef, const void *xs,
+                                                      const void *cs, void *out, void *stream)
 {
     if (ntok == 0 || hidden == 0)
         return LSHMOE_OK;
-    if (slot_row == NULL || gate == NULL || out == NULL || topk < 1)
+    if (slot_ent == NULL || gate == NULL || ent_row == NULL || ent_coef == NULL ||
+        out == NULL || topk < 1)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda moe combine: null argument or "
                             "topk %d", topk);
     if (dtype != LSHMOE_DTYPE_FP32 && dtype != LSHMOE_DTYPE_BF16 &&
@@ -98,7 +109,8 @@ extern "C" lshmoe_status_t lshmoe_kn_cuda_moe_combine(const void *rows, lshmoe_d
     unsigned block = hidden >= 256 ? 256u : hidden >= 64 ? 64u : 32u;
     moe_combine_kernel<<<grid, block, 0, kn_stream(stream)>>>(
         (const unsigned char *)rows, (int)dtype, hidden, hidden * kn_elem_size(dtype), ntok,
-        topk, slot_row, gate, (unsigned char *)out);
+        topk, slot_ent, gate, ent_row, ent_coef, (const unsigned char *)xs,
+        (const unsigned char *)cs, (unsigned char *)out);
     KN_CUDA_LAUNCHED("moe combine");
     return LSHMOE_OK;
 }

@@ -31,20 +31,28 @@ lshmoe_status_t lshmoe_kn_cuda_moe_gather(const void *src, size_t row_bytes, siz
                                           const uint64_t *src_row, void *out, void *stream);
 
 /*
- * The combine's gate-weighted sum, as lshmoe/moe_combine.c computes it on
- * the host: for each token t < ntok and element d < hidden,
- *   acc = 0.0 (fp64); for s = 0..topk-1 in order, if slot_row[t*topk+s] is
- *   not UINT64_MAX: acc += (double)gate[t*topk+s] * (double)y(row, d)
- * where y(row, d) is element d of row `slot_row` of `rows` (dtype, widened
- * exactly to fp32); then out_t[d] = acc rounded to fp32, then to `dtype`
- * (nearest even, kernels/common/half_math.h). Tokens with every slot
- * dropped get zeros. Built with --fmad=false, so the products and sums are
- * the host's, bit for bit.
+ * The combine's reconstruction and gate-weighted sum, as
+ * lshmoe/moe_combine.c computes them on the host. For each token t < ntok
+ * and element d < hidden: acc = 0.0 (fp64); for s = 0..topk-1 in order,
+ * with e = slot_ent[t*topk+s] (UINT64_MAX: dropped, skipped), r =
+ * ent_row[e], c = ent_coef[e] and f(R, i) = element d of row i of R
+ * (dtype, widened exactly to fp32):
+ *   y = c == 0 ? f(rows, r) : (float)((double)f(rows, r)
+ *                                      + c * ((double)f(xs, e) - (double)f(cs, r)))
+ *   acc += (double)gate[t*topk+s] * (double)y
+ * then out_t[d] = acc rounded to fp32, then to `dtype` (nearest even,
+ * kernels/common/half_math.h). rows: the expert outputs by row; xs: the
+ * routed tokens by entry; cs: the centroids by row (xs and cs are read
+ * only where c != 0, and may be NULL when every c is 0). Tokens with every
+ * slot dropped get zeros. Built with --fmad=false, so every product and
+ * sum is the host's, bit for bit.
  */
 lshmoe_status_t lshmoe_kn_cuda_moe_combine(const void *rows, lshmoe_dtype_t dtype,
                                            size_t hidden, size_t ntok, int topk,
-                                           const uint64_t *slot_row, const float *gate,
-                                           void *out, void *stream);
+                                           const uint64_t *slot_ent, const float *gate,
+                                           const uint64_t *ent_row, const double *ent_coef,
+                                           const void *xs, const void *cs, void *out,
+                                           void *stream);
 
 #ifdef __cplusplus
 }

@@ -5,10 +5,13 @@
  * MoE mode on device buffers, one rank over NCCL, against the same layer
  * on host buffers over the self transport: the same batches (rows byte for
  * byte, group sizes) and the same y bit for bit, for fp32, bf16 and fp16,
- * with a token routed twice to one expert, dropped slots and a token whose
- * slots are all dropped. Also: warm passes allocate no device memory, the
- * NULL stream, and the clear refusals (mixed host/device buffers, the
- * backward pass, clustering, token hooks, a transport other than nccl).
+ * raw (compress 0) and clustered (compress 1 with RESIDUAL and with NONE
+ * compensation; near-duplicate tokens, so groups of several tokens with
+ * residuals form), with a token routed twice to one expert, dropped slots
+ * and a token whose slots are all dropped. Also: warm passes allocate no
+ * device memory, the NULL stream, and the clear refusals (mixed host/device
+ * buffers, the backward pass, SCALED compensation, coded rows, token hooks,
+ * a transport other than nccl).
  * Exits 77 without a usable device.
  */
 #include <stdint.h>
@@ -85,8 +88,10 @@ static void make_inputs(inputs_t *in, lshmoe_dtype_t dt)
     float f[H];
     in->x = malloc(T * tb);
     for (int t = 0; t < T; t++) {
+        /* tokens t, t + 100, t + 200 nearly equal, and routed alike */
         for (int d = 0; d < H; d++)
-            f[d] = (float)(((t * 37 + d * 11) % 101) - 50) / 17.0f;
+            f[d] = (float)((((t % 100) * 37 + d * 11) % 101) - 50) / 17.0f +
+                   0.003f * (float)(t / 100) * (float)(d % 3);
         lshmoe_row_from_f32(f, H, dt, in->x + (size_t)t * tb);
         in->idx[t * K] = t % E;
         in->idx[t * K + 1] = (t % 7 == 0) ? t % E          /* twice to one expert */
@@ -103,8 +108,12 @@ static lshmoe_config_t raw_config(int compress)
 {
     lshmoe_config_t c = LSHMOE_CONFIG_INITIALIZER;
     c.compress = compress;
+    c.codec = LSHMOE_CODEC_LSH;
     return c;
 }
+
+/* The layer's compensation (LSHMOE_UNSET_INT: the context's). */
+static int layer_comp = LSHMOE_UNSET_INT;
 
 static lshmoe_moe_t *make_layer(lshmoe_ctx_t *ctx, lshmoe_dtype_t dt, expert_user_t *u)
 {
@@ -113,6 +122,7 @@ static lshmoe_moe_t *make_layer(lshmoe_ctx_t *ctx, lshmoe_dtype_t dt, expert_use
     mc.topk = K;
     mc.dtype = dt;
     mc.hidden = H;
+    mc.compensation = layer_comp;
     lshmoe_moe_t *moe = NULL;
     lshmoe_status_t st = lshmoe_moe_create(ctx, &mc, &moe);
     GPU_CHECK(st == LSHMOE_OK, "moe_create: %s", lshmoe_last_error(ctx));
@@ -129,7 +139,8 @@ typedef struct host_ref {
     size_t    nrows;
 } host_ref_t;
 
-static void host_reference(const inputs_t *in, lshmoe_dtype_t dt, host_ref_t *ref)
+static void host_reference(const inputs_t *in, lshmoe_dtype_t dt, int compress,
+                           host_ref_t *ref)
 {
     size_t tb = H * lshmoe_dtype_size(dt);
     lshmoe_self_world_t *world = NULL;
@@ -139,7 +150,7 @@ static void host_reference(const inputs_t *in, lshmoe_dtype_t dt, host_ref_t *re
     d.native = world;
     d.rank = 0;
     d.nranks = 1;
-    lshmoe_config_t cfg = raw_config(0);
+    lshmoe_config_t cfg = raw_config(compress);
     lshmoe_ctx_t *ctx = NULL;
     GPU_CHECK(lshmoe_ctx_create(&d, &cfg, &ctx) == LSHMOE_OK, "self ctx");
     expert_user_t u = {dt, 0};
@@ -221,15 +232,17 @@ static void check_batches(lshmoe_moe_handle_t *h, const host_ref_t *ref, size_t 
     GPU_CHECK(r == ref->nrows, "%s: %zu rows, host %zu", what, r, ref->nrows);
 }
 
-static void check_dtype(const lshmoe_comm_desc_t *nccl, lshmoe_dtype_t dt)
+static void check_dtype(const lshmoe_comm_desc_t *nccl, lshmoe_dtype_t dt, int compress)
 {
     size_t tb = H * lshmoe_dtype_size(dt);
     inputs_t in;
     make_inputs(&in, dt);
     host_ref_t ref = {0};
-    host_reference(&in, dt, &ref);
+    host_reference(&in, dt, compress, &ref);
+    printf("dtype %d, compress %d, compensation %d: %zu rows for %d tokens\n", (int)dt,
+           compress, layer_comp, ref.nrows, T);
 
-    lshmoe_config_t cfg = raw_config(0);
+    lshmoe_config_t cfg = raw_config(compress);
     lshmoe_ctx_t *ctx = NULL;
     lshmoe_status_t st = lshmoe_ctx_create(nccl, &cfg, &ctx);
     GPU_CHECK(st == LSHMOE_OK, "nccl ctx: %s", lshmoe_status_name(st));
@@ -278,8 +291,9 @@ static void check_dtype(const lshmoe_comm_desc_t *nccl, lshmoe_dtype_t dt)
     lshmoe_moe_stats_t stats = LSHMOE_MOE_STATS_INITIALIZER;
     GPU_CHECK(lshmoe_moe_stats_get(h, &stats) == LSHMOE_OK && stats.tokens == T &&
               stats.rows_sent == ref.nrows && stats.rows_received == ref.nrows &&
-              stats.experts_compressed == 0, "stats: %llu rows sent",
-              (unsigned long long)stats.rows_sent);
+              (stats.experts_compressed > 0) == (compress != 0), "stats: %llu rows sent, "
+              "%llu experts compressed", (unsigned long long)stats.rows_sent,
+              (unsigned long long)stats.experts_compressed);
 
     /* Refusals, each with the reason in lshmoe_last_error(). */
     st = lshmoe_moe_combine(moe, h, y, s);
@@ -340,22 +354,32 @@ static void check_refusals(const lshmoe_comm_desc_t *nccl)
     void *dx;
     GPU_CUDA(cudaMalloc(&dx, T * tb));
     GPU_CUDA(cudaMemcpy(dx, in.x, T * tb, cudaMemcpyHostToDevice));
-    /* clustering (compress 1, the default codec) */
-    lshmoe_config_t cfg = raw_config(1);
-    lshmoe_ctx_t *ctx = NULL;
-    GPU_CHECK(lshmoe_ctx_create(nccl, &cfg, &ctx) == LSHMOE_OK, "ctx");
-    lshmoe_moe_t *moe = ctx ? make_layer(ctx, dt, NULL) : NULL;
-    lshmoe_moe_handle_t *h = NULL;
-    if (moe != NULL && lshmoe_moe_layout(moe, T, in.idx, in.gate, &h) == LSHMOE_OK) {
-        lshmoe_status_t st = lshmoe_moe_dispatch(moe, h, dx, NULL);
-        GPU_CHECK(st == LSHMOE_ERR_UNSUPPORTED, "clustering on device: %s",
-                  lshmoe_status_name(st));
-        GPU_CHECK(strstr(lshmoe_last_error(ctx), "compress 0") != NULL, "reason: %s",
-                  lshmoe_last_error(ctx));
-        lshmoe_moe_handle_destroy(h);
+    /* SCALED compensation with clustering, then coded rows (int8) */
+    lshmoe_config_t cfg;
+    lshmoe_ctx_t *ctx;
+    lshmoe_moe_t *moe;
+    lshmoe_moe_handle_t *h;
+    for (int mode = 0; mode < 2; mode++) {
+        cfg = raw_config(1);
+        if (mode == 1)
+            cfg.codec = LSHMOE_CODEC_INT8;
+        layer_comp = mode == 0 ? LSHMOE_COMP_SCALED : LSHMOE_UNSET_INT;
+        ctx = NULL;
+        GPU_CHECK(lshmoe_ctx_create(nccl, &cfg, &ctx) == LSHMOE_OK, "ctx");
+        moe = ctx ? make_layer(ctx, dt, NULL) : NULL;
+        h = NULL;
+        if (moe != NULL && lshmoe_moe_layout(moe, T, in.idx, in.gate, &h) == LSHMOE_OK) {
+            lshmoe_status_t st = lshmoe_moe_dispatch(moe, h, dx, NULL);
+            GPU_CHECK(st == LSHMOE_ERR_UNSUPPORTED, "%s on device: %s",
+                      mode == 0 ? "SCALED" : "int8 rows", lshmoe_status_name(st));
+            GPU_CHECK(strstr(lshmoe_last_error(ctx), mode == 0 ? "SCALED" : "coded rows") !=
+                      NULL, "reason: %s", lshmoe_last_error(ctx));
+            lshmoe_moe_handle_destroy(h);
+        }
+        lshmoe_moe_destroy(moe);
+        lshmoe_ctx_destroy(ctx);
     }
-    lshmoe_moe_destroy(moe);
-    lshmoe_ctx_destroy(ctx);
+    layer_comp = LSHMOE_UNSET_INT;
     /* a token hook */
     cfg = raw_config(0);
     ctx = NULL;
@@ -416,7 +440,13 @@ int main(void)
     GPU_CHECK(lshmoe_comm_desc_from_nccl(comm, &desc) == LSHMOE_OK, "desc");
     lshmoe_dtype_t dts[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_BF16, LSHMOE_DTYPE_FP16};
     for (int i = 0; i < 3; i++)
-        check_dtype(&desc, dts[i]);
+        check_dtype(&desc, dts[i], 0);
+    for (int c = 0; c < 2; c++) { /* clustered: RESIDUAL, then NONE */
+        layer_comp = c == 0 ? LSHMOE_COMP_RESIDUAL : LSHMOE_COMP_NONE;
+        for (int i = 0; i < 3; i++)
+            check_dtype(&desc, dts[i], 1);
+    }
+    layer_comp = LSHMOE_UNSET_INT;
     check_refusals(&desc);
     ncclCommDestroy(comm);
     printf("%d checks, %d failed\n", gpu_checks, gpu_failures);
