@@ -41,37 +41,8 @@
 #include "kernels/common/quant_math.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/timer.h"
+#include "lshmoe/moe_device.h"
 #include "lshmoe/moe_int.h"
-
-/* Payload regions on the device start on this boundary, so that the
- * kernels can use wide copies. */
-#define MOE_DEV_ALIGN 256u
-
-struct moe_dev {
-    lshmoe_dev_ws_t  mem;        /* ops and hooks of the handle's memory    */
-    void            *stream;     /* of the last call (for the final wait)   */
-    int              uploaded;   /* the layout's tables are on the device   */
-    lshmoe_dev_buf_t ent_tok;    /* u64 [nent]: token of each entry         */
-    lshmoe_dev_buf_t slot_row;   /* u64 [ntok * topk]: entry or UINT64_MAX  */
-    lshmoe_dev_buf_t gate;       /* f32 [ntok * topk]                       */
-    lshmoe_dev_buf_t send, recv, junk;
-    lshmoe_dev_buf_t bin, bout, bsize;
-    lshmoe_dev_buf_t rows;       /* nrows x hidden: E(c) back at the owner  */
-    lshmoe_dev_buf_t staged;     /* nent x hidden: the routed tokens        */
-    lshmoe_dev_buf_t crows;      /* nrows x hidden: the centroids sent      */
-    lshmoe_dev_buf_t ent_row;    /* u64 [nent]: global row of each entry    */
-    lshmoe_dev_buf_t ent_coef;   /* f64 [nent]: its compensation factor     */
-    lshmoe_buf_t     host;       /* host staging: tables, prefixes read back */
-    lshmoe_buf_t     hx;         /* x on the host, for the host clustering  */
-    lshmoe_buf_t     hsizes;     /* the peers' group sizes, read back       */
-    size_t          *size_off;   /* [nranks] where a peer's group sizes are  */
-    size_t          *size_cnt;   /* [nranks] how many                       */
-};
-
-static size_t dev_round(size_t n)
-{
-    return (n + MOE_DEV_ALIGN - 1) & ~(size_t)(MOE_DEV_ALIGN - 1);
-}
 
 lshmoe_status_t moe_dev_check(const lshmoe_moe_t *m, lshmoe_kn_mem_t kind, const char *what)
 {
@@ -234,7 +205,7 @@ static lshmoe_status_t build_dispatch(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, c
         maxpre = h->prefix[p] > maxpre ? h->prefix[p] : maxpre;
         h->send_off[p] = off;
         h->send_bytes[p] = h->prefix[p] + ne * m->tb;
-        off += dev_round(h->send_bytes[p]);
+        off += moe_dev_round(h->send_bytes[p]);
     }
     LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->send, off + 1, stream));
     LSHMOE_CHECK(lshmoe_buf_reserve(&d->host, maxpre));
@@ -382,7 +353,7 @@ static lshmoe_status_t dev_receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, cons
     for (size_t p = 0; p < R; p++) {
         sp[p] = (const char *)d->send.ptr + h->send_off[p];
         off[p] = total;
-        total += dev_round(in[p].bytes);
+        total += moe_dev_round(in[p].bytes);
     }
     LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->recv, total + 1, stream));
     for (size_t p = 0; p < R; p++)
@@ -447,126 +418,6 @@ lshmoe_status_t moe_dev_dispatch(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const 
     LSHMOE_CHECK(moe_meta_round(m, MOE_OP_DISPATCH, h->seq, local,
                                 local == LSHMOE_OK ? h->send_bytes : NULL, &in));
     return dev_receive(m, h, in, stream);
-}
-
-/* Expert side: each peer's combine payload (u8 NATIVE per local expert,
- * padded, then its rows of every local expert) at d->send. */
-static lshmoe_status_t build_combine(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, size_t *soff,
-                                     size_t *sbytes, void *stream)
-{
-    struct moe_dev *d = h->dev;
-    const lshmoe_kn_dev_ops_t *ops = d->mem.ops;
-    size_t L = (size_t)m->nlocal, R = (size_t)m->nranks, pre = moe_fmt_prefix_bytes(L);
-    size_t off = 0;
-    uint64_t remote = 0;
-    for (size_t p = 0; p < R; p++) {
-        soff[p] = off;
-        sbytes[p] = pre + (h->peer_brow_off[p + 1] - h->peer_brow_off[p]) * m->tb;
-        off += dev_round(sbytes[p]);
-        remote += (int)p != m->rank ? sbytes[p] - pre : 0;
-    }
-    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->send, off + 1, stream));
-    for (size_t p = 0; p < R; p++) {
-        char *w = (char *)d->send.ptr + soff[p];
-        LSHMOE_CHECK(ops->zero(w, pre, stream)); /* NATIVE is 0 */
-        w += pre;
-        for (size_t j = 0; j < L; j++) {
-            size_t n = h->recv_rows[p * L + j];
-            const char *src = (const char *)d->bout.ptr +
-                              moe_batch_row(m, h, (int)p, (int)j) * m->tb;
-            LSHMOE_CHECK(ops->copy(w, src, n * m->tb, stream));
-            w += n * m->tb;
-        }
-    }
-    h->stats.bytes_remote_combine = h->stats.bytes_remote_combine_plain = remote;
-    h->stats.combine_rel_error = 0.0;
-    return LSHMOE_OK;
-}
-
-/* Owner side: checks every peer's combine payload (sizes from the layout,
- * row formats read back: the host waits here so that a malformed payload
- * fails the call before y is written) and moves its rows to d->rows. */
-static lshmoe_status_t take_outputs(lshmoe_moe_t *m, lshmoe_moe_handle_t *h,
-                                    const moe_meta_t *in, char *const *rp, void *stream)
-{
-    struct moe_dev *d = h->dev;
-    const lshmoe_kn_dev_ops_t *ops = d->mem.ops;
-    size_t R = (size_t)m->nranks, hoff = 0;
-    for (size_t p = 0; p < R; p++) {
-        size_t L = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
-        size_t need = moe_fmt_prefix_bytes(L) +
-                      (h->peer_row_off[p + 1] - h->peer_row_off[p]) * m->tb;
-        if (in[p].bytes != need)
-            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE combine payload from rank %zu has "
-                                "%llu bytes, its rows in the token dtype make %zu", p,
-                                (unsigned long long)in[p].bytes, need);
-        hoff += moe_fmt_prefix_bytes(L);
-    }
-    LSHMOE_CHECK(lshmoe_buf_reserve(&d->host, hoff + 1));
-    hoff = 0;
-    for (size_t p = 0; p < R; p++) {
-        size_t pre = moe_fmt_prefix_bytes((size_t)(m->rank_off[p + 1] - m->rank_off[p]));
-        LSHMOE_CHECK(ops->copy((char *)d->host.ptr + hoff, rp[p], pre, stream));
-        hoff += pre;
-    }
-    LSHMOE_CHECK(ops->sync(stream));
-    hoff = 0;
-    for (size_t p = 0; p < R; p++) {
-        size_t L = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
-        const uint8_t *fmt = (const uint8_t *)d->host.ptr + hoff;
-        for (size_t j = 0; j < L; j++)
-            if (fmt[j] != LSHMOE_QM_NATIVE)
-                return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE combine payload from rank %zu: "
-                                    "row format %u for its local expert %zu; device buffers "
-                                    "take rows in the token dtype only", p,
-                                    (unsigned)fmt[j], j);
-        hoff += moe_fmt_prefix_bytes(L);
-    }
-    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->rows, h->nrows * m->tb + 1, stream));
-    for (size_t p = 0; p < R; p++) {
-        size_t L = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);
-        LSHMOE_CHECK(ops->copy((char *)d->rows.ptr + h->peer_row_off[p] * m->tb,
-                               rp[p] + moe_fmt_prefix_bytes(L),
-                               (h->peer_row_off[p + 1] - h->peer_row_off[p]) * m->tb, stream));
-    }
-    return LSHMOE_OK;
-}
-
-lshmoe_status_t moe_dev_combine(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void *y,
-                                void *stream)
-{
-    const lshmoe_kn_dev_ops_t *ops = lshmoe_kn_dev_ops(LSHMOE_KN_MEM_CUDA);
-    stream = stream != NULL ? stream : ops->default_stream;
-    size_t R = (size_t)m->nranks;
-    h->dev->stream = stream;
-    lshmoe_status_t local = lshmoe_buf_reserve(&h->work, 5 * R * sizeof(void *));
-    const void **sp = h->work.ptr;
-    char **rp = (char **)(sp + R);
-    size_t *sb = (size_t *)(rp + R), *soff = sb + R, *roff = soff + R;
-    if (local == LSHMOE_OK)
-        local = moe_run_experts(m, h, 0, stream);
-    if (local == LSHMOE_OK)
-        local = build_combine(m, h, soff, sb, stream);
-    moe_meta_t *in = NULL;
-    LSHMOE_CHECK(moe_meta_round(m, MOE_OP_COMBINE, h->seq, local, sb, &in));
-    struct moe_dev *d = h->dev;
-    size_t total = 0;
-    for (size_t p = 0; p < R; p++) {
-        sp[p] = (const char *)d->send.ptr + soff[p];
-        roff[p] = total;
-        total += dev_round(in[p].bytes);
-    }
-    LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->recv, total + 1, stream));
-    for (size_t p = 0; p < R; p++)
-        rp[p] = (char *)d->recv.ptr + roff[p];
-    double t0 = lshmoe_now();
-    LSHMOE_CHECK(moe_data_round_dev(m, MOE_OP_COMBINE, h->seq, in, sp, sb, (void *const *)rp,
-                                    NULL, stream, &d->mem, &d->junk));
-    LSHMOE_CHECK(take_outputs(m, h, in, rp, stream));
-    h->stats.time_exchange_s += lshmoe_now() - t0;
-    return ops->moe_combine(d->rows.ptr, m->dtype, m->hidden, h->ntok, m->topk,
-                            d->slot_row.ptr, d->gate.ptr, d->ent_row.ptr, d->ent_coef.ptr,
-                            d->staged.ptr, d->crows.ptr, y, stream);
 }
 
 void moe_dev_free(lshmoe_moe_handle_t *h)

@@ -54,20 +54,23 @@
  * on it, and the host waits for it only where it must learn a count (in
  * dispatch: the peers' row counts, which size the batches; in combine: the
  * peers' row-format bytes, checked before y is written). y is complete in
- * stream order when combine returns. The batches (in, out, cluster_size)
+ * stream order when combine returns, equal to the host path's bit for bit.
+ * The batches (in, out, cluster_size)
  * are device memory owned by the handle, ready in the order of dispatch's
  * stream; the expert functions get device pointers and the stream, and must
  * queue their work on it (or synchronise before returning). grad_out and
  * grad_in are NULL. The layout stays a host computation (host topk arrays),
  * uploaded once per handle. Pass x and y in the same memory (else
  * LSHMOE_ERR_INVALID_ARG); a rank without tokens passes NULL and its stream.
- * Not yet on device buffers, each LSHMOE_ERR_UNSUPPORTED with the reason:
- * clustering (the context's compress must be 0: tokens travel raw, as the
- * host path sends them with compress 0, and y equals the host path's bit
- * for bit), coded rows (LSHMOE_CODEC row formats, budget), token hooks,
- * other transports than nccl, and the backward pass (combine_backward and
- * dispatch_backward refuse device buffers and any handle dispatched from
- * device memory). Device memory comes from the context's allocator hooks
+ * With compress 1 (the lsh codec) the grouping itself is not on the device
+ * yet: dispatch copies x to the host, waits, groups there as the host path
+ * does (same groups, centroids and payloads) and uploads the payloads; the
+ * rest stays on the device. Not yet on device buffers, each
+ * LSHMOE_ERR_UNSUPPORTED with the reason: coded rows (LSHMOE_CODEC row
+ * formats, budget, lsh with a row format), SCALED compensation with
+ * compress 1, token hooks, other transports than nccl, and the backward
+ * pass (combine_backward and dispatch_backward refuse device buffers and
+ * any handle dispatched from device memory). Device memory comes from the context's allocator hooks
  * when set (lshmoe_ctx_set_device_allocator(), the hooks in place at the
  * handle's first device call) and is kept until lshmoe_moe_handle_destroy(),
  * which first waits for the stream of the handle's last device call: that
@@ -286,8 +289,9 @@ typedef struct lshmoe_moe_batch {
 /*
  * Dispatch: clusters the tokens bound for each expert and exchanges
  * centroids and group sizes. Collective. Host buffers: blocking. Device
- * buffers: stream-ordered on `stream`, waits once for it (the peers' row
- * counts); raw rows only (see "Device buffers" above).
+ * buffers: stream-ordered on `stream`; waits for it for the peers' row
+ * counts, for their group sizes when a peer sent groups, and, with
+ * compress 1, for the copy of x the host groups (see "Device buffers").
  * [in] handle: from lshmoe_moe_layout() on this layer, or NULL to join the
  *              collective only to report a failed layout (returns
  *              LSHMOE_ERR_INVALID_ARG; peers get LSHMOE_ERR_PEER)
@@ -299,8 +303,8 @@ typedef struct lshmoe_moe_batch {
  *              stream) for device x
  * Afterwards lshmoe_moe_batches() lists this rank's batches.
  * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG; LSHMOE_ERR_UNSUPPORTED (a
- * stream with host x; device x without the nccl transport, with compress
- * 1, coded rows or a token hook); LSHMOE_ERR_CALLBACK (pre-hash hook);
+ * stream with host x; device x without the nccl transport, with coded
+ * rows, SCALED compensation with compress 1, or a token hook); LSHMOE_ERR_CALLBACK (pre-hash hook);
  * LSHMOE_ERR_PEER; LSHMOE_ERR_CORRUPT (malformed payload from a peer);
  * LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_CUDA; LSHMOE_ERR_TIMEOUT and transport
  * errors.
