@@ -321,16 +321,7 @@ static lshmoe_status_t dev_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, cons
                 slots += dst[r];
         }
     LSHMOE_CHECK(d->mem.ops->copy(d->bsize.ptr, bs, h->nbrows * sizeof *bs, stream));
-    const int32_t *ids = m->order + m->rank_off[m->rank];
-    for (size_t j = 0; j < L; j++) {
-        size_t o = h->batch_off[j] * m->tb;
-        h->batches[j] = (lshmoe_moe_batch_t){
-            .expert = ids[j], .local = (int32_t)j,
-            .rows = h->batch_off[j + 1] - h->batch_off[j],
-            .in = (char *)d->bin.ptr + o, .out = (char *)d->bout.ptr + o,
-            .cluster_size = (uint32_t *)d->bsize.ptr + h->batch_off[j],
-            .grad_out = NULL, .grad_in = NULL};
-    }
+    moe_batch_describe(m, h, d->bin.ptr, d->bout.ptr, d->bsize.ptr, NULL, NULL);
     h->stats.rows_received = h->nbrows;
     h->stats.slots_received = slots;
     return LSHMOE_OK;

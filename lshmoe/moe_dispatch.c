@@ -89,10 +89,24 @@ void moe_batch_offsets(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
     h->nbrows = h->batch_off[L];
 }
 
+void moe_batch_describe(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char *bin, char *bout,
+                        uint32_t *bsize, char *bgout, char *bgin)
+{
+    const int32_t *ids = m->order + m->rank_off[m->rank];
+    for (size_t j = 0; j < (size_t)m->nlocal; j++) {
+        size_t o = h->batch_off[j] * m->tb;
+        h->batches[j] = (lshmoe_moe_batch_t){
+            .expert = ids[j], .local = (int32_t)j,
+            .rows = h->batch_off[j + 1] - h->batch_off[j],
+            .in = bin + o, .out = bout + o, .cluster_size = bsize + h->batch_off[j],
+            .grad_out = bgout != NULL ? bgout + o : NULL,
+            .grad_in = bgin != NULL ? bgin + o : NULL};
+    }
+}
+
 /* Offsets of every peer and batch, buffers, and the batch descriptors. */
 static lshmoe_status_t lay_out_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
 {
-    size_t L = (size_t)m->nlocal;
     moe_batch_offsets(m, h);
     size_t bytes = h->nbrows * m->tb + 1;
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->bin, bytes));
@@ -100,16 +114,7 @@ static lshmoe_status_t lay_out_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->bgout, bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->bgin, bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->bsize, (h->nbrows + 1) * sizeof(uint32_t)));
-    const int32_t *ids = m->order + m->rank_off[m->rank];
-    for (size_t j = 0; j < L; j++) {
-        size_t o = h->batch_off[j] * m->tb;
-        h->batches[j] = (lshmoe_moe_batch_t){
-            .expert = ids[j], .local = (int32_t)j,
-            .rows = h->batch_off[j + 1] - h->batch_off[j],
-            .in = (char *)h->bin.ptr + o, .out = (char *)h->bout.ptr + o,
-            .cluster_size = (uint32_t *)h->bsize.ptr + h->batch_off[j],
-            .grad_out = (char *)h->bgout.ptr + o, .grad_in = (char *)h->bgin.ptr + o};
-    }
+    moe_batch_describe(m, h, h->bin.ptr, h->bout.ptr, h->bsize.ptr, h->bgout.ptr, h->bgin.ptr);
     return LSHMOE_OK;
 }
 

@@ -275,6 +275,11 @@ lshmoe_status_t moe_return_outputs(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h,
  * from recv_rows. */
 void moe_batch_offsets(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h);
 
+/* Expert side, after moe_batch_offsets(): the batch descriptors over the
+ * batch buffers (bgout, bgin NULL: no gradient buffers). */
+void moe_batch_describe(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char *bin, char *bout,
+                        uint32_t *bsize, char *bgout, char *bgin);
+
 /* The device path (moe_device.c). Is device memory of `kind` usable for
  * MoE mode with this layer (kernels built, nccl transport, a mode the
  * device path has)? LSHMOE_ERR_UNSUPPORTED naming what is missing. */

@@ -131,6 +131,17 @@ static lshmoe_moe_t *make_layer(lshmoe_ctx_t *ctx, lshmoe_dtype_t dt, expert_use
     return moe;
 }
 
+/* One rank of the self transport. */
+static lshmoe_comm_desc_t self_desc(lshmoe_self_world_t *world)
+{
+    lshmoe_comm_desc_t d = LSHMOE_COMM_DESC_INITIALIZER;
+    d.kind = LSHMOE_COMM_SELF;
+    d.native = world;
+    d.rank = 0;
+    d.nranks = 1;
+    return d;
+}
+
 /* Host reference: one rank over the self transport. Fills y and the
  * batches' rows (all experts' in, concatenated) and sizes. */
 typedef struct host_ref {
@@ -145,11 +156,7 @@ static void host_reference(const inputs_t *in, lshmoe_dtype_t dt, int compress,
     size_t tb = H * lshmoe_dtype_size(dt);
     lshmoe_self_world_t *world = NULL;
     GPU_CHECK(lshmoe_self_world_create(1, 30.0, &world) == LSHMOE_OK, "self world");
-    lshmoe_comm_desc_t d = LSHMOE_COMM_DESC_INITIALIZER;
-    d.kind = LSHMOE_COMM_SELF;
-    d.native = world;
-    d.rank = 0;
-    d.nranks = 1;
+    lshmoe_comm_desc_t d = self_desc(world);
     lshmoe_config_t cfg = raw_config(compress);
     lshmoe_ctx_t *ctx = NULL;
     GPU_CHECK(lshmoe_ctx_create(&d, &cfg, &ctx) == LSHMOE_OK, "self ctx");
@@ -398,11 +405,7 @@ static void check_refusals(const lshmoe_comm_desc_t *nccl)
     /* a transport other than nccl */
     lshmoe_self_world_t *world = NULL;
     GPU_CHECK(lshmoe_self_world_create(1, 30.0, &world) == LSHMOE_OK, "self world");
-    lshmoe_comm_desc_t d = LSHMOE_COMM_DESC_INITIALIZER;
-    d.kind = LSHMOE_COMM_SELF;
-    d.native = world;
-    d.rank = 0;
-    d.nranks = 1;
+    lshmoe_comm_desc_t d = self_desc(world);
     ctx = NULL;
     GPU_CHECK(lshmoe_ctx_create(&d, &cfg, &ctx) == LSHMOE_OK, "self ctx");
     moe = ctx ? make_layer(ctx, dt, NULL) : NULL;
