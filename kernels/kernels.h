@@ -238,6 +238,14 @@ typedef struct lshmoe_kn_dev_ops {
                                      uint32_t *bad, void *ws, void *stream);
     lshmoe_status_t (*unpack)(const void *seg, const lshmoe_kn_seg_t *g, size_t row_bytes,
                               const uint32_t *bad, void *out, void *stream);
+    /* MoE mode (lshmoe/moe_device.c; kernels/cuda/moe_cuda.h) */
+    lshmoe_status_t (*moe_gather)(const void *src, size_t row_bytes, size_t nrows,
+                                  const uint64_t *src_row, void *out, void *stream);
+    lshmoe_status_t (*moe_combine)(const void *rows, lshmoe_dtype_t dtype, size_t hidden,
+                                   size_t ntok, int topk, const uint64_t *slot_ent,
+                                   const float *gate, const uint64_t *ent_row,
+                                   const double *ent_coef, const void *xs, const void *cs,
+                                   void *out, void *stream);
 } lshmoe_kn_dev_ops_t;
 
 /* The ops of a device memory kind; NULL for host memory (the CPU kernels

@@ -68,6 +68,12 @@ lshmoe_status_t lshmoe_dev_hasher(lshmoe_dev_ws_t *ws, const lshmoe_kn_lsh_param
     return LSHMOE_OK;
 }
 
+void lshmoe_dev_buf_release(lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *buf, void *stream)
+{
+    if (ws->ops != NULL)
+        dev_free(ws, buf, stream);
+}
+
 void lshmoe_dev_ws_release(lshmoe_dev_ws_t *ws, void *stream)
 {
     if (ws->ops == NULL)

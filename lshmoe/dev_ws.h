@@ -58,6 +58,10 @@ lshmoe_status_t lshmoe_dev_reserve(lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *buf, s
 lshmoe_status_t lshmoe_dev_hasher(lshmoe_dev_ws_t *ws, const lshmoe_kn_lsh_params_t *params,
                                   size_t hidden, void *stream, const void **hasher_p);
 
+/* Frees one buffer of the workspace's memory (with its hooks); NULL-safe.
+ * Not stream-ordered: the caller waits for the work that uses it first. */
+void lshmoe_dev_buf_release(lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *buf, void *stream);
+
 /* Frees every buffer and hasher (with the hooks in place when they were
  * made); the workspace stays usable. Not stream-ordered: waits for
  * `stream` first, so no queued work still uses the memory. */

@@ -12,6 +12,7 @@
 
 #include "kernels/cuda/cuda_util.h"
 #include "kernels/cuda/lsh_cuda.h"
+#include "kernels/cuda/moe_cuda.h"
 
 extern "C" int lshmoe_kn_cuda_device_count(void)
 {
@@ -113,4 +114,6 @@ extern "C" const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops = {
     lshmoe_kn_cuda_seal,
     lshmoe_kn_cuda_check_segment,
     lshmoe_kn_cuda_unpack,
+    lshmoe_kn_cuda_moe_gather,
+    lshmoe_kn_cuda_moe_combine,
 };
