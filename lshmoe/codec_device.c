@@ -18,6 +18,7 @@
 #include "kernels/common/quant_math.h"
 #include "lshmoe/codec_device.h"
 #include "lshmoe/codec_internal.h"
+#include "lshmoe/dev_wait.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 
@@ -253,8 +254,8 @@ lshmoe_status_t lshmoe_codec_dev_encode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
     LSHMOE_CHECK(queue_analysis(ws, codec, dtype, hidden, segs, nsegs, stage, tries, per,
                                 stream));
     /* The host wait of encoding: sizes decide the exchange. */
-    LSHMOE_CHECK(ws->ops->copy(host_rb, ws->small.ptr, nsegs * per, stream));
-    LSHMOE_CHECK(ws->ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_read_back(ws, host_rb, ws->small.ptr, nsegs * per, stream,
+                                      "encode: count read-back"));
     size_t o = 0;
     for (size_t i = 0; i < nsegs; i++) {
         if (segs[i].skip)
@@ -313,8 +314,8 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
                                    LSHMOE_WIRE_HEADER_BYTES, stream));
     LSHMOE_CHECK(ops->zero(bad, 4 * nsegs, stream));
     /* first host wait of decoding: the headers decide the launches */
-    LSHMOE_CHECK(ops->copy(hdrs, ws->small.ptr, hb, stream));
-    LSHMOE_CHECK(ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_read_back(ws, hdrs, ws->small.ptr, hb, stream,
+                                      "decode: header read-back"));
     for (size_t i = 0; i < nsegs; i++) {
         lshmoe_dev_seg_t *s = &segs[i];
         lshmoe_wire_header_t h;
@@ -347,8 +348,8 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
     }
     /* second host wait: the call reports a corrupt segment */
     uint32_t *hbad = (uint32_t *)(hdrs + hb);
-    LSHMOE_CHECK(ops->copy(hbad, bad, 4 * nsegs, stream));
-    LSHMOE_CHECK(ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_read_back(ws, hbad, bad, 4 * nsegs, stream,
+                                      "decode: validation read-back"));
     for (size_t i = 0; i < nsegs; i++) {
         uint32_t b = segs[i].skip ? 0 : hbad[i];
         if (b == 0)
