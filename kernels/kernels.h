@@ -237,6 +237,12 @@ typedef struct lshmoe_kn_dev_ops {
      * queued work (as sync reports it). The core's bounded waits poll it
      * (lshmoe/dev_wait.c) instead of calling sync. */
     lshmoe_status_t (*query)(void *stream, int *done_p);
+    /* group, sorting only the low key_bits bits of the keys
+     * (lshmoe_kn_key_sort_bits() of the hasher: fewer radix passes) */
+    lshmoe_status_t (*group_bits)(const uint64_t *keys, size_t ntokens, int key_bits,
+                                  uint32_t *cluster_of, uint32_t *sizes, uint32_t *starts,
+                                  uint32_t *members, uint32_t *nclusters, void *ws,
+                                  size_t ws_bytes, void *stream);
 } lshmoe_kn_dev_ops_t;
 
 /* The ops of a device memory kind; NULL for host memory (the CPU kernels

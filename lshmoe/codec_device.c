@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels/common/lsh_math.h"
 #include "kernels/common/quant_math.h"
 #include "lshmoe/codec_device.h"
 #include "lshmoe/codec_internal.h"
@@ -115,6 +116,8 @@ static lshmoe_status_t queue_analysis(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec
     LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->group_ws, gws, stream));
     const void *dh;
     LSHMOE_CHECK(lshmoe_dev_hasher(ws, &codec->params.lsh, hidden, stream, &dh));
+    const int key_bits = lshmoe_kn_key_sort_bits(codec->params.lsh.num_hashes,
+                                                 codec->params.lsh.cdim);
     size_t o = 0;
     for (size_t i = 0; i < nsegs; i++) {
         if (!tries[i])
@@ -128,8 +131,8 @@ static lshmoe_status_t queue_analysis(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec
         uint32_t *nc = (uint32_t *)(rb + RB_NCLUSTERS);
         void *rows = at(stage, s->off + LSHMOE_WIRE_HEADER_BYTES);
         LSHMOE_CHECK(ops->hash(dh, s->tokens, dtype, n, keys, stream));
-        LSHMOE_CHECK(ops->group(keys, n, cl, sz, st, mb, nc, ws->group_ws.ptr,
-                                ws->group_ws.cap, stream));
+        LSHMOE_CHECK(ops->group_bits(keys, n, key_bits, cl, sz, st, mb, nc, ws->group_ws.ptr,
+                                     ws->group_ws.cap, stream));
         LSHMOE_CHECK(ops->centroids(s->tokens, dtype, hidden, sz, st, mb, nc, n, rows, stream));
         if (lshmoe_codec_guard_on(codec))
             LSHMOE_CHECK(ops->guard_sums(s->tokens, rows, dtype, hidden, n, cl, sz,

@@ -130,4 +130,5 @@ extern "C" const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops = {
     lshmoe_kn_cuda_check_segment,
     lshmoe_kn_cuda_unpack,
     dev_query,
+    lshmoe_kn_cuda_group_bits,
 };
