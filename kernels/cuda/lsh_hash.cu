@@ -73,9 +73,6 @@ static __device__ void reduce_token(const hash_args &a, const unsigned char *row
     for (int j = threadIdx.x; j < a.m; j += blockDim.x) {
         if (a.fold) {
             float acc = 0.0f;
-            /* unrolled so that several loads are in flight; the additions
-             * stay one chain in element order (bit identity) */
-#pragma unroll 8
             for (size_t i = (size_t)j; i < a.hidden; i += (size_t)a.m) {
                 float x = kn_load(row, dtype, i);
                 if (scale != 1.0f)
