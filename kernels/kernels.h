@@ -195,9 +195,9 @@ typedef struct lshmoe_kn_seg {
 /*
  * The kernels of a device memory kind, for the core's device data path
  * (lshmoe/codec_device.c), which calls nothing else of the device: the
- * core has no #ifdef for CUDA. Every method but alloc, free, sync and
+ * core has no #ifdef for CUDA. Every method but alloc, free, sync, query and
  * hasher_create/destroy is stream-ordered on `stream` and returns once the
- * work is queued; errors of queued work surface at the next sync. Each
+ * work is queued; errors of queued work surface at the next sync or query. Each
  * method does what the launcher of the same name in kernels/cuda/lsh_cuda.h
  * documents. Pointers are device memory unless said otherwise.
  */
@@ -246,6 +246,17 @@ typedef struct lshmoe_kn_dev_ops {
                                    const float *gate, const uint64_t *ent_row,
                                    const double *ent_coef, const void *xs, const void *cs,
                                    void *out, void *stream);
+    /* Has every piece of work queued on `stream` finished? Never blocks:
+     * LSHMOE_OK with *done_p 1 (finished) or 0 (not yet), or the error of
+     * queued work (as sync reports it). The core's bounded waits poll it
+     * (lshmoe/dev_wait.c) instead of calling sync. */
+    lshmoe_status_t (*query)(void *stream, int *done_p);
+    /* group, sorting only the low key_bits bits of the keys
+     * (lshmoe_kn_key_sort_bits() of the hasher: fewer radix passes) */
+    lshmoe_status_t (*group_bits)(const uint64_t *keys, size_t ntokens, int key_bits,
+                                  uint32_t *cluster_of, uint32_t *sizes, uint32_t *starts,
+                                  uint32_t *members, uint32_t *nclusters, void *ws,
+                                  size_t ws_bytes, void *stream);
 } lshmoe_kn_dev_ops_t;
 
 /* The ops of a device memory kind; NULL for host memory (the CPU kernels

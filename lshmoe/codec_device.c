@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels/common/lsh_math.h"
 #include "kernels/common/quant_math.h"
 #include "lshmoe/codec_device.h"
 #include "lshmoe/codec_internal.h"
+#include "lshmoe/dev_wait.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 
@@ -114,6 +116,8 @@ static lshmoe_status_t queue_analysis(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec
     LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->group_ws, gws, stream));
     const void *dh;
     LSHMOE_CHECK(lshmoe_dev_hasher(ws, &codec->params.lsh, hidden, stream, &dh));
+    const int key_bits = lshmoe_kn_key_sort_bits(codec->params.lsh.num_hashes,
+                                                 codec->params.lsh.cdim);
     size_t o = 0;
     for (size_t i = 0; i < nsegs; i++) {
         if (!tries[i])
@@ -127,8 +131,8 @@ static lshmoe_status_t queue_analysis(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec
         uint32_t *nc = (uint32_t *)(rb + RB_NCLUSTERS);
         void *rows = at(stage, s->off + LSHMOE_WIRE_HEADER_BYTES);
         LSHMOE_CHECK(ops->hash(dh, s->tokens, dtype, n, keys, stream));
-        LSHMOE_CHECK(ops->group(keys, n, cl, sz, st, mb, nc, ws->group_ws.ptr,
-                                ws->group_ws.cap, stream));
+        LSHMOE_CHECK(ops->group_bits(keys, n, key_bits, cl, sz, st, mb, nc, ws->group_ws.ptr,
+                                     ws->group_ws.cap, stream));
         LSHMOE_CHECK(ops->centroids(s->tokens, dtype, hidden, sz, st, mb, nc, n, rows, stream));
         if (lshmoe_codec_guard_on(codec))
             LSHMOE_CHECK(ops->guard_sums(s->tokens, rows, dtype, hidden, n, cl, sz,
@@ -256,8 +260,8 @@ lshmoe_status_t lshmoe_codec_dev_encode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
     LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->checksum_ws, LSHMOE_KN_DEV_CHECKSUM_WS_BYTES,
                                     stream));
     /* The host wait of encoding: sizes decide the exchange. */
-    LSHMOE_CHECK(ws->ops->copy(host_rb, ws->small.ptr, nsegs * per, stream));
-    LSHMOE_CHECK(ws->ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_read_back(ws, host_rb, ws->small.ptr, nsegs * per, stream,
+                                      "encode: count read-back"));
     size_t o = 0;
     for (size_t i = 0; i < nsegs; i++) {
         if (segs[i].skip)
@@ -318,8 +322,8 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
     LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->checksum_ws, LSHMOE_KN_DEV_CHECKSUM_WS_BYTES,
                                     stream));
     /* first host wait of decoding: the headers decide the launches */
-    LSHMOE_CHECK(ops->copy(hdrs, ws->small.ptr, hb, stream));
-    LSHMOE_CHECK(ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_read_back(ws, hdrs, ws->small.ptr, hb, stream,
+                                      "decode: header read-back"));
     for (size_t i = 0; i < nsegs; i++) {
         lshmoe_dev_seg_t *s = &segs[i];
         lshmoe_wire_header_t h;
@@ -352,8 +356,8 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
     }
     /* second host wait: the call reports a corrupt segment */
     uint32_t *hbad = (uint32_t *)(hdrs + hb);
-    LSHMOE_CHECK(ops->copy(hbad, bad, 4 * nsegs, stream));
-    LSHMOE_CHECK(ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_read_back(ws, hbad, bad, 4 * nsegs, stream,
+                                      "decode: validation read-back"));
     for (size_t i = 0; i < nsegs; i++) {
         uint32_t b = segs[i].skip ? 0 : hbad[i];
         if (b == 0)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "collectives/transport.h"
 #include "kernels/kernels.h"
 #include "lshmoe.h"
 #include "lshmoe/common/buf.h"
@@ -45,6 +46,11 @@ typedef struct lshmoe_dev_ws {
         void  *hasher;
     } hashers[LSHMOE_DEV_HASHERS];
     unsigned next_hasher;             /* round-robin replacement             */
+    /* bounded waits (dev_wait.h): the transport whose queued work the
+     * stream may hold (NULL: none), and the deadline (<= 0: none) */
+    const lshmoe_tl_ops_t     *tl_ops;
+    void                      *tl;
+    double                     timeout_s;
 } lshmoe_dev_ws_t;
 
 /* Makes buf hold at least `bytes` device bytes (contents not kept; freed
@@ -64,7 +70,9 @@ void lshmoe_dev_buf_release(lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *buf, void *st
 
 /* Frees every buffer and hasher (with the hooks in place when they were
  * made); the workspace stays usable. Not stream-ordered: waits for
- * `stream` first, so no queued work still uses the memory. */
+ * `stream` first (bounded: dev_wait.h, with no transport to abort), so no
+ * queued work still uses the memory; when that wait fails the device
+ * memory is forgotten, not freed. Unbinds the transport. */
 void lshmoe_dev_ws_release(lshmoe_dev_ws_t *ws, void *stream);
 
 #endif /* LSHMOE_DEV_WS_H */

@@ -5,7 +5,7 @@
  * MoE mode on device buffers: dispatch and combine with x, y, the batches,
  * the payloads and the rows in device memory, over the nccl transport,
  * stream-ordered on the caller's stream. The kernels are reached through
- * the device ops table only (moe_gather, moe_combine, copy, zero, sync).
+ * the device ops table only (moe_gather, moe_combine, copy, zero, query).
  *
  * The same rounds and the same wire payloads as the host path (moe_int.h),
  * so a rank on device buffers and a rank on host buffers can share a pass.
@@ -41,6 +41,7 @@
 #include "kernels/common/quant_math.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/timer.h"
+#include "lshmoe/dev_wait.h"
 #include "lshmoe/moe_device.h"
 #include "lshmoe/moe_int.h"
 
@@ -90,7 +91,8 @@ static lshmoe_status_t dev_state(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void *
         h->dev->mem.user = cws->user;
     }
     h->dev->stream = stream;
-    return LSHMOE_OK;
+    /* the host waits of MoE mode are bounded as the codec's (dev_wait.h) */
+    return lshmoe_dev_wait_bind(&h->dev->mem, m->ctx->tl_ops, m->ctx->tl);
 }
 
 /* Uploads the layout's gather and combine tables (once per layout). */
@@ -148,8 +150,9 @@ static lshmoe_status_t cluster_on_host(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, 
     const lshmoe_kn_dev_ops_t *ops = d->mem.ops;
     size_t R = (size_t)m->nranks;
     LSHMOE_CHECK(lshmoe_buf_reserve(&d->hx, h->ntok * m->tb + 1));
-    LSHMOE_CHECK(ops->copy(d->hx.ptr, x, h->ntok * m->tb, stream));
-    LSHMOE_CHECK(ops->sync(stream)); /* the host groups these rows */
+    /* the host groups these rows */
+    LSHMOE_CHECK(lshmoe_dev_read_back(&d->mem, d->hx.ptr, x, h->ntok * m->tb, stream,
+                                      "MoE dispatch: tokens for the host's grouping"));
     LSHMOE_CHECK(moe_cluster(m, h, d->hx.ptr));
     size_t total = h->send_off[R - 1] + h->send_bytes[R - 1];
     LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->send, total + 1, stream));
@@ -277,10 +280,12 @@ static lshmoe_status_t read_sizes(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h,
         return LSHMOE_OK;
     LSHMOE_CHECK(lshmoe_buf_reserve(&d->hsizes, total * sizeof(uint32_t)));
     uint32_t *s = d->hsizes.ptr;
+    /* first the exchange, bounded: a copy to pageable memory blocks */
+    LSHMOE_CHECK(lshmoe_dev_wait(&d->mem, stream, "MoE dispatch: group sizes"));
     for (size_t p = 0, o = 0; p < R; o += d->size_cnt[p], p++)
         LSHMOE_CHECK(d->mem.ops->copy(s + o, rp[p] + d->size_off[p],
                                       d->size_cnt[p] * sizeof *s, stream));
-    LSHMOE_CHECK(d->mem.ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_wait(&d->mem, stream, "MoE dispatch: group sizes read-back"));
     for (size_t p = 0, o = 0; p < R; o += d->size_cnt[p], p++)
         for (size_t r = 0; r < d->size_cnt[p]; r++)
             if (s[o + r] == 0)
@@ -358,9 +363,11 @@ static lshmoe_status_t dev_receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, cons
                                 "%llu bytes, less than its %zu-byte header", p,
                                 (unsigned long long)in[p].bytes, pre);
     LSHMOE_CHECK(lshmoe_buf_reserve(&d->host, R * pre + 1));
+    /* first the exchange, bounded: a copy to pageable memory blocks */
+    LSHMOE_CHECK(lshmoe_dev_wait(&d->mem, stream, "MoE dispatch: exchange"));
     for (size_t p = 0; p < R; p++)
         LSHMOE_CHECK(ops->copy((char *)d->host.ptr + p * pre, rp[p], pre, stream));
-    LSHMOE_CHECK(ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_wait(&d->mem, stream, "MoE dispatch: prefix read-back"));
     h->stats.time_exchange_s += lshmoe_now() - t0;
     for (size_t p = 0; p < R; p++)
         LSHMOE_CHECK(parse_prefix(m, h, (int)p, (const char *)d->host.ptr + p * pre,
@@ -416,12 +423,17 @@ void moe_dev_free(lshmoe_moe_handle_t *h)
     struct moe_dev *d = h->dev;
     if (d == NULL)
         return;
-    if (d->mem.ops != NULL && d->stream != NULL)
-        (void)d->mem.ops->sync(d->stream); /* queued work may still use the memory */
+    /* Queued work may still use the memory: wait for it, bounded, without
+     * aborting the transport (which may be gone); memory that work still
+     * holds after the timeout is left allocated, never freed under it. */
+    d->mem.tl_ops = NULL;
+    d->mem.tl = NULL;
+    int idle = d->mem.ops == NULL || d->stream == NULL ||
+               lshmoe_dev_wait(&d->mem, d->stream, "MoE handle destruction") == LSHMOE_OK;
     lshmoe_dev_buf_t *bufs[] = {&d->ent_tok, &d->slot_row, &d->gate, &d->send, &d->recv,
                                 &d->junk,    &d->bin,      &d->bout, &d->bsize, &d->rows,
                                 &d->staged,  &d->crows,    &d->ent_row, &d->ent_coef};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && idle; i++)
         lshmoe_dev_buf_release(&d->mem, bufs[i], d->stream);
     lshmoe_buf_free(&d->host);
     lshmoe_buf_free(&d->hx);

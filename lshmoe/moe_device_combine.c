@@ -13,6 +13,7 @@
 #include "kernels/common/quant_math.h"
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/timer.h"
+#include "lshmoe/dev_wait.h"
 #include "lshmoe/moe_device.h"
 #include "lshmoe/moe_int.h"
 
@@ -70,13 +71,15 @@ static lshmoe_status_t take_outputs(lshmoe_moe_t *m, lshmoe_moe_handle_t *h,
         hoff += moe_fmt_prefix_bytes(L);
     }
     LSHMOE_CHECK(lshmoe_buf_reserve(&d->host, hoff + 1));
+    /* first the exchange, bounded: a copy to pageable memory blocks */
+    LSHMOE_CHECK(lshmoe_dev_wait(&d->mem, stream, "MoE combine: exchange"));
     hoff = 0;
     for (size_t p = 0; p < R; p++) {
         size_t pre = moe_fmt_prefix_bytes((size_t)(m->rank_off[p + 1] - m->rank_off[p]));
         LSHMOE_CHECK(ops->copy((char *)d->host.ptr + hoff, rp[p], pre, stream));
         hoff += pre;
     }
-    LSHMOE_CHECK(ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_wait(&d->mem, stream, "MoE combine: row format read-back"));
     hoff = 0;
     for (size_t p = 0; p < R; p++) {
         size_t L = (size_t)(m->rank_off[p + 1] - m->rank_off[p]);

@@ -60,7 +60,7 @@ grep -E "NCCL|CUDA" "$build/meson-logs/meson-log.txt" | grep -i "found" | tail -
 
 step "gpu suite" meson test -C "$build" --suite gpu --print-errorlogs
 # each test's own count of checks, in the summary
-for t in cuda_kernels cuda_quant device_codec cuda_checksum nccl_one_rank moe_device; do
+for t in cuda_kernels cuda_quant device_codec cuda_checksum nccl_one_rank moe_device device_timeout; do
     [ -x "$build/tests/gpu/test_$t" ] || continue
     r=$("$build/tests/gpu/test_$t" 2>/dev/null | grep -E "checks,|SKIP" | tail -1)
     note "  test_$t: ${r:-no result}"

@@ -77,6 +77,21 @@ lshmoe_status_t lshmoe_kn_cuda_group(const uint64_t *keys, size_t ntokens,
                                      void *stream);
 
 /*
+ * lshmoe_kn_cuda_group() sorting only the low `key_bits` bits of each key
+ * (1..64; lshmoe_kn_cuda_group() is key_bits 64), with 32-bit keys when
+ * key_bits <= 32: fewer radix passes, the same outputs, provided the low
+ * key_bits bits order the keys as whole keys do. That holds for every key
+ * of a hasher with key_bits = lshmoe_kn_key_sort_bits(L, cdim)
+ * (kernels/common/lsh_math.h), the non-finite key included; for other
+ * keys the grouping is by the low bits only. Same workspace.
+ */
+lshmoe_status_t lshmoe_kn_cuda_group_bits(const uint64_t *keys, size_t ntokens, int key_bits,
+                                          uint32_t *cluster_of, uint32_t *sizes,
+                                          uint32_t *starts, uint32_t *members,
+                                          uint32_t *nclusters, void *ws, size_t ws_bytes,
+                                          void *stream);
+
+/*
  * rows[k] = mean of cluster k's tokens as lshmoe_kn_centroids(): fp32
  * accumulation in increasing token order from -0.0f, one division, round to nearest
  * even; singletons copied bit for bit. Reads *nclusters on the device, so

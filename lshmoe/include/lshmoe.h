@@ -435,7 +435,11 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * when every received segment is validated and expanded; the copy of the
  * rank's own segment is still queued on `stream` then. The host waits on
  * the stream three times per call (reading cluster counts back to size the
- * exchange, the received headers, the validation result; docs/cuda.md). On device
+ * exchange, the received headers, the validation result; docs/cuda.md),
+ * each at most LSHMOE_TIMEOUT_S seconds: past it (a peer failed after the
+ * count exchange, say) the NCCL communicator is aborted and this call and
+ * every later one on the context return LSHMOE_ERR_TIMEOUT naming the
+ * wait (LSHMOE_ERR_NCCL when NCCL reports the failure first). On device
  * buffers, only the lsh codec without residuals runs (LSHMOE_CODEC=lsh,
  * RESIDUAL_BITS 0) and the adaptive policy is off. Not thread-safe on one context: a call
  * on a context that another call is using (another thread, or an MoE
