@@ -4,7 +4,9 @@
 /*
  * codec_perf --device cuda: the CUDA kernels of the codec on one GPU,
  * timed with CUDA events on one stream beside a device-to-device copy of
- * the same token bytes in the same run. Encode = hash + group + centroids
+ * the same token bytes in the same run. Encode = hash + group (sorting
+ * only the key bits in use, as the codec does; the grouping over whole
+ * 64-bit keys is timed beside it, outside encode) + centroids
  * (no host synchronisation); the read-back of the cluster count (the one
  * host synchronisation a device path needs, to size the exchange) is timed
  * on its own; decode = expand. Reports the median over --iters, the
@@ -26,16 +28,19 @@
 
 #include "benchmarks/codec_perf_cuda.h"
 #include "benchmarks/gpu_bench.h"
+#include "kernels/common/lsh_math.h"
 #include "kernels/cuda/lsh_cuda.h"
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 #include "tests/datagen.h"
 
-#define PHASES 6
-enum { PH_HASH, PH_GROUP, PH_CENTROIDS, PH_SYNC, PH_EXPAND, PH_COPY };
-static const char *phase_name[PHASES] = {"hash", "group", "centroids",
-                                         "count read-back", "expand", "d2d copy"};
+#define PHASES 7
+enum { PH_HASH, PH_GROUP, PH_CENTROIDS, PH_SYNC, PH_EXPAND, PH_COPY, PH_GROUP64 };
+/* group: sorting the key bits in use, as the codec does; group (64 bits):
+ * the same grouping sorting whole keys, timed beside it (not in encode) */
+static const char *phase_name[PHASES] = {"hash", "group", "centroids", "count read-back",
+                                         "expand", "d2d copy", "group (64 bits)"};
 
 #define TRY(call)                                                             \
     do {                                                                      \
@@ -127,6 +132,7 @@ int codec_perf_cuda_main(int argc, char **argv)
     TRY(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     lshmoe_kn_cuda_hasher_t *h = NULL;
     KTRY(lshmoe_kn_cuda_hasher_create(&p, o.hidden, s, &h));
+    const int key_bits = lshmoe_kn_key_sort_bits(o.hashes, o.cdim);
     void *dx, *drows, *dout, *dcopy, *dws;
     uint64_t *dkeys;
     uint32_t *dcl, *dsizes, *dstarts, *dmembers, *dncl, *hncl;
@@ -158,7 +164,8 @@ int codec_perf_cuda_main(int argc, char **argv)
         TRY(cudaEventRecord(ev[0], s));
         KTRY(lshmoe_kn_cuda_hash(h, dx, o.dtype, n, dkeys, s));
         TRY(cudaEventRecord(ev[1], s));
-        KTRY(lshmoe_kn_cuda_group(dkeys, n, dcl, dsizes, dstarts, dmembers, dncl, dws, wsb, s));
+        KTRY(lshmoe_kn_cuda_group_bits(dkeys, n, key_bits, dcl, dsizes, dstarts, dmembers, dncl,
+                                       dws, wsb, s));
         TRY(cudaEventRecord(ev[2], s));
         KTRY(lshmoe_kn_cuda_centroids(dx, o.dtype, o.hidden, dsizes, dstarts, dmembers, dncl,
                                       n, drows, s));
@@ -170,7 +177,9 @@ int codec_perf_cuda_main(int argc, char **argv)
         TRY(cudaEventRecord(ev[5], s));
         TRY(cudaMemcpyAsync(dcopy, dx, bytes, cudaMemcpyDeviceToDevice, s));
         TRY(cudaEventRecord(ev[6], s));
-        TRY(cudaEventSynchronize(ev[6]));
+        KTRY(lshmoe_kn_cuda_group(dkeys, n, dcl, dsizes, dstarts, dmembers, dncl, dws, wsb, s));
+        TRY(cudaEventRecord(ev[7], s));
+        TRY(cudaEventSynchronize(ev[7]));
         if (it < 0)
             continue;
         for (int i = 0; i < PHASES; i++)
@@ -196,8 +205,9 @@ int codec_perf_cuda_main(int argc, char **argv)
     const char *dtn = o.dtype == LSHMOE_DTYPE_FP32 ? "fp32" :
                       o.dtype == LSHMOE_DTYPE_FP16 ? "fp16" : "bf16";
     printf("# codec_perf --device cuda: %zu tokens x hidden %zu %s (%.1f MiB), %d hashes, "
-           "cdim %d, fold %d, data %s, median of %d\n", n, o.hidden, dtn,
-           (double)bytes / 1048576.0, o.hashes, o.cdim, o.reduce_dim, o.data, o.iters);
+           "cdim %d, fold %d, data %s, median of %d; group sorts %d key bits (%s keys)\n",
+           n, o.hidden, dtn, (double)bytes / 1048576.0, o.hashes, o.cdim, o.reduce_dim,
+           o.data, o.iters, key_bits, key_bits <= 32 ? "32-bit" : "64-bit");
     float med[PHASES];
     for (int i = 0; i < PHASES; i++) {
         med[i] = gpu_bench_median(t[i], o.iters);
@@ -212,9 +222,11 @@ int codec_perf_cuda_main(int argc, char **argv)
     printf("clusters %zu of %zu tokens, ratio %.2f, rel L2 error %.4f\n", ncl, n,
            (double)bytes / wire, den > 0 ? sqrt(num / den) : 0.0);
     printf("RESULT codec_cuda tokens=%zu hidden=%zu dtype=%s encode_us=%.1f "
-           "decode_us=%.1f sync_us=%.1f encdec_us=%.1f copy_us=%.1f ratio=%.3f\n",
+           "decode_us=%.1f sync_us=%.1f encdec_us=%.1f copy_us=%.1f ratio=%.3f "
+           "hash_us=%.1f group_us=%.1f group64_us=%.1f centroids_us=%.1f key_bits=%d\n",
            n, o.hidden, dtn, 1e3 * menc, 1e3 * med[PH_EXPAND], 1e3 * med[PH_SYNC],
-           1e3 * mall, 1e3 * med[PH_COPY], (double)bytes / wire);
+           1e3 * mall, 1e3 * med[PH_COPY], (double)bytes / wire, 1e3 * med[PH_HASH],
+           1e3 * med[PH_GROUP], 1e3 * med[PH_GROUP64], 1e3 * med[PH_CENTROIDS], key_bits);
     rc = codec_perf_cuda_wire(&o, dx, s, med[PH_COPY]);
 
     lshmoe_kn_cuda_hasher_destroy(h);

@@ -53,6 +53,19 @@ typedef struct lshmoe_tl_ops {
                                  const size_t *send_bytes,
                                  void *const *recv_ptrs,
                                  const size_t *recv_bytes, void *stream);
+
+    /*
+     * Optional (LSHMOE_TL_HAS), for the core's bounded waits on a stream
+     * that holds this transport's queued device work (lshmoe/dev_wait.c).
+     * Neither is collective; both may be called at any time after init.
+     * poll: LSHMOE_OK while that work may still finish, else the error
+     * that stops it (NCCL: an asynchronous error, such as a failed peer),
+     * with a message. abort: ends queued work that will never finish
+     * (NCCL: ncclCommAbort); from then on every method returns
+     * LSHMOE_ERR_TIMEOUT with a message that includes `why` (copied).
+     */
+    lshmoe_status_t (*poll)(void *tl);
+    void (*abort)(void *tl, const char *why);
 } lshmoe_tl_ops_t;
 
 #define LSHMOE_TL_HAS(ops, m)                                                \

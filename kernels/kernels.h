@@ -181,6 +181,12 @@ typedef struct lshmoe_kn_seg {
     int      raw, idx32;
 } lshmoe_kn_seg_t;
 
+/* Device scratch the seal and check_segment methods take (`ws`, 8-byte
+ * aligned): one partial sum of the wire checksum per lane and per block of
+ * the chunk kernel. Used in stream order: one workspace serves every
+ * segment of a stream, one after the other. */
+#define LSHMOE_KN_DEV_CHECKSUM_WS_BYTES ((size_t)128 * 1024)
+
 /* Bits of a device validation result (0: the segment is intact). */
 #define LSHMOE_KN_SEG_BAD_CHECKSUM 0x1u
 #define LSHMOE_KN_SEG_BAD_PAD      0x2u
@@ -191,9 +197,9 @@ typedef struct lshmoe_kn_seg {
 /*
  * The kernels of a device memory kind, for the core's device data path
  * (lshmoe/codec_device.c), which calls nothing else of the device: the
- * core has no #ifdef for CUDA. Every method but alloc, free, sync and
+ * core has no #ifdef for CUDA. Every method but alloc, free, sync, query and
  * hasher_create/destroy is stream-ordered on `stream` and returns once the
- * work is queued; errors of queued work surface at the next sync. Each
+ * work is queued; errors of queued work surface at the next sync or query. Each
  * method does what the launcher of the same name in kernels/cuda/lsh_cuda.h
  * documents. Pointers are device memory unless said otherwise.
  */
@@ -228,12 +234,31 @@ typedef struct lshmoe_kn_dev_ops {
                                    uint64_t *out, void *stream);
     lshmoe_status_t (*pack_index)(const uint32_t *cluster_of, size_t ntokens, int idx32,
                                   void *dst, size_t padded_bytes, void *stream);
-    lshmoe_status_t (*seal)(void *seg, const void *header, size_t payload_bytes,
+    lshmoe_status_t (*seal)(void *seg, const void *header, size_t payload_bytes, void *ws,
                             void *stream);
     lshmoe_status_t (*check_segment)(const void *seg, const lshmoe_kn_seg_t *g,
-                                     uint32_t *bad, void *stream);
+                                     uint32_t *bad, void *ws, void *stream);
     lshmoe_status_t (*unpack)(const void *seg, const lshmoe_kn_seg_t *g, size_t row_bytes,
                               const uint32_t *bad, void *out, void *stream);
+    /* MoE mode (lshmoe/moe_device.c; kernels/cuda/moe_cuda.h) */
+    lshmoe_status_t (*moe_gather)(const void *src, size_t row_bytes, size_t nrows,
+                                  const uint64_t *src_row, void *out, void *stream);
+    lshmoe_status_t (*moe_combine)(const void *rows, lshmoe_dtype_t dtype, size_t hidden,
+                                   size_t ntok, int topk, const uint64_t *slot_ent,
+                                   const float *gate, const uint64_t *ent_row,
+                                   const double *ent_coef, const void *xs, const void *cs,
+                                   void *out, void *stream);
+    /* Has every piece of work queued on `stream` finished? Never blocks:
+     * LSHMOE_OK with *done_p 1 (finished) or 0 (not yet), or the error of
+     * queued work (as sync reports it). The core's bounded waits poll it
+     * (lshmoe/dev_wait.c) instead of calling sync. */
+    lshmoe_status_t (*query)(void *stream, int *done_p);
+    /* group, sorting only the low key_bits bits of the keys
+     * (lshmoe_kn_key_sort_bits() of the hasher: fewer radix passes) */
+    lshmoe_status_t (*group_bits)(const uint64_t *keys, size_t ntokens, int key_bits,
+                                  uint32_t *cluster_of, uint32_t *sizes, uint32_t *starts,
+                                  uint32_t *members, uint32_t *nclusters, void *ws,
+                                  size_t ws_bytes, void *stream);
     /* ---- row formats (LSHMOE_QM_FP8 .. INT4E) ---- */
     /* Row i of dst (lshmoe_qm_row_bytes(fmt, hidden) bytes each, any
      * alignment) = token i coded as lshmoe_kn_quant_row(); norms[i] = its
@@ -390,5 +415,16 @@ const char *lshmoe_kn_isa_name(lshmoe_kn_isa_t isa);
  */
 void lshmoe_kn_checksum_stripes(const void *data, size_t nstripes,
                                 uint64_t lanes[LSHMOE_WCK_LANES]);
+
+/*
+ * Whole chunks of the wire checksum: for each of the `nchunks` chunks of
+ * LSHMOE_WCK_CHUNK bytes from `data` (any alignment), numbered from
+ * `first`, runs the lanes from lshmoe_wck_chunk_base(seed, number) over
+ * the chunk's stripes and adds each lane, avalanched, into acc[l]
+ * (lshmoe_wck_chunk() of kernels/common/wire_checksum.h without a tail).
+ * Every ISA level gives the same sums bit for bit. Thread-safe.
+ */
+void lshmoe_kn_checksum_chunks(const void *data, size_t nchunks, uint64_t first,
+                               uint64_t seed, uint64_t acc[LSHMOE_WCK_LANES]);
 
 #endif /* LSHMOE_KERNELS_H */

@@ -37,6 +37,7 @@
 #include "lshmoe/adapt.h"
 #include "lshmoe/codec_device.h"
 #include "lshmoe/codec_internal.h"
+#include "lshmoe/dev_wait.h"
 #include "lshmoe/ctx_int.h"
 #include "lshmoe/meta.h"
 
@@ -117,7 +118,8 @@ static lshmoe_status_t check_memory(a2a_call_t *c, void *stream)
                             c->ctx->tl_ops->name);
     c->stream = stream != NULL ? stream : c->dev->default_stream;
     c->ctx->dev.ops = c->dev;
-    return LSHMOE_OK;
+    /* the device waits are bounded and abort this transport (dev_wait.h) */
+    return lshmoe_dev_wait_bind(&c->ctx->dev, c->ctx->tl_ops, c->ctx->tl);
 }
 
 static lshmoe_status_t check_args(a2a_call_t *c, void *stream)

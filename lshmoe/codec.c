@@ -153,6 +153,7 @@ void lshmoe_codec_destroy(lshmoe_codec_t *codec)
     lshmoe_buf_free(&codec->refine_ws);
     lshmoe_buf_free(&codec->sample_ws);
     lshmoe_buf_free(&codec->norms);
+    lshmoe_buf_free(&codec->probe_rows);
     free(codec);
 }
 

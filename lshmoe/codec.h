@@ -34,9 +34,10 @@
 #define LSHMOE_WIRE_MAGIC        0x5753484Cu  /* "LHSW" */
 /* Version 1: rows in the dtype. Version 2 added the row format field
  * (flags bits 4-6). Version 3 replaced the checksum with one that SIMD
- * computes (lshmoe/codec_checksum.c); it is the only version this library
- * writes or reads: a version 1 or 2 segment is refused by name. */
-#define LSHMOE_WIRE_VERSION      3u
+ * computes; version 4 cut it into chunks that a GPU spreads over its grid
+ * (lshmoe/codec_checksum.c). Version 4 is the only version this library
+ * writes or reads: a version 1, 2 or 3 segment is refused by name. */
+#define LSHMOE_WIRE_VERSION      4u
 #define LSHMOE_WIRE_HEADER_BYTES 48u
 
 /* Header flags */

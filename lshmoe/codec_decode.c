@@ -31,7 +31,7 @@ static lshmoe_status_t check_header(const lshmoe_wire_header_t *h, size_t len,
     if (h->magic != LSHMOE_WIRE_MAGIC)
         return CORRUPT("bad magic 0x%08" PRIx32 " (expected 0x%08x)", h->magic,
                        LSHMOE_WIRE_MAGIC);
-    if (h->version == 1 || h->version == 2)
+    if (h->version >= 1 && h->version <= 3)
         return CORRUPT("version %u segment: written by an older lshmoe with the "
                        "previous checksum (this library reads version %u)",
                        (unsigned)h->version, LSHMOE_WIRE_VERSION);

@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels/common/lsh_math.h"
 #include "kernels/common/quant_math.h"
 #include "lshmoe/codec_device.h"
 #include "lshmoe/codec_device_int.h"
 #include "lshmoe/codec_internal.h"
+#include "lshmoe/dev_wait.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
 
@@ -114,6 +116,8 @@ static lshmoe_status_t queue_analysis(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec
     LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->group_ws, gws, stream));
     const void *dh;
     LSHMOE_CHECK(lshmoe_dev_hasher(ws, &codec->params.lsh, hidden, stream, &dh));
+    const int key_bits = lshmoe_kn_key_sort_bits(codec->params.lsh.num_hashes,
+                                                 codec->params.lsh.cdim);
     size_t o = 0;
     for (size_t i = 0; i < nsegs; i++) {
         if (!tries[i])
@@ -127,8 +131,8 @@ static lshmoe_status_t queue_analysis(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec
         uint32_t *nc = (uint32_t *)(rb + RB_NCLUSTERS);
         void *rows = at(stage, s->off + LSHMOE_WIRE_HEADER_BYTES);
         LSHMOE_CHECK(ops->hash(dh, s->tokens, dtype, n, keys, stream));
-        LSHMOE_CHECK(ops->group(keys, n, cl, sz, st, mb, nc, ws->group_ws.ptr,
-                                ws->group_ws.cap, stream));
+        LSHMOE_CHECK(ops->group_bits(keys, n, key_bits, cl, sz, st, mb, nc, ws->group_ws.ptr,
+                                     ws->group_ws.cap, stream));
         LSHMOE_CHECK(ops->centroids(s->tokens, dtype, hidden, sz, st, mb, nc, n, rows, stream));
         if (lshmoe_codec_guard_on(codec))
             LSHMOE_CHECK(ops->guard_sums(s->tokens, rows, dtype, hidden, n, cl, sz,
@@ -153,7 +157,7 @@ lshmoe_status_t lshmoe_codec_dev_write_raw(lshmoe_dev_ws_t *ws, const enc_job_t 
     LSHMOE_CHECK(ops->zero(seg + LSHMOE_WIRE_HEADER_BYTES + j->token_bytes,
                            (size_t)(payload - j->token_bytes), stream));
     lshmoe_codec_dev_header(hdr, LSHMOE_WIRE_F_RAW, j, j->ntokens, payload);
-    LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)payload, stream));
+    LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)payload, ws->checksum_ws.ptr, stream));
     s->len = j->raw_len;
     return LSHMOE_OK;
 }
@@ -221,7 +225,8 @@ static lshmoe_status_t write_segment(lshmoe_dev_ws_t *ws, const enc_job_t *j,
             LSHMOE_CHECK(ops->zero(seg + re, (size_t)(lshmoe_pad8(re) - re), stream));
         }
         lshmoe_codec_dev_header(hdr, flags, j, nrows, lay.payload_bytes);
-        LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)lay.payload_bytes, stream));
+        LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)lay.payload_bytes, ws->checksum_ws.ptr,
+                               stream));
         s->len = (size_t)(LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes);
     } else {
         LSHMOE_CHECK(lshmoe_codec_dev_write_raw(ws, j, s, stage, stream));
@@ -277,9 +282,11 @@ static lshmoe_status_t encode_lsh(lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec,
     }
     LSHMOE_CHECK(queue_analysis(ws, codec, dtype, hidden, segs, nsegs, stage, tries, per,
                                 stream));
+    LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->checksum_ws, LSHMOE_KN_DEV_CHECKSUM_WS_BYTES,
+                                    stream));
     /* The host wait of encoding: sizes decide the exchange. */
-    LSHMOE_CHECK(ws->ops->copy(host_rb, ws->small.ptr, nsegs * per, stream));
-    LSHMOE_CHECK(ws->ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_read_back(ws, host_rb, ws->small.ptr, nsegs * per, stream,
+                                      "encode: count read-back"));
     size_t o = 0;
     for (size_t i = 0; i < nsegs; i++) {
         if (segs[i].skip)
@@ -368,9 +375,11 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
                                    (const uint8_t *)stage + segs[i].off,
                                    LSHMOE_WIRE_HEADER_BYTES, stream));
     LSHMOE_CHECK(ops->zero(bad, 4 * nsegs, stream));
+    LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->checksum_ws, LSHMOE_KN_DEV_CHECKSUM_WS_BYTES,
+                                    stream));
     /* first host wait of decoding: the headers decide the launches */
-    LSHMOE_CHECK(ops->copy(hdrs, ws->small.ptr, hb, stream));
-    LSHMOE_CHECK(ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_read_back(ws, hdrs, ws->small.ptr, hb, stream,
+                                      "decode: header read-back"));
     for (size_t i = 0; i < nsegs; i++) {
         lshmoe_dev_seg_t *s = &segs[i];
         lshmoe_wire_header_t h;
@@ -389,7 +398,7 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
         const uint8_t *seg = (const uint8_t *)stage + s->off;
         int fmt = lshmoe_wire_fmt(h.flags);
         int bits = (h.flags & LSHMOE_WIRE_F_RESID8) ? 8 : (h.flags & LSHMOE_WIRE_F_RESID4) ? 4 : 0;
-        LSHMOE_CHECK(ops->check_segment(seg, &g, bad + i, stream));
+        LSHMOE_CHECK(ops->check_segment(seg, &g, bad + i, ws->checksum_ws.ptr, stream));
         if (bits != 0) /* checked before the expansion, which it gates */
             LSHMOE_CHECK(ops->residual_check(seg, lay.resid_off, s->ntokens, hidden, bits,
                                              bad + i, stream));
@@ -414,8 +423,8 @@ lshmoe_status_t lshmoe_codec_dev_decode(lshmoe_dev_ws_t *ws, lshmoe_codec_t *cod
     }
     /* second host wait: the call reports a corrupt segment */
     uint32_t *hbad = (uint32_t *)(hdrs + hb);
-    LSHMOE_CHECK(ops->copy(hbad, bad, 4 * nsegs, stream));
-    LSHMOE_CHECK(ops->sync(stream));
+    LSHMOE_CHECK(lshmoe_dev_read_back(ws, hbad, bad, 4 * nsegs, stream,
+                                      "decode: validation read-back"));
     for (size_t i = 0; i < nsegs; i++) {
         uint32_t b = segs[i].skip ? 0 : hbad[i];
         if (b == 0)

@@ -22,6 +22,7 @@
 #include "lshmoe/codec_rd_int.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe/common/error.h"
+#include "lshmoe/dev_wait.h"
 
 /* Read-back per segment: den, sse, sample sse, sample den (ordered_sums). */
 #define RB_ROWS_BYTES (4 * sizeof(double))
@@ -105,7 +106,8 @@ static lshmoe_status_t rows_write(lshmoe_dev_ws_t *ws, const enc_job_t *j, lshmo
         LSHMOE_CHECK(ops->zero(seg + rows_end, (size_t)(lshmoe_pad8(rows_end) - rows_end),
                                stream));
         lshmoe_codec_dev_header(hdr, flags, j, j->ntokens, lay.payload_bytes);
-        LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)lay.payload_bytes, stream));
+        LSHMOE_CHECK(ops->seal(seg, hdr, (size_t)lay.payload_bytes, ws->checksum_ws.ptr,
+                               stream));
         s->len = (size_t)(LSHMOE_WIRE_HEADER_BYTES + lay.payload_bytes);
         err = sse > 0.0 ? (den > 0.0 ? sqrt(sse / den) : INFINITY) : 0.0;
     } else {
@@ -180,11 +182,13 @@ lshmoe_status_t lshmoe_codec_dev_encode_rows(lshmoe_dev_ws_t *ws, lshmoe_codec_t
         o += n;
         any = 1;
     }
-    if (any) {
-        /* The host wait of encoding: the sums decide each segment's size. */
-        LSHMOE_CHECK(ops->copy(host_rb, ws->small.ptr, nsegs * RB_ROWS_BYTES, stream));
-        LSHMOE_CHECK(ops->sync(stream));
-    }
+    /* the seals below take it */
+    LSHMOE_CHECK(lshmoe_dev_reserve(ws, &ws->checksum_ws, LSHMOE_KN_DEV_CHECKSUM_WS_BYTES,
+                                    stream));
+    /* The host wait of encoding (bounded): the sums decide each size. */
+    if (any)
+        LSHMOE_CHECK(lshmoe_dev_read_back(ws, host_rb, ws->small.ptr, nsegs * RB_ROWS_BYTES,
+                                          stream, "encode: row-format sums read-back"));
     o = 0;
     for (size_t i = 0; i < nsegs; i++) {
         lshmoe_dev_seg_t *s = &segs[i];

@@ -51,6 +51,7 @@ struct lshmoe_codec {
     uint64_t     warm_count;  /* budget segments searched (re-anchoring)     */
     lshmoe_buf_t sample_ws;   /* sampled estimates of the budget search      */
     lshmoe_buf_t norms;       /* fp64 |x|^2 per token of the segment         */
+    lshmoe_buf_t probe_rows;  /* sampled tokens gathered for the probe       */
 };
 
 /* One segment being encoded (codec_encode.c, codec_rd.c). */
@@ -89,7 +90,8 @@ static inline int lshmoe_wire_fmt(uint16_t flags)
 }
 
 /* The version a segment with these flags is written as: since the
- * checksum changed (version 3), every segment is of the one version. */
+ * checksum changed (versions 3 and 4), every segment is of the one
+ * version. */
 static inline uint16_t lshmoe_wire_version_for(uint16_t flags)
 {
     (void)flags;

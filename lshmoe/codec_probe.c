@@ -22,6 +22,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/common/quant_math.h"
 #include "lshmoe/codec_internal.h"
@@ -30,6 +31,7 @@
 #include "lshmoe/common/error.h"
 
 #define PROBE_MIN_SAMPLE 64
+#define PROBE_BATCH      16   /* sampled tokens hashed per kernel call */
 
 size_t lshmoe_codec_probe_sample(size_t ntokens)
 {
@@ -84,11 +86,19 @@ lshmoe_status_t lshmoe_codec_probe(lshmoe_codec_t *codec, const void *tokens,
         return LSHMOE_OK;
     LSHMOE_CHECK(lshmoe_buf_reserve(&codec->keys, s * sizeof(uint64_t)));
     LSHMOE_CHECK(lshmoe_buf_reserve(&codec->hash_ws, lshmoe_kn_hash_ws_size(h)));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&codec->probe_rows, PROBE_BATCH * tb));
     uint64_t *keys = codec->keys.ptr;
-    for (size_t i = 0; i < s; i++) {
-        size_t t = (size_t)((double)i * (double)ntokens / (double)s);
-        lshmoe_kn_hash(h, (const char *)tokens + t * tb, dtype, 1, keys + i,
-                       codec->hash_ws.ptr, NULL);
+    char *rows = codec->probe_rows.ptr;
+    /* The sampled tokens are copied side by side, PROBE_BATCH at a time,
+     * so that the hash kernel sees a batch (its SIMD levels hash many
+     * tokens at once far faster than one at a time). */
+    for (size_t i0 = 0; i0 < s; i0 += PROBE_BATCH) {
+        size_t nb = s - i0 < PROBE_BATCH ? s - i0 : PROBE_BATCH;
+        for (size_t b = 0; b < nb; b++) {
+            size_t t = (size_t)((double)(i0 + b) * (double)ntokens / (double)s);
+            memcpy(rows + b * tb, (const char *)tokens + t * tb, tb);
+        }
+        lshmoe_kn_hash(h, rows, dtype, nb, keys + i0, codec->hash_ws.ptr, NULL);
     }
     *nrows_p = lshmoe_codec_probe_estimate(keys, s, ntokens);
     return LSHMOE_OK;

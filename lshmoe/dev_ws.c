@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lshmoe/common/error.h"
+#include "lshmoe/dev_wait.h"
 #include "lshmoe/dev_ws.h"
 
 static void dev_free(lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *buf, void *stream)
@@ -54,9 +55,11 @@ lshmoe_status_t lshmoe_dev_hasher(lshmoe_dev_ws_t *ws, const lshmoe_kn_lsh_param
             return LSHMOE_OK;
         }
     unsigned slot = ws->next_hasher++ % LSHMOE_DEV_HASHERS;
+    /* Queued hashing may still read the hasher replaced, and creating one
+     * synchronises the stream (its signs are drawn there): both must not
+     * wait for queued work that never ends, so wait, bounded, first. */
+    LSHMOE_CHECK(lshmoe_dev_wait(ws, stream, "a device hasher"));
     if (ws->hashers[slot].hasher != NULL) {
-        /* queued hashing may still read it */
-        LSHMOE_CHECK(ws->ops->sync(stream));
         ws->ops->hasher_destroy(ws->hashers[slot].hasher);
         ws->hashers[slot].hasher = NULL;
     }
@@ -68,18 +71,37 @@ lshmoe_status_t lshmoe_dev_hasher(lshmoe_dev_ws_t *ws, const lshmoe_kn_lsh_param
     return LSHMOE_OK;
 }
 
+void lshmoe_dev_buf_release(lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *buf, void *stream)
+{
+    if (ws->ops != NULL)
+        dev_free(ws, buf, stream);
+}
+
 void lshmoe_dev_ws_release(lshmoe_dev_ws_t *ws, void *stream)
 {
     if (ws->ops == NULL)
         return;
-    (void)ws->ops->sync(stream);
+    /* The transport may be gone already (context destruction): nothing to
+     * abort. Memory that work still queued after the timeout may use is
+     * forgotten (left allocated), never freed under that work. */
+    ws->tl_ops = NULL;
+    ws->tl = NULL;
+    const int idle = lshmoe_dev_wait(ws, stream, "releasing the device workspace") ==
+                     LSHMOE_OK;
     lshmoe_dev_buf_t *bufs[] = {&ws->send_stage, &ws->recv_stage, &ws->keys, &ws->cluster_of,
                                 &ws->sizes,      &ws->starts,     &ws->members, &ws->guard_ws,
-                                &ws->group_ws,   &ws->small};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        dev_free(ws, bufs[i], stream);
+                                &ws->group_ws,   &ws->small,      &ws->checksum_ws};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (idle) {
+            dev_free(ws, bufs[i], stream);
+        } else {
+            ws->bytes -= bufs[i]->cap;
+            bufs[i]->ptr = NULL;
+            bufs[i]->cap = 0;
+        }
+    }
     for (int i = 0; i < LSHMOE_DEV_HASHERS; i++) {
-        if (ws->hashers[i].hasher != NULL)
+        if (idle && ws->hashers[i].hasher != NULL)
             ws->ops->hasher_destroy(ws->hashers[i].hasher);
         ws->hashers[i].hasher = NULL;
     }

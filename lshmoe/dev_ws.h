@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "collectives/transport.h"
 #include "kernels/kernels.h"
 #include "lshmoe.h"
 #include "lshmoe/common/buf.h"
@@ -37,12 +38,19 @@ typedef struct lshmoe_dev_ws {
     lshmoe_dev_buf_t keys, cluster_of, sizes, starts, members, guard_ws, group_ws;
     lshmoe_dev_buf_t small;           /* read-back area: counts, sums, keys,
                                          headers, validation flags          */
+    lshmoe_dev_buf_t checksum_ws;     /* the checksum's partial sums (seal,
+                                         check_segment)                     */
     lshmoe_buf_t     host_small;      /* its host mirror                     */
     struct {
         size_t hidden;
         void  *hasher;
     } hashers[LSHMOE_DEV_HASHERS];
     unsigned next_hasher;             /* round-robin replacement             */
+    /* bounded waits (dev_wait.h): the transport whose queued work the
+     * stream may hold (NULL: none), and the deadline (<= 0: none) */
+    const lshmoe_tl_ops_t     *tl_ops;
+    void                      *tl;
+    double                     timeout_s;
     lshmoe_buf_t     host_flags;      /* per segment: the encoder's path     */
 } lshmoe_dev_ws_t;
 
@@ -57,9 +65,15 @@ lshmoe_status_t lshmoe_dev_reserve(lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *buf, s
 lshmoe_status_t lshmoe_dev_hasher(lshmoe_dev_ws_t *ws, const lshmoe_kn_lsh_params_t *params,
                                   size_t hidden, void *stream, const void **hasher_p);
 
+/* Frees one buffer of the workspace's memory (with its hooks); NULL-safe.
+ * Not stream-ordered: the caller waits for the work that uses it first. */
+void lshmoe_dev_buf_release(lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *buf, void *stream);
+
 /* Frees every buffer and hasher (with the hooks in place when they were
  * made); the workspace stays usable. Not stream-ordered: waits for
- * `stream` first, so no queued work still uses the memory. */
+ * `stream` first (bounded: dev_wait.h, with no transport to abort), so no
+ * queued work still uses the memory; when that wait fails the device
+ * memory is forgotten, not freed. Unbinds the transport. */
 void lshmoe_dev_ws_release(lshmoe_dev_ws_t *ws, void *stream);
 
 #endif /* LSHMOE_DEV_WS_H */

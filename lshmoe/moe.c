@@ -303,19 +303,36 @@ lshmoe_status_t moe_check_handle(const lshmoe_moe_t *moe, const lshmoe_moe_handl
 
 lshmoe_status_t moe_check_call(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
                                moe_state_t need, const void *buf, const char *buf_name,
-                               const void *stream, const char *what)
+                               const void *stream, const char *what, int *dev_p)
 {
     LSHMOE_CHECK(moe_check_handle(moe, h, need, what));
-    if (stream != NULL)
-        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: stream-ordered calls are not in "
-                            "this version: pass stream NULL and host buffers", what);
-    if (lshmoe_kn_mem_kind(buf) != LSHMOE_KN_MEM_HOST)
-        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: %s is CUDA device memory: the "
-                            "device path of MoE mode is not in this version; pass host "
-                            "buffers", what, buf_name);
+    if (dev_p != NULL)
+        *dev_p = 0;
+    if (dev_p == NULL && h->on_dev)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: the handle was dispatched from "
+                            "device memory, and this call has no device path in this "
+                            "version", what);
+    /* A rank without tokens may pass NULL: its stream says which path. */
+    lshmoe_kn_mem_t kind = buf != NULL ? lshmoe_kn_mem_kind(buf)
+                           : stream != NULL ? LSHMOE_KN_MEM_CUDA : LSHMOE_KN_MEM_HOST;
+    if (kind == LSHMOE_KN_MEM_HOST) {
+        if (stream != NULL)
+            return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: a stream with host buffers: "
+                                "pass stream NULL, or device buffers", what);
+        if (buf == NULL && h->ntok > 0)
+            return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "%s: %s is NULL with %zu tokens",
+                                what, buf_name, h->ntok);
+        return LSHMOE_OK;
+    }
+    if (dev_p == NULL)
+        return lshmoe_error(LSHMOE_ERR_UNSUPPORTED, "%s: %s is %s memory: this call has no "
+                            "device path in this version; pass host buffers", what, buf_name,
+                            lshmoe_kn_mem_name(kind));
     if (buf == NULL && h->ntok > 0)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "%s: %s is NULL with %zu tokens", what,
                             buf_name, h->ntok);
+    LSHMOE_CHECK(moe_dev_check(moe, kind, what));
+    *dev_p = 1;
     return LSHMOE_OK;
 }
 

@@ -111,7 +111,7 @@ static lshmoe_status_t moe_combine_backward_held(lshmoe_moe_t *moe, lshmoe_moe_h
     /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_COMBINED, dy, "dy", stream,
-                                       "lshmoe_moe_combine_backward");
+                                       "lshmoe_moe_combine_backward", NULL);
     if (local == LSHMOE_OK)
         local = owner_grads(moe, handle, dy, dgates);
     lshmoe_status_t st = local != LSHMOE_OK
@@ -154,9 +154,9 @@ static lshmoe_status_t moe_dispatch_backward_held(lshmoe_moe_t *moe, lshmoe_moe_
     /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
     lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_COMBINE_BWD, dx, "dx", stream,
-                                       "lshmoe_moe_dispatch_backward");
+                                       "lshmoe_moe_dispatch_backward", NULL);
     if (local == LSHMOE_OK)
-        local = moe_run_experts(moe, handle, 1);
+        local = moe_run_experts(moe, handle, 1, NULL);
     lshmoe_status_t st = local != LSHMOE_OK
                              ? moe_fail_round(moe, MOE_OP_DISPATCH_BWD, local)
                              : moe_return_rows(moe, handle, MOE_OP_DISPATCH_BWD,

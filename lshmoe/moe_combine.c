@@ -18,7 +18,8 @@
 #include "lshmoe/common/error.h"
 #include "lshmoe/moe_int.h"
 
-lshmoe_status_t moe_run_experts(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int bwd)
+lshmoe_status_t moe_run_experts(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int bwd,
+                                void *stream)
 {
     for (int j = 0; j < m->nlocal; j++) {
         const lshmoe_moe_batch_t *b = &h->batches[j];
@@ -33,7 +34,7 @@ lshmoe_status_t moe_run_experts(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int bwd
                 user = m->user_all;
             }
             if (f != NULL)
-                rc = f(b->expert, b->in, b->out, b->rows, user, NULL);
+                rc = f(b->expert, b->in, b->out, b->rows, user, stream);
         } else {
             lshmoe_moe_expert_bwd_fn f = m->bwd[j];
             if (f == NULL) {
@@ -41,7 +42,7 @@ lshmoe_status_t moe_run_experts(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int bwd
                 user = m->user_all;
             }
             if (f != NULL)
-                rc = f(b->expert, b->in, b->grad_out, b->grad_in, b->rows, user, NULL);
+                rc = f(b->expert, b->in, b->grad_out, b->grad_in, b->rows, user, stream);
         }
         if (rc != 0)
             return lshmoe_error(LSHMOE_ERR_CALLBACK, "the %s function of expert %d returned "
@@ -183,10 +184,23 @@ static lshmoe_status_t moe_combine_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t *
 {
     /* the caller (the public wrapper below) checked the handle */
     lshmoe_error_clear();
+    int dev = 0;
     lshmoe_status_t local = moe_check_call(moe, handle, MOE_ST_DISPATCHED, y, "y", stream,
-                                           "lshmoe_moe_combine");
+                                           "lshmoe_moe_combine", &dev);
+    if (local == LSHMOE_OK && dev != handle->on_dev)
+        local = lshmoe_error(LSHMOE_ERR_INVALID_ARG, "lshmoe_moe_combine: y is %s memory but "
+                             "the handle was dispatched from %s memory: pass x and y in the "
+                             "same memory", dev ? "device" : "host",
+                             handle->on_dev ? "device" : "host");
+    if (local == LSHMOE_OK && dev) {
+        lshmoe_status_t st = moe_dev_combine(moe, handle, y, stream);
+        if (st != LSHMOE_OK)
+            return lshmoe_ctx_fail(moe->ctx, st);
+        handle->state = MOE_ST_COMBINED;
+        return LSHMOE_OK;
+    }
     if (local == LSHMOE_OK)
-        local = moe_run_experts(moe, handle, 0);
+        local = moe_run_experts(moe, handle, 0, NULL);
     lshmoe_status_t st = local != LSHMOE_OK
                              ? moe_fail_round(moe, MOE_OP_COMBINE, local)
                              : moe_return_rows(moe, handle, MOE_OP_COMBINE, handle->bout.ptr);

@@ -69,8 +69,7 @@ static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t 
     return LSHMOE_OK;
 }
 
-/* Offsets of every peer and batch, buffers, and the batch descriptors. */
-static lshmoe_status_t lay_out_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
+void moe_batch_offsets(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
 {
     size_t L = (size_t)m->nlocal, R = (size_t)m->nranks;
     h->peer_brow_off[0] = 0;
@@ -88,22 +87,34 @@ static lshmoe_status_t lay_out_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
         h->batch_off[j + 1] = h->batch_off[j] + n;
     }
     h->nbrows = h->batch_off[L];
+}
+
+void moe_batch_describe(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char *bin, char *bout,
+                        uint32_t *bsize, char *bgout, char *bgin)
+{
+    const int32_t *ids = m->order + m->rank_off[m->rank];
+    for (size_t j = 0; j < (size_t)m->nlocal; j++) {
+        size_t o = h->batch_off[j] * m->tb;
+        h->batches[j] = (lshmoe_moe_batch_t){
+            .expert = ids[j], .local = (int32_t)j,
+            .rows = h->batch_off[j + 1] - h->batch_off[j],
+            .in = bin + o, .out = bout + o, .cluster_size = bsize + h->batch_off[j],
+            .grad_out = bgout != NULL ? bgout + o : NULL,
+            .grad_in = bgin != NULL ? bgin + o : NULL};
+    }
+}
+
+/* Offsets of every peer and batch, buffers, and the batch descriptors. */
+static lshmoe_status_t lay_out_batches(lshmoe_moe_t *m, lshmoe_moe_handle_t *h)
+{
+    moe_batch_offsets(m, h);
     size_t bytes = h->nbrows * m->tb + 1;
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->bin, bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->bout, bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->bgout, bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->bgin, bytes));
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->bsize, (h->nbrows + 1) * sizeof(uint32_t)));
-    const int32_t *ids = m->order + m->rank_off[m->rank];
-    for (size_t j = 0; j < L; j++) {
-        size_t o = h->batch_off[j] * m->tb;
-        h->batches[j] = (lshmoe_moe_batch_t){
-            .expert = ids[j], .local = (int32_t)j,
-            .rows = h->batch_off[j + 1] - h->batch_off[j],
-            .in = (char *)h->bin.ptr + o, .out = (char *)h->bout.ptr + o,
-            .cluster_size = (uint32_t *)h->bsize.ptr + h->batch_off[j],
-            .grad_out = (char *)h->bgout.ptr + o, .grad_in = (char *)h->bgin.ptr + o};
-    }
+    moe_batch_describe(m, h, h->bin.ptr, h->bout.ptr, h->bsize.ptr, h->bgout.ptr, h->bgin.ptr);
     return LSHMOE_OK;
 }
 
@@ -189,16 +200,25 @@ static lshmoe_status_t moe_dispatch_held(lshmoe_moe_t *moe, lshmoe_moe_handle_t 
     lshmoe_error_clear();
     uint64_t seq = ++moe->seq; /* every rank counts every dispatch */
     lshmoe_status_t local = LSHMOE_OK;
+    int dev = 0;
     if (handle == NULL)
         local = lshmoe_error(LSHMOE_ERR_INVALID_ARG, "dispatch without a handle (this "
                              "rank's layout failed)");
     else
         local = moe_check_call(moe, handle, MOE_ST_LAYOUT, x, "x", stream,
-                               "lshmoe_moe_dispatch");
+                               "lshmoe_moe_dispatch", &dev);
     if (local == LSHMOE_OK) {
         handle->state = MOE_ST_LAYOUT;
         handle->seq = seq;
+        handle->on_dev = dev;
         handle->stats.time_exchange_s = handle->stats.time_cluster_s = 0.0;
+        if (dev) { /* the same rounds, on the device (moe_device.c) */
+            lshmoe_status_t st = moe_dev_dispatch(moe, handle, x, stream);
+            if (st != LSHMOE_OK)
+                return lshmoe_ctx_fail(moe->ctx, st);
+            handle->state = MOE_ST_DISPATCHED;
+            return LSHMOE_OK;
+        }
         local = moe_cluster(moe, handle, x);
     }
     moe_meta_t *in = NULL;

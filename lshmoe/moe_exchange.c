@@ -42,10 +42,13 @@ lshmoe_status_t moe_meta_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
     return LSHMOE_OK;
 }
 
-lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
-                               const moe_meta_t *meta_in, const void *const *send_ptrs,
-                               const size_t *send_bytes, void *const *recv_ptrs,
-                               const size_t *recv_expect)
+/* The data round on host (ws NULL) or device buffers (on `stream`, junk
+ * in `dev_junk` of `ws`). */
+static lshmoe_status_t data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
+                                  const moe_meta_t *meta_in, const void *const *send_ptrs,
+                                  const size_t *send_bytes, void *const *recv_ptrs,
+                                  const size_t *recv_expect, void *stream,
+                                  lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *dev_junk)
 {
     size_t R = (size_t)moe->nranks;
     LSHMOE_CHECK(lshmoe_buf_reserve(&moe->ptrs, 2 * R * sizeof(void *)));
@@ -67,17 +70,24 @@ lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
     }
     if (bad >= 0) {
         /* one slice per disagreeing peer: receives must not overlap */
-        LSHMOE_CHECK(lshmoe_buf_reserve(&moe->junk, junk + 1));
+        char *base;
+        if (ws != NULL) {
+            LSHMOE_CHECK(lshmoe_dev_reserve(ws, dev_junk, junk + 1, stream));
+            base = dev_junk->ptr;
+        } else {
+            LSHMOE_CHECK(lshmoe_buf_reserve(&moe->junk, junk + 1));
+            base = moe->junk.ptr;
+        }
         size_t off = 0;
         for (size_t p = 0; p < R; p++)
             if (rptr[p] == NULL) {
-                rptr[p] = (char *)moe->junk.ptr + off;
+                rptr[p] = base + off;
                 off += (meta_in[p].bytes + 63u) & ~(size_t)63u;
             }
     }
     const lshmoe_ctx_t *ctx = moe->ctx;
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, send_ptrs, send_bytes,
-                                        (void *const *)rptr, rbytes, NULL));
+                                        (void *const *)rptr, rbytes, stream));
     if (bad < 0)
         return LSHMOE_OK;
     const moe_meta_t *m = &meta_in[bad];
@@ -90,6 +100,25 @@ lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
     return lshmoe_error(LSHMOE_ERR_MISMATCH, "rank %d sends %llu bytes in this %s, rank %d "
                         "expects %zu", bad, (unsigned long long)m->bytes, moe_op_name(op),
                         moe->rank, recv_expect[bad]);
+}
+
+lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
+                               const moe_meta_t *meta_in, const void *const *send_ptrs,
+                               const size_t *send_bytes, void *const *recv_ptrs,
+                               const size_t *recv_expect)
+{
+    return data_round(moe, op, seq, meta_in, send_ptrs, send_bytes, recv_ptrs, recv_expect,
+                      NULL, NULL, NULL);
+}
+
+lshmoe_status_t moe_data_round_dev(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
+                                   const moe_meta_t *meta_in, const void *const *send_ptrs,
+                                   const size_t *send_bytes, void *const *recv_ptrs,
+                                   const size_t *recv_expect, void *stream,
+                                   lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *junk)
+{
+    return data_round(moe, op, seq, meta_in, send_ptrs, send_bytes, recv_ptrs, recv_expect,
+                      stream, ws, junk);
 }
 
 lshmoe_status_t moe_exchange(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,

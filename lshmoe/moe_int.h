@@ -154,6 +154,10 @@ struct lshmoe_moe_handle {
     lshmoe_buf_t  bin, bout, bgout, bgin, bsize;
     lshmoe_moe_batch_t *batches;  /* [nlocal]                                */
     lshmoe_moe_stats_t  stats;
+    /* device path (moe_device.c): set when the last dispatch took device
+     * memory; then the batches, payloads and rows live in `dev` */
+    int                 on_dev;
+    struct moe_dev     *dev;
 };
 
 /* Is the handle live and of this layer? (sets the error when not) */
@@ -161,11 +165,14 @@ lshmoe_status_t moe_check_handle(const lshmoe_moe_t *moe,
                                  const lshmoe_moe_handle_t *h, moe_state_t need,
                                  const char *what);
 
-/* moe_check_handle(), then: stream must be NULL, and the token buffer
- * `buf` (named buf_name) non-NULL when the handle has tokens. */
+/* moe_check_handle(), then the memory of the token buffer `buf` (named
+ * buf_name): host memory needs stream NULL and buf non-NULL when the handle
+ * has tokens; device memory (or buf NULL with a stream) needs dev_p (NULL:
+ * the call has no device path yet, LSHMOE_ERR_UNSUPPORTED) and what
+ * moe_dev_check() asks. *dev_p is set to 1 for the device path, else 0. */
 lshmoe_status_t moe_check_call(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
                                moe_state_t need, const void *buf, const char *buf_name,
-                               const void *stream, const char *what);
+                               const void *stream, const char *what, int *dev_p);
 
 /* Number of `op` as a word, for messages. */
 const char *moe_op_name(uint32_t op);
@@ -192,6 +199,15 @@ lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
                                const moe_meta_t *meta_in,
                                const void *const *send_ptrs, const size_t *send_bytes,
                                void *const *recv_ptrs, const size_t *recv_expect);
+
+/* moe_data_round() on device buffers: the exchange is queued on `stream`
+ * (not waited for), and the bytes of a disagreeing peer land in `junk`,
+ * device memory of `ws`. */
+lshmoe_status_t moe_data_round_dev(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
+                                   const moe_meta_t *meta_in, const void *const *send_ptrs,
+                                   const size_t *send_bytes, void *const *recv_ptrs,
+                                   const size_t *recv_expect, void *stream,
+                                   lshmoe_dev_ws_t *ws, lshmoe_dev_buf_t *junk);
 
 /* Both rounds, with the byte counts known on both sides. */
 lshmoe_status_t moe_exchange(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
@@ -255,6 +271,28 @@ lshmoe_status_t moe_rows_decode(const lshmoe_moe_t *m, int fmt, const uint8_t *s
 lshmoe_status_t moe_return_outputs(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h,
                                    const void *batch);
 
+/* Expert side, after dispatch's parse: peer_brow_off, batch_off and nbrows
+ * from recv_rows. */
+void moe_batch_offsets(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h);
+
+/* Expert side, after moe_batch_offsets(): the batch descriptors over the
+ * batch buffers (bgout, bgin NULL: no gradient buffers). */
+void moe_batch_describe(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, char *bin, char *bout,
+                        uint32_t *bsize, char *bgout, char *bgin);
+
+/* The device path (moe_device.c). Is device memory of `kind` usable for
+ * MoE mode with this layer (kernels built, nccl transport, a mode the
+ * device path has)? LSHMOE_ERR_UNSUPPORTED naming what is missing. */
+lshmoe_status_t moe_dev_check(const lshmoe_moe_t *m, lshmoe_kn_mem_t kind, const char *what);
+/* Dispatch and combine on device buffers, after moe_check_call(); the
+ * same rounds as the host path, on `stream`. */
+lshmoe_status_t moe_dev_dispatch(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const void *x,
+                                 void *stream);
+lshmoe_status_t moe_dev_combine(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void *y,
+                                void *stream);
+/* Frees the handle's device memory (waits for its stream first). */
+void moe_dev_free(lshmoe_moe_handle_t *h);
+
 /* Expert side: where peer p's rows start inside local batch j. */
 size_t moe_batch_row(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h, int p, int j);
 
@@ -266,8 +304,10 @@ void moe_batch_scatter(const lshmoe_moe_t *moe, const lshmoe_moe_handle_t *h,
                        const void *peer_rows, int p, void *batch);
 
 /* Runs the forward (bwd 0) or backward (bwd 1) function registered for
- * each local expert with rows; LSHMOE_ERR_CALLBACK if one fails. */
-lshmoe_status_t moe_run_experts(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int bwd);
+ * each local expert with rows, handing them `stream` (NULL on the host
+ * path); LSHMOE_ERR_CALLBACK if one fails. */
+lshmoe_status_t moe_run_experts(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int bwd,
+                                void *stream);
 
 /* Joins a collective only to report this rank's failure `local`
  * (returns it; the peers get LSHMOE_ERR_PEER). */

@@ -141,6 +141,7 @@ void lshmoe_moe_handle_destroy(lshmoe_moe_handle_t *h)
 {
     if (h == NULL || h->magic != LSHMOE_HANDLE_MAGIC)
         return;
+    moe_dev_free(h);
     void *tables[] = {h->idx, h->gate, h->slot_ent, h->ent_slot, h->cluster_of,
                       h->row_size, h->ent_off, h->row_off, h->rho, h->per_expert, h->per_rank,
                       h->peer_row_off, h->send_off, h->send_bytes, h->prefix,

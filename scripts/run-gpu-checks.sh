@@ -60,7 +60,7 @@ grep -E "NCCL|CUDA" "$build/meson-logs/meson-log.txt" | grep -i "found" | tail -
 
 step "gpu suite" meson test -C "$build" --suite gpu --print-errorlogs
 # each test's own count of checks, in the summary
-for t in cuda_kernels cuda_quant device_codec nccl_one_rank; do
+for t in cuda_kernels cuda_quant device_codec cuda_checksum nccl_one_rank moe_device device_timeout; do
     [ -x "$build/tests/gpu/test_$t" ] || continue
     r=$("$build/tests/gpu/test_$t" 2>/dev/null | grep -E "checks,|SKIP" | tail -1)
     note "  test_$t: ${r:-no result}"
@@ -81,6 +81,18 @@ if command -v compute-sanitizer >/dev/null; then
             "$build/tests/gpu/test_nccl_one_rank"
     step "compute-sanitizer memcheck (quantizers)" timeout 240 \
         compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_cuda_quant"
+    step "compute-sanitizer memcheck (checksum)" env LSHMOE_GPU_QUICK=1 timeout 240 \
+        compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_cuda_checksum"
+    step "compute-sanitizer racecheck (checksum)" env LSHMOE_GPU_QUICK=1 timeout 240 \
+        compute-sanitizer --tool racecheck --error-exitcode 9 "$build/tests/gpu/test_cuda_checksum"
+    # API errors not reported here: NCCL's own communicator set-up probes
+    # kernels it has no image for (cudaErrorNoKernelImageForDevice inside
+    # libnccl); memory errors in every kernel still fail the step.
+    if [ -x "$build/tests/gpu/test_moe_device" ]; then
+        step "compute-sanitizer memcheck (MoE mode on device)" timeout 240 \
+            compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 \
+            "$build/tests/gpu/test_moe_device"
+    fi
 else
     note "SKIP compute-sanitizer: not installed"
 fi

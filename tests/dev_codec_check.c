@@ -183,6 +183,10 @@ static void check_decode(batch_t *b, lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec,
     free(want);
 }
 
+/* Segments whose payload spans several checksum chunks and ends in a
+ * partial stripe (the device checksum's hardest case), over a shape. */
+static int multi_chunk_tail;
+
 /* Encode through the ops: the CPU's bytes and decisions. Returns the
  * number of coded (compressed or row-format) segments. */
 static int check_encode(batch_t *b, lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec, uint8_t **wire,
@@ -213,6 +217,8 @@ static int check_encode(batch_t *b, lshmoe_dev_ws_t *ws, lshmoe_codec_t *codec, 
                          sizeof s->cs.choice_segments) == 0,
                   "%s segment %d: encoding chosen differs", what, i);
         coded += lshmoe_get_le16(wire[i] + LSHMOE_WIRE_OFF_FLAGS) != LSHMOE_WIRE_F_RAW;
+        size_t payload = len[i] - LSHMOE_WIRE_HEADER_BYTES;
+        multi_chunk_tail += payload > LSHMOE_WCK_CHUNK && payload % LSHMOE_WCK_STRIPE != 0;
     }
     return coded;
 }
@@ -323,6 +329,7 @@ static void check_shape(const lshmoe_kn_dev_ops_t *ops, void *stream, lshmoe_dty
 
     memset(&ws, 0, sizeof ws);
     ws.ops = ops;
+    multi_chunk_tail = 0;
     batch_make(&b, ops, stream, dt, hidden);
     for (size_t m = 0; m < sizeof row_modes / sizeof row_modes[0]; m++)
         for (size_t g = 0; g < sizeof budgets / sizeof budgets[0]; g++)
@@ -366,6 +373,8 @@ static void check_shape(const lshmoe_kn_dev_ops_t *ops, void *stream, lshmoe_dty
     GPU_CHECK(coded > 0 && coded < total, "%s hidden %zu: %d of %d segments coded: both "
               "coded and raw segments must be exercised", lshmoe_dtype_name(dt), hidden, coded,
               total);
+    GPU_CHECK(multi_chunk_tail > 0, "%s hidden %zu: no segment of several checksum chunks "
+              "with a tail", lshmoe_dtype_name(dt), hidden);
     printf("%-5s hidden %4zu: row formats and lsh, %d of %d segments coded, bytes and tokens "
            "compared\n", lshmoe_dtype_name(dt), hidden, coded, total);
 

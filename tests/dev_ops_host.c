@@ -64,6 +64,14 @@ static lshmoe_status_t h_sync(void *stream)
     return LSHMOE_OK;
 }
 
+/* Every method has finished when it returns. */
+static lshmoe_status_t h_query(void *stream, int *done_p)
+{
+    (void)stream;
+    *done_p = 1;
+    return LSHMOE_OK;
+}
+
 /* A CPU hasher with its workspace. */
 typedef struct h_hasher {
     lshmoe_kn_hasher_t *h;
@@ -139,6 +147,18 @@ static lshmoe_status_t h_group(const uint64_t *keys, size_t ntokens, uint32_t *c
     return LSHMOE_OK;
 }
 
+/* Grouping does not depend on how the keys are sorted: the CPU kernel
+ * numbers clusters in order of first appearance either way. */
+static lshmoe_status_t h_group_bits(const uint64_t *keys, size_t ntokens, int key_bits,
+                                    uint32_t *cluster_of, uint32_t *sizes, uint32_t *starts,
+                                    uint32_t *members, uint32_t *nclusters, void *ws,
+                                    size_t ws_bytes, void *stream)
+{
+    (void)key_bits;
+    return h_group(keys, ntokens, cluster_of, sizes, starts, members, nclusters, ws, ws_bytes,
+                   stream);
+}
+
 static lshmoe_status_t h_centroids(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
                                    const uint32_t *sizes, const uint32_t *starts,
                                    const uint32_t *members, const uint32_t *nclusters,
@@ -205,9 +225,11 @@ static lshmoe_status_t h_pack_index(const uint32_t *cluster_of, size_t ntokens, 
     return LSHMOE_OK;
 }
 
-static lshmoe_status_t h_seal(void *seg, const void *header, size_t payload_bytes, void *stream)
+static lshmoe_status_t h_seal(void *seg, const void *header, size_t payload_bytes, void *ws,
+                              void *stream)
 {
     uint8_t *s = seg;
+    (void)ws;
     (void)stream;
     memcpy(s, header, LSHMOE_WIRE_HEADER_BYTES);
     uint64_t sum = lshmoe_wire_segment_checksum(s, s + LSHMOE_WIRE_HEADER_BYTES, payload_bytes);
@@ -224,9 +246,10 @@ static int pad_bad(const uint8_t *seg, uint64_t off, uint64_t bytes)
 }
 
 static lshmoe_status_t h_check_segment(const void *seg, const lshmoe_kn_seg_t *g, uint32_t *bad,
-                                       void *stream)
+                                       void *ws, void *stream)
 {
     const uint8_t *s = seg;
+    (void)ws;
     (void)stream;
     if (pad_bad(s, g->rows_off, g->rows_bytes) || (!g->raw && pad_bad(s, g->idx_off,
                                                                       g->idx_bytes)))
@@ -396,6 +419,9 @@ const lshmoe_kn_dev_ops_t dev_ops_host = {
     .seal = h_seal,
     .check_segment = h_check_segment,
     .unpack = h_unpack,
+    /* MoE mode's gather and combine: not used by the segment codec */
+    .query = h_query,
+    .group_bits = h_group_bits,
     .quant_rows_sse = h_quant_rows_sse,
     .ordered_sums = h_ordered_sums,
     .check_rows = h_check_rows,

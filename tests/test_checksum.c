@@ -4,11 +4,12 @@
 /*
  * The wire checksum (lshmoe/codec_checksum.c, docs/wire-format.md): the
  * same value at every CPU ISA level this machine has, for every length
- * from 0 to 300 bytes and a spread of longer ones, at every start
- * alignment; every change confined to one aligned 8-byte word is seen;
- * known values pin the definition (they change only with the wire
- * version); segments of the versions with the previous checksum are
- * refused by name.
+ * from 0 to 300 bytes, a spread of longer ones and lengths around chunk
+ * boundaries, at every start alignment; every change confined to one
+ * aligned 8-byte word is seen, also across chunks; two chunks that trade
+ * places are seen; known values pin the definition (they change only with
+ * the wire version); segments of the versions with a previous checksum
+ * are refused by name.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@
 #include "lshmoe_codec.h"
 #include "testutil.h"
 
-#define BUF 4200
+#define CK LSHMOE_WCK_CHUNK
+#define BUF (5 * CK + 600)
 
 static void fill(uint8_t *buf, size_t n, uint64_t seed)
 {
@@ -28,12 +30,24 @@ static void fill(uint8_t *buf, size_t n, uint64_t seed)
         buf[i] = (uint8_t)lt_hash64(seed, i);
 }
 
-/* Lengths checked: all of 0..300, then every 37th up to 4100. */
+/* Lengths around chunk boundaries: one chunk less a word, a byte; one
+ * chunk; one chunk and a byte, a word, a stripe, a stripe and a word;
+ * several chunks with and without a tail. */
+static const size_t around_chunks[] = {
+    CK - 8, CK - 1, CK, CK + 1, CK + 8, CK + 256, CK + 264, 2 * CK - 256, 2 * CK,
+    2 * CK + 5, 3 * CK + 300, 4 * CK, 5 * CK + 513};
+#define NAROUND (sizeof around_chunks / sizeof around_chunks[0])
+
+/* Lengths checked: all of 0..300, every 37th up to 4100, then the above. */
 static size_t nth_len(size_t k)
 {
-    return k <= 300 ? k : 300 + (k - 300) * 37;
+    if (k <= 300)
+        return k;
+    if (k < 301 + 3800 / 37)
+        return 300 + (k - 300) * 37;
+    return around_chunks[k - (301 + 3800 / 37)];
 }
-#define NLENS (301 + 3800 / 37)
+#define NLENS (301 + 3800 / 37 + NAROUND)
 
 static void test_checksum_same_at_every_level(void)
 {
@@ -69,8 +83,19 @@ static void test_checksum_same_at_every_level(void)
                     bad += lshmoe_wire_checksum(buf + off, nth_len(k), seeds[s]) !=
                            ref[(k * 8 + off) * 2 + s];
         CU_ASSERT_EQUAL(bad, 0);
-        /* the bulk kernel alone, lane by lane */
-        for (size_t ns = 0; ns <= (BUF - 8) / LSHMOE_WCK_STRIPE; ns++)
+        /* the bulk kernels alone, lane by lane and sum by sum */
+        for (size_t nc = 0; nc <= (BUF - 8) / CK; nc++)
+            for (int off = 0; off < 8; off += 7) {
+                uint64_t a[LSHMOE_WCK_LANES], b[LSHMOE_WCK_LANES];
+                for (int l = 0; l < LSHMOE_WCK_LANES; l++)
+                    a[l] = b[l] = lt_hash64(nc, (uint64_t)l);
+                lshmoe_kn_checksum_chunks(buf + off, nc, 3 + nc, 0xfeed, a);
+                CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+                lshmoe_kn_checksum_chunks(buf + off, nc, 3 + nc, 0xfeed, b);
+                CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+                CU_ASSERT(memcmp(a, b, sizeof a) == 0);
+            }
+        for (size_t ns = 0; ns <= 4200 / LSHMOE_WCK_STRIPE; ns++)
             for (int off = 0; off < 8; off++) {
                 uint64_t a[LSHMOE_WCK_LANES], b[LSHMOE_WCK_LANES];
                 for (int l = 0; l < LSHMOE_WCK_LANES; l++)
@@ -89,6 +114,21 @@ static void test_checksum_same_at_every_level(void)
     free(buf);
 }
 
+/* 1 when replacing the aligned word at w of buf[0..len) (the last one
+ * possibly partial) by other bytes leaves the checksum h; buf restored. */
+static int misses_word_change(uint8_t *buf, size_t len, size_t w, uint64_t seed, uint64_t h)
+{
+    size_t end = w + 8 < len ? w + 8 : len;
+    uint8_t keep[8];
+    memcpy(keep, buf + w, end - w);
+    /* a nonzero xor on one byte at least: the word differs */
+    for (size_t i = w; i < end; i++)
+        buf[i] ^= (uint8_t)(lt_hash64(len, i) | (i == w));
+    int missed = lshmoe_wire_checksum(buf, len, seed) == h;
+    memcpy(buf + w, keep, end - w);
+    return missed;
+}
+
 /* Every aligned word (the last one possibly partial) replaced by other
  * bytes, and every single bit flipped, at every level. */
 static void test_checksum_single_word_changes(void)
@@ -105,16 +145,8 @@ static void test_checksum_single_word_changes(void)
             size_t len = k <= 200 ? k : longer[k - 201];
             fill(buf, len, 5 + len);
             uint64_t h = lshmoe_wire_checksum(buf, len, 3);
-            for (size_t w = 0; w < len; w += 8) {
-                size_t end = w + 8 < len ? w + 8 : len;
-                uint8_t keep[8];
-                memcpy(keep, buf + w, end - w);
-                /* a nonzero xor on one byte at least: the word differs */
-                for (size_t i = w; i < end; i++)
-                    buf[i] ^= (uint8_t)(lt_hash64(len, i) | (i == w));
-                missed += lshmoe_wire_checksum(buf, len, 3) == h;
-                memcpy(buf + w, keep, end - w);
-            }
+            for (size_t w = 0; w < len; w += 8)
+                missed += (size_t)misses_word_change(buf, len, w, 3, h);
             if (len <= 300)
                 for (size_t b = 0; b < 8 * len; b++) {
                     buf[b / 8] ^= (uint8_t)(1u << (b % 8));
@@ -128,6 +160,92 @@ static void test_checksum_single_word_changes(void)
     CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK);
 }
 
+/* Around chunk boundaries (one chunk less a byte, one chunk, one chunk and
+ * a word, two chunks and a tail), at every level: every aligned word (the
+ * last one possibly partial) replaced by other bytes; every bit flipped of
+ * the first and last words of each chunk, of the first and last words of
+ * its first and last stripes, of the tail and of every 509th word. */
+static void test_checksum_single_word_changes_across_chunks(void)
+{
+    static const size_t lens[] = {CK - 1, CK, CK + 8, 2 * CK + 300};
+    uint8_t *buf = malloc(BUF);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+
+    for (int isa = 0; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+        if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+            continue;
+        CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+        size_t missed = 0, words = 0, bits = 0;
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            size_t len = lens[k];
+            fill(buf, len, 77 + len);
+            uint64_t h = lshmoe_wire_checksum(buf, len, 9);
+            for (size_t w = 0; w < len; w += 8) {
+                size_t end = w + 8 < len ? w + 8 : len;
+                missed += (size_t)misses_word_change(buf, len, w, 9, h);
+                words++;
+                size_t in_stripe = w % LSHMOE_WCK_STRIPE, in_chunk = w % CK;
+                int edge_stripe = in_chunk < LSHMOE_WCK_STRIPE ||
+                                  in_chunk >= CK - LSHMOE_WCK_STRIPE;
+                int edge = (edge_stripe && (in_stripe == 0 ||
+                                            in_stripe == LSHMOE_WCK_STRIPE - 8)) ||
+                           in_chunk < 8 || in_chunk >= CK - 8 ||
+                           w >= len / LSHMOE_WCK_STRIPE * LSHMOE_WCK_STRIPE ||
+                           (w / 8) % 509 == 0;
+                for (size_t b = 8 * w; edge && b < 8 * end; b++) {
+                    buf[b / 8] ^= (uint8_t)(1u << (b % 8));
+                    missed += lshmoe_wire_checksum(buf, len, 9) == h;
+                    bits++;
+                    buf[b / 8] ^= (uint8_t)(1u << (b % 8));
+                }
+            }
+            CU_ASSERT(lshmoe_wire_checksum(buf, len, 9) == h);
+        }
+        CU_ASSERT_EQUAL(missed, 0);
+        CU_ASSERT(words > (2 * CK + 300) / 8 && bits > 64 * 40);
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK);
+    free(buf);
+}
+
+/* Two whole chunks of different bytes that trade places, and the last
+ * whole chunk with the partial one's bytes moved before it: another
+ * value, at every level (each chunk's lanes start from its index). */
+static void test_checksum_swapped_chunks(void)
+{
+    const size_t len = 4 * CK + 300;
+    uint8_t *buf = malloc(len), *tmp = malloc(CK);
+    CU_ASSERT_FATAL(buf != NULL && tmp != NULL);
+    static const size_t pairs[][2] = {{0, 1}, {1, 2}, {0, 3}, {2, 3}};
+
+    for (int isa = 0; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+        if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+            continue;
+        CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+        fill(buf, len, 4242);
+        uint64_t h = lshmoe_wire_checksum(buf, len, 0);
+        for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+            uint8_t *a = buf + pairs[k][0] * CK, *b = buf + pairs[k][1] * CK;
+            CU_ASSERT_FATAL(memcmp(a, b, CK) != 0);
+            memcpy(tmp, a, CK);
+            memcpy(a, b, CK);
+            memcpy(b, tmp, CK);
+            CU_ASSERT(lshmoe_wire_checksum(buf, len, 0) != h);
+            memcpy(b, a, CK);
+            memcpy(a, tmp, CK);
+            CU_ASSERT(lshmoe_wire_checksum(buf, len, 0) == h);
+        }
+        /* the same bytes in another order: the tail moved to the front */
+        memmove(buf + 300, buf, 4 * CK);
+        fill(buf, 300, 1);
+        uint64_t moved = lshmoe_wire_checksum(buf, len, 0);
+        CU_ASSERT(moved != h);
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_init(), LSHMOE_OK);
+    free(tmp);
+    free(buf);
+}
+
 /* Pinned values: bytes i -> (i * 31 + 7) & 0xff. They were computed by this
  * library's scalar reference and agree with an independent implementation
  * written from docs/wire-format.md; if they change, the wire changed. */
@@ -137,11 +255,13 @@ static void test_checksum_known_values(void)
         size_t   len;
         uint64_t seed, sum;
     } kat[] = {
-        {0, 0, 0xA8E9CD18F6DA454Full},    {7, 0, 0x935EF3B7CC701C46ull},
-        {48, 0, 0x946AB42167414ED1ull},   {256, 0, 0xA6A251402D609368ull},
-        {300, 0x5eed, 0x741AF3515E6A72D3ull}, {1000, 1, 0x46A64D2338761C59ull},
+        {0, 0, 0x2F76CDD0568640ABull},       {7, 0, 0x9DD714847D4C6DF3ull},
+        {48, 0, 0x85D6192BAD6CDB93ull},      {256, 0, 0x920FB6C3B28CCB81ull},
+        {300, 0x5eed, 0x5E39665D9807E73Eull}, {1000, 1, 0xF5589D3C23337958ull},
+        {32768, 0, 0xCE27C6B59AC06F27ull},   {32769, 2, 0x225E01F2391E5DA7ull},
+        {100000, 0x0123456789ABCDEFull, 0x4341C14912FAAC6Full},
     };
-    uint8_t buf[1000];
+    static uint8_t buf[100000];
     for (size_t i = 0; i < sizeof buf; i++)
         buf[i] = (uint8_t)((i * 31 + 7) & 0xff);
     for (int isa = 0; isa < LSHMOE_KN_ISA_COUNT; isa++) {
@@ -155,9 +275,9 @@ static void test_checksum_known_values(void)
 }
 
 /* The one-thread form in kernels/common/wire_checksum.h (what the device
- * runs on a segment's header, and the shape its warp splits) gives the
- * library's value: every length 0..300 and every 37th to 4100, at odd
- * start offsets, two seeds. */
+ * runs on a segment's header, and the shape its warps split) gives the
+ * library's value: every length 0..300, every 37th to 4100 and the
+ * lengths around chunk boundaries, at odd start offsets, two seeds. */
 static void test_checksum_shared_header_form(void)
 {
     uint8_t *buf = malloc(BUF);
@@ -203,7 +323,7 @@ static void test_checksum_old_versions_refused(void)
     CU_ASSERT_EQUAL(lshmoe_codec_decode_rows(seg, LEN, LSHMOE_DTYPE_FP32, 4, 3, out,
                                              sizeof out), LSHMOE_OK);
     CU_ASSERT(out[11] == 8.5f);
-    for (uint16_t v = 1; v <= 4; v++) {
+    for (uint16_t v = 1; v <= 5; v++) {
         if (v == LSHMOE_WIRE_VERSION)
             continue;
         seal_raw(seg, LEN, v);
@@ -211,7 +331,8 @@ static void test_checksum_old_versions_refused(void)
         CU_ASSERT_EQUAL(lshmoe_codec_decode_rows(seg, LEN, LSHMOE_DTYPE_FP32, 4, 3, out,
                                                  sizeof out), LSHMOE_ERR_CORRUPT);
         const char *msg = lshmoe_last_error(NULL);
-        CU_ASSERT(strstr(msg, v < 3 ? "older lshmoe" : "unsupported version") != NULL);
+        CU_ASSERT(strstr(msg, v < LSHMOE_WIRE_VERSION ? "older lshmoe"
+                                                       : "unsupported version") != NULL);
         CU_ASSERT(memcmp(out, sentinel, sizeof out) == 0);
     }
 }
@@ -219,6 +340,9 @@ static void test_checksum_old_versions_refused(void)
 static const lt_test_t tests[] = {
     {"test_checksum_same_at_every_level", test_checksum_same_at_every_level},
     {"test_checksum_single_word_changes", test_checksum_single_word_changes},
+    {"test_checksum_single_word_changes_across_chunks",
+     test_checksum_single_word_changes_across_chunks},
+    {"test_checksum_swapped_chunks", test_checksum_swapped_chunks},
     {"test_checksum_known_values", test_checksum_known_values},
     {"test_checksum_shared_header_form", test_checksum_shared_header_form},
     {"test_checksum_old_versions_refused", test_checksum_old_versions_refused},

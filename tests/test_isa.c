@@ -265,7 +265,8 @@ static void test_centroid_negative_zero_across_levels(void)
 }
 
 /* +Inf and -Inf in one cluster: the mean holds NaN, whose bits the SIMD
- * levels take from the reference's conversion. */
+ * levels take from the reference's conversion (in a full chunk of 16 and in
+ * the last, partial one). */
 static void test_centroid_nan_mean_across_levels(void)
 {
     enum { H = 37, N = 4 };
@@ -277,6 +278,9 @@ static void test_centroid_nan_mean_across_levels(void)
     x[3] = INFINITY;
     x[H + 3] = -INFINITY;
     x[2 * H + 20] = NAN;
+    x[H - 1] = INFINITY;          /* and in the last, partial chunk of 16 */
+    x[2 * H - 1] = -INFINITY;
+    x[4 * H - 2] = NAN;
     const uint32_t cl[N] = {0, 0, 1, 1};
     for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++) {
         unsigned char tok[N * H * 4], ref[2 * H * 4], got[2 * H * 4];
@@ -295,6 +299,10 @@ static void test_centroid_nan_mean_across_levels(void)
             CU_ASSERT_EQUAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
             memset(got, 0x5a, sizeof got);
             lshmoe_kn_centroids(tok, dts[di], H, N, cl, 2, got, sizes, acc);
+            CU_ASSERT_EQUAL(memcmp(got, ref, 2 * tb), 0);
+            double num, den;
+            memset(got, 0x5a, sizeof got);
+            lshmoe_kn_centroids_guard(tok, dts[di], H, N, cl, 2, got, sizes, acc, &num, &den);
             CU_ASSERT_EQUAL(memcmp(got, ref, 2 * tb), 0);
         }
     }

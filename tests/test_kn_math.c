@@ -166,6 +166,50 @@ static void test_key_packing(void)
     CU_ASSERT(m1 != LSHMOE_KN_KEY_NONFINITE);
 }
 
+/* The device grouping sorts only lshmoe_kn_key_sort_bits() low bits: on
+ * packed keys (and the non-finite key) that order must be the order of
+ * whole keys, pair by pair, for every (L, cdim); mixed keys keep all 64. */
+static void test_key_sort_bits(void)
+{
+    enum { NK = 64 };
+    size_t pairs = 0;
+    for (int L = 1; L <= 16; L++) {
+        for (int cdim = 2; cdim <= 256; cdim *= 2) {
+            const int bits = lshmoe_kn_value_bits(cdim), sb = lshmoe_kn_key_sort_bits(L, cdim);
+            const int packed = L * bits <= 63;
+            if (!packed) {
+                CU_ASSERT_EQUAL(sb, 64);
+                continue;
+            }
+            CU_ASSERT_EQUAL(sb, L * bits + 1);
+            uint64_t keys[NK + 1];
+            for (int i = 0; i < NK; i++) {
+                uint64_t k = lshmoe_kn_key_init(1);
+                for (int g = 0; g < L; g++) {
+                    /* the largest value in every block for key 0 */
+                    unsigned v = i == 0 ? 2u * (unsigned)cdim - 1u
+                                        : (unsigned)(lshmoe_kn_draw(7, (uint64_t)i, (uint64_t)g) %
+                                                     (2u * (unsigned)cdim));
+                    k = lshmoe_kn_key_add(k, 1, bits, g, v);
+                }
+                keys[i] = lshmoe_kn_key_finish(k, 1);
+            }
+            keys[NK] = LSHMOE_KN_KEY_NONFINITE;
+            const uint64_t mask = sb == 64 ? UINT64_MAX : ((uint64_t)1 << sb) - 1;
+            for (int a = 0; a <= NK; a++)
+                for (int b = 0; b <= NK; b++) {
+                    pairs++;
+                    if ((keys[a] < keys[b]) != ((keys[a] & mask) < (keys[b] & mask)) ||
+                        (keys[a] == keys[b]) != ((keys[a] & mask) == (keys[b] & mask))) {
+                        CU_FAIL("sorting the low bits changes the order of two keys");
+                        return;
+                    }
+                }
+        }
+    }
+    CU_ASSERT(pairs > 0);
+}
+
 /* The INT4E scale byte is the nearest quarter octave: against fp64 log2
  * on every 997th positive float bit pattern (all binades, subnormals,
  * Inf), exact except within 1e-6 of a rounding boundary; and it decodes
@@ -213,6 +257,7 @@ static const lt_test_t tests[] = {
     {"test_butterfly_order_is_fwht", test_butterfly_order_is_fwht},
     {"test_block_value_ties", test_block_value_ties},
     {"test_key_packing", test_key_packing},
+    {"test_key_sort_bits", test_key_sort_bits},
 };
 
 LT_MAIN("kn_math", tests)

@@ -357,7 +357,12 @@ static void out_of_order(err_world_t *w, lshmoe_ctx_t *ctx, int me)
     if (lshmoe_moe_batches(h, &b, &n) == LSHMOE_OK)
         for (int j = 0; j < n; j++)
             moe_expert_fwd_rows(w->ex, b[j].expert, b[j].in, b[j].out, b[j].rows);
+    expect(w, me, ctx, "combine with a stream", lshmoe_moe_combine(moe, h, w->y[me], &stream),
+           LSHMOE_ERR_UNSUPPORTED, MSG);
     expect(w, me, ctx, "combine", lshmoe_moe_combine(moe, h, w->y[me], NULL), LSHMOE_OK, MSG);
+    expect(w, me, ctx, "combine_backward with a stream",
+           lshmoe_moe_combine_backward(moe, h, in->dy, dg, &stream), LSHMOE_ERR_UNSUPPORTED,
+           MSG);
     expect(w, me, ctx, "dispatch_backward before combine_backward",
            lshmoe_moe_dispatch_backward(moe, h, dx, NULL), LSHMOE_ERR_INVALID_ARG, MSG);
     void *ref = malloc(in->n * moe_tb(w->p) + 1);

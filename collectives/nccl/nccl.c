@@ -16,11 +16,15 @@
  *    stop a collective a peer never joins), the call returns
  *    LSHMOE_ERR_TIMEOUT, and every later call on the transport fails at
  *    once with the same status.
+ *  - poll and abort serve the core's own bounded waits on the caller's
+ *    stream (lshmoe/dev_wait.c): the asynchronous error, and the same
+ *    abort, with the name of the wait that expired kept for later calls.
  * Errors carry ncclGetErrorString() and ncclGetLastError(). The caller's
  * communicator is used as is (not split): lshmoe's collectives must be
  * called in the same order on every rank, as the caller's own are.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +44,7 @@ typedef struct tl_nccl {
     size_t       stage_bytes;
     double       timeout_s;
     int          aborted;
+    char         abort_why[160]; /* what timed out: every later call says it */
 } tl_nccl_t;
 
 static lshmoe_status_t nccl_err(tl_nccl_t *t, ncclResult_t r, const char *what)
@@ -143,7 +148,31 @@ static lshmoe_status_t check_usable(tl_nccl_t *t)
     if (t->aborted)
         return lshmoe_error(LSHMOE_ERR_TIMEOUT,
                             "nccl transport: the communicator was aborted after an "
-                            "earlier timeout");
+                            "earlier timeout (%s)", t->abort_why);
+    return LSHMOE_OK;
+}
+
+/* Aborts once; `why` names the wait that expired. */
+static void tl_nccl_abort(void *tl, const char *why)
+{
+    tl_nccl_t *t = tl;
+    if (t->aborted)
+        return;
+    (void)ncclCommAbort(t->comm);
+    t->aborted = 1;
+    snprintf(t->abort_why, sizeof t->abort_why, "%s", why != NULL ? why : "unknown wait");
+}
+
+/* The communicator's asynchronous error (a peer failed), for waits on a
+ * stream that holds this transport's queued work. */
+static lshmoe_status_t tl_nccl_poll(void *tl)
+{
+    tl_nccl_t *t = tl;
+    LSHMOE_CHECK(check_usable(t));
+    ncclResult_t async = ncclSuccess;
+    NCCL_TRY(t, ncclCommGetAsyncError(t->comm, &async));
+    if (async != ncclSuccess && async != ncclInProgress)
+        return nccl_err(t, async, "asynchronous error");
     return LSHMOE_OK;
 }
 
@@ -163,8 +192,7 @@ static lshmoe_status_t wait_stream(tl_nccl_t *t, const char *what)
         if (async != ncclSuccess && async != ncclInProgress)
             return nccl_err(t, async, what);
         if (lshmoe_now() > deadline) {
-            (void)ncclCommAbort(t->comm);
-            t->aborted = 1;
+            tl_nccl_abort(t, what);
             return lshmoe_error(LSHMOE_ERR_TIMEOUT,
                                 "nccl transport: %s did not finish within %g s "
                                 "(LSHMOE_TIMEOUT_S); the communicator was aborted",
@@ -319,4 +347,6 @@ const lshmoe_tl_ops_t lshmoe_tl_nccl_ops = {
     .allgather = tl_nccl_allgather,
     .alltoall  = tl_nccl_alltoall,
     .alltoallv = tl_nccl_alltoallv,
+    .poll      = tl_nccl_poll,
+    .abort     = tl_nccl_abort,
 };

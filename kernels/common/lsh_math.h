@@ -137,4 +137,18 @@ static inline LSHMOE_HD uint64_t lshmoe_kn_key_finish(uint64_t key, int packed)
     return packed ? key : key & (UINT64_MAX >> 1);
 }
 
+/*
+ * The low bits of a key that a radix sort must compare to order the keys
+ * of (L, cdim) exactly as a sort of all 64 bits does: packed keys
+ * (L * bits <= 63) are below 2^(L * bits), and the non-finite key
+ * (all ones) is the only key with bit L * bits set, so L * bits + 1 bits
+ * tell every two keys apart in the same order; mixed keys need all 64.
+ * Fewer bits, fewer radix passes (the device grouping).
+ */
+static inline LSHMOE_HD int lshmoe_kn_key_sort_bits(int L, int cdim)
+{
+    int used = L * lshmoe_kn_value_bits(cdim);
+    return used <= 63 ? used + 1 : 64;
+}
+
 #endif /* LSHMOE_KN_LSH_MATH_H */

@@ -2,8 +2,9 @@
 /* Copyright (c) 2026 the lshmoe authors */
 
 /*
- * The bulk loop of the wire checksum, scalar reference (lshmoe/codec_checksum.c
- * has the whole hash and why it catches what it catches). The step,
+ * The bulk loops of the wire checksum, scalar reference (lshmoe/codec_checksum.c
+ * has the whole hash and why it catches what it catches): the stripes of
+ * one chunk, and whole chunks with their ends. The step,
  * lshmoe_wck_step(), is a 32x32->64-bit multiply, an add, a shift and
  * xors: what SSE2, AVX2, AVX-512 and NEON do on every 64-bit lane at once
  * (a 64x64 multiply they lack), and the 32 independent lanes hide the
@@ -51,5 +52,20 @@ void lshmoe_kn_checksum_stripes_scalar(const void *data, size_t nstripes,
         size_t ns = nstripes - s < BLOCK ? nstripes - s : BLOCK;
         for (int g = 0; g < LSHMOE_WCK_LANES; g += GROUP)
             group_steps(p + s * LSHMOE_WCK_STRIPE, ns, g, lanes);
+    }
+}
+
+void lshmoe_kn_checksum_chunks_scalar(const void *data, size_t nchunks, uint64_t first,
+                                      uint64_t seed, uint64_t acc[LSHMOE_WCK_LANES])
+{
+    const unsigned char *p = data;
+    uint64_t v[LSHMOE_WCK_LANES];
+
+    for (size_t c = 0; c < nchunks; c++, p += LSHMOE_WCK_CHUNK) {
+        const uint64_t b = lshmoe_wck_chunk_base(seed, first + c);
+        for (int l = 0; l < LSHMOE_WCK_LANES; l++)
+            v[l] = lshmoe_wck_lane_start(b, l);
+        lshmoe_kn_checksum_stripes_scalar(p, LSHMOE_WCK_CHUNK_STRIPES, v);
+        lshmoe_wck_chunk_end(v, acc);
     }
 }

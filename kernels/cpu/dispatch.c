@@ -176,6 +176,22 @@ void lshmoe_kn_checksum_stripes(LSHMOE_KN_CHECKSUM_ARGS)
     }
 }
 
+void lshmoe_kn_checksum_chunks(LSHMOE_KN_CHECKSUM_CHUNKS_ARGS)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_checksum_chunks_avx512(data, nchunks, first, seed, acc);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_checksum_chunks_avx2(data, nchunks, first, seed, acc);
+        return;
+#endif
+    default:
+        lshmoe_kn_checksum_chunks_scalar(data, nchunks, first, seed, acc);
+    }
+}
+
 void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden, size_t ntokens,
                       const uint32_t *cluster_of, void *out)
 {

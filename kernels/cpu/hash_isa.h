@@ -26,7 +26,22 @@ typedef struct lshmoe_kn_hasher_view {
     int          rounds;     /* (signs, FWHT) rounds per rotation          */
     const float *fold_sign;  /* hidden signs (+-1.0f), FOLD only           */
     const float *rot_sign;   /* [nrot][rounds][m] signs (+-1.0f)           */
+    int          cdim;       /* coordinates per block                      */
+    int          nhash;      /* L: blocks in all                           */
+    int          bits;       /* bits of one block value                    */
+    int          packed;     /* key kind: packed (1) or mixed (0)          */
+    size_t       lanes_ws;   /* floats of the workspace before the part of
+                                the many-token kernels (hash_lanes.h)      */
 } lshmoe_kn_hasher_view_t;
+
+/* The many-token SIMD kernels (kernels/cpu/x86/hash_lanes.h) hash up to
+ * LSHMOE_KN_LANES tokens side by side, one per vector lane, when
+ * 16 <= m <= LSHMOE_KN_LANES_MAX_M; lshmoe_kn_hash_ws_size() includes their
+ * workspace (rows, two transposed copies, block values). */
+#define LSHMOE_KN_LANES       16
+#define LSHMOE_KN_LANES_MAX_M 128
+#define LSHMOE_KN_LANES_WS_FLOATS(m) \
+    (3 * LSHMOE_KN_LANES * (size_t)(m) + 16 * LSHMOE_KN_LANES)
 
 void lshmoe_kn_hasher_view(const lshmoe_kn_hasher_t *h, lshmoe_kn_hasher_view_t *v);
 

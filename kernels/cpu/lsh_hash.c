@@ -178,13 +178,17 @@ size_t lshmoe_kn_hasher_dim(const lshmoe_kn_hasher_t *hasher)
     return hasher != NULL ? hasher->m : 0;
 }
 
-/* Layout: [token copy x_ws][z m_ws][y m_ws] floats; every part starts on a
- * 64-byte boundary because x_ws and m_ws are multiples of 16 floats. */
+/* Layout: [token copy x_ws][z m_ws][y m_ws] floats, then, when the rotated
+ * dimension suits the many-token SIMD kernels, their part
+ * (LSHMOE_KN_LANES_WS_FLOATS); every part starts on a 64-byte boundary
+ * because x_ws and m_ws are multiples of 16 floats. */
 size_t lshmoe_kn_hash_ws_size(const lshmoe_kn_hasher_t *hasher)
 {
     if (hasher == NULL)
         return 0;
-    return (hasher->x_ws + 2 * hasher->m_ws) * sizeof(float);
+    size_t lanes = hasher->m >= 16 && hasher->m <= LSHMOE_KN_LANES_MAX_M
+                       ? LSHMOE_KN_LANES_WS_FLOATS(hasher->m) : 0;
+    return (hasher->x_ws + 2 * hasher->m_ws + lanes) * sizeof(float);
 }
 
 /*
@@ -387,5 +391,7 @@ void lshmoe_kn_hasher_view(const lshmoe_kn_hasher_t *h, lshmoe_kn_hasher_view_t 
     *v = (lshmoe_kn_hasher_view_t){
         .hidden = h->hidden, .m = h->m, .fold = h->p.reduce == LSHMOE_REDUCE_FOLD,
         .nrot = h->nrot, .rounds = h->p.rounds,
-        .fold_sign = h->fold_sign, .rot_sign = h->rot_sign};
+        .fold_sign = h->fold_sign, .rot_sign = h->rot_sign,
+        .cdim = h->p.cdim, .nhash = h->p.num_hashes, .bits = h->bits,
+        .packed = h->packed, .lanes_ws = h->x_ws + 2 * h->m_ws};
 }

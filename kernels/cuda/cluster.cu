@@ -37,12 +37,22 @@ static __global__ void iota(uint32_t *v, size_t n)
     FOR_EACH(i, n) v[i] = (uint32_t)i;
 }
 
-/* head[p]: sorted position p starts a run. */
-static __global__ void mark_heads(const uint64_t *skeys, size_t n, uint32_t *head)
+/* The low 32 bits of each key (keys below 2^32, or non-finite: all ones
+ * both ways), for the narrow sort. */
+static __global__ void narrow_keys(const uint64_t *keys, size_t n, uint32_t *keys32)
+{
+    FOR_EACH(i, n) keys32[i] = (uint32_t)keys[i];
+}
+
+/* head[p]: sorted position p starts a run. K is the sorted key type: the
+ * non-finite key narrowed to 32 bits is 0xffffffff, which no finite key
+ * of the narrow sort reaches (they are below 2^31). */
+template <typename K>
+static __global__ void mark_heads(const K *skeys, size_t n, uint32_t *head)
 {
     FOR_EACH(p, n)
         head[p] = p == 0 || skeys[p] != skeys[p - 1] ||
-                  skeys[p] == LSHMOE_KN_KEY_NONFINITE;
+                  skeys[p] == (K)LSHMOE_KN_KEY_NONFINITE;
 }
 
 /* first[token] = 1 for the first token of each run; runstart[run] = p. */
@@ -105,11 +115,17 @@ static size_t align256(size_t v)
 
 static size_t cub_tmp_bytes(size_t n)
 {
-    size_t a = 0, b = 0;
+    size_t a = 0, b = 0, a32 = 0;
+    /* all key bits: the most passes, the most temporary storage */
     if (cub::DeviceRadixSort::SortPairs(NULL, a, (const uint64_t *)NULL, (uint64_t *)NULL,
                                         (const uint32_t *)NULL, (uint32_t *)NULL,
                                         (int)n) != cudaSuccess)
         return 0;
+    if (cub::DeviceRadixSort::SortPairs(NULL, a32, (const uint32_t *)NULL, (uint32_t *)NULL,
+                                        (const uint32_t *)NULL, (uint32_t *)NULL,
+                                        (int)n) != cudaSuccess)
+        return 0;
+    a = a > a32 ? a : a32;
     if (cub::DeviceScan::InclusiveSum(NULL, b, (const uint32_t *)NULL, (uint32_t *)NULL,
                                       (int)n) != cudaSuccess)
         return 0;
@@ -123,8 +139,10 @@ static size_t cub_tmp_bytes(size_t n)
 static size_t layout(size_t n, unsigned char *base, group_ws *w)
 {
     size_t off = 0, u32 = align256(n * sizeof(uint32_t));
+    /* the sorted 64-bit keys, or (narrow sort) the narrowed keys and the
+     * sorted ones, u32 bytes apart: 2 * u32 >= align256(8 n) */
     w->skeys = (uint64_t *)(base + off);
-    off += align256(n * sizeof(uint64_t));
+    off += 2 * u32;
     uint32_t **parts[] = {&w->idx, &w->sidx, &w->head, &w->runincl,
                           &w->first, &w->cnum, &w->runstart};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
@@ -147,9 +165,21 @@ lshmoe_kn_cuda_group(const uint64_t *keys, size_t n, uint32_t *cluster_of,
                      uint32_t *sizes, uint32_t *starts, uint32_t *members,
                      uint32_t *nclusters, void *ws, size_t ws_bytes, void *stream)
 {
+    return lshmoe_kn_cuda_group_bits(keys, n, 64, cluster_of, sizes, starts, members,
+                                     nclusters, ws, ws_bytes, stream);
+}
+
+extern "C" lshmoe_status_t
+lshmoe_kn_cuda_group_bits(const uint64_t *keys, size_t n, int key_bits, uint32_t *cluster_of,
+                          uint32_t *sizes, uint32_t *starts, uint32_t *members,
+                          uint32_t *nclusters, void *ws, size_t ws_bytes, void *stream)
+{
     if (n == 0 || n >= ((size_t)1 << 31))
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
                             "cuda group: %zu tokens is outside 1..2^31-1", n);
+    if (key_bits < 1 || key_bits > 64)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG,
+                            "cuda group: %d key bits is outside 1..64", key_bits);
     if (keys == NULL || cluster_of == NULL || sizes == NULL || starts == NULL ||
         members == NULL || nclusters == NULL || ws == NULL)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda group: null argument");
@@ -166,9 +196,22 @@ lshmoe_kn_cuda_group(const uint64_t *keys, size_t n, uint32_t *cluster_of,
 
     iota<<<nb, GROUP_THREADS, 0, s>>>(w.idx, n);
     KN_CUDA_LAUNCHED("iota");
-    KN_CUDA_TRY(cub::DeviceRadixSort::SortPairs(w.tmp, tb, keys, w.skeys, w.idx, w.sidx,
-                                                ni, 0, 64, s));
-    mark_heads<<<nb, GROUP_THREADS, 0, s>>>(w.skeys, n, w.head);
+    /* Radix passes cost in proportion to the bits sorted: only the bits
+     * that tell keys apart (lshmoe_kn_key_sort_bits), and 32-bit keys
+     * (half the bytes per pass) when they fit. Same order either way. */
+    if (key_bits <= 32) {
+        uint32_t *k32 = (uint32_t *)w.skeys;
+        uint32_t *sk32 = (uint32_t *)((unsigned char *)w.skeys + align256(n * sizeof(uint32_t)));
+        narrow_keys<<<nb, GROUP_THREADS, 0, s>>>(keys, n, k32);
+        KN_CUDA_LAUNCHED("narrow_keys");
+        KN_CUDA_TRY(cub::DeviceRadixSort::SortPairs(w.tmp, tb, k32, sk32, w.idx, w.sidx, ni,
+                                                    0, key_bits, s));
+        mark_heads<uint32_t><<<nb, GROUP_THREADS, 0, s>>>(sk32, n, w.head);
+    } else {
+        KN_CUDA_TRY(cub::DeviceRadixSort::SortPairs(w.tmp, tb, keys, w.skeys, w.idx, w.sidx,
+                                                    ni, 0, key_bits, s));
+        mark_heads<uint64_t><<<nb, GROUP_THREADS, 0, s>>>(w.skeys, n, w.head);
+    }
     KN_CUDA_LAUNCHED("mark_heads");
     tb = w.tmp_bytes;
     KN_CUDA_TRY(cub::DeviceScan::InclusiveSum(w.tmp, tb, w.head, w.runincl, ni, s));

@@ -169,55 +169,126 @@ extern "C" lshmoe_status_t lshmoe_kn_cuda_pack_index(const uint32_t *cluster_of,
 }
 
 /*
- * The segment checksum of lshmoe_wire_segment_checksum(): the header with
- * its checksum field zeroed, seed 0, seeds the payload's. Lane l of the
- * payload runs on thread l (a warp: each step of the warp reads one
- * 256-byte stripe, coalesced); thread 0 hashes the header first, then the
- * tail and the fold (kernels/common/wire_checksum.h). Needs at least
- * LSHMOE_WCK_LANES threads; payload 8-byte aligned.
+ * The segment checksum of lshmoe_wire_segment_checksum() (wire format
+ * version 4, kernels/common/wire_checksum.h): the header with its checksum
+ * field zeroed, seed 0, seeds the payload's. The payload's chunks are
+ * independent, so they spread over the whole grid: one warp per chunk at a
+ * time (thread l = lane l; each step of the warp reads one 256-byte
+ * stripe, coalesced), each thread adding its lanes' avalanched ends over
+ * the chunks it takes; a block adds its warps' sums into one partial per
+ * lane (in scratch), and a one-block finaliser adds the partials and folds
+ * them. Sums modulo 2^64 do not depend on the order of the additions, so
+ * the value is the CPU's bit for bit whatever the grid. Payload 8-byte
+ * aligned (the segment is, and the header is 48 bytes).
  */
-static __device__ uint64_t segment_checksum(const unsigned char *seg, size_t payload)
+#define WCK_THREADS    128 /* 4 warps a block */
+#define WCK_WARPS      (WCK_THREADS / 32)
+#define WCK_MAX_BLOCKS (LSHMOE_KN_DEV_CHECKSUM_WS_BYTES / (LSHMOE_WCK_LANES * 8))
+#define WCK_FIN_THREADS 256
+
+/* Lane l's avalanched end of chunk c of the `len` payload bytes at p. */
+static __device__ uint64_t chunk_lane(const unsigned char *p, size_t len, uint64_t seed,
+                                      uint64_t c, int l)
 {
-    __shared__ uint64_t lanes[LSHMOE_WCK_LANES], seed;
-    if (threadIdx.x == 0) {
-        unsigned char h[HDR_BYTES];
-        for (int b = 0; b < HDR_BYTES; b++)
-            h[b] = b >= HDR_OFF_CHECKSUM && b < HDR_OFF_CHECKSUM + 8 ? 0 : seg[b];
-        seed = lshmoe_wck_checksum(h, HDR_BYTES, 0);
+    const size_t start = (size_t)c * LSHMOE_WCK_CHUNK;
+    const size_t n = len - start < LSHMOE_WCK_CHUNK ? len - start : LSHMOE_WCK_CHUNK;
+    const size_t ns = n / LSHMOE_WCK_STRIPE;
+    const uint64_t *w = (const uint64_t *)(p + start) + l;
+    uint64_t x = lshmoe_wck_lane_start(lshmoe_wck_chunk_base(seed, c), l);
+    size_t k = 0;
+    /* The chain is sequential; the loads are not: fetch a batch of words
+     * before stepping through it, so memory latency is paid once per batch
+     * instead of once per step (device memory is little-endian, as the
+     * wire). */
+    for (; k + CHECK_BATCH <= ns; k += CHECK_BATCH) {
+        uint64_t a[CHECK_BATCH];
+#pragma unroll
+        for (int u = 0; u < CHECK_BATCH; u++)
+            a[u] = __ldg(w + LSHMOE_WCK_LANES * (k + u));
+#pragma unroll
+        for (int u = 0; u < CHECK_BATCH; u++)
+            x = lshmoe_wck_step(x, a[u]);
     }
+    for (; k < ns; k++)
+        x = lshmoe_wck_step(x, __ldg(w + LSHMOE_WCK_LANES * k));
+    /* the tail (last chunk only): word l into lane l, the last partial
+     * word zero-padded, as lshmoe_wck_tail() */
+    const size_t t = n - ns * LSHMOE_WCK_STRIPE;
+    if (8 * (size_t)l < t) {
+        const unsigned char *q = p + start + ns * LSHMOE_WCK_STRIPE + 8 * (size_t)l;
+        unsigned char last[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (size_t i = 0; i < 8 && 8 * (size_t)l + i < t; i++)
+            last[i] = q[i];
+        x = lshmoe_wck_step(x, lshmoe_wck_read64(last));
+    }
+    return lshmoe_wck_avalanche(x);
+}
+
+/* The header's checksum, the payload's seed (one thread). */
+static __device__ uint64_t header_seed(const unsigned char *seg)
+{
+    unsigned char h[HDR_BYTES];
+    for (int b = 0; b < HDR_BYTES; b++)
+        h[b] = b >= HDR_OFF_CHECKSUM && b < HDR_OFF_CHECKSUM + 8 ? 0 : seg[b];
+    return lshmoe_wck_checksum(h, HDR_BYTES, 0);
+}
+
+static unsigned wck_blocks(size_t payload)
+{
+    size_t chunks = (payload + LSHMOE_WCK_CHUNK - 1) / LSHMOE_WCK_CHUNK;
+    size_t b = (chunks + WCK_WARPS - 1) / WCK_WARPS;
+    return b == 0 ? 1u : b < WCK_MAX_BLOCKS ? (unsigned)b : (unsigned)WCK_MAX_BLOCKS;
+}
+
+/* partials[32 b + l] = block b's sum of lane l's chunk ends. The seed is
+ * `seed`, or the header's checksum when from_header. */
+static __global__ void wck_partials_kernel(const unsigned char *seg, size_t payload,
+                                           uint64_t seed, int from_header,
+                                           uint64_t *partials)
+{
+    __shared__ uint64_t s_seed, sums[WCK_WARPS][LSHMOE_WCK_LANES];
+    const int l = (int)(threadIdx.x % 32), wb = (int)(threadIdx.x / 32);
+    if (from_header) {
+        if (threadIdx.x == 0)
+            s_seed = header_seed(seg);
+        __syncthreads();
+        seed = s_seed;
+    }
+    const uint64_t nchunks = (payload + LSHMOE_WCK_CHUNK - 1) / LSHMOE_WCK_CHUNK;
+    uint64_t acc = 0;
+    for (uint64_t c = (uint64_t)blockIdx.x * WCK_WARPS + wb; c < nchunks;
+         c += (uint64_t)gridDim.x * WCK_WARPS)
+        acc += chunk_lane(seg + HDR_BYTES, payload, seed, c, l);
+    sums[wb][l] = acc;
     __syncthreads();
-    const size_t nstripes = payload / LSHMOE_WCK_STRIPE;
     if (threadIdx.x < LSHMOE_WCK_LANES) {
-        const int l = (int)threadIdx.x;
-        uint64_t x = lshmoe_wck_lane_start(seed, l);
-        const uint64_t *w = (const uint64_t *)(seg + HDR_BYTES) + l;
-        size_t k = 0;
-        /* The chain is sequential; the loads are not: fetch a batch of
-         * words before stepping through it, so memory latency is paid once
-         * per batch instead of once per step (device memory is
-         * little-endian, as the wire). */
-        for (; k + CHECK_BATCH <= nstripes; k += CHECK_BATCH) {
-            uint64_t a[CHECK_BATCH];
-#pragma unroll
-            for (int u = 0; u < CHECK_BATCH; u++)
-                a[u] = __ldg(w + LSHMOE_WCK_LANES * (k + u));
-#pragma unroll
-            for (int u = 0; u < CHECK_BATCH; u++)
-                x = lshmoe_wck_step(x, a[u]);
-        }
-        for (; k < nstripes; k++)
-            x = lshmoe_wck_step(x, w[LSHMOE_WCK_LANES * k]);
-        lanes[l] = x;
+        uint64_t t = 0;
+        for (int k = 0; k < WCK_WARPS; k++)
+            t += sums[k][l];
+        partials[(size_t)blockIdx.x * LSHMOE_WCK_LANES + l] = t;
+    }
+}
+
+/* The finaliser: the accumulators from `nblocks` partials, then the fold
+ * (thread 0, lshmoe_wck_fold()). Returns the value on thread 0 only. */
+static __device__ uint64_t wck_final(const uint64_t *partials, unsigned nblocks,
+                                     size_t payload, uint64_t seed)
+{
+    __shared__ uint64_t part[WCK_FIN_THREADS / 32][LSHMOE_WCK_LANES], acc[LSHMOE_WCK_LANES];
+    const int l = (int)(threadIdx.x % 32), g = (int)(threadIdx.x / 32);
+    uint64_t t = 0;
+    for (unsigned b = (unsigned)g; b < nblocks; b += WCK_FIN_THREADS / 32)
+        t += partials[(size_t)b * LSHMOE_WCK_LANES + l];
+    part[g][l] = t;
+    __syncthreads();
+    if (threadIdx.x < LSHMOE_WCK_LANES) {
+        uint64_t a = 0;
+        for (int k = 0; k < WCK_FIN_THREADS / 32; k++)
+            a += part[k][l];
+        acc[l] = a;
     }
     __syncthreads();
-    __shared__ uint64_t value;
-    if (threadIdx.x == 0) {
-        const unsigned char *tail = seg + HDR_BYTES + nstripes * LSHMOE_WCK_STRIPE;
-        lshmoe_wck_tail(tail, payload - nstripes * LSHMOE_WCK_STRIPE, lanes);
-        value = lshmoe_wck_fold(lanes, payload, seed);
-    }
-    __syncthreads();
-    return value;
+    return threadIdx.x == 0 ? lshmoe_wck_fold(acc, payload, seed) : 0;
 }
 
 /* The header as a kernel argument: a launch copies it, so the host
@@ -226,32 +297,51 @@ struct seg_header {
     unsigned char b[HDR_BYTES];
 };
 
-static __global__ void seal_kernel(unsigned char *seg, seg_header h, size_t payload)
+/* Writes the header and its checksum (the payload is only read). */
+static __global__ void seal_final_kernel(unsigned char *seg, seg_header h, size_t payload,
+                                         uint64_t seed, const uint64_t *partials,
+                                         unsigned nblocks)
 {
+    uint64_t c = wck_final(partials, nblocks, payload, seed);
     if (threadIdx.x < HDR_OFF_CHECKSUM)
         seg[threadIdx.x] = h.b[threadIdx.x];
-    __syncthreads();
-    uint64_t c = segment_checksum(seg, payload);
     if (threadIdx.x == 0)
         for (int b = 0; b < 8; b++)
             seg[HDR_OFF_CHECKSUM + b] = (unsigned char)(c >> (8 * b));
 }
 
 extern "C" lshmoe_status_t lshmoe_kn_cuda_seal(void *seg, const void *header,
-                                               size_t payload_bytes, void *stream)
+                                               size_t payload_bytes, void *ws, void *stream)
 {
     if (seg == NULL || header == NULL || (uintptr_t)seg % 8 != 0)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda seal: segment not 8-byte aligned");
+    if (ws == NULL || (uintptr_t)ws % 8 != 0)
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda seal: no checksum workspace");
     seg_header h;
     memcpy(h.b, header, HDR_BYTES);
-    seal_kernel<<<1, 64, 0, kn_stream(stream)>>>((unsigned char *)seg, h, payload_bytes);
+    memset(h.b + HDR_OFF_CHECKSUM, 0, 8);
+    /* the header is here: its checksum, the payload's seed, on the host */
+    const uint64_t seed = lshmoe_wck_checksum(h.b, HDR_BYTES, 0);
+    const unsigned nb = wck_blocks(payload_bytes);
+    cudaStream_t s = kn_stream(stream);
+    wck_partials_kernel<<<nb, WCK_THREADS, 0, s>>>((const unsigned char *)seg, payload_bytes,
+                                                   seed, 0, (uint64_t *)ws);
+    KN_CUDA_LAUNCHED("seal chunks");
+    seal_final_kernel<<<1, WCK_FIN_THREADS, 0, s>>>((unsigned char *)seg, h, payload_bytes,
+                                                    seed, (const uint64_t *)ws, nb);
     KN_CUDA_LAUNCHED("seal");
     return LSHMOE_OK;
 }
 
-static __global__ void check_sum_kernel(const unsigned char *seg, size_t payload, uint32_t *bad)
+static __global__ void check_final_kernel(const unsigned char *seg, size_t payload,
+                                          const uint64_t *partials, unsigned nblocks,
+                                          uint32_t *bad)
 {
-    uint64_t c = segment_checksum(seg, payload);
+    __shared__ uint64_t s_seed;
+    if (threadIdx.x == 0)
+        s_seed = header_seed(seg);
+    __syncthreads();
+    uint64_t c = wck_final(partials, nblocks, payload, s_seed);
     if (threadIdx.x == 0) {
         uint64_t have = 0;
         for (int b = 7; b >= 0; b--)
@@ -288,12 +378,19 @@ static __global__ void check_body_kernel(const unsigned char *seg, lshmoe_kn_seg
 }
 
 extern "C" lshmoe_status_t lshmoe_kn_cuda_check_segment(const void *seg, const lshmoe_kn_seg_t *g,
-                                                        uint32_t *bad, void *stream)
+                                                        uint32_t *bad, void *ws, void *stream)
 {
-    if (seg == NULL || g == NULL || bad == NULL || (uintptr_t)seg % 8 != 0)
+    if (seg == NULL || g == NULL || bad == NULL || (uintptr_t)seg % 8 != 0 || ws == NULL ||
+        (uintptr_t)ws % 8 != 0)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda check segment: bad argument");
     cudaStream_t s = kn_stream(stream);
-    check_sum_kernel<<<1, 32, 0, s>>>((const unsigned char *)seg, g->payload_bytes, bad);
+    const unsigned nb = wck_blocks(g->payload_bytes);
+    wck_partials_kernel<<<nb, WCK_THREADS, 0, s>>>((const unsigned char *)seg,
+                                                   g->payload_bytes, 0, 1, (uint64_t *)ws);
+    KN_CUDA_LAUNCHED("check checksum chunks");
+    check_final_kernel<<<1, WCK_FIN_THREADS, 0, s>>>((const unsigned char *)seg,
+                                                     g->payload_bytes, (const uint64_t *)ws,
+                                                     nb, bad);
     KN_CUDA_LAUNCHED("check checksum");
     check_body_kernel<<<grid_for(g->ntokens + 8, WIRE_THREADS), WIRE_THREADS, 0, s>>>(
         (const unsigned char *)seg, *g, bad);

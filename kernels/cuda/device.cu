@@ -12,6 +12,7 @@
 
 #include "kernels/cuda/cuda_util.h"
 #include "kernels/cuda/lsh_cuda.h"
+#include "kernels/cuda/moe_cuda.h"
 
 extern "C" int lshmoe_kn_cuda_device_count(void)
 {
@@ -72,6 +73,22 @@ static lshmoe_status_t dev_sync(void *stream)
     return LSHMOE_OK;
 }
 
+/* cudaStreamQuery's "not ready" is an answer, not an error: some runtimes
+ * still record it as the thread's last error, which the next launch check
+ * (cudaGetLastError) would then report; clear it, and only it. */
+static lshmoe_status_t dev_query(void *stream, int *done_p)
+{
+    cudaError_t e = cudaStreamQuery(kn_stream(stream));
+    *done_p = e == cudaSuccess;
+    if (e == cudaErrorNotReady) {
+        if (cudaPeekAtLastError() == cudaErrorNotReady)
+            (void)cudaGetLastError();
+        return LSHMOE_OK;
+    }
+    KN_CUDA_TRY(e);
+    return LSHMOE_OK;
+}
+
 static lshmoe_status_t dev_hasher_create(const lshmoe_kn_lsh_params_t *params, size_t hidden,
                                          void *stream, void **hasher_p)
 {
@@ -113,6 +130,10 @@ extern "C" const lshmoe_kn_dev_ops_t lshmoe_kn_cuda_dev_ops = {
     lshmoe_kn_cuda_seal,
     lshmoe_kn_cuda_check_segment,
     lshmoe_kn_cuda_unpack,
+    lshmoe_kn_cuda_moe_gather,
+    lshmoe_kn_cuda_moe_combine,
+    dev_query,
+    lshmoe_kn_cuda_group_bits,
     lshmoe_kn_cuda_quant_rows_sse,
     lshmoe_kn_cuda_ordered_sums,
     lshmoe_kn_cuda_check_rows,

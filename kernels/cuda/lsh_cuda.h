@@ -77,6 +77,21 @@ lshmoe_status_t lshmoe_kn_cuda_group(const uint64_t *keys, size_t ntokens,
                                      void *stream);
 
 /*
+ * lshmoe_kn_cuda_group() sorting only the low `key_bits` bits of each key
+ * (1..64; lshmoe_kn_cuda_group() is key_bits 64), with 32-bit keys when
+ * key_bits <= 32: fewer radix passes, the same outputs, provided the low
+ * key_bits bits order the keys as whole keys do. That holds for every key
+ * of a hasher with key_bits = lshmoe_kn_key_sort_bits(L, cdim)
+ * (kernels/common/lsh_math.h), the non-finite key included; for other
+ * keys the grouping is by the low bits only. Same workspace.
+ */
+lshmoe_status_t lshmoe_kn_cuda_group_bits(const uint64_t *keys, size_t ntokens, int key_bits,
+                                          uint32_t *cluster_of, uint32_t *sizes,
+                                          uint32_t *starts, uint32_t *members,
+                                          uint32_t *nclusters, void *ws, size_t ws_bytes,
+                                          void *stream);
+
+/*
  * rows[k] = mean of cluster k's tokens as lshmoe_kn_centroids(): fp32
  * accumulation in increasing token order from -0.0f, one division, round to nearest
  * even; singletons copied bit for bit. Reads *nclusters on the device, so
@@ -122,15 +137,19 @@ lshmoe_status_t lshmoe_kn_cuda_pack_index(const uint32_t *cluster_of, size_t nto
 
 /* Writes `header` (48 host bytes, read before the call returns; its
  * checksum field is ignored) at seg (8-byte aligned, payload_bytes after
- * the header), then the segment's checksum into it. */
+ * the header), then the segment's checksum into it. The payload's chunks
+ * spread over the grid (partial sums in `ws`, LSHMOE_KN_DEV_CHECKSUM_WS_BYTES
+ * of device scratch, 8-byte aligned, free in stream order), then a
+ * one-block finaliser: two launches. */
 lshmoe_status_t lshmoe_kn_cuda_seal(void *seg, const void *header, size_t payload_bytes,
-                                    void *stream);
+                                    void *ws, void *stream);
 
 /* ORs LSHMOE_KN_SEG_BAD_* into *bad (device u32, zeroed by the caller) for
  * a wrong checksum, nonzero padding or an index entry >= nrows. The header
- * itself was checked on the host (g describes it). */
+ * itself was checked on the host (g describes it). `ws` as for
+ * lshmoe_kn_cuda_seal(). */
 lshmoe_status_t lshmoe_kn_cuda_check_segment(const void *seg, const lshmoe_kn_seg_t *g,
-                                             uint32_t *bad, void *stream);
+                                             uint32_t *bad, void *ws, void *stream);
 
 /* Token t of out = row index[t] of the segment (raw: row t), row_bytes
  * each; writes nothing when *bad is nonzero on the device. */

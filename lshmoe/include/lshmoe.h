@@ -436,7 +436,11 @@ LSHMOE_API int lshmoe_ctx_nranks(const lshmoe_ctx_t *ctx);
  * rank's own segment is still queued on `stream` then. The host waits on
  * the stream three times per call (reading cluster counts back to size the
  * exchange, the received headers, the validation result; a fourth when a
- * row-format segment holds NaN/Inf tokens; docs/cuda.md). On device
+ * row-format segment holds NaN/Inf tokens; docs/cuda.md), each at most
+ * LSHMOE_TIMEOUT_S seconds: past it (a peer failed after the count
+ * exchange, say) the NCCL communicator is aborted and this call and every
+ * later one on the context return LSHMOE_ERR_TIMEOUT naming the wait
+ * (LSHMOE_ERR_NCCL when NCCL reports the failure first). On device
  * buffers, the lsh codec (with or without coded residuals) and the row
  * formats without clustering (native, fp8, int8, int4, int4e, int2) run,
  * writing the same wire bytes as on host buffers; LSH with coded or

@@ -36,7 +36,8 @@
  * products rounded to fp32; dx_t is summed in fp64 in slot order, then
  * rounded the same way as out_t.
  *
- * Memory: host memory only in this version (every `stream` must be NULL).
+ * Memory: host buffers (every `stream` NULL), or, for dispatch and combine,
+ * CUDA device buffers over the nccl transport ("Device buffers" below).
  * Policies: MoE mode does not use the adaptive policy of lshmoe_alltoallv
  * (LSHMOE_ADAPT); tokens with NaN/Inf are never averaged (groups of one).
  * Threads: an lshmoe_moe_t and its handles are used by one thread at a time,
@@ -44,6 +45,36 @@
  * call while another call holds the layer's context (another thread, or an
  * expert hook calling back) returns LSHMOE_ERR_INVALID_ARG at once (message
  * in lshmoe_last_error(NULL)) without joining the collective.
+ *
+ * Device buffers (docs/cuda.md, "MoE mode on device buffers"). x of
+ * lshmoe_moe_dispatch() and y of lshmoe_moe_combine() may be CUDA device
+ * memory when the context runs over the nccl transport. Both calls are then
+ * stream-ordered on `stream` (a cudaStream_t; NULL = the legacy default
+ * stream): the gathers, the exchange and the gate-weighted sum are queued
+ * on it, and the host waits for it only where it must learn a count (in
+ * dispatch: the peers' row counts, which size the batches; in combine: the
+ * peers' row-format bytes, checked before y is written). y is complete in
+ * stream order when combine returns, equal to the host path's bit for bit.
+ * The batches (in, out, cluster_size)
+ * are device memory owned by the handle, ready in the order of dispatch's
+ * stream; the expert functions get device pointers and the stream, and must
+ * queue their work on it (or synchronise before returning). grad_out and
+ * grad_in are NULL. The layout stays a host computation (host topk arrays),
+ * uploaded once per handle. Pass x and y in the same memory (else
+ * LSHMOE_ERR_INVALID_ARG); a rank without tokens passes NULL and its stream.
+ * With compress 1 (the lsh codec) the grouping itself is not on the device
+ * yet: dispatch copies x to the host, waits, groups there as the host path
+ * does (same groups, centroids and payloads) and uploads the payloads; the
+ * rest stays on the device. Not yet on device buffers, each
+ * LSHMOE_ERR_UNSUPPORTED with the reason: coded rows (LSHMOE_CODEC row
+ * formats, budget, lsh with a row format), SCALED compensation with
+ * compress 1, token hooks, other transports than nccl, and the backward
+ * pass (combine_backward and dispatch_backward refuse device buffers and
+ * any handle dispatched from device memory). Device memory comes from the context's allocator hooks
+ * when set (lshmoe_ctx_set_device_allocator(), the hooks in place at the
+ * handle's first device call) and is kept until lshmoe_moe_handle_destroy(),
+ * which first waits for the stream of the handle's last device call: that
+ * stream must still exist then.
  */
 #ifndef LSHMOE_MOE_H
 #define LSHMOE_MOE_H
@@ -128,7 +159,9 @@ LSHMOE_API lshmoe_status_t lshmoe_moe_local_experts(const lshmoe_moe_t *moe,
  * rank by rank). Must write every element of `out`; must not keep the
  * pointers. Returns 0 on success; anything else fails the collective that
  * ran it with LSHMOE_ERR_CALLBACK (its peers get LSHMOE_ERR_PEER).
- * stream: NULL in this version.
+ * stream: NULL on host buffers; on device buffers the call's stream (never
+ * NULL: the legacy default stream's handle when the caller passed NULL),
+ * with `in` and `out` device memory.
  */
 typedef int (*lshmoe_moe_expert_fn)(int expert, const void *in, void *out,
                                     size_t rows, void *user, void *stream);
@@ -217,7 +250,8 @@ LSHMOE_API lshmoe_status_t lshmoe_moe_layout(lshmoe_moe_t *moe, size_t ntokens,
                                              const float *topk_weights,
                                              lshmoe_moe_handle_t **handle_p);
 
-/* Frees a handle (and every batch buffer it owns). NULL is ignored. */
+/* Frees a handle (and every batch buffer it owns, host or device; after a
+ * device pass it first waits for that pass's stream). NULL is ignored. */
 LSHMOE_API void lshmoe_moe_handle_destroy(lshmoe_moe_handle_t *handle);
 
 /*
@@ -235,7 +269,9 @@ LSHMOE_API lshmoe_status_t lshmoe_moe_layout_counts(const lshmoe_moe_handle_t *h
 
 /*
  * One local expert's batch on this rank, owned by the handle. Pointers stay
- * valid until the next dispatch on the handle or its destruction.
+ * valid until the next dispatch on the handle or its destruction. After a
+ * dispatch from device memory, in, out and cluster_size are device memory
+ * and grad_out, grad_in are NULL (no device backward yet).
  */
 typedef struct lshmoe_moe_batch {
     int32_t         expert;        /* global expert id                        */
@@ -252,17 +288,26 @@ typedef struct lshmoe_moe_batch {
 
 /*
  * Dispatch: clusters the tokens bound for each expert and exchanges
- * centroids and group sizes. Collective. Blocking.
+ * centroids and group sizes. Collective. Host buffers: blocking. Device
+ * buffers: stream-ordered on `stream`; waits for it for the peers' row
+ * counts, for their group sizes when a peer sent groups, and, with
+ * compress 1, for the copy of x the host groups (see "Device buffers").
  * [in] handle: from lshmoe_moe_layout() on this layer, or NULL to join the
  *              collective only to report a failed layout (returns
  *              LSHMOE_ERR_INVALID_ARG; peers get LSHMOE_ERR_PEER)
- * [in] x:      ntokens x hidden tokens of the layer's dtype; read during
- *              the call only (the handle keeps what combine needs)
+ * [in] x:      ntokens x hidden tokens of the layer's dtype, host or CUDA
+ *              device memory; read during the call only, or on device until
+ *              the call's work on `stream` is done (the handle keeps what
+ *              combine needs)
+ * [in] stream: NULL for host x; cudaStream_t or NULL (legacy default
+ *              stream) for device x
  * Afterwards lshmoe_moe_batches() lists this rank's batches.
- * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG; LSHMOE_ERR_UNSUPPORTED
- * (stream); LSHMOE_ERR_CALLBACK (pre-hash hook); LSHMOE_ERR_PEER;
- * LSHMOE_ERR_CORRUPT (malformed payload from a peer); LSHMOE_ERR_NO_MEMORY;
- * LSHMOE_ERR_TIMEOUT and transport errors.
+ * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG; LSHMOE_ERR_UNSUPPORTED (a
+ * stream with host x; device x without the nccl transport, with coded
+ * rows, SCALED compensation with compress 1, or a token hook); LSHMOE_ERR_CALLBACK (pre-hash hook);
+ * LSHMOE_ERR_PEER; LSHMOE_ERR_CORRUPT (malformed payload from a peer);
+ * LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_CUDA; LSHMOE_ERR_TIMEOUT and transport
+ * errors.
  */
 LSHMOE_API lshmoe_status_t lshmoe_moe_dispatch(lshmoe_moe_t *moe,
                                                lshmoe_moe_handle_t *handle,
@@ -281,12 +326,20 @@ LSHMOE_API lshmoe_status_t lshmoe_moe_batches(lshmoe_moe_handle_t *handle,
  * Combine: runs the registered expert forward functions on the batches
  * (others must have been filled by the caller), sends the outputs back and
  * writes out_t for every token (0 for a token whose slots are all dropped).
- * Collective. Blocking. Every rank must combine the handle of the same
- * dispatch (else LSHMOE_ERR_MISMATCH naming the peer).
- * [out] y: ntokens x hidden of the layer's dtype, caller-owned
+ * Collective. Every rank must combine the handle of the same dispatch
+ * (else LSHMOE_ERR_MISMATCH naming the peer). Host buffers: blocking.
+ * Device buffers (a handle dispatched from device memory): stream-ordered
+ * on `stream`, the experts get it; waits once for it (the peers' row-format
+ * bytes) before queuing the gate-weighted sum into y; y is the host path's
+ * bit for bit.
+ * [out] y: ntokens x hidden of the layer's dtype, caller-owned, in the
+ *          memory x was in
+ * [in] stream: as for lshmoe_moe_dispatch()
  * Returns LSHMOE_OK; LSHMOE_ERR_INVALID_ARG (NULL, handle not dispatched or
- * of another layer); LSHMOE_ERR_CALLBACK; LSHMOE_ERR_MISMATCH;
- * LSHMOE_ERR_PEER; LSHMOE_ERR_NO_MEMORY; transport errors.
+ * of another layer, y not in x's memory); LSHMOE_ERR_UNSUPPORTED (as for
+ * dispatch); LSHMOE_ERR_CALLBACK; LSHMOE_ERR_MISMATCH; LSHMOE_ERR_PEER;
+ * LSHMOE_ERR_CORRUPT; LSHMOE_ERR_NO_MEMORY; LSHMOE_ERR_CUDA; transport
+ * errors.
  */
 LSHMOE_API lshmoe_status_t lshmoe_moe_combine(lshmoe_moe_t *moe,
                                               lshmoe_moe_handle_t *handle,
@@ -303,6 +356,8 @@ LSHMOE_API lshmoe_status_t lshmoe_moe_combine(lshmoe_moe_t *moe,
  * the batches' grad_out on the expert's rank.
  * [in]  dy:     ntokens x hidden of the layer's dtype (dL/dout)
  * [out] dgates: NULL, or ntokens * topk fp32: dL/dgate (0 for dropped slots)
+ * Host memory only: device dy, a stream, or a handle dispatched from device
+ * memory is LSHMOE_ERR_UNSUPPORTED (no device backward in this version).
  * Returns as lshmoe_moe_combine() (LSHMOE_ERR_INVALID_ARG also when the
  * handle was not combined).
  */
@@ -318,6 +373,7 @@ LSHMOE_API lshmoe_status_t lshmoe_moe_combine_backward(lshmoe_moe_t *moe,
  * per group back, and writes dL/dx through the centroid mean and the
  * residual path. Collective. Blocking.
  * [out] dx: ntokens x hidden of the layer's dtype, caller-owned
+ * Host memory only, as lshmoe_moe_combine_backward().
  * Returns as lshmoe_moe_combine() (LSHMOE_ERR_INVALID_ARG also when
  * combine_backward has not run on the handle).
  */

@@ -17,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include "gpu_check.h"
+#include "kernels/common/lsh_math.h"
 #include "kernels/kernels.h"
 #include "kernels/cuda/lsh_cuda.h"
 #include "lshmoe/common/dtype.h"
@@ -53,6 +54,39 @@ static void *to_dtype(const float *x, size_t n, lshmoe_dtype_t dt)
     void *out = malloc(n * es);
     lshmoe_row_from_f32(x, n, dt, out);
     return out;
+}
+
+/* lshmoe_kn_cuda_group_bits() with key_bits against the outputs of
+ * lshmoe_kn_cuda_group() already in dcl, dsizes, dstarts, dmembers, dncl. */
+static void group_bits_same(const char *name, const uint64_t *dkeys, size_t n, int key_bits,
+                            const uint32_t *dcl, const uint32_t *dsizes,
+                            const uint32_t *dstarts, const uint32_t *dmembers,
+                            const uint32_t *dncl, void *dws, size_t wsb)
+{
+    uint32_t *d2;
+    const size_t per = n + 1; /* cluster_of, sizes, starts, members; count */
+    GPU_CUDA(cudaMalloc((void **)&d2, 4 * per * sizeof *d2 + sizeof *d2));
+    uint32_t *outs[4] = {d2, d2 + per, d2 + 2 * per, d2 + 3 * per}, *ncl2 = d2 + 4 * per;
+    GPU_CHECK(lshmoe_kn_cuda_group_bits(dkeys, n, key_bits, outs[0], outs[1], outs[2], outs[3],
+                                        ncl2, dws, wsb, NULL) == LSHMOE_OK,
+              "%s: group_bits %d: %s", name, key_bits, lshmoe_error_thread_msg());
+    GPU_CUDA(cudaDeviceSynchronize());
+    const uint32_t *ref[4] = {dcl, dsizes, dstarts, dmembers};
+    const char *what[4] = {"cluster_of", "sizes", "starts", "members"};
+    uint32_t *a = malloc(n * 4), *b = malloc(n * 4), na = 0, nb = 0;
+    for (int k = 0; k < 4; k++) {
+        GPU_CUDA(cudaMemcpy(a, ref[k], n * 4, cudaMemcpyDeviceToHost));
+        GPU_CUDA(cudaMemcpy(b, outs[k], n * 4, cudaMemcpyDeviceToHost));
+        GPU_CHECK(memcmp(a, b, n * 4) == 0, "%s: %s differs when sorting %d key bits", name,
+                  what[k], key_bits);
+    }
+    GPU_CUDA(cudaMemcpy(&na, dncl, 4, cudaMemcpyDeviceToHost));
+    GPU_CUDA(cudaMemcpy(&nb, ncl2, 4, cudaMemcpyDeviceToHost));
+    GPU_CHECK(na == nb, "%s: %u clusters sorting 64 bits, %u sorting %d", name, na, nb,
+              key_bits);
+    free(a);
+    free(b);
+    cudaFree(d2);
 }
 
 static void check_case(const char *name, const lshmoe_kn_lsh_params_t *p, size_t hidden,
@@ -107,6 +141,10 @@ static void check_case(const char *name, const lshmoe_kn_lsh_params_t *p, size_t
     GPU_CHECK(lshmoe_kn_cuda_group(dkeys, n, dcl, dsizes, dstarts, dmembers, dncl, dws, wsb,
                                    NULL) == LSHMOE_OK, "%s: %s", name,
               lshmoe_error_thread_msg());
+    /* the codec's grouping sorts only the key bits in use (32-bit keys
+     * when they fit): every output must equal the whole-key sort's */
+    group_bits_same(name, dkeys, n, lshmoe_kn_key_sort_bits(p->num_hashes, p->cdim), dcl,
+                    dsizes, dstarts, dmembers, dncl, dws, wsb);
     GPU_CHECK(lshmoe_kn_cuda_centroids(dx, dt, hidden, dsizes, dstarts, dmembers, dncl, n,
                                        drows, NULL) == LSHMOE_OK, "%s", name);
     GPU_CHECK(lshmoe_kn_cuda_expand(drows, dt, hidden, n, dcl, dout, NULL) == LSHMOE_OK,
@@ -175,6 +213,8 @@ int main(void)
         {"pad c8 L4 r1 h100", {99, 4, 8, LSHMOE_REDUCE_PAD, 0, 1}, 100},
         {"pad c2 L3 r3 h5", {3, 3, 2, LSHMOE_REDUCE_PAD, 0, 3}, 5},
         {"fold256 c256 L2 r3 h768", {11, 2, 256, LSHMOE_REDUCE_FOLD, 256, 3}, 768},
+        /* packed keys of 50 bits: the 64-bit sort of 51 bits */
+        {"fold64 c16 L10 r1 h512", {5, 10, 16, LSHMOE_REDUCE_FOLD, 64, 1}, 512},
     };
     const lshmoe_dtype_t dts[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_FP16, LSHMOE_DTYPE_BF16};
     const char *dtn[] = {"fp32", "fp16", "bf16"};

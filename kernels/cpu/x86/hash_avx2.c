@@ -16,6 +16,8 @@
  *    between registers, then the fp32 scale, per round like the reference.
  *  - argmax and key: the reference's own code (lshmoe_kn_key_rotation).
  * With m = 64 (the default fold) a whole rotation stays in 8 registers.
+ * For m up to 128, batches of 8 tokens take the many-token path instead
+ * (one token per lane: hash_lanes.h).
  */
 #include <immintrin.h>
 #include <string.h>
@@ -53,7 +55,13 @@ ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const floa
             FOLD_STEP(a0, 0);
         _mm256_storeu_ps(z + j, a0);
     }
-    for (size_t i = full; i < hidden; i++)
+    /* the tail (the reference's last loop), 8 slots at a time, then one */
+    size_t k = 0;
+    for (; full + k + 8 <= hidden; k += 8)
+        _mm256_storeu_ps(z + k, _mm256_add_ps(_mm256_loadu_ps(z + k),
+                                              _mm256_mul_ps(_mm256_loadu_ps(s + full + k),
+                                                            lshmoe_kn_load8(x, full + k, dt))));
+    for (size_t i = full + k; i < hidden; i++)
         z[i - full] += s[i] * lshmoe_kn_elem(x, i, dt);
 }
 
@@ -152,6 +160,54 @@ static int any_huge(const float *z, size_t m)
     return _mm256_movemask_ps(bad) != 0;
 }
 
+/* The vector operations of the many-token path (hash_lanes.h). */
+#define HL_LANES 8
+typedef __m256 hl_vec;
+typedef __m256 hl_mask;
+#define hl_load(p)        _mm256_loadu_ps(p)
+#define hl_store(p, v)    _mm256_storeu_ps((p), (v))
+#define hl_set1(f)        _mm256_set1_ps(f)
+#define hl_zero()         _mm256_setzero_ps()
+#define hl_add(a, b)      _mm256_add_ps((a), (b))
+#define hl_sub(a, b)      _mm256_sub_ps((a), (b))
+#define hl_mul(a, b)      _mm256_mul_ps((a), (b))
+#define hl_abs(a)         _mm256_and_ps((a), _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)))
+#define hl_gt(a, b)       _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
+#define hl_sel(m, a, b)   _mm256_blendv_ps((a), (b), (m))
+
+/* Transposition steps (hash_lanes.h's hl_transpose): unpack 32- and
+ * 64-bit elements inside each 128-bit half, then swap the halves. */
+#define hl_unpacklo32(a, b) _mm256_unpacklo_ps((a), (b))
+#define hl_unpackhi32(a, b) _mm256_unpackhi_ps((a), (b))
+#define hl_unpacklo64(a, b) \
+    _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)))
+#define hl_unpackhi64(a, b) \
+    _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)))
+
+/* b[4 i + c], 128-bit half L, holds rows 4 i .. 4 i + 3 at column 4 L + c;
+ * column 4 L + c of the tile is half L of b[c] and of b[4 + c]. */
+static void hl_transpose_blocks(const __m256 *b, float *cols)
+{
+    for (int c = 0; c < 4; c++) {
+        _mm256_storeu_ps(cols + (size_t)c * 8, _mm256_permute2f128_ps(b[c], b[4 + c], 0x20));
+        _mm256_storeu_ps(cols + (size_t)(4 + c) * 8,
+                         _mm256_permute2f128_ps(b[c], b[4 + c], 0x31));
+    }
+}
+
+static void hl_pack_keys(const float *vals, int L, int bits, uint64_t *out)
+{
+    __m256i k = _mm256_setzero_si256();
+    for (int g = 0; g < L; g++)
+        k = _mm256_or_si256(k, _mm256_sll_epi32(_mm256_cvttps_epi32(_mm256_loadu_ps(vals + 8 * g)),
+                                                _mm_cvtsi32_si128(g * bits)));
+    _mm256_storeu_si256((__m256i *)(void *)out, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(k)));
+    _mm256_storeu_si256((__m256i *)(void *)(out + 4),
+                        _mm256_cvtepu32_epi64(_mm256_extracti128_si256(k, 1)));
+}
+
+#include "kernels/cpu/x86/hash_lanes.h"
+
 void lshmoe_kn_hash_avx2(const lshmoe_kn_hasher_t *hasher, const void *tokens,
                          lshmoe_dtype_t dtype, size_t ntokens, uint64_t *keys,
                          void *ws, size_t *nonfinite_p)
@@ -167,8 +223,15 @@ void lshmoe_kn_hash_avx2(const lshmoe_kn_hasher_t *hasher, const void *tokens,
     const size_t hidden = v.hidden, m = v.m, es = dtype == LSHMOE_DTYPE_FP32 ? 4 : 2;
     float *z = ws;      /* the workspace holds at least 2 m floats */
     float *y = z + m;
-    size_t nonfinite = 0;
-    for (size_t t = 0; t < ntokens; t++) {
+    size_t nonfinite = 0, t = 0;
+    if (hl_fits(&v)) {
+        for (; t < ntokens && ntokens - t >= HL_MIN_BATCH; t += HL_LANES) {
+            size_t nt = ntokens - t < HL_LANES ? ntokens - t : HL_LANES;
+            nonfinite += hl_batch(hasher, &v, (const unsigned char *)tokens + t * hidden * es,
+                                  dtype, es, nt, keys + t, ws);
+        }
+    }
+    for (; t < ntokens; t++) {
         const unsigned char *row = (const unsigned char *)tokens + t * hidden * es;
         if (v.fold) {
             fold(row, dtype, v.fold_sign, hidden, m, z);

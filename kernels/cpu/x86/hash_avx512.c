@@ -7,7 +7,9 @@
  * them). The same operation-for-operation copy of the reference as
  * hash_avx2.c (whose comment gives the argument for bit-identical keys),
  * sixteen lanes wide: stages h = 1, 2, 4, 8 inside a register, h >= 16
- * between registers; with m = 64 a rotation is 4 registers.
+ * between registers; with m = 64 a rotation is 4 registers. For m up to
+ * 128, batches of 16 tokens take the many-token path instead (one token per
+ * lane: hash_lanes.h).
  */
 #include <immintrin.h>
 #include <string.h>
@@ -41,8 +43,15 @@ ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const floa
             FOLD_STEP(a0, 0);
         _mm512_storeu_ps(z + j, a0);
     }
-    for (size_t i = full; i < hidden; i++)
-        z[i - full] += s[i] * lshmoe_kn_elem(x, i, dt);
+    /* the tail (the reference's last loop), 16 slots at a time */
+    for (size_t k = 0; full + k < hidden; k += 16) {
+        size_t c = hidden - full - k < 16 ? hidden - full - k : 16;
+        __mmask16 mk = (__mmask16)((1u << c) - 1u);
+        __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, s + full + k),
+                                 c == 16 ? lshmoe_kn_load16(x, full + k, dt)
+                                         : lshmoe_kn_load_part(x, full + k, c, dt));
+        _mm512_mask_storeu_ps(z + k, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, z + k), p));
+    }
 }
 
 static void fold(const unsigned char *x, lshmoe_dtype_t dt, const float *s, size_t hidden,
@@ -127,6 +136,60 @@ static int any_huge(const float *z, size_t m)
     return bad != 0;
 }
 
+/* The vector operations of the many-token path (hash_lanes.h). */
+#define HL_LANES 16
+typedef __m512 hl_vec;
+typedef __mmask16 hl_mask;
+#define hl_load(p)        _mm512_loadu_ps(p)
+#define hl_store(p, v)    _mm512_storeu_ps((p), (v))
+#define hl_set1(f)        _mm512_set1_ps(f)
+#define hl_zero()         _mm512_setzero_ps()
+#define hl_add(a, b)      _mm512_add_ps((a), (b))
+#define hl_sub(a, b)      _mm512_sub_ps((a), (b))
+#define hl_mul(a, b)      _mm512_mul_ps((a), (b))
+#define hl_abs(a)         _mm512_abs_ps(a)
+#define hl_gt(a, b)       _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
+#define hl_sel(m, a, b)   _mm512_mask_blend_ps((m), (a), (b))
+
+/* Transposition steps (hash_lanes.h's hl_transpose): unpack 32- and
+ * 64-bit elements inside each 128-bit block, then a 4 x 4 transposition of
+ * the 128-bit blocks themselves. */
+#define hl_unpacklo32(a, b) _mm512_unpacklo_ps((a), (b))
+#define hl_unpackhi32(a, b) _mm512_unpackhi_ps((a), (b))
+#define hl_unpacklo64(a, b) \
+    _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)))
+#define hl_unpackhi64(a, b) \
+    _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)))
+
+/* b[4 i + c], 128-bit block L, holds rows 4 i .. 4 i + 3 at column 4 L + c;
+ * column 4 L + c of the tile is block L of b[c], b[4 + c], b[8 + c],
+ * b[12 + c]. */
+static void hl_transpose_blocks(const __m512 *b, float *cols)
+{
+    for (int c = 0; c < 4; c++) {
+        __m512 p0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44);
+        __m512 p1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
+        __m512 p2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44);
+        __m512 p3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
+        _mm512_storeu_ps(cols + (size_t)c * 16, _mm512_shuffle_f32x4(p0, p2, 0x88));
+        _mm512_storeu_ps(cols + (size_t)(4 + c) * 16, _mm512_shuffle_f32x4(p0, p2, 0xDD));
+        _mm512_storeu_ps(cols + (size_t)(8 + c) * 16, _mm512_shuffle_f32x4(p1, p3, 0x88));
+        _mm512_storeu_ps(cols + (size_t)(12 + c) * 16, _mm512_shuffle_f32x4(p1, p3, 0xDD));
+    }
+}
+
+static void hl_pack_keys(const float *vals, int L, int bits, uint64_t *out)
+{
+    __m512i k = _mm512_setzero_si512();
+    for (int g = 0; g < L; g++)
+        k = _mm512_or_si512(k, _mm512_sll_epi32(_mm512_cvttps_epi32(_mm512_loadu_ps(vals + 16 * g)),
+                                                _mm_cvtsi32_si128(g * bits)));
+    _mm512_storeu_si512(out, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(k)));
+    _mm512_storeu_si512(out + 8, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(k, 1)));
+}
+
+#include "kernels/cpu/x86/hash_lanes.h"
+
 void lshmoe_kn_hash_avx512(const lshmoe_kn_hasher_t *hasher, const void *tokens,
                            lshmoe_dtype_t dtype, size_t ntokens, uint64_t *keys,
                            void *ws, size_t *nonfinite_p)
@@ -141,8 +204,15 @@ void lshmoe_kn_hash_avx512(const lshmoe_kn_hasher_t *hasher, const void *tokens,
     const size_t hidden = v.hidden, m = v.m, es = dtype == LSHMOE_DTYPE_FP32 ? 4 : 2;
     float *z = ws;      /* the workspace holds at least 2 m floats */
     float *y = z + m;
-    size_t nonfinite = 0;
-    for (size_t t = 0; t < ntokens; t++) {
+    size_t nonfinite = 0, t = 0;
+    if (hl_fits(&v)) {
+        for (; t < ntokens && ntokens - t >= HL_MIN_BATCH; t += HL_LANES) {
+            size_t nt = ntokens - t < HL_LANES ? ntokens - t : HL_LANES;
+            nonfinite += hl_batch(hasher, &v, (const unsigned char *)tokens + t * hidden * es,
+                                  dtype, es, nt, keys + t, ws);
+        }
+    }
+    for (; t < ntokens; t++) {
         const unsigned char *row = (const unsigned char *)tokens + t * hidden * es;
         if (v.fold) {
             fold(row, dtype, v.fold_sign, hidden, m, z);
