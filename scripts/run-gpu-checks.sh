@@ -75,10 +75,6 @@ if command -v compute-sanitizer >/dev/null; then
         compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_device_codec"
     step "compute-sanitizer racecheck (device codec)" env LSHMOE_GPU_QUICK=1 timeout 240 \
         compute-sanitizer --tool racecheck --error-exitcode 9 "$build/tests/gpu/test_device_codec"
-    [ -x "$build/tests/gpu/test_nccl_one_rank" ] &&
-        step "compute-sanitizer memcheck (nccl one rank)" timeout 240 \
-            compute-sanitizer --tool memcheck --error-exitcode 9 \
-            "$build/tests/gpu/test_nccl_one_rank"
     step "compute-sanitizer memcheck (quantizers)" timeout 240 \
         compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/gpu/test_cuda_quant"
     step "compute-sanitizer memcheck (checksum)" env LSHMOE_GPU_QUICK=1 timeout 240 \
@@ -92,6 +88,11 @@ if command -v compute-sanitizer >/dev/null; then
         step "compute-sanitizer memcheck (MoE mode on device)" timeout 240 \
             compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 \
             "$build/tests/gpu/test_moe_device"
+    fi
+    if [ -x "$build/tests/gpu/test_nccl_one_rank" ]; then
+        step "compute-sanitizer memcheck (nccl one rank, fixed row codec)" timeout 240 \
+            compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 \
+            "$build/tests/gpu/test_nccl_one_rank"
     fi
 else
     note "SKIP compute-sanitizer: not installed"
