@@ -23,6 +23,7 @@
 #include <nccl.h>
 
 #include "gpu_check.h"
+#include "gpu_nccl.h"
 #include "kernels/cuda/lsh_cuda.h"
 #include "lshmoe.h"
 #include "lshmoe_nccl.h"
@@ -125,21 +126,12 @@ static void check_timeout(const lshmoe_comm_desc_t *desc)
 
 int main(void)
 {
-    if (lshmoe_kn_cuda_device_count() == 0) {
-        printf("SKIP: no usable CUDA device (no GPU or no driver)\n");
-        return GPU_EXIT_SKIP;
-    }
     setenv("LSHMOE_TIMEOUT_S", "1", 1);
-    ncclUniqueId id;
-    ncclComm_t comm = NULL;
-    ncclResult_t r = ncclGetUniqueId(&id);
-    if (r == ncclSuccess)
-        r = ncclCommInitRank(&comm, 1, id, 0);
-    GPU_CHECK(r == ncclSuccess, "one-rank communicator: %s", ncclGetErrorString(r));
-    if (r != ncclSuccess)
-        return 1;
+    ncclComm_t comm;
     lshmoe_comm_desc_t desc;
-    GPU_CHECK(lshmoe_comm_desc_from_nccl(comm, &desc) == LSHMOE_OK, "desc");
+    int start = gpu_nccl_one_rank(&comm, &desc);
+    if (start != 0)
+        return start;
     check_timeout(&desc);
     /* no ncclCommDestroy: the timeout aborted the communicator, which
      * frees it (ncclCommAbort) */
