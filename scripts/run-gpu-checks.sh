@@ -62,7 +62,8 @@ step "gpu suite" meson test -C "$build" --suite gpu --print-errorlogs
 # each test's own count of checks, in the summary
 for t in cuda_kernels cuda_quant device_codec cuda_checksum nccl_one_rank moe_device device_timeout; do
     [ -x "$build/tests/gpu/test_$t" ] || continue
-    r=$("$build/tests/gpu/test_$t" 2>/dev/null | grep -E "checks,|SKIP" | tail -1)
+    # bounded: a test that hangs here must not eat the machine's time
+    r=$(timeout 120 "$build/tests/gpu/test_$t" 2>/dev/null | grep -E "checks,|SKIP" | tail -1)
     note "  test_$t: ${r:-no result}"
 done
 
@@ -100,7 +101,9 @@ fi
 
 bench() { # name, command...: runs a benchmark, keeps its RESULT lines
     echo "== $1"; shift
-    "$@" 2>&1 | tee /tmp/lshmoe-bench.out
+    # bounded (a hang must not use up the machine); a failure is reported
+    timeout 180 "$@" 2>&1 | tee /tmp/lshmoe-bench.out ||
+        { note "FAIL benchmark $* (exit ${PIPESTATUS[0]})"; fail=1; }
     grep -E "^RESULT|encode\+decode|d2d copy|wire enc\+dec|checksum" /tmp/lshmoe-bench.out |
         while read -r l; do note "  $l"; done
 }
@@ -112,7 +115,7 @@ bench "codec bf16 4096x4096 gaussian" \
     "$build/benchmarks/codec_perf" --device cuda --tokens 4096 --hidden 4096 --dtype bf16 --data gaussian
 echo "== alltoall_perf --transport nccl"
 if [ -e "$build/benchmarks/alltoall_perf" ]; then
-    "$build/benchmarks/alltoall_perf" --transport nccl -b 1048576 -e 67108864 -f 4 ||
+    timeout 180 "$build/benchmarks/alltoall_perf" --transport nccl -b 1048576 -e 67108864 -f 4 ||
         { note "FAIL alltoall_perf --transport nccl"; fail=1; }
 fi
 

@@ -8,6 +8,7 @@
  * not a backend.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,21 @@
 #include "tests/dev_ops_host.h"
 
 static long live;
+
+/* The emulation refuses what the CUDA launchers refuse (or what would
+ * fault on the device): a segment not 8-byte aligned for seal and
+ * check_segment, rows not aligned to their element for the kernels that
+ * load and store whole elements. Without this the host test would pass
+ * with pointers the device rejects. */
+static int misaligned(const void *p, size_t a)
+{
+    return p == NULL || (uintptr_t)p % a != 0;
+}
+
+static size_t elem_of(lshmoe_dtype_t dtype)
+{
+    return dtype == LSHMOE_DTYPE_FP32 ? 4 : 2;
+}
 
 long dev_ops_host_live(void)
 {
@@ -228,6 +244,9 @@ static lshmoe_status_t h_pack_index(const uint32_t *cluster_of, size_t ntokens, 
 static lshmoe_status_t h_seal(void *seg, const void *header, size_t payload_bytes, void *ws,
                               void *stream)
 {
+    if (misaligned(seg, 8) || header == NULL || misaligned(ws, 8))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "host ops: seal: segment or workspace "
+                            "not 8-byte aligned");
     uint8_t *s = seg;
     (void)ws;
     (void)stream;
@@ -248,6 +267,9 @@ static int pad_bad(const uint8_t *seg, uint64_t off, uint64_t bytes)
 static lshmoe_status_t h_check_segment(const void *seg, const lshmoe_kn_seg_t *g, uint32_t *bad,
                                        void *ws, void *stream)
 {
+    if (misaligned(seg, 8) || misaligned(ws, 8))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "host ops: check segment: segment or "
+                            "workspace not 8-byte aligned");
     const uint8_t *s = seg;
     (void)ws;
     (void)stream;
@@ -293,6 +315,8 @@ static lshmoe_status_t h_quant_rows_sse(int fmt, const void *tokens, lshmoe_dtyp
                                         size_t hidden, size_t ntokens, void *dst,
                                         double *row_sse, double *norms, void *stream)
 {
+    if (ntokens > 0 && misaligned(tokens, elem_of(dtype)))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "host ops: quant sse: tokens not aligned");
     size_t stride = (size_t)lshmoe_qm_row_bytes(fmt, hidden), tb = hidden * lshmoe_dtype_size(dtype);
     float *x = malloc(2 * hidden * sizeof *x);
     (void)stream;
@@ -336,6 +360,8 @@ static lshmoe_status_t h_dequant_expand(const void *seg, const lshmoe_kn_seg_t *
                                         const uint32_t *bad, void *out, void *stream)
 {
     const uint8_t *s = seg;
+    if (g->ntokens > 0 && misaligned(out, elem_of(dtype)))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "host ops: dequant: out not aligned");
     size_t stride = (size_t)lshmoe_qm_row_bytes(fmt, hidden), rb = hidden * lshmoe_dtype_size(dtype);
     (void)stream;
     if (*bad)
@@ -356,6 +382,8 @@ static lshmoe_status_t h_residual_encode(const void *tokens, const void *rows,
                                          const uint32_t *cluster_of, int bits, void *coded,
                                          void *stream)
 {
+    if (ntokens > 0 && (misaligned(tokens, elem_of(dtype)) || misaligned(rows, elem_of(dtype))))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "host ops: residual encode: not aligned");
     float *scratch = malloc((hidden + 1) * sizeof *scratch);
     (void)stream;
     if (scratch == NULL)
@@ -388,6 +416,8 @@ static lshmoe_status_t h_residual_decode(const void *seg, uint64_t resid_off, si
                                          const uint32_t *bad, void *out, void *stream)
 {
     (void)stream;
+    if (ntokens > 0 && misaligned(out, elem_of(dtype)))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "host ops: residual decode: out not aligned");
     if (*bad)
         return LSHMOE_OK;
     float *scratch = malloc((hidden + 1) * sizeof *scratch);

@@ -8,6 +8,8 @@
 #ifndef LSHMOE_KN_CUDA_UTIL_H
 #define LSHMOE_KN_CUDA_UTIL_H
 
+#include <stdint.h>
+
 #include <cuda_runtime.h>
 
 #include "kernels/common/hd.h"
@@ -47,6 +49,13 @@ static __device__ __forceinline__ float kn_load(const unsigned char *row, int dt
     uint16_t h = ((const uint16_t *)row)[i];
     return dtype == LSHMOE_DTYPE_BF16 ? lshmoe_kn_bf16_to_f32(h)
                                       : lshmoe_kn_f16_to_f32(h);
+}
+
+/* Is p aligned to an element of the float dtype (what kn_load and the
+ * element stores of the row kernels need)? */
+static inline int kn_elem_aligned(const void *p, int dtype)
+{
+    return (uintptr_t)p % (dtype == LSHMOE_DTYPE_FP32 ? 4u : 2u) == 0;
 }
 
 #endif /* LSHMOE_KN_CUDA_UTIL_H */

@@ -97,6 +97,8 @@ extern "C" lshmoe_status_t lshmoe_kn_cuda_dequant_expand(const void *seg,
         return LSHMOE_OK;
     if (out == NULL)
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda dequant: out is NULL");
+    if (!kn_elem_aligned(out, dtype)) /* whole-element stores */
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda dequant: out not aligned to the dtype");
     dequant_expand_kernel<<<dq_grid(g->ntokens), DQ_THREADS, 0, kn_stream(stream)>>>(
         (const uint8_t *)seg, *g, fmt, (int)dtype, hidden,
         (size_t)lshmoe_qm_row_bytes(fmt, hidden), bad, (unsigned char *)out);

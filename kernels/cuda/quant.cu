@@ -263,6 +263,9 @@ extern "C" lshmoe_status_t lshmoe_kn_cuda_quant_rows_sse(int fmt, const void *to
         return LSHMOE_OK;
     if (tokens == NULL || norms == NULL || hidden == 0 || (dst == NULL && row_sse != NULL))
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda quant sse: bad argument");
+    if (!kn_elem_aligned(tokens, dtype)) /* kn_load reads whole elements */
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda quant sse: tokens not aligned to "
+                            "the dtype");
     unsigned grid = ntokens < 65535 ? (unsigned)ntokens : 65535u;
     quant_sse_kernel<<<grid, QTHREADS, 0, kn_stream(stream)>>>(
         (const unsigned char *)tokens, (int)dtype, hidden, ntokens, fmt,

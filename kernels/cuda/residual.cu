@@ -107,6 +107,11 @@ extern "C" lshmoe_status_t lshmoe_kn_cuda_residual_encode(const void *tokens, co
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda residual encode: bad argument");
     if (ntokens == 0)
         return LSHMOE_OK;
+    /* kn_load reads whole elements: a misaligned row would fault the
+     * context (a sticky error), so refuse it here instead. */
+    if (!kn_elem_aligned(tokens, dtype) || !kn_elem_aligned(rows, dtype))
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda residual encode: tokens or rows not "
+                            "aligned to the dtype");
     res_encode_kernel<<<res_grid(ntokens), RES_THREADS, 0, kn_stream(stream)>>>(
         (const unsigned char *)tokens, (const unsigned char *)rows, (int)dtype, hidden,
         ntokens, cluster_of, bits, lshmoe_kn_residual_bytes(hidden, bits), (uint8_t *)coded);
@@ -190,6 +195,9 @@ extern "C" lshmoe_status_t lshmoe_kn_cuda_residual_decode(const void *seg, uint6
         return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda residual decode: bad argument");
     if (ntokens == 0)
         return LSHMOE_OK;
+    if (!kn_elem_aligned(out, dtype)) /* whole-element loads and stores */
+        return lshmoe_error(LSHMOE_ERR_INVALID_ARG, "cuda residual decode: out not aligned "
+                            "to the dtype");
     res_decode_kernel<<<res_grid(ntokens), RES_THREADS, 0, kn_stream(stream)>>>(
         (const uint8_t *)seg + resid_off, (int)dtype, hidden, ntokens, bits,
         lshmoe_kn_residual_bytes(hidden, bits), bad, (unsigned char *)out);
