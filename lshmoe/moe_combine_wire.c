@@ -115,12 +115,7 @@ lshmoe_status_t moe_return_outputs(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h,
     moe_meta_t *in = NULL;
     LSHMOE_CHECK(moe_meta_round(moe, MOE_OP_COMBINE, h->seq, local, sb, &in));
     /* receive what each peer announced; decode_outputs checks it */
-    size_t total = 0;
-    for (size_t p = 0; p < R; p++) {
-        sp[p] = (const char *)h->cwire.ptr + off[p];
-        roff[p] = total;
-        total += (in[p].bytes + 7u) & ~(uint64_t)7u;
-    }
+    size_t total = moe_round_layout(R, h->cwire.ptr, off, in, 8, sp, roff);
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->recv, total + 1));
     for (size_t p = 0; p < R; p++)
         rp[p] = (char *)h->recv.ptr + roff[p];

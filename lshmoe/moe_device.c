@@ -345,12 +345,7 @@ static lshmoe_status_t dev_receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, cons
     const void **sp = h->work.ptr;
     char **rp = (char **)(sp + R);
     size_t *off = (size_t *)(rp + R);
-    size_t total = 0;
-    for (size_t p = 0; p < R; p++) {
-        sp[p] = (const char *)d->send.ptr + h->send_off[p];
-        off[p] = total;
-        total += moe_dev_round(in[p].bytes);
-    }
+    size_t total = moe_round_layout(R, d->send.ptr, h->send_off, in, MOE_DEV_ALIGN, sp, off);
     LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->recv, total + 1, stream));
     for (size_t p = 0; p < R; p++)
         rp[p] = (char *)d->recv.ptr + off[p];

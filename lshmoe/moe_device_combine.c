@@ -120,12 +120,7 @@ lshmoe_status_t moe_dev_combine(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, void *y
     moe_meta_t *in = NULL;
     LSHMOE_CHECK(moe_meta_round(m, MOE_OP_COMBINE, h->seq, local, sb, &in));
     struct moe_dev *d = h->dev;
-    size_t total = 0;
-    for (size_t p = 0; p < R; p++) {
-        sp[p] = (const char *)d->send.ptr + soff[p];
-        roff[p] = total;
-        total += moe_dev_round(in[p].bytes);
-    }
+    size_t total = moe_round_layout(R, d->send.ptr, soff, in, MOE_DEV_ALIGN, sp, roff);
     LSHMOE_CHECK(lshmoe_dev_reserve(&d->mem, &d->recv, total + 1, stream));
     for (size_t p = 0; p < R; p++)
         rp[p] = (char *)d->recv.ptr + roff[p];

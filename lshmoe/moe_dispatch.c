@@ -172,12 +172,7 @@ static lshmoe_status_t receive(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, const mo
     const void **sp = h->work.ptr;
     char **rp = (char **)(sp + R);
     size_t *off = (size_t *)(rp + R);
-    size_t total = 0;
-    for (size_t p = 0; p < R; p++) {
-        sp[p] = (const char *)h->send.ptr + h->send_off[p];
-        off[p] = total;
-        total += (in[p].bytes + 7u) & ~(uint64_t)7u;
-    }
+    size_t total = moe_round_layout(R, h->send.ptr, h->send_off, in, 8, sp, off);
     LSHMOE_CHECK(lshmoe_buf_reserve(&h->recv, total + 1));
     for (size_t p = 0; p < R; p++)
         rp[p] = (char *)h->recv.ptr + off[p];

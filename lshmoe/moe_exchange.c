@@ -102,6 +102,19 @@ static lshmoe_status_t data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
                         moe->rank, recv_expect[bad]);
 }
 
+size_t moe_round_layout(size_t nranks, const void *send_base, const size_t *send_off,
+                        const moe_meta_t *meta_in, size_t align, const void **send_ptrs,
+                        size_t *recv_off)
+{
+    size_t total = 0;
+    for (size_t p = 0; p < nranks; p++) {
+        send_ptrs[p] = (const char *)send_base + send_off[p];
+        recv_off[p] = total;
+        total += (size_t)((meta_in[p].bytes + (align - 1)) & ~(uint64_t)(align - 1));
+    }
+    return total;
+}
+
 lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
                                const moe_meta_t *meta_in, const void *const *send_ptrs,
                                const size_t *send_bytes, void *const *recv_ptrs,

@@ -200,6 +200,16 @@ lshmoe_status_t moe_data_round(lshmoe_moe_t *moe, moe_op_t op, uint64_t seq,
                                const void *const *send_ptrs, const size_t *send_bytes,
                                void *const *recv_ptrs, const size_t *recv_expect);
 
+/*
+ * The layout of a data round over one send buffer and one receive buffer:
+ * send_ptrs[p] = send_base + send_off[p], and recv_off[p] where peer p's
+ * bytes (as meta_in announced them) start in the receive buffer, each on an
+ * `align` boundary (a power of two). Returns the receive buffer's size.
+ */
+size_t moe_round_layout(size_t nranks, const void *send_base, const size_t *send_off,
+                        const moe_meta_t *meta_in, size_t align, const void **send_ptrs,
+                        size_t *recv_off);
+
 /* moe_data_round() on device buffers: the exchange is queued on `stream`
  * (not waited for), and the bytes of a disagreeing peer land in `junk`,
  * device memory of `ws`. */
