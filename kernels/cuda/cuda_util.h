@@ -55,7 +55,24 @@ static __device__ __forceinline__ float kn_load(const unsigned char *row, int dt
  * element stores of the row kernels need)? */
 static inline int kn_elem_aligned(const void *p, int dtype)
 {
-    return (uintptr_t)p % (dtype == LSHMOE_DTYPE_FP32 ? 4u : 2u) == 0;
+    return (uintptr_t)p % kn_elem_size((lshmoe_dtype_t)dtype) == 0;
+}
+
+/* The largest of every thread's m over the block, for every thread.
+ * blockDim.x is a power of two and red (shared memory) holds blockDim.x
+ * floats; red may be reused as soon as this returns. */
+static __device__ __forceinline__ float kn_block_max(float m, float *red)
+{
+    red[threadIdx.x] = m;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s /= 2) {
+        if (threadIdx.x < s && red[threadIdx.x + s] > red[threadIdx.x])
+            red[threadIdx.x] = red[threadIdx.x + s];
+        __syncthreads();
+    }
+    m = red[0];
+    __syncthreads();
+    return m;
 }
 
 #endif /* LSHMOE_KN_CUDA_UTIL_H */

@@ -30,16 +30,7 @@ static __device__ float block_amax(const unsigned char *row, int dtype, size_t l
         float a = fabsf(kn_load(row, dtype, lo + i));
         m = a > m ? a : m;
     }
-    red[threadIdx.x] = m;
-    __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s /= 2) {
-        if (threadIdx.x < s && red[threadIdx.x + s] > red[threadIdx.x])
-            red[threadIdx.x] = red[threadIdx.x + s];
-        __syncthreads();
-    }
-    m = red[0];
-    __syncthreads();
-    return m;
+    return kn_block_max(m, red);
 }
 
 /* FP8: a scale per 128 elements; int8: one per row. */

@@ -63,15 +63,7 @@ static __global__ void res_encode_kernel(const unsigned char *tokens, const unsi
             float a = d < 0.0f ? -d : d;
             m = a > m ? a : m;
         }
-        red[threadIdx.x] = m;
-        __syncthreads();
-        for (unsigned s = blockDim.x / 2; s > 0; s /= 2) {
-            if (threadIdx.x < s && red[threadIdx.x + s] > red[threadIdx.x])
-                red[threadIdx.x] = red[threadIdx.x + s];
-            __syncthreads();
-        }
-        float scale = red[0] / qmax;
-        __syncthreads(); /* red is reused by the next token */
+        float scale = kn_block_max(m, red) / qmax;
         if (!(scale >= FLT_MIN))
             scale = 0.0f;
         if (threadIdx.x == 0)
