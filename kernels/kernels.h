@@ -112,10 +112,12 @@ void lshmoe_kn_guard_sums(const void *tokens, const void *rows, lshmoe_dtype_t d
 
 /*
  * lshmoe_kn_centroids() and lshmoe_kn_guard_sums() of the resulting rows
- * in one call (same arguments and workspace). The rows are bit-identical
- * at every ISA level; the sums agree with lshmoe_kn_guard_sums() to a few
- * times 1e-6 of *den_p per token of the largest cluster (AVX-512 derives
- * them in one pass over the tokens from per-cluster identities; see
+ * in one call (same arguments and workspace, but `acc` is only workspace
+ * here: its contents on return are unspecified). The rows are
+ * bit-identical at every ISA level; the sums agree with
+ * lshmoe_kn_guard_sums() to a few times 1e-6 of *den_p per token of the
+ * largest cluster (AVX-512 sums each cluster in registers, cluster after
+ * cluster, and derives the sums from per-cluster identities; see
  * kernels/cpu/x86/centroids_guard_avx512.c).
  */
 void lshmoe_kn_centroids_guard(const void *tokens, lshmoe_dtype_t dtype, size_t hidden,
