@@ -189,67 +189,121 @@ static void check(rank_state_t *s, int lsh, size_t tok, rank_rec_t *rec)
         }
 }
 
-/* Warm-up, check, timed loop of one mode; returns the reduced row and, if
- * `policy` is not NULL, the policy's decisions in the timed calls. */
-static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t tok,
-                            policy_count_t *policy)
+/* One mode (plain or lshmoe) over one row: its context, this rank's
+ * record, the library's statistics around the timed calls and this rank's
+ * time of each timed call. */
+typedef struct mode_run {
+    lshmoe_ctx_t  *ctx;
+    int            lsh;
+    size_t         tok;
+    rank_rec_t     rec;
+    lshmoe_stats_t a, b;
+    double        *call_s;
+} mode_run_t;
+
+static void call_mode(rank_state_t *s, const mode_run_t *m, const char *what)
+{
+    for (int p = 0; p < s->n; p++)
+        s->counts[p] = m->tok;
+    lshmoe_status_t st = lshmoe_alltoallv(m->ctx, s->send, s->counts, s->displs, s->recv,
+                                          s->counts, s->displs, s->sh->o->dtype,
+                                          s->sh->hidden, NULL);
+    if (st != LSHMOE_OK)
+        fatal(s, what, st, m->ctx);
+}
+
+/* Warm-up and the checked call of one mode. */
+static void prepare_mode(rank_state_t *s, mode_run_t *m)
 {
     const bench_opts_t *o = s->sh->o;
-    lshmoe_status_t st;
-    for (int p = 0; p < s->n; p++)
-        s->counts[p] = tok;
-#define CALL(what)                                                                      \
-    do {                                                                                \
-        st = lshmoe_alltoallv(ctx, s->send, s->counts, s->displs, s->recv, s->counts,   \
-                              s->displs, o->dtype, s->sh->hidden, NULL);                \
-        if (st != LSHMOE_OK)                                                            \
-            fatal(s, what, st, ctx);                                                    \
-    } while (0)
+    memset(&m->rec, 0, sizeof m->rec);
     for (int it = 0; it < o->warmup; it++)
-        CALL("warm-up lshmoe_alltoallv");
-    rank_rec_t rec;
-    memset(&rec, 0, sizeof rec);
+        call_mode(s, m, "warm-up lshmoe_alltoallv");
     if (o->check) {
         /* poison first, so a token the call did not write cannot pass */
         memset(s->recv, 0xA5, (size_t)s->n * s->maxtok * s->tb);
-        CALL("checked lshmoe_alltoallv");
-        check(s, lsh, tok, &rec);
+        call_mode(s, m, "checked lshmoe_alltoallv");
+        check(s, m->lsh, m->tok, &m->rec);
     }
-    lshmoe_stats_t a = LSHMOE_STATS_INITIALIZER, b = LSHMOE_STATS_INITIALIZER;
-    lshmoe_stats_get(ctx, &a);
+}
+
+/*
+ * The timed calls of both modes, interleaved: call i of the plain mode and
+ * call i of lshmoe run back to back, each behind a barrier, the plain one
+ * first in even pairs and second in odd ones. A host whose speed drifts
+ * (other jobs, frequency) then slows both modes alike, and the speedup is
+ * taken per pair (reduce_mode); timing all plain calls and then all
+ * lshmoe calls made two identical modes differ by 0.66x-2.1x on a shared
+ * 2-core host. `plain` is NULL without --baseline.
+ */
+static void time_modes(rank_state_t *s, mode_run_t *plain, mode_run_t *lsh)
+{
+    const bench_opts_t *o = s->sh->o;
+    mode_run_t *m[2] = {plain, lsh};
+    for (int k = 0; k < 2; k++)
+        if (m[k] != NULL)
+            lshmoe_stats_get(m[k]->ctx, &m[k]->a);
     for (int it = 0; it < o->iters; it++) {
-        barrier(s);
-        double t0 = lshmoe_now();
-        CALL("timed lshmoe_alltoallv");
-        rec.time_s += lshmoe_now() - t0;
+        for (int k = 0; k < 2; k++) {
+            mode_run_t *cur = m[k ^ (it & 1)];
+            if (cur == NULL)
+                continue;
+            barrier(s);
+            double t0 = lshmoe_now();
+            call_mode(s, cur, "timed lshmoe_alltoallv");
+            cur->call_s[it] = lshmoe_now() - t0;
+        }
     }
-#undef CALL
-    lshmoe_stats_get(ctx, &b);
+    for (int k = 0; k < 2; k++)
+        if (m[k] != NULL)
+            lshmoe_stats_get(m[k]->ctx, &m[k]->b);
+}
+
+/* The reduced row of one mode; coll_s[i] = call i's time on its slowest
+ * rank (the collective's time). `policy`, if not NULL, receives the
+ * policy's decisions in the timed calls. */
+static bench_row_t reduce_mode(rank_state_t *s, mode_run_t *m, double *coll_s,
+                               policy_count_t *policy)
+{
+    const bench_opts_t *o = s->sh->o;
+    const lshmoe_stats_t *a = &m->a, *b = &m->b;
+    rank_rec_t rec = m->rec;
     double k = 1.0 / o->iters;
-    rec.time_s *= k;
-    rec.hash_s = (b.time_hash_s - a.time_hash_s) * k;
-    rec.pack_s = (b.time_pack_s - a.time_pack_s) * k;
-    rec.exch_s = (b.time_exchange_s - a.time_exchange_s) * k;
-    rec.unpack_s = (b.time_unpack_s - a.time_unpack_s) * k;
-    rec.bytes_in = (double)(b.bytes_in - a.bytes_in) * k;
-    rec.wire = (double)(b.bytes_wire - a.bytes_wire) * k;
-    rec.calls = (double)(b.calls - a.calls);
-    rec.calls_plain = (double)(b.calls_plain_policy - a.calls_plain_policy);
-    rec.calls_explored = (double)(b.calls_explored - a.calls_explored);
+    rec.hash_s = (b->time_hash_s - a->time_hash_s) * k;
+    rec.pack_s = (b->time_pack_s - a->time_pack_s) * k;
+    rec.exch_s = (b->time_exchange_s - a->time_exchange_s) * k;
+    rec.unpack_s = (b->time_unpack_s - a->time_unpack_s) * k;
+    rec.bytes_in = (double)(b->bytes_in - a->bytes_in) * k;
+    rec.wire = (double)(b->bytes_wire - a->bytes_wire) * k;
+    rec.calls = (double)(b->calls - a->calls);
+    rec.calls_plain = (double)(b->calls_plain_policy - a->calls_plain_policy);
+    rec.calls_explored = (double)(b->calls_explored - a->calls_explored);
     for (int f = 0; f < LSHMOE_ROW_FORMATS; f++)
-        rec.seg_fmt[f] = (double)(b.segments_by_format[f] - a.segments_by_format[f]) * k;
-    rec.seg_grouped = (double)(b.segments_grouped - a.segments_grouped) * k;
-    rec.seg_refined = (double)(b.segments_refined - a.segments_refined) * k;
-    rec.seg_raw = (double)(b.segments_raw - a.segments_raw) * k;
+        rec.seg_fmt[f] = (double)(b->segments_by_format[f] - a->segments_by_format[f]) * k;
+    rec.seg_grouped = (double)(b->segments_grouped - a->segments_grouped) * k;
+    rec.seg_refined = (double)(b->segments_refined - a->segments_refined) * k;
+    rec.seg_raw = (double)(b->segments_raw - a->segments_raw) * k;
 
     rank_rec_t *all = xmalloc(s, (size_t)s->n * sizeof *all);
+    double *times = xmalloc(s, (size_t)s->n * (size_t)o->iters * sizeof *times);
     allgather(s, &rec, sizeof rec, all);
+    allgather(s, m->call_s, (size_t)o->iters * sizeof *times, times);
     bench_row_t r;
     memset(&r, 0, sizeof r);
+    /* a call takes as long as its slowest rank; the row's time is the
+     * median call (one descheduled call must not decide it) */
+    for (int it = 0; it < o->iters; it++) {
+        coll_s[it] = 0.0;
+        for (int p = 0; p < s->n; p++)
+            coll_s[it] = fmax(coll_s[it], times[(size_t)p * (size_t)o->iters + (size_t)it]);
+    }
+    double *sorted = xmalloc(s, (size_t)o->iters * sizeof *sorted);
+    memcpy(sorted, coll_s, (size_t)o->iters * sizeof *sorted);
+    r.time_us = bench_median(sorted, o->iters) * 1e6;
+    free(sorted);
+    free(times);
     double in = 0, wire = 0, num = 0, den = 0, cs = 0, ct = 0, wrong = 0;
     for (int p = 0; p < s->n; p++) {
-        /* the collective takes as long as its slowest rank */
-        r.time_us = fmax(r.time_us, all[p].time_s * 1e6);
         r.hash_us = fmax(r.hash_us, all[p].hash_s * 1e6);
         r.pack_us = fmax(r.pack_us, all[p].pack_s * 1e6);
         r.exchange_us = fmax(r.exchange_us, all[p].exch_s * 1e6);
@@ -273,11 +327,11 @@ static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t 
         r.seg_raw += all[p].seg_raw;
     }
     free(all);
-    r.lsh = lsh;
-    r.tokens = tok;
+    r.lsh = m->lsh;
+    r.tokens = m->tok;
     r.dtype = o->dtype;
     r.hidden = s->sh->hidden;
-    r.bytes = (size_t)s->n * tok * s->tb;
+    r.bytes = (size_t)s->n * m->tok * s->tb;
     r.algbw = r.time_us > 0 ? (double)r.bytes / r.time_us * 1e-3 : 0.0;
     r.busbw = r.algbw * (s->n - 1) / s->n;
     r.eff_bw = r.algbw;
@@ -289,6 +343,16 @@ static bench_row_t run_mode(rank_state_t *s, lshmoe_ctx_t *ctx, int lsh, size_t 
     r.wrong = (long long)wrong;
     r.speedup = -1.0;
     return r;
+}
+
+/* The median over pairs of plain call i's time / lshmoe call i's time. */
+static double pair_speedup(const double *plain_s, const double *lsh_s, int n, double *tmp)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (lsh_s[i] > 0)
+            tmp[k++] = plain_s[i] / lsh_s[i];
+    return k > 0 ? bench_median(tmp, k) : -1.0;
 }
 
 /* world: 0 = control, 1 = plain, 2 = compressed (self transport only). */
@@ -430,22 +494,29 @@ static void rank_main_desc(shared_t *sh, const lshmoe_comm_desc_t *desc)
     bench_row_t *rows = xmalloc(s, 2 * (nsz ? nsz : 1) * sizeof *rows);
     size_t nrows = 0;
     long long plain_wrong = 0;
+    size_t ni = (size_t)o->iters;
+    double *call_s = xmalloc(s, 5 * ni * sizeof *call_s); /* 2 modes, 2 reduced, scratch */
     for (size_t i = 0; i < nsz; i++) {
-        double plain_us = -1.0;
+        mode_run_t mp = {.ctx = s->plain, .lsh = 0, .tok = toks[i], .call_s = call_s};
+        mode_run_t ml = {.ctx = s->lsh, .lsh = 1, .tok = toks[i], .call_s = call_s + ni};
+        if (o->baseline)
+            prepare_mode(s, &mp);
+        prepare_mode(s, &ml);
+        time_modes(s, o->baseline ? &mp : NULL, &ml);
+        double *plain_coll = call_s + 2 * ni, *lsh_coll = call_s + 3 * ni;
         if (o->baseline) {
-            bench_row_t r = run_mode(s, s->plain, 0, toks[i], NULL);
-            plain_us = r.time_us;
+            bench_row_t r = reduce_mode(s, &mp, plain_coll, NULL);
             plain_wrong += r.checked ? r.wrong : 0;
             rows[nrows++] = r;
             if (s->me == 0)
                 bench_print_row(stdout, &r);
         }
         policy_count_t pc = {0, 0, 0};
-        bench_row_t r = run_mode(s, s->lsh, 1, toks[i], &pc);
+        bench_row_t r = reduce_mode(s, &ml, lsh_coll, &pc);
         if (!cfg.compress)
             pc.plain = pc.calls; /* LSHMOE_COMPRESS=0: nothing is encoded */
-        if (plain_us >= 0 && r.time_us > 0)
-            r.speedup = plain_us / r.time_us;
+        if (o->baseline)
+            r.speedup = pair_speedup(plain_coll, lsh_coll, o->iters, call_s + 4 * ni);
         rows[nrows++] = r;
         if (s->me == 0) {
             bench_print_row(stdout, &r);
@@ -469,6 +540,7 @@ static void rank_main_desc(shared_t *sh, const lshmoe_comm_desc_t *desc)
         }
     }
     free(rows);
+    free(call_s);
 out:
     /* every rank's exit status must agree: plain_wrong and json_ok are
      * global (reduced or gathered), so exit_code is the same everywhere */
