@@ -212,6 +212,13 @@ static void call_mode(rank_state_t *s, const mode_run_t *m, const char *what)
         fatal(s, what, st, m->ctx);
 }
 
+static void stats_get(rank_state_t *s, const mode_run_t *m, lshmoe_stats_t *st)
+{
+    lshmoe_status_t rc = lshmoe_stats_get(m->ctx, st);
+    if (rc != LSHMOE_OK)
+        fatal(s, "lshmoe_stats_get", rc, m->ctx);
+}
+
 /* Warm-up and the checked call of one mode. */
 static void prepare_mode(rank_state_t *s, mode_run_t *m)
 {
@@ -240,9 +247,12 @@ static void time_modes(rank_state_t *s, mode_run_t *plain, mode_run_t *lsh)
 {
     const bench_opts_t *o = s->sh->o;
     mode_run_t *m[2] = {plain, lsh};
+    const lshmoe_stats_t init = LSHMOE_STATS_INITIALIZER;
     for (int k = 0; k < 2; k++)
-        if (m[k] != NULL)
-            lshmoe_stats_get(m[k]->ctx, &m[k]->a);
+        if (m[k] != NULL) {
+            m[k]->a = m[k]->b = init; /* lshmoe_stats_get() checks the header */
+            stats_get(s, m[k], &m[k]->a);
+        }
     for (int it = 0; it < o->iters; it++) {
         for (int k = 0; k < 2; k++) {
             mode_run_t *cur = m[k ^ (it & 1)];
@@ -256,7 +266,7 @@ static void time_modes(rank_state_t *s, mode_run_t *plain, mode_run_t *lsh)
     }
     for (int k = 0; k < 2; k++)
         if (m[k] != NULL)
-            lshmoe_stats_get(m[k]->ctx, &m[k]->b);
+            stats_get(s, m[k], &m[k]->b);
 }
 
 /* The reduced row of one mode; coll_s[i] = call i's time on its slowest
