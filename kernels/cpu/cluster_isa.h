@@ -37,11 +37,31 @@ static inline void lshmoe_kn_sizes_clear(const uint32_t *cluster_of, size_t ntok
             lshmoe_kn_acc_clear(acc + c * hidden, hidden);
 }
 
+/* The fused kernels' member lists, by counting sort: sizes[c] = members of
+ * cluster c, end[c] = one past its last member in mem[], mem[] = token
+ * indices cluster after cluster, each cluster's in token order. */
+static inline void lshmoe_kn_member_lists(const uint32_t *cluster_of, size_t ntokens,
+                                          size_t nclusters, uint32_t *sizes, uint32_t *end,
+                                          uint32_t *mem)
+{
+    memset(sizes, 0, nclusters * sizeof *sizes);
+    for (size_t i = 0; i < ntokens; i++)
+        sizes[cluster_of[i]]++;
+    uint32_t run = 0;
+    for (size_t c = 0; c < nclusters; c++) {
+        end[c] = run;
+        run += sizes[c];
+    }
+    for (size_t i = 0; i < ntokens; i++)
+        mem[end[cluster_of[i]]++] = (uint32_t)i;
+}
+
 void lshmoe_kn_centroids_scalar(LSHMOE_KN_CENTROIDS_ARGS);
 void lshmoe_kn_centroids_avx2(LSHMOE_KN_CENTROIDS_ARGS);
 void lshmoe_kn_centroids_avx512(LSHMOE_KN_CENTROIDS_ARGS);
-/* lshmoe_kn_centroids_guard() with AVX-512: one pass (the other levels run
- * their centroid and guard kernels one after the other). */
+/* lshmoe_kn_centroids_guard() with AVX-512 and AVX2: one pass (the scalar
+ * level runs its centroid and guard kernels one after the other). */
 void lshmoe_kn_centroids_guard_avx512(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *den_p);
+void lshmoe_kn_centroids_guard_avx2(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *den_p);
 
 #endif /* LSHMOE_KERNELS_CPU_CLUSTER_ISA_H */

@@ -81,6 +81,11 @@ void lshmoe_kn_centroids_guard(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *
                                          rows, sizes, acc, num_p, den_p);
         return;
     }
+    if (lshmoe_kn_isa() == LSHMOE_KN_ISA_AVX2) {
+        lshmoe_kn_centroids_guard_avx2(tokens, dtype, hidden, ntokens, cluster_of, nclusters,
+                                       rows, sizes, acc, num_p, den_p);
+        return;
+    }
 #endif
     lshmoe_kn_centroids(tokens, dtype, hidden, ntokens, cluster_of, nclusters, rows, sizes, acc);
     lshmoe_kn_guard_sums(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes, num_p, den_p);

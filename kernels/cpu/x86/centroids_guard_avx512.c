@@ -269,19 +269,9 @@ void lshmoe_kn_centroids_guard_avx512(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, d
                                     num_p, den_p);
         return;
     }
-    /* member lists by counting sort: end[c] = one past cluster c's last
-     * member in mem[], members in token order */
+    /* member lists by counting sort (in the workspace) */
     uint32_t *end = (uint32_t *)(void *)acc, *mem = end + nclusters;
-    memset(sizes, 0, nclusters * sizeof *sizes);
-    for (size_t i = 0; i < ntokens; i++)
-        sizes[cluster_of[i]]++;
-    uint32_t run = 0;
-    for (size_t c = 0; c < nclusters; c++) {
-        end[c] = run;
-        run += sizes[c];
-    }
-    for (size_t i = 0; i < ntokens; i++)
-        mem[end[cluster_of[i]]++] = (uint32_t)i;
+    lshmoe_kn_member_lists(cluster_of, ntokens, nclusters, sizes, end, mem);
 
     gsums_t g = {.den_lo = _mm512_setzero_pd(), .den_hi = _mm512_setzero_pd(),
                  .multi_lo = _mm512_setzero_pd(), .multi_hi = _mm512_setzero_pd(),
