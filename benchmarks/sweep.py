@@ -178,6 +178,11 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds one run may take before it counts as failed "
                         "(default 600)")
+    p.add_argument("--aa", action="store_true",
+                   help="also run an A/A row at each link: the first data set with "
+                        "LSHMOE_COMPRESS=0, so that lshmoe runs the plain path against "
+                        "plain; its speedups are this host's noise between two identical "
+                        "exchanges")
     p.add_argument("--quick", action="store_true",
                    help="CI smoke grid: 1 data set, hashes 6, links 1,100, "
                         "tokens 64, hidden 128, -n 2 -w 1 (explicit options "
@@ -286,7 +291,9 @@ def tail(text, n=25):
 
 
 def knob(cfg):
-    """The swept knob of a configuration: its budget, else its L."""
+    """The swept knob of a configuration: its budget, else its L (A/A: aa)."""
+    if cfg.get("aa"):
+        return "aa"
     return (f"b{fmt_g(cfg['budget'])}" if cfg.get("budget") is not None
             else f"h{cfg['hashes']}")
 
@@ -333,6 +340,8 @@ def run_one(a, binary, prefix, env, cfg, raw_dir, idx):
     env = dict(env, LSHMOE_CODEC=a.codec)
     if cfg.get("budget") is not None:
         env["LSHMOE_MAX_ERROR"] = fmt_g(cfg["budget"])
+    if cfg.get("aa"):
+        env["LSHMOE_COMPRESS"] = "0"  # the lshmoe row runs the plain path
     # The library's default policy (adaptive: each call encoded or plain,
     # whichever has cost less); LSHMOE_ADAPT=0 in the caller's environment
     # encodes every call. The table shows the policy's decisions.
@@ -423,7 +432,7 @@ def flatten(a, cfg, idx, doc, wall):
                 r["speedup"] = p["time_us"] / r["time_us"]
         flat = {
             "run": idx,
-            "data": data_label(cfg["data"]),
+            "data": ("A/A " if cfg.get("aa") else "") + data_label(cfg["data"]),
             "data_arg": cfg["data"],
             "hashes": cfg["hashes"],
             "codec": a.codec,
@@ -518,6 +527,7 @@ def print_summary(summary, links, a, out_files):
     table = []
     for s in summary:
         line = [s["data"], "-" if s.get("hidden") is None else str(s["hidden"]),
+                "-" if s["data"].startswith("A/A") else
                 str(s["hashes"]) if s.get("budget") is None else fmt_g(s["budget"]),
                 f"{s['ratio']:.2f}", f"{s['rel_err']:.4f}",
                 str(s["wrong"])]
@@ -549,6 +559,10 @@ def print_summary(summary, links, a, out_files):
           "policy enc/plain/tried: the adaptive policy's decisions in the timed calls at each "
           "link (rank-calls encoded / sent plain / of them exploring the other mode; "
           "LSHMOE_ADAPT=0 encodes every call).")
+    if any(s["data"].startswith("A/A") for s in summary):
+        print("A/A: the first data set with LSHMOE_COMPRESS=0, lshmoe's plain path against "
+              "plain: its @G are this host's noise between two identical exchanges; a cell "
+              "whose calls all went plain differs from 1.00x by no more than that.")
     print(f"Note ({os.cpu_count()} cores here, {a.np_} ranks): {HOST_CAVEAT}")
     print()
     for what, path in out_files:
@@ -747,6 +761,9 @@ def main(argv):
 
     grid = [{"data": d, "hashes": h, "budget": b, "link_gbps": l}
             for d in a.data for h in a.hashes for b in a.max_error for l in a.links]
+    if a.aa:
+        grid += [{"data": a.data[0], "hashes": a.hashes[0], "budget": None, "aa": True,
+                  "link_gbps": l} for l in a.links]
     print(f"sweep: {len(grid)} configurations, {a.np_} ranks ({a.transport}), "
           f"{a.tokens} tokens/peer, hidden {a.hidden}"
           f"{' (a .npy sets its own)' if any(d not in ('clustered', 'gaussian') for d in a.data) else ''}"
@@ -759,7 +776,8 @@ def main(argv):
     t_start = time.monotonic()
     for idx, cfg in enumerate(grid, 1):
         head = (f"[{idx}/{len(grid)}] data {data_label(cfg['data'])}, "
-                + (f"budget {fmt_g(cfg['budget'])}" if cfg.get("budget") is not None
+                + ("A/A (LSHMOE_COMPRESS=0)" if cfg.get("aa") else
+                   f"budget {fmt_g(cfg['budget'])}" if cfg.get("budget") is not None
                    else f"hashes {cfg['hashes']}")
                 + f", link {fmt_g(cfg['link_gbps'])} Gb/s")
         try:
