@@ -65,8 +65,11 @@ ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const floa
         z[i - full] += s[i] * lshmoe_kn_elem(x, i, dt);
 }
 
-static void fold(const unsigned char *x, lshmoe_dtype_t dt, const float *s, size_t hidden,
-                 size_t m, float *z)
+static int any_huge(const float *z, size_t m);
+
+/* z = the fold of row x; returns any_huge(z, m). */
+static int fold(const unsigned char *x, lshmoe_dtype_t dt, const float *s, size_t hidden,
+                size_t m, float *z)
 {
     if (dt == LSHMOE_DTYPE_FP32)
         fold_dt(x, LSHMOE_DTYPE_FP32, s, hidden, m, z);
@@ -74,6 +77,7 @@ static void fold(const unsigned char *x, lshmoe_dtype_t dt, const float *s, size
         fold_dt(x, LSHMOE_DTYPE_BF16, s, hidden, m, z);
     else
         fold_dt(x, LSHMOE_DTYPE_FP16, s, hidden, m, z);
+    return any_huge(z, m);
 }
 
 /* Stages h = 1, 2, 4 of the FWHT on one register. */
@@ -171,6 +175,11 @@ typedef __m256 hl_mask;
 #define hl_add(a, b)      _mm256_add_ps((a), (b))
 #define hl_sub(a, b)      _mm256_sub_ps((a), (b))
 #define hl_mul(a, b)      _mm256_mul_ps((a), (b))
+/* a - b on the multiply-add units: a - one * b, one = 1.0f */
+#define hl_fsub(a, b, one) _mm256_fnmadd_ps((b), (one), (a))
+#ifndef HL_FMA_STAGES
+#define HL_FMA_STAGES 2
+#endif
 #define hl_abs(a)         _mm256_and_ps((a), _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)))
 #define hl_gt(a, b)       _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
 #define hl_sel(m, a, b)   _mm256_blendv_ps((a), (b), (m))
@@ -233,13 +242,15 @@ void lshmoe_kn_hash_avx2(const lshmoe_kn_hasher_t *hasher, const void *tokens,
     }
     for (; t < ntokens; t++) {
         const unsigned char *row = (const unsigned char *)tokens + t * hidden * es;
+        int huge;
         if (v.fold) {
-            fold(row, dtype, v.fold_sign, hidden, m, z);
+            huge = fold(row, dtype, v.fold_sign, hidden, m, z);
         } else {
             lshmoe_row_to_f32(row, dtype, hidden, z);
             memset(z + hidden, 0, (m - hidden) * sizeof(float));
+            huge = any_huge(z, m);
         }
-        if (any_huge(z, m)) {
+        if (huge) {
             size_t nf = 0;
             lshmoe_kn_hash_scalar(hasher, row, dtype, 1, keys + t, ws, &nf);
             nonfinite += nf;
