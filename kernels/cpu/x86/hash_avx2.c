@@ -175,11 +175,6 @@ typedef __m256 hl_mask;
 #define hl_add(a, b)      _mm256_add_ps((a), (b))
 #define hl_sub(a, b)      _mm256_sub_ps((a), (b))
 #define hl_mul(a, b)      _mm256_mul_ps((a), (b))
-/* a - b on the multiply-add units: a - one * b, one = 1.0f */
-#define hl_fsub(a, b, one) _mm256_fnmadd_ps((b), (one), (a))
-#ifndef HL_FMA_STAGES
-#define HL_FMA_STAGES 2
-#endif
 #define hl_abs(a)         _mm256_and_ps((a), _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)))
 #define hl_gt(a, b)       _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
 #define hl_sel(m, a, b)   _mm256_blendv_ps((a), (b), (m))

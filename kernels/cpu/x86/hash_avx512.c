@@ -173,11 +173,6 @@ typedef __mmask16 hl_mask;
 #define hl_add(a, b)      _mm512_add_ps((a), (b))
 #define hl_sub(a, b)      _mm512_sub_ps((a), (b))
 #define hl_mul(a, b)      _mm512_mul_ps((a), (b))
-/* a - b on the multiply-add units: a - one * b, one = 1.0f */
-#define hl_fsub(a, b, one) _mm512_fnmadd_ps((b), (one), (a))
-#ifndef HL_FMA_STAGES
-#define HL_FMA_STAGES 2
-#endif
 #define hl_abs(a)         _mm512_abs_ps(a)
 #define hl_gt(a, b)       _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 #define hl_sel(m, a, b)   _mm512_mask_blend_ps((m), (a), (b))

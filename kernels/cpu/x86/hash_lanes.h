@@ -74,18 +74,12 @@
  * ld: 1, or the previous round's scale, see hl_rotate); with `last`, each
  * stored coordinate below `used` is multiplied by sc and the others are
  * not stored (nothing reads them).
- *
- * The differences of the first HL_FMA_STAGES stages go to the
- * multiply-add units as a - 1 * b (hl_fsub: the product is exact, so the
- * one rounding is that of a - b, bit for bit): on CPUs whose adders and
- * multipliers are separate pipes the butterflies then use both.
  */
 HL_INLINE void hl_pass(const float *src, float *dst, size_t m, size_t h, const int nst,
                        const int sign, const float *d, float ld, const int last,
                        size_t used, hl_vec sc)
 {
     const size_t n = (size_t)1 << nst, span = h << nst;
-    const hl_vec one = hl_set1(1.0f);
     for (size_t i = 0; i < m; i += span) {
         for (size_t j = i; j < i + h; j++) {
             hl_vec v[8];
@@ -94,13 +88,13 @@ HL_INLINE void hl_pass(const float *src, float *dst, size_t m, size_t h, const i
                 if (sign)
                     v[k] = hl_mul(v[k], hl_set1(d[j + k * h] * ld));
             }
-            for (size_t st = 1, si = 0; st < n; st *= 2, si++) {
+            for (size_t st = 1; st < n; st *= 2) {
                 for (size_t k = 0; k < n; k++) {
                     if (k & st)
                         continue;
                     hl_vec a = v[k], b = v[k + st];
                     v[k] = hl_add(a, b);
-                    v[k + st] = si < HL_FMA_STAGES ? hl_fsub(a, b, one) : hl_sub(a, b);
+                    v[k + st] = hl_sub(a, b);
                 }
             }
             for (size_t k = 0; k < n; k++) {
