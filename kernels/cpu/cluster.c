@@ -6,7 +6,7 @@
  *
  * Grouping is an open-addressing (linear probing) hash table in the
  * caller's workspace: a power-of-two number of slots >= 2n keeps the load
- * factor <= 1/2. The empty marker is LSHMOE_KN_KEY_NONFINITE, which is never
+ * factor <= 1/2; a key's home slot is one multiply away (slot_of). The empty marker is LSHMOE_KN_KEY_NONFINITE, which is never
  * inserted (those tokens get a cluster of their own), so no separate
  * occupancy array is needed. Clusters are numbered in order of first
  * appearance, which makes the numbering a pure function of the keys.

@@ -6,7 +6,9 @@
  * -mavx512vl -mavx512dq -ffp-contract=off; called only when the CPU has
  * them). The same operation-for-operation copy of the reference as
  * hash_avx2.c (whose comment gives the argument for bit-identical keys),
- * sixteen lanes wide: stages h = 1, 2, 4, 8 inside a register, h >= 16
+ * sixteen lanes wide (the fold's multiply and add are one multiply-add:
+ * the product by a sign is exact, so it rounds once, as the add does):
+ * stages h = 1, 2, 4, 8 inside a register, h >= 16
  * between registers; with m = 64 a rotation is 4 registers. For m up to
  * 128, batches of 16 tokens take the many-token path instead (one token per
  * lane: hash_lanes.h).

@@ -19,8 +19,13 @@
  *  - fold: the ISA file's per-token fold, the one its per-token kernel uses;
  *  - transposition and zero lanes: moves only;
  *  - each round: y_j * d_j (done as the first pass loads y), the stages
- *    h = 1, 2, ..., m/2 in increasing order, then y_j * s (done as the last
- *    pass stores y). A pass through memory applies up to three consecutive
+ *    h = 1, 2, ..., m/2 in increasing order, then y_j * s. The scale of a
+ *    round that is not the last is applied with the next round's signs,
+ *    (y_j * s) * d_j as y_j * (s d_j): the same value bit for bit, since
+ *    d_j = +-1 makes s d_j exact and negation commutes with rounding to
+ *    nearest; the last round scales, as its last pass stores y, only the
+ *    coordinates its blocks in the key read (the others are dead). A pass
+ *    through memory applies up to three consecutive
  *    stages h, 2h, 4h to groups of 8 coordinates j + k h (k = 0..7); a
  *    butterfly of those stages pairs two coordinates of the same group, so
  *    the groups are independent and each coordinate receives exactly the
