@@ -34,19 +34,15 @@ static void test_group_first_appearance(void)
     CU_ASSERT_EQUAL(group(keys, 0, cl), 0);
 }
 
-/* Many tokens, many collisions in the table: agrees with a naive search. */
-static void test_group_matches_naive(void)
+/* Groups keys[0 .. n) and checks the numbering against a naive search;
+ * returns the number of clusters. */
+static size_t check_naive(const uint64_t *keys, size_t n)
 {
-    enum { N = 5000 };
-    uint64_t *keys = malloc(N * 8), *seen = malloc(N * 8);
-    uint32_t *cl = malloc(N * 4);
-    for (size_t i = 0; i < N; i++) {
-        uint64_t r = lt_hash64(3, i);
-        /* few distinct keys differing only in high bits, some NONFINITE */
-        keys[i] = (r % 17 == 0) ? NONF : (r % 300) << 40;
-    }
-    size_t nc = group(keys, N, cl), nseen = 0;
-    for (size_t i = 0; i < N; i++) {
+    uint64_t *seen = malloc(n * 8);
+    uint32_t *cl = malloc(n * 4);
+    CU_ASSERT_FATAL(seen != NULL && cl != NULL);
+    size_t nc = group(keys, n, cl), nseen = 0;
+    for (size_t i = 0; i < n; i++) {
         size_t c = nseen;
         if (keys[i] != NONF)
             for (c = 0; c < nseen && seen[c] != keys[i]; c++)
@@ -56,10 +52,34 @@ static void test_group_matches_naive(void)
         CU_ASSERT_EQUAL_FATAL(cl[i], c);
     }
     CU_ASSERT_EQUAL(nc, nseen);
-    CU_ASSERT(nc > 300 && nc < 700);
-    free(keys);
     free(seen);
     free(cl);
+    return nc;
+}
+
+/* Many tokens, many collisions in the table: agrees with a naive search. */
+static void test_group_matches_naive(void)
+{
+    enum { N = 5000 };
+    uint64_t *keys = malloc(N * 8);
+    CU_ASSERT_FATAL(keys != NULL);
+    for (size_t i = 0; i < N; i++) {
+        uint64_t r = lt_hash64(3, i);
+        /* few distinct keys differing only in high bits, some NONFINITE */
+        keys[i] = (r % 17 == 0) ? NONF : (r % 300) << 40;
+    }
+    size_t nc = check_naive(keys, N);
+    CU_ASSERT(nc > 300 && nc < 700);
+    /* every key distinct (the table at its fullest), small packed-like keys */
+    for (size_t i = 0; i < N; i++)
+        keys[i] = (uint64_t)(N - i) * 3u;
+    CU_ASSERT_EQUAL(check_naive(keys, N), N);
+    /* keys that differ only in their lowest bits, repeated in runs */
+    for (size_t i = 0; i < N; i++)
+        keys[i] = (uint64_t)(lt_hash64(5, i / 3) % 64) | (1ull << 62);
+    nc = check_naive(keys, N);
+    CU_ASSERT_EQUAL(nc, 64);
+    free(keys);
 }
 
 static void test_centroids_exact_mean(void)

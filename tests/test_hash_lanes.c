@@ -137,6 +137,7 @@ static void test_lanes_match_reference(void)
         {FOLD(128, 8, 8, 3), 100},
         {FOLD(64, 16, 16, 2), 64},  /* mixed key, four rotations */
         {FOLD(16, 12, 4, 3), 300},  /* three rotations of 16 */
+        {FOLD(32, 10, 4, 2), 77},   /* a last rotation with 2 of 8 blocks */
         {FOLD(256, 6, 4, 3), 100},  /* above the lanes' range */
         {PAD(6, 4, 3), 100},        /* m = 128 */
         {PAD(3, 2, 1), 16},         /* m = 16 */

@@ -6,7 +6,7 @@
  *
  * Grouping is an open-addressing (linear probing) hash table in the
  * caller's workspace: a power-of-two number of slots >= 2n keeps the load
- * factor <= 1/2. The empty marker is LSHMOE_KN_KEY_NONFINITE, which is never
+ * factor <= 1/2; a key's home slot is one multiply away (slot_of). The empty marker is LSHMOE_KN_KEY_NONFINITE, which is never
  * inserted (those tokens get a cluster of their own), so no separate
  * occupancy array is needed. Clusters are numbered in order of first
  * appearance, which makes the numbering a pure function of the keys.
@@ -20,59 +20,63 @@
 #include "lshmoe/common/dtype.h"
 
 #define EMPTY LSHMOE_KN_KEY_NONFINITE
+_Static_assert(LSHMOE_KN_KEY_NONFINITE == UINT64_MAX, "the table is cleared with memset 0xff");
 /* Floats converted per step when a row is not fp32 (stack buffer). */
 #define CONV_CHUNK 256
 
-static size_t table_slots(size_t ntokens)
+/* log2 of the table's slots: a power of two >= 2 * ntokens, at least 16. */
+static unsigned table_log2(size_t ntokens)
 {
-    size_t slots = 16;
-    while (slots < 2 * ntokens)
-        slots *= 2;
-    return slots;
+    unsigned lg = 4;
+    while (((size_t)1 << lg) < 2 * ntokens)
+        lg++;
+    return lg;
 }
 
 /* Slots of uint64 keys then uint32 cluster ids, plus 8 bytes of slack so
  * the table can be aligned inside a workspace of any alignment. */
 size_t lshmoe_kn_group_ws_size(size_t ntokens)
 {
-    return table_slots(ntokens) * (sizeof(uint64_t) + sizeof(uint32_t)) +
+    return ((size_t)1 << table_log2(ntokens)) * (sizeof(uint64_t) + sizeof(uint32_t)) +
            sizeof(uint64_t);
 }
 
-/* Spreads the structured bits of packed keys over the table index. */
-static uint64_t slot_hash(uint64_t k)
+/* The home slot of key k: the top lg bits of k times 2^64 / phi
+ * (Fibonacci hashing). One multiply spreads the low, structured bits of
+ * packed keys over the index; the numbering does not depend on it. */
+static size_t slot_of(uint64_t k, unsigned lg)
 {
-    k = (k ^ (k >> 33)) * 0xff51afd7ed558ccdull;
-    k = (k ^ (k >> 33)) * 0xc4ceb9fe1a85ec53ull;
-    return k ^ (k >> 33);
+    return (size_t)((k * 0x9e3779b97f4a7c15ull) >> (64 - lg));
 }
 
 void lshmoe_kn_group(const uint64_t *keys, size_t ntokens, uint32_t *cluster_of,
                      size_t *nclusters_p, void *ws)
 {
-    const size_t slots = table_slots(ntokens);
-    const size_t mask = slots - 1;
+    const unsigned lg = table_log2(ntokens);
+    const size_t slots = (size_t)1 << lg, mask = slots - 1;
     uintptr_t base = ((uintptr_t)ws + 7u) & ~(uintptr_t)7u;
     uint64_t *tkey = (uint64_t *)base;
     uint32_t *tid = (uint32_t *)(tkey + slots);
     uint32_t next = 0;
 
-    for (size_t s = 0; s < slots; s++)
-        tkey[s] = EMPTY;
+    memset(tkey, 0xff, slots * sizeof *tkey); /* EMPTY is all ones */
     for (size_t i = 0; i < ntokens; i++) {
         uint64_t k = keys[i];
         if (k == EMPTY) {
             cluster_of[i] = next++;
             continue;
         }
-        size_t s = (size_t)slot_hash(k) & mask;
+        size_t s = slot_of(k, lg);
         while (tkey[s] != EMPTY && tkey[s] != k)
             s = (s + 1) & mask;
-        if (tkey[s] == EMPTY) {
-            tkey[s] = k;
-            tid[s] = next++;
-        }
-        cluster_of[i] = tid[s];
+        /* Whether the key is new is data-dependent and unpredictable: the
+         * insert is written without a branch (selects, not jumps). */
+        uint32_t fresh = tkey[s] == EMPTY;
+        uint32_t id = fresh ? next : tid[s];
+        tkey[s] = k;
+        tid[s] = id;
+        next += fresh;
+        cluster_of[i] = id;
     }
     *nclusters_p = next;
 }

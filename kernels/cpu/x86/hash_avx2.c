@@ -32,10 +32,65 @@
 #define FOLD_STEP(a, k) \
     a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(s + i + 8 * (k)), lshmoe_kn_load8(x, i + 8 * (k), dt)))
 
-ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const float *s,
-                           size_t hidden, size_t m, float *z)
+/* Elements i .. i + c - 1 (c < 8) of row x in lanes 0 .. c - 1, the other
+ * lanes 0, reading no byte past element i + c - 1 (the row may end
+ * there). lanes: all ones in lanes < c. */
+ALWAYS_INLINE __m256 load_part8(const unsigned char *x, size_t i, size_t c, lshmoe_dtype_t dt,
+                                __m256i lanes)
 {
-    const size_t full = hidden / m * m;
+    if (dt == LSHMOE_DTYPE_FP32)
+        return _mm256_maskload_ps((const float *)(const void *)(x + 4 * i), lanes);
+    /* 16-bit elements: whole pairs as 32-bit lanes, then the odd last one */
+    const __m128i iota = _mm_setr_epi32(0, 1, 2, 3);
+    __m128i h = _mm_maskload_epi32((const int *)(const void *)(x + 2 * i),
+                                   _mm_cmpgt_epi32(_mm_set1_epi32((int)(c / 2)), iota));
+    if (c & 1) {
+        uint16_t last;
+        memcpy(&last, x + 2 * (i + c - 1), sizeof last);
+        __m128i at = _mm_cmpeq_epi16(_mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7),
+                                     _mm_set1_epi16((short)(c - 1)));
+        h = _mm_blendv_epi8(h, _mm_set1_epi16((short)last), at);
+    }
+    if (dt == LSHMOE_DTYPE_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+/* The tail (the reference's last loop: element full + q of the row into
+ * slot q, for q < tail: z_q + s * x, a multiply then an add) for the 8
+ * slots from slot b, in register a; its other lanes keep their value
+ * (adding a zero could turn -0 into +0). */
+ALWAYS_INLINE __m256 fold_tail8(__m256 a, const unsigned char *x, lshmoe_dtype_t dt,
+                                const float *s, size_t full, size_t tail, size_t b)
+{
+    if (b >= tail)
+        return a;
+    if (tail - b >= 8)
+        return _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(s + full + b),
+                                              lshmoe_kn_load8(x, full + b, dt)));
+    const size_t c = tail - b;
+    const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)c),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 p = _mm256_mul_ps(_mm256_maskload_ps(s + full + b, lanes),
+                             load_part8(x, full + b, c, dt, lanes));
+    return _mm256_blendv_ps(a, _mm256_add_ps(a, p), _mm256_castsi256_ps(lanes));
+}
+
+/* Lanes of a where |a| >= 2^64 or a is NaN (the reference's any_huge). */
+ALWAYS_INLINE __m256 huge8(__m256 a)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    return _mm256_cmp_ps(_mm256_and_ps(a, absmask), _mm256_set1_ps(0x1p64f), _CMP_NLT_UQ);
+}
+
+/* z = the fold of row x; returns 1 if some |z_j| >= 2^64 or is NaN (the
+ * reference's any_huge). The tail is added and the test made in registers:
+ * reloading z just stored in parts would wait for the store buffer. */
+ALWAYS_INLINE int fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const float *s,
+                          size_t hidden, size_t m, float *z)
+{
+    const size_t full = hidden / m * m, tail = hidden - full;
+    __m256 bad = _mm256_setzero_ps();
     size_t j = 0;
     for (; j + 64 <= m; j += 64) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
@@ -44,6 +99,18 @@ ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const floa
             FOLD_STEP(a0, 0); FOLD_STEP(a1, 1); FOLD_STEP(a2, 2); FOLD_STEP(a3, 3);
             FOLD_STEP(a4, 4); FOLD_STEP(a5, 5); FOLD_STEP(a6, 6); FOLD_STEP(a7, 7);
         }
+        a0 = fold_tail8(a0, x, dt, s, full, tail, j);
+        a1 = fold_tail8(a1, x, dt, s, full, tail, j + 8);
+        a2 = fold_tail8(a2, x, dt, s, full, tail, j + 16);
+        a3 = fold_tail8(a3, x, dt, s, full, tail, j + 24);
+        a4 = fold_tail8(a4, x, dt, s, full, tail, j + 32);
+        a5 = fold_tail8(a5, x, dt, s, full, tail, j + 40);
+        a6 = fold_tail8(a6, x, dt, s, full, tail, j + 48);
+        a7 = fold_tail8(a7, x, dt, s, full, tail, j + 56);
+        bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_or_ps(huge8(a0), huge8(a1)),
+                                             _mm256_or_ps(huge8(a2), huge8(a3))));
+        bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_or_ps(huge8(a4), huge8(a5)),
+                                             _mm256_or_ps(huge8(a6), huge8(a7))));
         _mm256_storeu_ps(z + j, a0);      _mm256_storeu_ps(z + j + 8, a1);
         _mm256_storeu_ps(z + j + 16, a2); _mm256_storeu_ps(z + j + 24, a3);
         _mm256_storeu_ps(z + j + 32, a4); _mm256_storeu_ps(z + j + 40, a5);
@@ -53,27 +120,22 @@ ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const floa
         __m256 a0 = _mm256_setzero_ps();
         for (size_t i = j; i < full; i += m)
             FOLD_STEP(a0, 0);
+        a0 = fold_tail8(a0, x, dt, s, full, tail, j);
+        bad = _mm256_or_ps(bad, huge8(a0));
         _mm256_storeu_ps(z + j, a0);
     }
-    /* the tail (the reference's last loop), 8 slots at a time, then one */
-    size_t k = 0;
-    for (; full + k + 8 <= hidden; k += 8)
-        _mm256_storeu_ps(z + k, _mm256_add_ps(_mm256_loadu_ps(z + k),
-                                              _mm256_mul_ps(_mm256_loadu_ps(s + full + k),
-                                                            lshmoe_kn_load8(x, full + k, dt))));
-    for (size_t i = full + k; i < hidden; i++)
-        z[i - full] += s[i] * lshmoe_kn_elem(x, i, dt);
+    return _mm256_movemask_ps(bad) != 0;
 }
 
-static void fold(const unsigned char *x, lshmoe_dtype_t dt, const float *s, size_t hidden,
-                 size_t m, float *z)
+/* z = the fold of row x; returns any_huge(z, m). */
+static int fold(const unsigned char *x, lshmoe_dtype_t dt, const float *s, size_t hidden,
+                size_t m, float *z)
 {
     if (dt == LSHMOE_DTYPE_FP32)
-        fold_dt(x, LSHMOE_DTYPE_FP32, s, hidden, m, z);
-    else if (dt == LSHMOE_DTYPE_BF16)
-        fold_dt(x, LSHMOE_DTYPE_BF16, s, hidden, m, z);
-    else
-        fold_dt(x, LSHMOE_DTYPE_FP16, s, hidden, m, z);
+        return fold_dt(x, LSHMOE_DTYPE_FP32, s, hidden, m, z);
+    if (dt == LSHMOE_DTYPE_BF16)
+        return fold_dt(x, LSHMOE_DTYPE_BF16, s, hidden, m, z);
+    return fold_dt(x, LSHMOE_DTYPE_FP16, s, hidden, m, z);
 }
 
 /* Stages h = 1, 2, 4 of the FWHT on one register. */
@@ -233,13 +295,15 @@ void lshmoe_kn_hash_avx2(const lshmoe_kn_hasher_t *hasher, const void *tokens,
     }
     for (; t < ntokens; t++) {
         const unsigned char *row = (const unsigned char *)tokens + t * hidden * es;
+        int huge;
         if (v.fold) {
-            fold(row, dtype, v.fold_sign, hidden, m, z);
+            huge = fold(row, dtype, v.fold_sign, hidden, m, z);
         } else {
             lshmoe_row_to_f32(row, dtype, hidden, z);
             memset(z + hidden, 0, (m - hidden) * sizeof(float));
+            huge = any_huge(z, m);
         }
-        if (any_huge(z, m)) {
+        if (huge) {
             size_t nf = 0;
             lshmoe_kn_hash_scalar(hasher, row, dtype, 1, keys + t, ws, &nf);
             nonfinite += nf;

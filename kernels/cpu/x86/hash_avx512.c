@@ -6,7 +6,9 @@
  * -mavx512vl -mavx512dq -ffp-contract=off; called only when the CPU has
  * them). The same operation-for-operation copy of the reference as
  * hash_avx2.c (whose comment gives the argument for bit-identical keys),
- * sixteen lanes wide: stages h = 1, 2, 4, 8 inside a register, h >= 16
+ * sixteen lanes wide (the fold's multiply and add are one multiply-add:
+ * the product by a sign is exact, so it rounds once, as the add does):
+ * stages h = 1, 2, 4, 8 inside a register, h >= 16
  * between registers; with m = 64 a rotation is 4 registers. For m up to
  * 128, batches of 16 tokens take the many-token path instead (one token per
  * lane: hash_lanes.h).
@@ -20,20 +22,53 @@
 
 #define ALWAYS_INLINE LSHMOE_KN_INLINE
 
-/* 16 elements of row `x` from element i, widened to fp32 (exact). */
+/*
+ * a += s_i * x_i for the 16 elements of row x from element i (widened to
+ * fp32: exact). s_i = +-1 makes the product exact, so the one rounding of
+ * the multiply-add is that of the reference's addition, bit for bit.
+ */
 #define FOLD_STEP(a, k) \
-    a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_loadu_ps(s + i + 16 * (k)), lshmoe_kn_load16(x, i + 16 * (k), dt)))
+    a = _mm512_fmadd_ps(_mm512_loadu_ps(s + i + 16 * (k)), lshmoe_kn_load16(x, i + 16 * (k), dt), a)
 
-ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const float *s,
+/* The tail (the reference's last loop: element full + q of the row into
+ * slot q, for q < tail) for the 16 slots from slot b, in register a: its
+ * other lanes keep their value (adding a zero could turn -0 into +0). */
+ALWAYS_INLINE __m512 fold_tail16(__m512 a, const unsigned char *x, lshmoe_dtype_t dt,
+                                 const float *s, size_t full, size_t tail, size_t b)
+{
+    if (b >= tail)
+        return a;
+    size_t c = tail - b < 16 ? tail - b : 16;
+    __mmask16 mk = (__mmask16)((1u << c) - 1u);
+    __m512 xv = c == 16 ? lshmoe_kn_load16(x, full + b, dt) : lshmoe_kn_load_part(x, full + b, c, dt);
+    return _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(mk, s + full + b), xv, a, mk);
+}
+
+/* 1 in a lane where |a| >= 2^64 or a is NaN (the reference's any_huge). */
+ALWAYS_INLINE __mmask16 huge16(__m512 a)
+{
+    return _mm512_cmp_ps_mask(_mm512_abs_ps(a), _mm512_set1_ps(0x1p64f), _CMP_NLT_UQ);
+}
+
+/* z = the fold of row x; returns 1 if some |z_j| >= 2^64 or is NaN (the
+ * reference's any_huge), tested in registers: reloading z just stored
+ * would wait for the store buffer. The tail is added in registers too. */
+ALWAYS_INLINE int fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const float *s,
                            size_t hidden, size_t m, float *z)
 {
-    const size_t full = hidden / m * m;
+    const size_t full = hidden / m * m, tail = hidden - full;
+    __mmask16 bad = 0;
     size_t j = 0;
     for (; j + 64 <= m; j += 64) {
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t i = j; i < full; i += m) {
             FOLD_STEP(a0, 0); FOLD_STEP(a1, 1); FOLD_STEP(a2, 2); FOLD_STEP(a3, 3);
         }
+        a0 = fold_tail16(a0, x, dt, s, full, tail, j);
+        a1 = fold_tail16(a1, x, dt, s, full, tail, j + 16);
+        a2 = fold_tail16(a2, x, dt, s, full, tail, j + 32);
+        a3 = fold_tail16(a3, x, dt, s, full, tail, j + 48);
+        bad |= huge16(a0) | huge16(a1) | huge16(a2) | huge16(a3);
         _mm512_storeu_ps(z + j, a0);      _mm512_storeu_ps(z + j + 16, a1);
         _mm512_storeu_ps(z + j + 32, a2); _mm512_storeu_ps(z + j + 48, a3);
     }
@@ -41,28 +76,21 @@ ALWAYS_INLINE void fold_dt(const unsigned char *x, lshmoe_dtype_t dt, const floa
         __m512 a0 = _mm512_setzero_ps();
         for (size_t i = j; i < full; i += m)
             FOLD_STEP(a0, 0);
+        a0 = fold_tail16(a0, x, dt, s, full, tail, j);
+        bad |= huge16(a0);
         _mm512_storeu_ps(z + j, a0);
     }
-    /* the tail (the reference's last loop), 16 slots at a time */
-    for (size_t k = 0; full + k < hidden; k += 16) {
-        size_t c = hidden - full - k < 16 ? hidden - full - k : 16;
-        __mmask16 mk = (__mmask16)((1u << c) - 1u);
-        __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, s + full + k),
-                                 c == 16 ? lshmoe_kn_load16(x, full + k, dt)
-                                         : lshmoe_kn_load_part(x, full + k, c, dt));
-        _mm512_mask_storeu_ps(z + k, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, z + k), p));
-    }
+    return bad != 0;
 }
 
-static void fold(const unsigned char *x, lshmoe_dtype_t dt, const float *s, size_t hidden,
-                 size_t m, float *z)
+static int fold(const unsigned char *x, lshmoe_dtype_t dt, const float *s, size_t hidden,
+               size_t m, float *z)
 {
     if (dt == LSHMOE_DTYPE_FP32)
-        fold_dt(x, LSHMOE_DTYPE_FP32, s, hidden, m, z);
-    else if (dt == LSHMOE_DTYPE_BF16)
-        fold_dt(x, LSHMOE_DTYPE_BF16, s, hidden, m, z);
-    else
-        fold_dt(x, LSHMOE_DTYPE_FP16, s, hidden, m, z);
+        return fold_dt(x, LSHMOE_DTYPE_FP32, s, hidden, m, z);
+    if (dt == LSHMOE_DTYPE_BF16)
+        return fold_dt(x, LSHMOE_DTYPE_BF16, s, hidden, m, z);
+    return fold_dt(x, LSHMOE_DTYPE_FP16, s, hidden, m, z);
 }
 
 /* Stages h = 1, 2, 4, 8 of the FWHT on one register: in each, lanes with
@@ -214,13 +242,15 @@ void lshmoe_kn_hash_avx512(const lshmoe_kn_hasher_t *hasher, const void *tokens,
     }
     for (; t < ntokens; t++) {
         const unsigned char *row = (const unsigned char *)tokens + t * hidden * es;
+        int huge;
         if (v.fold) {
-            fold(row, dtype, v.fold_sign, hidden, m, z);
+            huge = fold(row, dtype, v.fold_sign, hidden, m, z);
         } else {
             lshmoe_row_to_f32(row, dtype, hidden, z);
             memset(z + hidden, 0, (m - hidden) * sizeof(float));
+            huge = any_huge(z, m);
         }
-        if (any_huge(z, m)) {
+        if (huge) {
             size_t nf = 0;
             lshmoe_kn_hash_scalar(hasher, row, dtype, 1, keys + t, ws, &nf);
             nonfinite += nf;

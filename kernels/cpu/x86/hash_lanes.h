@@ -19,8 +19,13 @@
  *  - fold: the ISA file's per-token fold, the one its per-token kernel uses;
  *  - transposition and zero lanes: moves only;
  *  - each round: y_j * d_j (done as the first pass loads y), the stages
- *    h = 1, 2, ..., m/2 in increasing order, then y_j * s (done as the last
- *    pass stores y). A pass through memory applies up to three consecutive
+ *    h = 1, 2, ..., m/2 in increasing order, then y_j * s. The scale of a
+ *    round that is not the last is applied with the next round's signs,
+ *    (y_j * s) * d_j as y_j * (s d_j): the same value bit for bit, since
+ *    d_j = +-1 makes s d_j exact and negation commutes with rounding to
+ *    nearest; the last round scales, as its last pass stores y, only the
+ *    coordinates its blocks in the key read (the others are dead). A pass
+ *    through memory applies up to three consecutive
  *    stages h, 2h, 4h to groups of 8 coordinates j + k h (k = 0..7); a
  *    butterfly of those stages pairs two coordinates of the same group, so
  *    the groups are independent and each coordinate receives exactly the
@@ -52,8 +57,10 @@
  *                             << (g * bits), for L * bits <= 31: the packed
  *                             key (lshmoe_kn_key_add's sum of disjoint bit
  *                             fields) of every lane at once
- *   fold(row, dtype, signs, hidden, m, z), any_huge(z, m)
- *                             as in the per-token kernel
+ *   fold(row, dtype, signs, hidden, m, z)
+ *                             as in the per-token kernel; returns
+ *                             any_huge(z, m)
+ *   any_huge(z, m)            1 if some |z_j| >= 2^64 or is NaN
  */
 #ifndef LSHMOE_KERNELS_CPU_X86_HASH_LANES_H
 #define LSHMOE_KERNELS_CPU_X86_HASH_LANES_H
@@ -68,11 +75,14 @@
 /*
  * One pass over the m coordinate vectors: stages h, 2h, ... (nst of them,
  * 1 to 3) from src into dst (which may be src). With `sign`, each loaded
- * coordinate j is first multiplied by d[j] (the round's signs); with
- * `last`, each stored one by sc (the round's scale).
+ * coordinate j is first multiplied by d[j] * ld (the round's signs times
+ * ld: 1, or the previous round's scale, see hl_rotate); with `last`, each
+ * stored coordinate below `used` is multiplied by sc and the others are
+ * not stored (nothing reads them).
  */
 HL_INLINE void hl_pass(const float *src, float *dst, size_t m, size_t h, const int nst,
-                       const int sign, const float *d, const int last, hl_vec sc)
+                       const int sign, const float *d, float ld, const int last,
+                       size_t used, hl_vec sc)
 {
     const size_t n = (size_t)1 << nst, span = h << nst;
     for (size_t i = 0; i < m; i += span) {
@@ -81,7 +91,7 @@ HL_INLINE void hl_pass(const float *src, float *dst, size_t m, size_t h, const i
             for (size_t k = 0; k < n; k++) {
                 v[k] = hl_load(src + (j + k * h) * HL_LANES);
                 if (sign)
-                    v[k] = hl_mul(v[k], hl_set1(d[j + k * h]));
+                    v[k] = hl_mul(v[k], hl_set1(d[j + k * h] * ld));
             }
             for (size_t st = 1; st < n; st *= 2) {
                 for (size_t k = 0; k < n; k++) {
@@ -92,38 +102,56 @@ HL_INLINE void hl_pass(const float *src, float *dst, size_t m, size_t h, const i
                     v[k + st] = hl_sub(a, b);
                 }
             }
-            for (size_t k = 0; k < n; k++)
-                hl_store(dst + (j + k * h) * HL_LANES, last ? hl_mul(v[k], sc) : v[k]);
+            for (size_t k = 0; k < n; k++) {
+                if (!last)
+                    hl_store(dst + (j + k * h) * HL_LANES, v[k]);
+                else if (j + k * h < used)
+                    hl_store(dst + (j + k * h) * HL_LANES, hl_mul(v[k], sc));
+            }
         }
     }
 }
 
 /* Stages h .. m/2 of one round after the first pass, three at a time;
- * the last pass applies the scale. */
-static void hl_round_rest(float *y, size_t m, size_t h, hl_vec sc)
+ * the last pass of the last round applies the scale (see hl_rotate). */
+static void hl_round_rest(float *y, size_t m, size_t h, int final, size_t used, hl_vec sc)
 {
     for (; h < m; h <<= 3) {
         size_t left = m / h; /* 2^(stages left) */
         if (left > 8)
-            hl_pass(y, y, m, h, 3, 0, NULL, 0, sc);
+            hl_pass(y, y, m, h, 3, 0, NULL, 1.0f, 0, m, sc);
+        else if (left == 8 && final)
+            hl_pass(y, y, m, h, 3, 0, NULL, 1.0f, 1, used, sc);
         else if (left == 8)
-            hl_pass(y, y, m, h, 3, 0, NULL, 1, sc);
+            hl_pass(y, y, m, h, 3, 0, NULL, 1.0f, 0, m, sc);
+        else if (left == 4 && final)
+            hl_pass(y, y, m, h, 2, 0, NULL, 1.0f, 1, used, sc);
         else if (left == 4)
-            hl_pass(y, y, m, h, 2, 0, NULL, 1, sc);
+            hl_pass(y, y, m, h, 2, 0, NULL, 1.0f, 0, m, sc);
+        else if (final)
+            hl_pass(y, y, m, h, 1, 0, NULL, 1.0f, 1, used, sc);
         else
-            hl_pass(y, y, m, h, 1, 0, NULL, 1, sc);
+            hl_pass(y, y, m, h, 1, 0, NULL, 1.0f, 0, m, sc);
     }
 }
 
-/* y = rotation r of the transposed folded vectors z (m >= 16, so a round
- * takes at least two passes: the first with the signs, the last with the
- * scale). */
-static void hl_rotate(const float *z, const float *sg, int rounds, size_t m, float *y)
+/*
+ * y = rotation r of the transposed folded vectors z (m >= 16, so a round
+ * takes at least two passes), of which only coordinates < used are
+ * needed. The reference scales each round's output by sc and the next
+ * round multiplies it by its signs d: (y * sc) * d is y * (sc * d) bit for
+ * bit (d = +-1: negation commutes with rounding to nearest, and sc * d is
+ * exact), so a round's scale is applied with the next round's signs, one
+ * multiply instead of two; the last round scales the coordinates used.
+ */
+static void hl_rotate(const float *z, const float *sg, int rounds, size_t m, size_t used,
+                      float *y)
 {
-    const hl_vec sc = hl_set1(lshmoe_kn_fwht_scale(m));
+    const float s = lshmoe_kn_fwht_scale(m);
+    const hl_vec sc = hl_set1(s);
     for (int k = 0; k < rounds; k++, sg += m) {
-        hl_pass(k == 0 ? z : y, y, m, 1, 3, 1, sg, 0, sc);
-        hl_round_rest(y, m, 8, sc);
+        hl_pass(k == 0 ? z : y, y, m, 1, 3, 1, sg, k == 0 ? 1.0f : s, 0, m, sc);
+        hl_round_rest(y, m, 8, k == rounds - 1, used, sc);
     }
 }
 
@@ -191,13 +219,15 @@ static size_t hl_batch(const lshmoe_kn_hasher_t *hasher, const lshmoe_kn_hasher_
             continue;
         }
         const unsigned char *row = tokens + t * row_bytes;
+        int huge;
         if (v->fold) {
-            fold(row, dt, v->fold_sign, v->hidden, m, zr);
+            huge = fold(row, dt, v->fold_sign, v->hidden, m, zr);
         } else {
             lshmoe_row_to_f32(row, dt, v->hidden, zr);
             memset(zr + v->hidden, 0, (m - v->hidden) * sizeof(float));
+            huge = any_huge(zr, m);
         }
-        if (any_huge(zr, m)) {
+        if (huge) {
             rare |= 1u << t;
             memset(zr, 0, m * sizeof(float));
         }
@@ -205,7 +235,10 @@ static size_t hl_batch(const lshmoe_kn_hasher_t *hasher, const lshmoe_kn_hasher_
     for (size_t j = 0; j < m; j += HL_LANES)
         hl_transpose(rows + j, m, z + j * HL_LANES);
     for (int r = 0; r < v->nrot; r++) {
-        hl_rotate(z, v->rot_sign + (size_t)r * (size_t)v->rounds * m, v->rounds, m, y);
+        /* the coordinates of the blocks of this rotation that are in the key */
+        size_t used = (size_t)(v->nhash - r * (int)(m / (size_t)v->cdim)) * (size_t)v->cdim;
+        hl_rotate(z, v->rot_sign + (size_t)r * (size_t)v->rounds * m, v->rounds, m,
+                  used < m ? used : m, y);
         hl_blocks(v, r, y, vals);
     }
     uint64_t packed[HL_LANES];
