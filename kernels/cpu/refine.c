@@ -12,6 +12,7 @@
  * distance evaluations only for neighbours that exist (a few per token on
  * real data, where most tuples are empty).
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -47,11 +48,31 @@ size_t lshmoe_kn_refine_ws_size(size_t ntokens, size_t nclusters, size_t max_nb)
 }
 
 /* Squared distance in 8 independent partial sums, so that gcc vectorises
- * it without reassociating (no -ffast-math). */
-static float dist2(const float *restrict a, const float *restrict b, size_t n)
+ * it without reassociating (no -ffast-math). With a bound (INFINITY: none)
+ * it may stop halfway, returning a value > bound that is no larger than
+ * the full sum: the lane partials summed so far, in the final order.
+ * That can only decide "not nearer" when the full sum would have too:
+ * adding non-negative terms never makes a rounded sum smaller, and the
+ * rounded sum is monotone in each operand, so the full result (the tail
+ * and the rest of each lane added on) is >= the bound returned, > bound.
+ * Most neighbours a token is tested against are much farther than its
+ * own centroid. */
+static float dist2(const float *restrict a, const float *restrict b, size_t n, float bound)
 {
     float part[8] = {0};
-    size_t i = 0;
+    size_t i = 0, half = n / 16 * 8;
+    for (; i < half; i += 8)
+        for (size_t k = 0; k < 8; k++) {
+            float d = a[i + k] - b[i + k];
+            part[k] += d * d;
+        }
+    if (half > 0 && bound < INFINITY) {
+        float lb = 0.0f;
+        for (size_t k = 0; k < 8; k++)
+            lb += part[k];
+        if (lb > bound)
+            return lb;
+    }
     for (; i + 8 <= n; i += 8)
         for (size_t k = 0; k < 8; k++) {
             float d = a[i + k] - b[i + k];
@@ -143,9 +164,9 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
             uint32_t i = order[t], arg = (uint32_t)c;
             if (m > 0) {
                 const float *xi = x + (size_t)i * hidden;
-                float best = dist2(xi, centroids + c * hidden, hidden);
+                float best = dist2(xi, centroids + c * hidden, hidden, INFINITY);
                 for (size_t q = 0; q < m; q++) {
-                    float d = dist2(xi, centroids + (size_t)nb[q] * hidden, hidden);
+                    float d = dist2(xi, centroids + (size_t)nb[q] * hidden, hidden, best);
                     if (d < best) {
                         best = d;
                         arg = nb[q];
