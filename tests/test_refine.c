@@ -12,7 +12,8 @@
  * early when it can no longer win; the decisions must be exactly the
  * reference's. Dense keys (few bits, many clusters) give every cluster
  * many neighbours; duplicated centroids give exact ties; widths below 16
- * never stop early, the others can.
+ * never stop early, the others can. Fields of 2 bits take the kernel's
+ * field-major loop, fields of 5 bits its cluster-major one.
  */
 #include <math.h>
 #include <stdint.h>
@@ -96,16 +97,22 @@ static void test_refine_matches_reference(void)
     for (size_t hi = 0; hi < sizeof hs / sizeof hs[0]; hi++)
         for (int trial = 0; trial < 6; trial++) {
             const size_t h = hs[hi], n = 300;
-            const int L = 3 + trial % 2, bits = 2;
+            /* 2-bit fields take the field-major loop, 5-bit ones the
+             * cluster-major one */
+            const int L = 3 + trial % 2, bits = trial < 4 ? 2 : 5;
             size_t nc = 0;
             float *x = malloc(n * h * sizeof *x);
             uint64_t *keys = malloc(n * sizeof *keys);
             uint32_t *of = malloc(n * sizeof *of), *want = malloc(n * sizeof *want);
             CU_ASSERT_FATAL(x != NULL && keys != NULL && of != NULL && want != NULL);
             lt_gen_gaussian(x, n, h, 1000 + 10 * hi + (uint64_t)trial);
-            /* keys drawn from 2^(L bits) values: dense, many neighbours */
-            for (size_t i = 0; i < n; i++)
-                keys[i] = lt_hash64(77 + (uint64_t)trial, i) & (((uint64_t)1 << (L * bits)) - 1);
+            /* every field one of 4 values: dense keys, many neighbours */
+            for (size_t i = 0; i < n; i++) {
+                keys[i] = 0;
+                for (int g = 0; g < L; g++)
+                    keys[i] |= (lt_hash64(77 + (uint64_t)trial, i * 16 + (uint64_t)g) % 4)
+                               << (g * bits);
+            }
             void *gws = malloc(lshmoe_kn_group_ws_size(n));
             CU_ASSERT_FATAL(gws != NULL);
             lshmoe_kn_group(keys, n, of, &nc, gws);
