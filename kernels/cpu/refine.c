@@ -6,11 +6,14 @@
  * centroid among its own cluster and the clusters whose hash tuple differs
  * from its own in exactly one of the L positions (a Lloyd step restricted
  * to hash neighbours), then clusters are renumbered in order of first
- * appearance. Candidates are found per cluster, not per token, by
- * rewriting one b-bit field of the packed key and looking the result up in
- * a small open-addressing table: L * (2c - 1) lookups per cluster, and
- * distance evaluations only for neighbours that exist (a few per token on
- * real data, where most tuples are empty).
+ * appearance. Candidates are found per cluster, not per token. Fields of
+ * up to 16 values (cross-polytopes up to 8 dimensions) go field by field:
+ * the clusters whose keys agree outside field g share one row of a small
+ * open-addressing table, indexed by their value of g: L lookups per
+ * cluster. Wider fields rewrite one field of the packed key and look the
+ * result up among whole keys: L * (2c - 1) lookups per cluster, most of
+ * them misses. Distances are evaluated only for neighbours that exist,
+ * and stop halfway once they cannot win.
  */
 #include <math.h>
 #include <stdint.h>
