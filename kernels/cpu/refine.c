@@ -220,7 +220,7 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
     uint32_t *choice = order + ntokens;            /* ntokens: new cluster */
     uint32_t *nb = choice + ntokens;               /* max_nb */
     const size_t max_nb = (size_t)L * (size_t)field;
-    const int by_field = vals <= FIELD_MAX_VALS;
+    const int by_field = vals <= FIELD_MAX_VALS && L > 0;
     uint32_t *rows = nb + max_nb;                  /* nclusters x vals (by_field) */
     uint32_t *rowof = rows + (by_field ? nclusters * vals : 0); /* nclusters */
     float *tok_best = (float *)(rowof + nclusters); /* ntokens */
