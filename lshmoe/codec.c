@@ -154,6 +154,7 @@ void lshmoe_codec_destroy(lshmoe_codec_t *codec)
     lshmoe_buf_free(&codec->sample_ws);
     lshmoe_buf_free(&codec->norms);
     lshmoe_buf_free(&codec->probe_rows);
+    lshmoe_buf_free(&codec->groups_l);
     free(codec);
 }
 

@@ -52,6 +52,8 @@ struct lshmoe_codec {
     lshmoe_buf_t sample_ws;   /* sampled estimates of the budget search      */
     lshmoe_buf_t norms;       /* fp64 |x|^2 per token of the segment         */
     lshmoe_buf_t probe_rows;  /* sampled tokens gathered for the probe       */
+    lshmoe_buf_t groups_l;    /* u32 per token and ladder L: the grouping by
+                                 L functions, kept for the segment's search */
 };
 
 /* One segment being encoded (codec_encode.c, codec_rd.c). */

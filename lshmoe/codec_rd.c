@@ -148,11 +148,9 @@ static double eval_rows(rd_t *r, int fmt, uint8_t *rows, float *y, void *tmp)
     return sse;
 }
 
-/* Groups by the keys cut to L functions and, with refine, runs one
- * refinement step; leaves cluster_of, the fp32 means (acc) and the native
- * rows (nrows_tmp) for (L, refine) in the workspaces. */
 /* Groups by the keys cut to L functions (keys_l, cluster_of); returns the
- * row count. Keys only: no pass over the tokens. */
+ * row count. Keys only: no pass over the tokens. A grouping list_cands
+ * kept (group_slot) is copied instead of grouped again. */
 size_t lshmoe_rd_group_l(rd_t *r, int L)
 {
     lshmoe_codec_t *c = r->c;
@@ -166,8 +164,14 @@ size_t lshmoe_rd_group_l(rd_t *r, int L)
         mask = UINT64_MAX;  /* the whole key (unpacked keys: only L = full) */
     for (size_t i = 0; i < n; i++)
         kl[i] = full[i] == LSHMOE_KN_KEY_NONFINITE ? full[i] : full[i] & mask;
-    lshmoe_kn_group(kl, n, c->cluster_of.ptr, &nrows, c->group_ws.ptr);
     r->cur_L = -1; /* the workspaces no longer hold a clustering */
+    if (L >= 0 && L <= LSHMOE_CODEC_MAX_L && r->group_slot[L] > 0) {
+        const uint32_t *kept = (const uint32_t *)c->groups_l.ptr +
+                               (size_t)(r->group_slot[L] - 1) * n;
+        memcpy(c->cluster_of.ptr, kept, n * sizeof *kept);
+        return r->group_rows[L];
+    }
+    lshmoe_kn_group(kl, n, c->cluster_of.ptr, &nrows, c->group_ws.ptr);
     return nrows;
 }
 
@@ -368,8 +372,19 @@ static lshmoe_status_t list_cands(rd_t *r, cand_t *cands, size_t *ncand_p)
     }
     if (nl > 0)
         LSHMOE_CHECK(hash_once(r, &hashable));
+    size_t n = r->j->ntokens, bytes;
+    if (hashable && nl > 1) {
+        LSHMOE_CHECK(lshmoe_mul_size(n * (size_t)nl, sizeof(uint32_t), &bytes));
+        LSHMOE_CHECK(lshmoe_buf_reserve(&c->groups_l, bytes));
+    }
     for (int li = 0; hashable && li < nl; li++) {
         size_t nrows = lshmoe_rd_group_l(r, ls[li]);
+        if (nl > 1 && ls[li] <= LSHMOE_CODEC_MAX_L) {
+            memcpy((uint32_t *)c->groups_l.ptr + (size_t)li * n, c->cluster_of.ptr,
+                   n * sizeof(uint32_t));
+            r->group_slot[ls[li]] = li + 1;
+            r->group_rows[ls[li]] = nrows;
+        }
         for (int rf = 0; rf < refines; rf++) {
             if (mode == LSHMOE_CODEC_BUDGET) {
                 for (size_t f = 0; f < n_cl; f++) {

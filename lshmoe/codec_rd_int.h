@@ -51,6 +51,10 @@ typedef struct rd {
     int              cur_L, cur_refine;
     size_t           cur_nrows;
     uint64_t         visited, evals;
+    /* groupings by L kept (c->groups_l, slot group_slot[L] - 1; 0: none):
+     * the search asks for the same L's grouping several times */
+    int              group_slot[LSHMOE_CODEC_MAX_L + 1];
+    size_t           group_rows[LSHMOE_CODEC_MAX_L + 1];
     /* sampled search: estimates per L (index L) */
     cl_est_t         cl_est[LSHMOE_CODEC_MAX_L + 1];
     double           row_est[LSHMOE_QM_COUNT]; /* < 0: not yet estimated;

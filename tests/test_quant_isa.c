@@ -36,7 +36,7 @@ static const char *const kind_names[] = {"gaussian", "heavy-tailed", "ties", "ze
                                          "negative-zero", "subnormal", "near-overflow"};
 static const int fmts[] = {LSHMOE_QM_FP8, LSHMOE_QM_INT8, LSHMOE_QM_INT4, LSHMOE_QM_INT4E,
                            LSHMOE_QM_INT2};
-static const size_t hiddens[] = {1, 7, 8, 33, 100, 129, 1000, 1024, 4100};
+static const size_t hiddens[] = {1, 7, 8, 33, 45, 56, 63, 100, 129, 1000, 1024, 4100};
 static const lshmoe_dtype_t dtypes[] = {LSHMOE_DTYPE_FP32, LSHMOE_DTYPE_FP16,
                                         LSHMOE_DTYPE_BF16};
 

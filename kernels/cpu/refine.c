@@ -6,12 +6,16 @@
  * centroid among its own cluster and the clusters whose hash tuple differs
  * from its own in exactly one of the L positions (a Lloyd step restricted
  * to hash neighbours), then clusters are renumbered in order of first
- * appearance. Candidates are found per cluster, not per token, by
- * rewriting one b-bit field of the packed key and looking the result up in
- * a small open-addressing table: L * (2c - 1) lookups per cluster, and
- * distance evaluations only for neighbours that exist (a few per token on
- * real data, where most tuples are empty).
+ * appearance. Candidates are found per cluster, not per token. Fields of
+ * up to 16 values (cross-polytopes up to 8 dimensions) go field by field:
+ * the clusters whose keys agree outside field g share one row of a small
+ * open-addressing table, indexed by their value of g: L lookups per
+ * cluster. Wider fields rewrite one field of the packed key and look the
+ * result up among whole keys: L * (2c - 1) lookups per cluster, most of
+ * them misses. Distances are evaluated only for neighbours that exist,
+ * and stop halfway once they cannot win.
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -33,25 +37,53 @@ static uint64_t mix(uint64_t k)
     return k ^ (k >> 29);
 }
 
+/* Fields of at most this many values take the field-major loop
+ * (step_by_field): its rows hold 2^bits entries per cluster. */
+#define FIELD_MAX_VALS 16
+
 /* Workspace: the key table, each cluster's key, its members (a counting
  * sort of the tokens), each token's decision, and one cluster's neighbour
  * list of max_nb = L * (2^bits - 1) entries: O(tokens + max_nb), so wide
- * polytopes cannot blow it up. */
+ * polytopes cannot blow it up; for narrow fields (2^bits <= FIELD_MAX_VALS,
+ * where max_nb + 1 >= 2^bits) also step_by_field's rows, row index per
+ * cluster and best distance per token: O(tokens + 16 clusters). */
 size_t lshmoe_kn_refine_ws_size(size_t ntokens, size_t nclusters, size_t max_nb)
 {
     size_t slots = slots_for(nclusters);
+    size_t row_vals = max_nb + 1 < FIELD_MAX_VALS ? max_nb + 1 : FIELD_MAX_VALS;
     return slots * (sizeof(uint64_t) + sizeof(uint32_t)) +
            nclusters * (sizeof(uint64_t) + sizeof(uint32_t)) +
            (nclusters + 1) * sizeof(size_t) + 2 * ntokens * sizeof(uint32_t) +
-           max_nb * sizeof(uint32_t) + 64;
+           max_nb * sizeof(uint32_t) + nclusters * (row_vals + 1) * sizeof(uint32_t) +
+           ntokens * sizeof(float) + 64;
 }
 
 /* Squared distance in 8 independent partial sums, so that gcc vectorises
- * it without reassociating (no -ffast-math). */
-static float dist2(const float *restrict a, const float *restrict b, size_t n)
+ * it without reassociating (no -ffast-math). With a bound (INFINITY: none)
+ * it may stop halfway, returning a value > bound that is no larger than
+ * the full sum: the lane partials summed so far, in the final order.
+ * That can only decide "not nearer" when the full sum would have too:
+ * adding non-negative terms never makes a rounded sum smaller, and the
+ * rounded sum is monotone in each operand, so the full result (the tail
+ * and the rest of each lane added on) is >= the bound returned, > bound.
+ * Most neighbours a token is tested against are much farther than its
+ * own centroid. */
+static float dist2(const float *restrict a, const float *restrict b, size_t n, float bound)
 {
     float part[8] = {0};
-    size_t i = 0;
+    size_t i = 0, half = n / 16 * 8;
+    for (; i < half; i += 8)
+        for (size_t k = 0; k < 8; k++) {
+            float d = a[i + k] - b[i + k];
+            part[k] += d * d;
+        }
+    if (half > 0 && bound < INFINITY) {
+        float lb = 0.0f;
+        for (size_t k = 0; k < 8; k++)
+            lb += part[k];
+        if (lb > bound)
+            return lb;
+    }
     for (; i + 8 <= n; i += 8)
         for (size_t k = 0; k < 8; k++) {
             float d = a[i + k] - b[i + k];
@@ -79,6 +111,98 @@ static uint32_t lookup(const uint64_t *tkey, const uint32_t *tid, size_t mask,
     return NONE;
 }
 
+/* What lshmoe_kn_refine's two loops share: the clusters' keys and
+ * members, each token's decision, the key table's arrays. */
+typedef struct step {
+    const float    *x, *centroids;
+    size_t          hidden, nclusters, slots;
+    int             L, bits;
+    const uint64_t *ckey;
+    const size_t   *start;       /* members of c: order[start[c] .. start[c + 1]) */
+    const uint32_t *order;
+    uint32_t       *choice;      /* per token: its cluster so far             */
+    uint64_t       *tkey;
+    uint32_t       *tid;
+} step_t;
+
+/*
+ * The Lloyd step for narrow fields, field-major: per field g, the clusters
+ * whose keys agree outside g share one row of 2^bits entries (indexed by
+ * their value of g), found with one table lookup per cluster instead of
+ * 2^bits - 1 lookups of whole keys, most of which miss. Each token meets
+ * its candidates in the cluster-major loop's order (its own centroid, then
+ * field 0's neighbours by value, field 1's, ...), with the same running
+ * best, so it makes the same choices and the same evaluations. flag: one
+ * byte-sized flag per cluster (own distances computed), rows, rowof and
+ * best: workspace. Returns the evaluations.
+ */
+static uint64_t step_by_field(const step_t *st, uint32_t *rows, uint32_t *rowof, uint32_t *flag,
+                              float *best)
+{
+    const size_t mask = st->slots - 1, h = st->hidden;
+    const uint64_t vals = (uint64_t)1 << st->bits, field = vals - 1;
+    uint64_t evals = 0;
+    for (size_t c = 0; c < st->nclusters; c++)
+        flag[c] = 0;
+    for (int g = 0; g < st->L; g++) {
+        unsigned sh = (unsigned)(g * st->bits);
+        uint32_t nrow = 0;
+        for (size_t s = 0; s < st->slots; s++)
+            st->tid[s] = NONE;
+        for (size_t c = 0; c < st->nclusters; c++) {
+            uint64_t k = st->ckey[c];
+            rowof[c] = NONE;
+            if (k == LSHMOE_KN_KEY_NONFINITE)
+                continue;
+            uint64_t mk = k & ~(field << sh);
+            size_t s = (size_t)mix(mk) & mask;
+            while (st->tid[s] != NONE && st->tkey[s] != mk)
+                s = (s + 1) & mask;
+            if (st->tid[s] == NONE) {
+                st->tkey[s] = mk;
+                st->tid[s] = nrow;
+                for (uint64_t v = 0; v < vals; v++)
+                    rows[(size_t)nrow * vals + v] = NONE;
+                nrow++;
+            }
+            rowof[c] = st->tid[s];
+            rows[(size_t)rowof[c] * vals + ((k >> sh) & field)] = (uint32_t)c;
+        }
+        for (size_t c = 0; c < st->nclusters; c++) {
+            if (rowof[c] == NONE)
+                continue;
+            const uint32_t *row = rows + (size_t)rowof[c] * vals;
+            uint64_t own = (st->ckey[c] >> sh) & field;
+            for (uint64_t v = 0; v < vals; v++) {
+                uint32_t j = row[v];
+                if (v == own || j == NONE)
+                    continue;
+                size_t lo = st->start[c], hi = st->start[c + 1];
+                if (!flag[c]) { /* the first neighbour: own distances first */
+                    flag[c] = 1;
+                    for (size_t t = lo; t < hi; t++) {
+                        uint32_t i = st->order[t];
+                        best[i] = dist2(st->x + (size_t)i * h, st->centroids + c * h, h,
+                                        INFINITY);
+                    }
+                    evals += hi - lo;
+                }
+                const float *cj = st->centroids + (size_t)j * h;
+                for (size_t t = lo; t < hi; t++) {
+                    uint32_t i = st->order[t];
+                    float d = dist2(st->x + (size_t)i * h, cj, h, best[i]);
+                    if (d < best[i]) {
+                        best[i] = d;
+                        st->choice[i] = j;
+                    }
+                }
+                evals += hi - lo;
+            }
+        }
+    }
+    return evals;
+}
+
 size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
                         const uint64_t *keys, int L, int bits,
                         const float *centroids, size_t nclusters,
@@ -95,6 +219,11 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
     uint32_t *order = remap + nclusters;           /* ntokens: by cluster */
     uint32_t *choice = order + ntokens;            /* ntokens: new cluster */
     uint32_t *nb = choice + ntokens;               /* max_nb */
+    const size_t max_nb = (size_t)L * (size_t)field;
+    const int by_field = vals <= FIELD_MAX_VALS && L > 0;
+    uint32_t *rows = nb + max_nb;                  /* nclusters x vals (by_field) */
+    uint32_t *rowof = rows + (by_field ? nclusters * vals : 0); /* nclusters */
+    float *tok_best = (float *)(rowof + nclusters); /* ntokens */
     uint64_t evals = 0;
 
     /* each cluster's key (key -> cluster) and member count */
@@ -107,7 +236,7 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
         if (start[c + 1]++ > 0)
             continue;
         ckey[c] = keys[i];
-        if (keys[i] == LSHMOE_KN_KEY_NONFINITE)
+        if (keys[i] == LSHMOE_KN_KEY_NONFINITE || by_field)
             continue;
         size_t s = (size_t)mix(keys[i]) & mask;
         while (tid[s] != NONE)
@@ -123,9 +252,16 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
     for (size_t i = 0; i < ntokens; i++)
         order[remap[cluster_of[i]]++] = (uint32_t)i;
 
+    if (by_field) {
+        step_t st = {x, centroids, hidden, nclusters, slots, L, bits, ckey, start, order,
+                     choice, tkey, tid};
+        for (size_t i = 0; i < ntokens; i++)
+            choice[i] = cluster_of[i];
+        evals = step_by_field(&st, rows, rowof, remap, tok_best);
+    }
     /* per cluster: its neighbours (one field rewritten), then the Lloyd
      * step of its members against them; decisions use the old clustering */
-    for (size_t c = 0; c < nclusters; c++) {
+    for (size_t c = 0; c < nclusters && !by_field; c++) {
         size_t m = 0;
         uint64_t k = ckey[c];
         for (int g = 0; g < L && k != LSHMOE_KN_KEY_NONFINITE; g++) {
@@ -143,9 +279,9 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
             uint32_t i = order[t], arg = (uint32_t)c;
             if (m > 0) {
                 const float *xi = x + (size_t)i * hidden;
-                float best = dist2(xi, centroids + c * hidden, hidden);
+                float best = dist2(xi, centroids + c * hidden, hidden, INFINITY);
                 for (size_t q = 0; q < m; q++) {
-                    float d = dist2(xi, centroids + (size_t)nb[q] * hidden, hidden);
+                    float d = dist2(xi, centroids + (size_t)nb[q] * hidden, hidden, best);
                     if (d < best) {
                         best = d;
                         arg = nb[q];

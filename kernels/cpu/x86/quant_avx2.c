@@ -16,6 +16,7 @@
 
 #include "kernels/cpu/quant_isa.h"
 #include "kernels/cpu/quant_ref.h"
+#include "kernels/cpu/x86/lane_sums.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define INL static inline __attribute__((always_inline))
@@ -192,33 +193,38 @@ INL int block_search(const __m256 xv[4], int fmt, float *e, uint16_t *best_p, fl
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     const __m256 off = _mm256_set1_ps(bits == 4 ? 0.0f : 1.5f);
     const __m256 lo = _mm256_set1_ps(-8.0f), hi = _mm256_set1_ps(7.0f);
-    __m256 m = _mm256_setzero_ps(), q[4];
+    __m256 m = _mm256_setzero_ps(), q[LSHMOE_QR_NCLIP][4];
     for (int k = 0; k < 4; k++)
         m = _mm256_max_ps(m, abs8(xv[k]));
-    float amax = hmax8(m), best_e = INFINITY, best_s = 0.0f;
+    float amax = hmax8(m), best_e = INFINITY, best_s = 0.0f, s[LSHMOE_QR_NCLIP];
     uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
-    int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
+    int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0, zero[LSHMOE_QR_NCLIP];
+    __m256 part[LSHMOE_QR_NCLIP];
+    /* every scale measured first, the four errors summed at once
+     * (lane_sums.h); then the first smallest kept, as the reference does */
+    for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
+        part[c] = _mm256_setzero_ps();
     for (int c = 0; c < ntry; c++) {
-        float s = lshmoe_qm_scale_value(fmt, tries[c]);
-        float inv = lshmoe_qm_scale_inv(&s);
-        const __m256 vi = _mm256_set1_ps(inv), vs = _mm256_set1_ps(s);
-        __m256 part = _mm256_setzero_ps();
+        s[c] = lshmoe_qm_scale_value(fmt, tries[c]);
+        float inv = lshmoe_qm_scale_inv(&s[c]);
+        zero[c] = inv == 0.0f;
+        const __m256 vi = _mm256_set1_ps(inv), vs = _mm256_set1_ps(s[c]);
         for (int k = 0; k < 4; k++) {
-            q[k] = bits == 4 ? code8(xv[k], vi, lo, hi) : code2_8(xv[k], vi);
-            __m256 d = _mm256_sub_ps(xv[k], _mm256_mul_ps(_mm256_sub_ps(q[k], off), vs));
-            part = _mm256_add_ps(part, _mm256_mul_ps(d, d));
+            q[c][k] = bits == 4 ? code8(xv[k], vi, lo, hi) : code2_8(xv[k], vi);
+            __m256 d = _mm256_sub_ps(xv[k], _mm256_mul_ps(_mm256_sub_ps(q[c][k], off), vs));
+            part[c] = _mm256_add_ps(part[c], _mm256_mul_ps(d, d));
         }
-        float lanes[8];
-        _mm256_storeu_ps(lanes, part);
-        e[c] = 0.0f;
-        for (int k = 0; k < 8; k++) /* lane order, as the reference */
-            e[c] += lanes[k];
+    }
+    float all[LSHMOE_QR_NCLIP];
+    _mm_storeu_ps(all, lshmoe_kn_lane_sums4(part, _mm_setzero_ps()));
+    for (int c = 0; c < ntry; c++) {
+        e[c] = all[c];
         if (e[c] < best_e) {
             best_e = e[c];
-            best = inv == 0.0f ? 0 : tries[c];
-            best_s = s;
+            best = zero[c] ? 0 : tries[c];
+            best_s = s[c];
             for (int k = 0; k < 4; k++)
-                best_q[k] = q[k];
+                best_q[k] = q[c][k];
         }
     }
     if (best == 0) { /* scale 0: every level decodes to 0 */

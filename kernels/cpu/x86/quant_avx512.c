@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/quant_isa.h"
 #include "kernels/cpu/quant_ref.h"
+#include "kernels/cpu/x86/lane_sums.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define INL static inline __attribute__((always_inline))
@@ -141,40 +142,135 @@ INL __m256 add_squares(__m256 part, __m512 d)
     return _mm256_add_ps(part, _mm512_extractf32x8_ps(sq, 1));
 }
 
-/* The clip-scale search of one whole low-bit block (x0, x1), as
- * quant_avx2.c's block_search: errors e, returns how many; the scale code
- * kept, its decoded scale and codes. */
-INL int block_search(__m512 x0, __m512 x1, int fmt, float *e, uint16_t *best_p,
-                     float *best_s_p, __m512 *best0_p, __m512 *best1_p)
+/*
+ * The INT4E scale codes of the four clip scales of a block with max|x| =
+ * amax > 0, their decoded scales s and inverses inv, four lanes at once by
+ * the scalar steps' exact operations: clip * amax / 7 rounded as C does it
+ * (lshmoe_qr_clip_codes), the byte from the float's exponent and four
+ * comparisons of its mantissa (lshmoe_qm_e8_of), the scale a power of two
+ * times a table entry (lshmoe_qm_e8_scale), and 1 / s, 0 (and s 0) where
+ * that is not finite (lshmoe_qm_scale_inv). A scalar prologue of four
+ * quotients, branches and table loads per block was most of the block's
+ * time. Repeated codes are kept (the caller skips them).
+ */
+INL void e8_clip4(float amax, uint16_t *codes, float *s, float *inv)
+{
+    const __m128 v = _mm_div_ps(_mm_mul_ps(_mm_loadu_ps(lshmoe_qr_clip4), _mm_set1_ps(amax)),
+                                _mm_set1_ps(7.0f));
+    const __m128i u = _mm_castps_si128(v), ef = _mm_srli_epi32(u, 23);
+    const __m128 m = _mm_castsi128_ps(_mm_or_si128(_mm_and_si128(u, _mm_set1_epi32(0x7fffff)),
+                                                   _mm_set1_epi32(0x3f800000)));
+    __m128i q = _mm_add_epi32(
+        _mm_add_epi32(_mm_castps_si128(_mm_cmpge_ps(m, _mm_set1_ps(1.09050773f))),
+                      _mm_castps_si128(_mm_cmpge_ps(m, _mm_set1_ps(1.29683955f)))),
+        _mm_add_epi32(_mm_castps_si128(_mm_cmpge_ps(m, _mm_set1_ps(1.54221083f))),
+                      _mm_castps_si128(_mm_cmpge_ps(m, _mm_set1_ps(1.83400809f)))));
+    /* 4 (ef - 127) + q + 160, the comparisons' masks being -1 each */
+    __m128i k = _mm_sub_epi32(_mm_sub_epi32(_mm_slli_epi32(ef, 2), q), _mm_set1_epi32(348));
+    k = _mm_min_epi32(_mm_max_epi32(k, _mm_set1_epi32(1)), _mm_set1_epi32(255));
+    k = _mm_mask_mov_epi32(k, _mm_cmpeq_epi32_mask(ef, _mm_setzero_si128()), _mm_set1_epi32(1));
+    k = _mm_mask_mov_epi32(k, _mm_cmpeq_epi32_mask(ef, _mm_set1_epi32(255)),
+                           _mm_set1_epi32(255));
+    k = _mm_maskz_mov_epi32(_mm_cmp_ps_mask(v, _mm_setzero_ps(), _CMP_GT_OQ), k);
+    /* the decoded scale: 2^oct x frac[q] for k - 160 = 4 oct + q, 0 for 0 */
+    const __m128 frac = _mm_setr_ps(lshmoe_qm_e8_scale(160), lshmoe_qm_e8_scale(161),
+                                    lshmoe_qm_e8_scale(162), lshmoe_qm_e8_scale(163));
+    __m128i kk = _mm_sub_epi32(k, _mm_set1_epi32(160));
+    __m128 p2 = _mm_castsi128_ps(
+        _mm_slli_epi32(_mm_add_epi32(_mm_srai_epi32(kk, 2), _mm_set1_epi32(127)), 23));
+    __m128 sv = _mm_mul_ps(p2, _mm_permutevar_ps(frac, _mm_and_si128(kk, _mm_set1_epi32(3))));
+    sv = _mm_maskz_mov_ps(_mm_cmpneq_epi32_mask(k, _mm_setzero_si128()), sv);
+    __m128 iv = _mm_div_ps(_mm_set1_ps(1.0f), sv);
+    __mmask8 ok = _mm_cmp_ps_mask(sv, _mm_setzero_ps(), _CMP_GT_OQ) &
+                  _mm_cmp_ps_mask(iv, _mm_set1_ps(INFINITY), _CMP_LT_OQ);
+    iv = _mm_maskz_mov_ps(ok, iv);
+    sv = _mm_maskz_mov_ps(ok, sv);
+    uint32_t kc[4];
+    _mm_storeu_si128((__m128i *)(void *)kc, k);
+    for (int c = 0; c < 4; c++)
+        codes[c] = (uint16_t)kc[c];
+    _mm_storeu_ps(s, sv);
+    _mm_storeu_ps(inv, iv);
+}
+
+/*
+ * The clip-scale search of one low-bit block of n <= 32 elements (x0, x1:
+ * the block, zero past n), as quant_avx2.c's block_search: the scale codes
+ * tried (tries, *ntry_p of them: 0, or four with repeats, which can never
+ * win: ties keep the earlier) and their errors e; the scale code
+ * kept, its decoded scale and codes. Every scale is measured first, then
+ * the four errors are summed at once (lane_sums.h) and the first smallest
+ * kept, as the reference does. A partial block sums as the reference's
+ * does: its whole groups of 8 in the lane partials (the lanes past them
+ * masked to 0, which adds nothing to a sum of squares), the n % 8 elements
+ * after them one by one first.
+ */
+INL void block_search(__m512 x0, __m512 x1, size_t n, int fmt, uint16_t *tries, int *ntry_p,
+                      float *e, uint16_t *best_p, float *best_s_p, __m512 *best0_p,
+                      __m512 *best1_p)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     const __m512 off = _mm512_set1_ps(bits == 4 ? 0.0f : 1.5f);
     const __m512 lo = _mm512_set1_ps(-8.0f), hi = _mm512_set1_ps(7.0f);
+    const size_t whole = n - n % 8;
+    const __mmask16 w0 = first(whole), w1 = first(whole > 16 ? whole - 16 : 0);
     float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
-    float best_e = INFINITY, best_s = 0.0f;
-    uint16_t best = 0, tries[LSHMOE_QR_NCLIP];
-    int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
+    float best_e = INFINITY, best_s = 0.0f, s[LSHMOE_QR_NCLIP], inv[LSHMOE_QR_NCLIP];
+    float rem[LSHMOE_QR_NCLIP] = {0};
+    uint16_t best = 0;
+    int ntry = 0;
+    __m512 q0[LSHMOE_QR_NCLIP], q1[LSHMOE_QR_NCLIP];
+    __m256 part[LSHMOE_QR_NCLIP];
+    if (amax > 0.0f && fmt == LSHMOE_QM_INT4E) {
+        e8_clip4(amax, tries, s, inv);
+        ntry = LSHMOE_QR_NCLIP;
+    } else if (amax > 0.0f) {
+        ntry = lshmoe_qr_clip_codes(fmt, amax, tries);
+        for (int c = 0; c < ntry; c++) {
+            s[c] = lshmoe_qm_scale_value(fmt, tries[c]);
+            inv[c] = lshmoe_qm_scale_inv(&s[c]);
+        }
+        for (; ntry < LSHMOE_QR_NCLIP; ntry++) { /* repeats of the last: never win */
+            tries[ntry] = tries[ntry - 1];
+            s[ntry] = s[ntry - 1];
+            inv[ntry] = inv[ntry - 1];
+        }
+    }
+    for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
+        part[c] = _mm256_setzero_ps();
+    /* ntry is 0 or all four: a loop of constant length, kept in registers */
+    for (int c = 0; ntry > 0 && c < LSHMOE_QR_NCLIP; c++) {
+        const __m512 vi = _mm512_set1_ps(inv[c]), vs = _mm512_set1_ps(s[c]);
+        q0[c] = bits == 4 ? code16(x0, vi, lo, hi) : code2_16(x0, vi);
+        q1[c] = bits == 4 ? code16(x1, vi, lo, hi) : code2_16(x1, vi);
+        __m512 d0 = _mm512_sub_ps(x0, _mm512_mul_ps(_mm512_sub_ps(q0[c], off), vs));
+        __m512 d1 = _mm512_sub_ps(x1, _mm512_mul_ps(_mm512_sub_ps(q1[c], off), vs));
+        part[c] = add_squares(add_squares(part[c], _mm512_maskz_mov_ps(w0, d0)),
+                              _mm512_maskz_mov_ps(w1, d1));
+        if (whole < n) { /* the elements after the whole groups, in order */
+            float d[2 * 16];
+            _mm512_storeu_ps(d, d0);
+            _mm512_storeu_ps(d + 16, d1);
+            for (size_t i = whole; i < n; i++)
+                rem[c] += d[i] * d[i];
+        }
+    }
+    __m128 ev = lshmoe_kn_lane_sums4(part, _mm_loadu_ps(rem));
+    _mm_storeu_ps(e, ev);
     __m512 best0 = _mm512_setzero_ps(), best1 = best0;
-    for (int c = 0; c < ntry; c++) {
-        float s = lshmoe_qm_scale_value(fmt, tries[c]);
-        float inv = lshmoe_qm_scale_inv(&s);
-        const __m512 vi = _mm512_set1_ps(inv), vs = _mm512_set1_ps(s);
-        __m512 q0 = bits == 4 ? code16(x0, vi, lo, hi) : code2_16(x0, vi);
-        __m512 q1 = bits == 4 ? code16(x1, vi, lo, hi) : code2_16(x1, vi);
-        __m512 d0 = _mm512_sub_ps(x0, _mm512_mul_ps(_mm512_sub_ps(q0, off), vs));
-        __m512 d1 = _mm512_sub_ps(x1, _mm512_mul_ps(_mm512_sub_ps(q1, off), vs));
-        __m256 part = add_squares(add_squares(_mm256_setzero_ps(), d0), d1);
-        float lanes[8];
-        _mm256_storeu_ps(lanes, part);
-        e[c] = 0.0f;
-        for (int k = 0; k < 8; k++) /* lane order, as the reference */
-            e[c] += lanes[k];
-        if (e[c] < best_e) {
-            best_e = e[c];
-            best = inv == 0.0f ? 0 : tries[c];
-            best_s = s;
-            best0 = q0;
-            best1 = q1;
+    if (ntry > 0) {
+        /* the first smallest error, as a scan keeping e[c] < best (from
+         * INFINITY) finds it: NaN never wins, nor an infinite error */
+        ev = _mm_mask_mov_ps(_mm_set1_ps(INFINITY), _mm_cmp_ps_mask(ev, ev, _CMP_ORD_Q), ev);
+        __m128 mn = _mm_min_ps(ev, _mm_shuffle_ps(ev, ev, _MM_SHUFFLE(2, 3, 0, 1)));
+        mn = _mm_min_ps(mn, _mm_shuffle_ps(mn, mn, _MM_SHUFFLE(1, 0, 3, 2)));
+        best_e = _mm_cvtss_f32(mn);
+        if (best_e < INFINITY) {
+            int c = __builtin_ctz((unsigned)_mm_cmp_ps_mask(ev, mn, _CMP_EQ_OQ));
+            best = inv[c] == 0.0f ? 0 : tries[c];
+            best_s = s[c];
+            best0 = q0[c];
+            best1 = q1[c];
         }
     }
     if (best == 0) { /* scale 0: every level decodes to 0 */
@@ -186,33 +282,45 @@ INL int block_search(__m512 x0, __m512 x1, int fmt, float *e, uint16_t *best_p,
     *best_s_p = best_s;
     *best0_p = best0;
     *best1_p = best1;
-    return ntry;
+    *ntry_p = ntry;
 }
 
+/* The reference's list leaves out a code equal to the one before it. */
 int lshmoe_kn_low_block_errors_avx512(int fmt, const float *x, float *e)
 {
-    uint16_t best;
-    float best_s;
+    uint16_t best, tries[LSHMOE_QR_NCLIP];
+    float best_s, all[LSHMOE_QR_NCLIP];
     __m512 b0, b1;
-    return block_search(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), fmt, e, &best, &best_s,
-                        &b0, &b1);
+    int ntry, n = 0;
+    block_search(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), LOW, fmt, tries, &ntry, all,
+                 &best, &best_s, &b0, &b1);
+    for (int c = 0; c < ntry; c++)
+        if (c == 0 || tries[c] != tries[c - 1])
+            e[n++] = all[c];
+    return n;
 }
 
-/* One whole low-bit block (32 elements at x), as quant_avx2.c's. */
-static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint8_t *codes,
-                        float *y)
+/* Low-bit block b: n <= 32 elements at x (a partial block only at the end
+ * of a row), as quant_avx2.c's whole blocks: writes its scale, its code
+ * bytes (a partial block: the bytes its n codes reach, the codes past n
+ * zero, as the reference's memset and OR leave them) and y[0 .. n). */
+static void low_block(const float *x, size_t n, size_t b, int fmt, uint8_t *scales,
+                      uint8_t *codes, float *y)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     const __m512 off = _mm512_set1_ps(bits == 4 ? 0.0f : 1.5f);
+    const __mmask16 k0 = first(n), k1 = first(n > 16 ? n - 16 : 0);
     __m512 best0, best1;
-    uint16_t best;
+    uint16_t best, tries[LSHMOE_QR_NCLIP];
     float e[LSHMOE_QR_NCLIP], best_s;
-    (void)block_search(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), fmt, e, &best, &best_s,
-                       &best0, &best1);
+    int ntry;
+    block_search(_mm512_maskz_loadu_ps(k0, x), _mm512_maskz_loadu_ps(k1, x + 16), n, fmt, tries,
+                 &ntry, e, &best, &best_s, &best0, &best1);
     if (y != NULL) {
-        _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(best0, off), _mm512_set1_ps(best_s)));
-        _mm512_storeu_ps(y + 16,
-                         _mm512_mul_ps(_mm512_sub_ps(best1, off), _mm512_set1_ps(best_s)));
+        _mm512_mask_storeu_ps(y, k0,
+                              _mm512_mul_ps(_mm512_sub_ps(best0, off), _mm512_set1_ps(best_s)));
+        _mm512_mask_storeu_ps(y + 16, k1,
+                              _mm512_mul_ps(_mm512_sub_ps(best1, off), _mm512_set1_ps(best_s)));
     }
     if (fmt == LSHMOE_QM_INT4E)
         scales[b] = (uint8_t)best;
@@ -220,27 +328,29 @@ static void low_block32(const float *x, size_t b, int fmt, uint8_t *scales, uint
         lshmoe_qm_put_f16(scales + 2 * b, best);
 
     const __m512i m15 = _mm512_set1_epi32(15);
-    __m128i c0 = _mm512_cvtepi32_epi8(_mm512_and_si512(_mm512_cvtps_epi32(best0), m15));
-    __m128i c1 = _mm512_cvtepi32_epi8(_mm512_and_si512(_mm512_cvtps_epi32(best1), m15));
+    __m128i c0 = _mm512_cvtepi32_epi8(
+        _mm512_maskz_and_epi32(k0, _mm512_cvtps_epi32(best0), m15));
+    __m128i c1 = _mm512_cvtepi32_epi8(
+        _mm512_maskz_and_epi32(k1, _mm512_cvtps_epi32(best1), m15));
     __m256i by = _mm256_inserti128_si256(_mm256_castsi128_si256(c0), c1, 1);
     if (bits == 4) {
         __m256i t = _mm256_and_si256(_mm256_or_si256(by, _mm256_srli_epi16(by, 4)),
                                      _mm256_set1_epi16(0xff));
-        _mm_storeu_si128((__m128i *)(void *)(codes + 16 * b), _mm256_cvtepi16_epi8(t));
+        _mm_mask_storeu_epi8(codes + 16 * b, first((n + 1) / 2), _mm256_cvtepi16_epi8(t));
     } else {
         __m256i t = _mm256_or_si256(_mm256_or_si256(by, _mm256_srli_epi32(by, 6)),
                                     _mm256_or_si256(_mm256_srli_epi32(by, 12),
                                                     _mm256_srli_epi32(by, 18)));
-        _mm_storel_epi64((__m128i *)(void *)(codes + 8 * b), _mm256_cvtepi32_epi8(t));
+        _mm_mask_storeu_epi8(codes + 8 * b, first((n + 3) / 4), _mm256_cvtepi32_epi8(t));
     }
 }
 
 static void quant_low(const float *x, size_t hidden, uint8_t *dst, int fmt, float *y)
 {
     uint8_t *codes = dst + lshmoe_qm_scale_bytes(fmt, hidden);
-    for (size_t b = 0; b < hidden / LOW; b++)
-        low_block32(x + b * LOW, b, fmt, dst, codes, y == NULL ? NULL : y + b * LOW);
-    lshmoe_qr_low_tail(x, hidden, dst, fmt, y);
+    for (size_t lo = 0, b = 0; lo < hidden; lo += LOW, b++)
+        low_block(x + lo, hidden - lo < LOW ? hidden - lo : LOW, b, fmt, dst, codes,
+                  y == NULL ? NULL : y + lo);
 }
 
 /* Codes row x into dst, and with y also decodes it there. */
