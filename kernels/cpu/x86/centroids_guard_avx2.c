@@ -21,8 +21,6 @@
 #include "lshmoe/common/dtype.h"
 
 #define ALWAYS_INLINE LSHMOE_KN_INLINE
-#define SAFE_MAX 0x1p30f
-#define SAFE_MIN 0x1p-30f
 #define BLOCK 8 /* registers of sums per pass over a cluster's members */
 #define ESIZE(dt) ((size_t)((dt) == LSHMOE_DTYPE_FP32 ? 4 : 2)) /* float dtypes */
 
@@ -215,26 +213,7 @@ ALWAYS_INLINE void single_row(const unsigned char *x, lshmoe_dtype_t dt, size_t 
     }
 }
 
-/* Each row kernel, for one dtype, as a function of its own (as in the
- * AVX-512 kernel: it keeps gcc's register allocation per loop). */
-#define ROW_FNS(name, dt)                                                                  \
-    static __attribute__((noinline)) void single_##name(const unsigned char *x,            \
-                                                        size_t hidden, unsigned char *out, \
-                                                        gsums_t *g)                        \
-    {                                                                                      \
-        single_row(x, dt, hidden, out, g);                                                 \
-    }                                                                                      \
-    static __attribute__((noinline)) void cluster_##name(const unsigned char *tok,         \
-                                                         size_t hidden, const uint32_t *mem, \
-                                                         uint32_t d, unsigned char *out,   \
-                                                         gsums_t *g)                       \
-    {                                                                                      \
-        cluster_row(tok, dt, hidden, mem, d, out, g);                                      \
-    }
-ROW_FNS(f32, LSHMOE_DTYPE_FP32)
-ROW_FNS(bf16, LSHMOE_DTYPE_BF16)
-ROW_FNS(f16, LSHMOE_DTYPE_FP16)
-#undef ROW_FNS
+#include "kernels/cpu/x86/centroids_guard_rows.h"
 
 static double hsum(__m256d a, __m256d b)
 {
@@ -257,7 +236,7 @@ void lshmoe_kn_centroids_guard_avx2(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, dou
     *den_p = 0.0;
     if (!lshmoe_dtype_is_float(dtype) || nclusters == 0)
         return;
-    if (nclusters * hidden < ntokens + nclusters + 1) {
+    if (!cg_lists_fit(nclusters, hidden, ntokens)) {
         lshmoe_kn_centroids_avx2(tokens, dtype, hidden, ntokens, cluster_of, nclusters, rows,
                                  sizes, acc);
         lshmoe_kn_guard_sums_avx2(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes,
@@ -272,31 +251,12 @@ void lshmoe_kn_centroids_guard_avx2(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, dou
                  .multi_lo = _mm256_setzero_pd(), .multi_hi = _mm256_setzero_pd(),
                  .sub_lo = _mm256_setzero_pd(), .sub_hi = _mm256_setzero_pd(),
                  .mx = _mm256_setzero_ps()};
-    const unsigned char *tok = tokens;
-    unsigned char *out = rows;
-    const size_t row_bytes = hidden * ESIZE(dtype);
-    for (size_t c = 0; c < nclusters; c++) {
-        uint32_t b = c ? end[c - 1] : 0, d = end[c] - b;
-        const unsigned char *x = tok + (size_t)mem[b] * row_bytes;
-        unsigned char *o = out + c * row_bytes;
-        if (dtype == LSHMOE_DTYPE_FP32)
-            d == 1 ? single_f32(x, hidden, o, &g) : cluster_f32(tok, hidden, mem + b, d, o, &g);
-        else if (dtype == LSHMOE_DTYPE_BF16)
-            d == 1 ? single_bf16(x, hidden, o, &g) : cluster_bf16(tok, hidden, mem + b, d, o, &g);
-        else
-            d == 1 ? single_f16(x, hidden, o, &g) : cluster_f16(tok, hidden, mem + b, d, o, &g);
-    }
+    cg_all_rows(tokens, dtype, hidden, nclusters, end, mem, rows, &g);
 
     double multi = hsum(g.multi_lo, g.multi_hi) + g.multi_t;
     double den = hsum(g.den_lo, g.den_hi) + g.den_t + multi;
     double sub = hsum(g.sub_lo, g.sub_hi) + g.sub_t;
-    float mx = fmaxf(hmax(g.mx), g.mx_t);
-    if (g.nan_mean || !(den == den) || !(mx == 0.0f || (mx >= SAFE_MIN && mx <= SAFE_MAX))) {
+    if (!cg_finish(multi, den, sub, fmaxf(hmax(g.mx), g.mx_t), g.nan_mean, num_p, den_p))
         lshmoe_kn_guard_sums_avx2(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes,
                                   num_p, den_p);
-        return;
-    }
-    double num = multi - sub;
-    *num_p = num > 0.0 ? num : 0.0;
-    *den_p = den;
 }

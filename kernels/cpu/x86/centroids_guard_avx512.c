@@ -46,8 +46,6 @@
 #include "lshmoe/common/dtype.h"
 
 #define ALWAYS_INLINE LSHMOE_KN_INLINE
-#define SAFE_MAX 0x1p30f
-#define SAFE_MIN 0x1p-30f
 #define BLOCK 16 /* registers of sums per pass over a cluster's members */
 #define ESIZE(dt) ((size_t)((dt) == LSHMOE_DTYPE_FP32 ? 4 : 2)) /* float dtypes */
 
@@ -216,45 +214,7 @@ ALWAYS_INLINE void single_row(const unsigned char *x, lshmoe_dtype_t dt, size_t 
     add_wide(&g->den_lo, &g->den_hi, _mm512_add_ps(n0, n1));
 }
 
-/* Each row kernel, for one dtype, as a function of its own: inlined into
- * one loop with the others, gcc kept the running maximum on the stack,
- * storing and reloading it on every 32 elements. */
-#define ROW_FNS(name, dt)                                                                  \
-    static __attribute__((noinline)) void single_##name(const unsigned char *x,            \
-                                                        size_t hidden, unsigned char *out, \
-                                                        gsums_t *g)                        \
-    {                                                                                      \
-        single_row(x, dt, hidden, out, g);                                                 \
-    }                                                                                      \
-    static __attribute__((noinline)) void cluster_##name(const unsigned char *tok,         \
-                                                         size_t hidden, const uint32_t *mem, \
-                                                         uint32_t d, unsigned char *out,   \
-                                                         gsums_t *g)                       \
-    {                                                                                      \
-        cluster_row(tok, dt, hidden, mem, d, out, g);                                      \
-    }
-ROW_FNS(f32, LSHMOE_DTYPE_FP32)
-ROW_FNS(bf16, LSHMOE_DTYPE_BF16)
-ROW_FNS(f16, LSHMOE_DTYPE_FP16)
-#undef ROW_FNS
-
-static void all_rows(const unsigned char *tok, lshmoe_dtype_t dt, size_t hidden,
-                     size_t nclusters, const uint32_t *end, const uint32_t *mem,
-                     unsigned char *out, gsums_t *g)
-{
-    const size_t row_bytes = hidden * ESIZE(dt);
-    for (size_t c = 0; c < nclusters; c++) {
-        uint32_t b = c ? end[c - 1] : 0, d = end[c] - b;
-        const unsigned char *x = tok + (size_t)mem[b] * row_bytes;
-        unsigned char *o = out + c * row_bytes;
-        if (dt == LSHMOE_DTYPE_FP32)
-            d == 1 ? single_f32(x, hidden, o, g) : cluster_f32(tok, hidden, mem + b, d, o, g);
-        else if (dt == LSHMOE_DTYPE_BF16)
-            d == 1 ? single_bf16(x, hidden, o, g) : cluster_bf16(tok, hidden, mem + b, d, o, g);
-        else
-            d == 1 ? single_f16(x, hidden, o, g) : cluster_f16(tok, hidden, mem + b, d, o, g);
-    }
-}
+#include "kernels/cpu/x86/centroids_guard_rows.h"
 
 void lshmoe_kn_centroids_guard_avx512(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, double *den_p)
 {
@@ -262,7 +222,7 @@ void lshmoe_kn_centroids_guard_avx512(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, d
     *den_p = 0.0;
     if (!lshmoe_dtype_is_float(dtype) || nclusters == 0)
         return;
-    if (nclusters * hidden < ntokens + nclusters + 1) {
+    if (!cg_lists_fit(nclusters, hidden, ntokens)) {
         lshmoe_kn_centroids_avx512(tokens, dtype, hidden, ntokens, cluster_of, nclusters, rows,
                                    sizes, acc);
         lshmoe_kn_guard_sums_avx512(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes,
@@ -277,19 +237,12 @@ void lshmoe_kn_centroids_guard_avx512(LSHMOE_KN_CENTROIDS_ARGS, double *num_p, d
                  .multi_lo = _mm512_setzero_pd(), .multi_hi = _mm512_setzero_pd(),
                  .sub_lo = _mm512_setzero_pd(), .sub_hi = _mm512_setzero_pd(),
                  .mx = _mm512_setzero_ps(), .nan_mean = 0};
-    all_rows(tokens, dtype, hidden, nclusters, end, mem, rows, &g);
+    cg_all_rows(tokens, dtype, hidden, nclusters, end, mem, rows, &g);
 
     double multi = _mm512_reduce_add_pd(_mm512_add_pd(g.multi_lo, g.multi_hi));
     double den = _mm512_reduce_add_pd(_mm512_add_pd(g.den_lo, g.den_hi)) + multi;
     double sub = _mm512_reduce_add_pd(_mm512_add_pd(g.sub_lo, g.sub_hi));
-    float mx = _mm512_reduce_max_ps(g.mx);
-    /* max_ps may drop a NaN operand; the squares keep it (den != den) */
-    if (g.nan_mean || !(den == den) || !(mx == 0.0f || (mx >= SAFE_MIN && mx <= SAFE_MAX))) {
+    if (!cg_finish(multi, den, sub, _mm512_reduce_max_ps(g.mx), g.nan_mean, num_p, den_p))
         lshmoe_kn_guard_sums_avx512(tokens, rows, dtype, hidden, ntokens, cluster_of, sizes,
                                     num_p, den_p);
-        return;
-    }
-    double num = multi - sub;
-    *num_p = num > 0.0 ? num : 0.0;
-    *den_p = den;
 }
