@@ -27,8 +27,9 @@
  * sum ||x_i||^2 times the cluster size, far below any useful MAX_ERROR (the
  * guard compares num / den with MAX_ERROR^2). To keep the fp32 squares
  * away from overflow, a segment whose largest |x_e| is above 2^30 or not
- * finite, or whose largest |x_e| is below 2^-30 (and not 0: every square
- * would be subnormal), or a mean that needs the reference's NaN rounding,
+ * finite, or whose largest |x_e| is below 2^-30 (and not 0: a margin that
+ * keeps every product of the segment's largest values far from fp32's
+ * subnormal range), or a mean that needs the reference's NaN rounding,
  * gets its sums from the exact two-pass kernel instead
  * (lshmoe_kn_guard_sums_avx512). Tokens much smaller than the segment's
  * largest may lose squares to underflow; what they lose is below 2^-126
