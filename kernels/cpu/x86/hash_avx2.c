@@ -290,7 +290,7 @@ void lshmoe_kn_hash_avx2(const lshmoe_kn_hasher_t *hasher, const void *tokens,
         for (; t < ntokens && ntokens - t >= HL_MIN_BATCH; t += HL_LANES) {
             size_t nt = ntokens - t < HL_LANES ? ntokens - t : HL_LANES;
             nonfinite += hl_batch(hasher, &v, (const unsigned char *)tokens + t * hidden * es,
-                                  dtype, es, nt, keys + t, ws);
+                                  ntokens - t, dtype, es, nt, keys + t, ws);
         }
     }
     for (; t < ntokens; t++) {
