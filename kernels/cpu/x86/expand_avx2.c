@@ -7,31 +7,36 @@
  * on every row, and for rows of a few KiB glibc switches to `rep movsb`,
  * which expanded hidden-1024 bf16 rows slower than plain vector moves on
  * the development machine (codec_stages, docs/benchmarks.md). Rows of 32
- * bytes or more are copied in 32-byte moves with a last move that ends
- * exactly at the row's end (it may overlap the one before, writing the
- * same bytes twice); shorter rows go through memcpy.
+ * bytes or more are copied in 32-byte moves: a first one at the row's
+ * start, the others stored to 32-byte-aligned addresses, the last ending
+ * exactly at the row's end (moves may overlap, writing the same bytes
+ * twice); shorter rows go through memcpy.
  */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/cpu/expand_isa.h"
 
 static inline void copy_row(unsigned char *d, const unsigned char *s, size_t n)
 {
-    size_t k = 0;
+    /* a first move of 32 bytes, then moves that store to 32-byte-aligned
+     * addresses from the first boundary after d (they may rewrite a few of
+     * its bytes): a store that straddles two cache lines costs two */
+    _mm256_storeu_si256((__m256i *)d, _mm256_loadu_si256((const __m256i *)s));
+    size_t k = 32 - ((uintptr_t)d & 31u);
     for (; k + 128 <= n; k += 128) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(s + k));
         __m256i b = _mm256_loadu_si256((const __m256i *)(s + k + 32));
         __m256i c = _mm256_loadu_si256((const __m256i *)(s + k + 64));
         __m256i e = _mm256_loadu_si256((const __m256i *)(s + k + 96));
-        _mm256_storeu_si256((__m256i *)(d + k), a);
-        _mm256_storeu_si256((__m256i *)(d + k + 32), b);
-        _mm256_storeu_si256((__m256i *)(d + k + 64), c);
-        _mm256_storeu_si256((__m256i *)(d + k + 96), e);
+        _mm256_store_si256((__m256i *)(d + k), a);
+        _mm256_store_si256((__m256i *)(d + k + 32), b);
+        _mm256_store_si256((__m256i *)(d + k + 64), c);
+        _mm256_store_si256((__m256i *)(d + k + 96), e);
     }
     for (; k + 32 <= n; k += 32)
-        _mm256_storeu_si256((__m256i *)(d + k),
-                            _mm256_loadu_si256((const __m256i *)(s + k)));
+        _mm256_store_si256((__m256i *)(d + k), _mm256_loadu_si256((const __m256i *)(s + k)));
     if (k < n)
         _mm256_storeu_si256((__m256i *)(d + n - 32),
                             _mm256_loadu_si256((const __m256i *)(s + n - 32)));
