@@ -240,30 +240,9 @@ static lshmoe_status_t build_dispatch(lshmoe_moe_t *m, lshmoe_moe_handle_t *h, c
 static lshmoe_status_t parse_prefix(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int p,
                                     const char *pre, size_t len)
 {
-    size_t L = (size_t)m->nlocal, left = len - moe_prefix_bytes(L), rows = 0, sized = 0;
-    for (size_t j = 0; j < L; j++) {
-        uint32_t c;
-        memcpy(&c, pre + j * sizeof c, sizeof c);
-        uint8_t fmt = (uint8_t)pre[L * sizeof c + j];
-        size_t n = c & ~MOE_ROWS_RAW;
-        if (fmt != LSHMOE_QM_NATIVE)
-            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: "
-                                "local expert %zu's rows are in row format %u, and device "
-                                "buffers take rows in the token dtype only", p, j,
-                                (unsigned)fmt);
-        if (n > left / m->tb)
-            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu "
-                                "rows announced for local expert %zu, %zu bytes received", p,
-                                n, j, len);
-        left -= n * m->tb;
-        h->recv_rows[(size_t)p * L + j] = n;
-        rows += n;
-        sized += (c & MOE_ROWS_RAW) ? 0 : n;
-    }
-    if (left / sizeof(uint32_t) < sized || left != sized * sizeof(uint32_t))
-        return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu rows "
-                            "announced, %zu bytes received", p, rows, len);
-    h->dev->size_off[p] = len - left;
+    size_t row_bytes, sized;
+    LSHMOE_CHECK(moe_parse_prefix(m, h, p, pre, len, 1, &row_bytes, &sized));
+    h->dev->size_off[p] = moe_prefix_bytes((size_t)m->nlocal) + row_bytes;
     h->dev->size_cnt[p] = sized;
     return LSHMOE_OK;
 }

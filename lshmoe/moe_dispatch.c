@@ -21,12 +21,9 @@ static void prefix_entry(const char *buf, size_t L, size_t j, uint32_t *c, uint8
     memcpy(fmt, buf + L * sizeof *c + j, 1);
 }
 
-/* Checks peer p's payload (len bytes) and records its row counts. Nothing
- * in it is trusted: formats must be known, counts must add up to exactly
- * the bytes received and every group size must be at least 1 (the coded
- * rows themselves are checked as they are decoded). */
-static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int p,
-                                     const char *buf, size_t len)
+lshmoe_status_t moe_parse_prefix(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int p,
+                                 const char *pre, size_t len, int native_only,
+                                 size_t *row_bytes_p, size_t *sized_p)
 {
     size_t L = (size_t)m->nlocal;
     size_t prefix = moe_prefix_bytes(L);
@@ -37,8 +34,13 @@ static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t 
     for (size_t j = 0; j < L; j++) {
         uint32_t c;
         uint8_t fmt;
-        prefix_entry(buf, L, j, &c, &fmt);
+        prefix_entry(pre, L, j, &c, &fmt);
         size_t n = c & ~MOE_ROWS_RAW;
+        if (native_only && fmt != LSHMOE_QM_NATIVE)
+            return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: "
+                                "local expert %zu's rows are in row format %u, and device "
+                                "buffers take rows in the token dtype only", p, j,
+                                (unsigned)fmt);
         if (fmt >= LSHMOE_QM_COUNT)
             return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: "
                                 "unknown row format %u", p, (unsigned)fmt);
@@ -58,7 +60,21 @@ static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t 
     if (left / sizeof(uint32_t) < sized || left != sized * sizeof(uint32_t))
         return lshmoe_error(LSHMOE_ERR_CORRUPT, "MoE dispatch payload from rank %d: %zu rows "
                             "announced, %zu bytes received", p, rows, len);
-    const char *sizes = buf + prefix + row_bytes;
+    *row_bytes_p = row_bytes;
+    *sized_p = sized;
+    return LSHMOE_OK;
+}
+
+/* Checks peer p's payload (len bytes) and records its row counts. Nothing
+ * in it is trusted: formats must be known, counts must add up to exactly
+ * the bytes received and every group size must be at least 1 (the coded
+ * rows themselves are checked as they are decoded). */
+static lshmoe_status_t parse_payload(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int p,
+                                     const char *buf, size_t len)
+{
+    size_t row_bytes, sized;
+    LSHMOE_CHECK(moe_parse_prefix(m, h, p, buf, len, 0, &row_bytes, &sized));
+    const char *sizes = buf + moe_prefix_bytes((size_t)m->nlocal) + row_bytes;
     for (size_t r = 0; r < sized; r++) {
         uint32_t s;
         memcpy(&s, sizes + r * sizeof s, sizeof s);

@@ -283,6 +283,16 @@ lshmoe_status_t moe_return_outputs(lshmoe_moe_t *moe, lshmoe_moe_handle_t *h,
 
 /* Expert side, after dispatch's parse: peer_brow_off, batch_off and nbrows
  * from recv_rows. */
+/* Expert side: checks peer p's dispatch prefix `pre` against the len
+ * bytes it sent (len at least the prefix, formats known, row counts that
+ * add up with the group sizes to exactly len; native_only: rows in the
+ * token dtype only, as device buffers take them) and records its row
+ * counts in h->recv_rows. *row_bytes_p = bytes of rows after the prefix,
+ * *sized_p = group sizes (u32) after them. LSHMOE_ERR_CORRUPT otherwise. */
+lshmoe_status_t moe_parse_prefix(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h, int p,
+                                 const char *pre, size_t len, int native_only,
+                                 size_t *row_bytes_p, size_t *sized_p);
+
 void moe_batch_offsets(const lshmoe_moe_t *m, lshmoe_moe_handle_t *h);
 
 /* Expert side, after moe_batch_offsets(): the batch descriptors over the
