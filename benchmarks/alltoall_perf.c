@@ -146,7 +146,7 @@ static void gen_segment(const shared_t *sh, int src, int dst, size_t ntok, float
 
 /* Per-rank raw numbers for one mode at one size; gathered, then reduced. */
 typedef struct rank_rec {
-    double time_s, hash_s, pack_s, exch_s, unpack_s, bytes_in, wire;
+    double hash_s, pack_s, exch_s, unpack_s, bytes_in, wire;
     double err_num, err_den, cos_sum, checked_tokens, wrong;
     double calls, calls_plain, calls_explored;  /* the policy's decisions */
     double seg_fmt[LSHMOE_ROW_FORMATS], seg_grouped, seg_refined, seg_raw; /* per call */
