@@ -326,6 +326,18 @@ void lshmoe_kn_fwht(float *v, size_t n);
 void lshmoe_kn_quant_row(int fmt, const float *x, size_t hidden, uint8_t *dst);
 void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y);
 
+/*
+ * Decodes one coded row straight to the dtype: the bytes of
+ * lshmoe_kn_dequant_row() followed by lshmoe_row_from_f32(), bit for bit,
+ * without the fp32 row in between (the decoder's hot loop for row
+ * formats). dst: hidden elements of dtype (LSHMOE_DTYPE_FP32/FP16/BF16),
+ * any alignment; scratch: hidden floats the scalar level decodes into
+ * (the SIMD levels use at most its first 7). Other formats: nothing is
+ * written.
+ */
+void lshmoe_kn_dequant_row_to(int fmt, const uint8_t *src, size_t hidden, lshmoe_dtype_t dtype,
+                              void *dst, float *scratch);
+
 /* 0 when a coded row is valid (scales finite and >= 0, no e4m3 NaN code,
  * unused trailing code bits zero); nonzero otherwise. */
 int lshmoe_kn_quant_row_check(int fmt, const uint8_t *src, size_t hidden);

@@ -232,7 +232,7 @@ static lshmoe_status_t validate_content(lshmoe_codec_t *codec,
     return LSHMOE_OK;
 }
 
-/* Quantized rows: each decoded in fp32 and rounded to the dtype once;
+/* Quantized rows: each decoded and rounded to the dtype in one kernel;
  * clustered segments then expand the rounded rows. */
 static lshmoe_status_t write_quantized(lshmoe_codec_t *codec, const uint8_t *seg,
                                        const lshmoe_wire_header_t *h,
@@ -256,10 +256,8 @@ static lshmoe_status_t write_quantized(lshmoe_codec_t *codec, const uint8_t *seg
     }
     float *y = codec->scratch.ptr;
     const uint8_t *rows = seg + lay->rows_off;
-    for (size_t k = 0; k < nrows; k++) {
-        lshmoe_kn_dequant_row(fmt, rows + k * stride, hidden, y);
-        lshmoe_row_from_f32(y, hidden, dtype, dst + k * rb);
-    }
+    for (size_t k = 0; k < nrows; k++)
+        lshmoe_kn_dequant_row_to(fmt, rows + k * stride, hidden, dtype, dst + k * rb, y);
     if (!raw)
         lshmoe_kn_expand(dst, dtype, hidden, n, codec->cluster_of.ptr, out);
     return LSHMOE_OK;

@@ -123,6 +123,22 @@ void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y)
     }
 }
 
+void lshmoe_kn_dequant_row_to(LSHMOE_KN_DEQUANT_TO_ARGS)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_dequant_row_to_avx512(fmt, src, hidden, dtype, dst, scratch);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_dequant_row_to_avx2(fmt, src, hidden, dtype, dst, scratch);
+        return;
+#endif
+    default:
+        lshmoe_kn_dequant_row_to_scalar(fmt, src, hidden, dtype, dst, scratch);
+    }
+}
+
 double lshmoe_kn_quant_row_sse(LSHMOE_KN_QUANT_SSE_ARGS)
 {
     switch (lshmoe_kn_isa()) {

@@ -153,6 +153,15 @@ void lshmoe_kn_dequant_row_scalar(int fmt, const uint8_t *src, size_t hidden, fl
     }
 }
 
+/* The reference the other levels match: decode, then round to the dtype. */
+void lshmoe_kn_dequant_row_to_scalar(LSHMOE_KN_DEQUANT_TO_ARGS)
+{
+    if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
+        return;
+    lshmoe_kn_dequant_row_scalar(fmt, src, hidden, scratch);
+    lshmoe_row_from_f32(scratch, hidden, dtype, dst);
+}
+
 int lshmoe_kn_quant_row_check(int fmt, const uint8_t *src, size_t hidden)
 {
     return lshmoe_qm_row_check(fmt, src, hidden);

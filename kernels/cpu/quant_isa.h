@@ -20,6 +20,14 @@ void lshmoe_kn_dequant_row_scalar(int fmt, const uint8_t *src, size_t hidden, fl
 void lshmoe_kn_dequant_row_avx2(int fmt, const uint8_t *src, size_t hidden, float *y);
 void lshmoe_kn_dequant_row_avx512(int fmt, const uint8_t *src, size_t hidden, float *y);
 
+#define LSHMOE_KN_DEQUANT_TO_ARGS                                                 \
+    int fmt, const uint8_t *src, size_t hidden, lshmoe_dtype_t dtype, void *dst, \
+    float *scratch
+
+void lshmoe_kn_dequant_row_to_scalar(LSHMOE_KN_DEQUANT_TO_ARGS);
+void lshmoe_kn_dequant_row_to_avx2(LSHMOE_KN_DEQUANT_TO_ARGS);
+void lshmoe_kn_dequant_row_to_avx512(LSHMOE_KN_DEQUANT_TO_ARGS);
+
 double lshmoe_kn_quant_row_sse_scalar(LSHMOE_KN_QUANT_SSE_ARGS);
 double lshmoe_kn_quant_row_sse_avx2(LSHMOE_KN_QUANT_SSE_ARGS);
 double lshmoe_kn_quant_row_sse_avx512(LSHMOE_KN_QUANT_SSE_ARGS);

@@ -371,6 +371,61 @@ void lshmoe_kn_dequant_row_avx2(int fmt, const uint8_t *src, size_t hidden, floa
     }
 }
 
+/* Stores 8 lanes at element i of a dtype row, rounded as
+ * lshmoe_row_from_f32() rounds (bf16: its nearest-even formula; fp16: the
+ * hardware's nearest-even conversion, as round8 below). A NaN lane, which
+ * a valid row never decodes to, sends the 8 through the reference. */
+INL void store8_as(void *dst, size_t i, __m256 v, lshmoe_dtype_t dtype)
+{
+    uint8_t *d = (uint8_t *)dst + (dtype == LSHMOE_DTYPE_FP32 ? 4 : 2) * i;
+    if (dtype == LSHMOE_DTYPE_FP32) {
+        _mm256_storeu_ps((float *)(void *)d, v);
+        return;
+    }
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
+        float t[8];
+        _mm256_storeu_ps(t, v);
+        lshmoe_row_from_f32(t, 8, dtype, d);
+        return;
+    }
+    __m128i h;
+    if (dtype == LSHMOE_DTYPE_BF16) {
+        __m256i u = _mm256_castps_si256(v);
+        __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+        u = _mm256_srli_epi32(
+            _mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
+        /* 8 values < 2^16 packed in order: pack the halves, not the lanes */
+        h = _mm_packus_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+    } else {
+        h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    }
+    _mm_storeu_si128((__m128i *)(void *)d, h);
+}
+
+/* lshmoe_kn_dequant_row_avx2's loop, storing in the dtype; the elements
+ * after a block's last whole 8 are decoded one by one into scratch (at
+ * most 7: no vector load may read past the row). */
+void lshmoe_kn_dequant_row_to_avx2(LSHMOE_KN_DEQUANT_TO_ARGS)
+{
+    if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
+        return;
+    const uint8_t *codes = src + lshmoe_qm_scale_bytes(fmt, hidden);
+    const size_t es = dtype == LSHMOE_DTYPE_FP32 ? 4 : 2; /* a float dtype */
+    size_t blk = fmt == LSHMOE_QM_FP8 ? LSHMOE_QM_FP8_BLOCK
+               : fmt == LSHMOE_QM_INT8 ? hidden : LOW;
+    for (size_t lo = 0; lo < hidden; lo += blk) {
+        size_t end = hidden - lo < blk ? hidden : lo + blk, i = lo;
+        const __m256 vs = _mm256_set1_ps(lshmoe_qr_block_scale(fmt, src, lo));
+        for (; i + 8 <= end; i += 8)
+            store8_as(dst, i, _mm256_mul_ps(level8(fmt, codes, i), vs), dtype);
+        if (i < end) {
+            for (size_t t = i; t < end; t++)
+                scratch[t - i] = lshmoe_qr_decode_elem(fmt, src, hidden, t);
+            lshmoe_row_from_f32(scratch, end - i, dtype, (uint8_t *)dst + i * es);
+        }
+    }
+}
+
 /* The dtype's rounding of 8 finite lanes, widened back. */
 INL __m256 round8(__m256 v, lshmoe_dtype_t dtype)
 {

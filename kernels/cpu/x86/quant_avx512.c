@@ -378,9 +378,8 @@ void lshmoe_kn_quant_row_avx512(int fmt, const float *x, size_t hidden, uint8_t 
     quant_row(fmt, x, hidden, dst, NULL);
 }
 
-/* Levels (value / scale) of elements i .. i + 15: FP8 and int8 take the
- * first k of them (the other lanes are not read); int4 and int2 need all
- * 16 in the row. */
+/* Levels (value / scale) of elements i .. i + 15, the first k of them
+ * (k a prefix mask; the code bytes of the others are not read). */
 INL __m512 level16(int fmt, const uint8_t *codes, size_t i, __mmask16 k)
 {
     switch (fmt) {
@@ -389,9 +388,9 @@ INL __m512 level16(int fmt, const uint8_t *codes, size_t i, __mmask16 k)
     case LSHMOE_QM_INT8:
         return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, codes + i)));
     case LSHMOE_QM_INT2: {
-        uint32_t w;
-        memcpy(&w, codes + i / 4, sizeof w);
-        __m128i r = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)w),
+        unsigned n = (unsigned)__builtin_popcount(k);
+        __m128i r = _mm_shuffle_epi8(_mm_maskz_loadu_epi8((__mmask16)((1u << ((n + 3) / 4)) - 1),
+                                                          codes + i / 4),
                                      _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
         __m512i v = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(r),
                                       _mm512_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2,
@@ -400,7 +399,8 @@ INL __m512 level16(int fmt, const uint8_t *codes, size_t i, __mmask16 k)
         return _mm512_sub_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(1.5f));
     }
     default: { /* INT4, INT4E */
-        __m128i r = _mm_loadl_epi64((const __m128i *)(const void *)(codes + i / 2));
+        unsigned n = (unsigned)__builtin_popcount(k);
+        __m128i r = _mm_maskz_loadu_epi8((__mmask16)((1u << ((n + 1) / 2)) - 1), codes + i / 2);
         __m512i v = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(r, r)),
                                       _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4,
                                                         0, 4));
@@ -428,6 +428,90 @@ void lshmoe_kn_dequant_row_avx512(int fmt, const uint8_t *src, size_t hidden, fl
         }
         for (; i < end; i++)
             y[i] = lshmoe_qr_decode_elem(fmt, src, hidden, i);
+    }
+}
+
+/* Stores the first k lanes of v at element i of a dtype row, rounded as
+ * lshmoe_row_from_f32() rounds: bf16 by its nearest-even formula, fp16 by
+ * the hardware's nearest-even conversion (round16 below relies on the
+ * same). A NaN lane, which a valid row never decodes to, sends the 16
+ * through the reference instead. */
+INL void store16_as(void *dst, size_t i, __m512 v, lshmoe_dtype_t dtype, __mmask16 k)
+{
+    if (dtype == LSHMOE_DTYPE_FP32) {
+        _mm512_mask_storeu_ps((uint8_t *)dst + 4 * i, k, v);
+        return;
+    }
+    if (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & k) {
+        float t[16];
+        _mm512_storeu_ps(t, v);
+        lshmoe_row_from_f32(t, (size_t)__builtin_popcount(k), dtype, (uint8_t *)dst + 2 * i);
+        return;
+    }
+    __m256i h;
+    if (dtype == LSHMOE_DTYPE_BF16) {
+        __m512i u = _mm512_castps_si512(v);
+        __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+        u = _mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff)));
+        h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
+    } else {
+        h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    }
+    _mm256_mask_storeu_epi16((uint8_t *)dst + 2 * i, k, h);
+}
+
+/* lshmoe_kn_dequant_row_avx512's loop, storing in the dtype; a partial
+ * last vector is masked in every format (level16 reads only its code
+ * bytes). */
+INL void dequant_to(int fmt, const uint8_t *src, size_t hidden, lshmoe_dtype_t dtype,
+                    void *dst)
+{
+    const uint8_t *codes = src + lshmoe_qm_scale_bytes(fmt, hidden);
+    size_t blk = fmt == LSHMOE_QM_FP8 ? LSHMOE_QM_FP8_BLOCK
+               : fmt == LSHMOE_QM_INT8 ? hidden : LOW;
+    for (size_t lo = 0; lo < hidden; lo += blk) {
+        const __m512 vs = _mm512_set1_ps(lshmoe_qr_block_scale(fmt, src, lo));
+        size_t end = hidden - lo < blk ? hidden : lo + blk;
+        for (size_t i = lo; i < end; i += 16) {
+            __mmask16 k = first(end - i);
+            store16_as(dst, i, _mm512_mul_ps(level16(fmt, codes, i, k), vs), dtype, k);
+        }
+    }
+}
+
+/* One copy of the loop per format and dtype, so that neither is tested
+ * per vector. */
+#define DEQUANT_TO_DTYPES(fmt)                                                     \
+    do {                                                                           \
+        if (dtype == LSHMOE_DTYPE_BF16)                                            \
+            dequant_to(fmt, src, hidden, LSHMOE_DTYPE_BF16, dst);                  \
+        else if (dtype == LSHMOE_DTYPE_FP16)                                       \
+            dequant_to(fmt, src, hidden, LSHMOE_DTYPE_FP16, dst);                  \
+        else                                                                       \
+            dequant_to(fmt, src, hidden, LSHMOE_DTYPE_FP32, dst);                  \
+    } while (0)
+
+void lshmoe_kn_dequant_row_to_avx512(LSHMOE_KN_DEQUANT_TO_ARGS)
+{
+    (void)scratch;
+    switch (fmt) {
+    case LSHMOE_QM_FP8:
+        DEQUANT_TO_DTYPES(LSHMOE_QM_FP8);
+        break;
+    case LSHMOE_QM_INT8:
+        DEQUANT_TO_DTYPES(LSHMOE_QM_INT8);
+        break;
+    case LSHMOE_QM_INT4:
+        DEQUANT_TO_DTYPES(LSHMOE_QM_INT4);
+        break;
+    case LSHMOE_QM_INT2:
+        DEQUANT_TO_DTYPES(LSHMOE_QM_INT2);
+        break;
+    case LSHMOE_QM_INT4E:
+        DEQUANT_TO_DTYPES(LSHMOE_QM_INT4E);
+        break;
+    default: /* nothing to decode */
+        break;
     }
 }
 
