@@ -32,11 +32,13 @@
  *    budget codec the ladder's forecast, codec_rd_sample.c) and predicts
  *    the encoded cost: the codec's share plus the plain cost divided by
  *    the estimated ratio. Only a prediction under ADAPT_PAY_MARGIN x plain
- *    makes the call encode.
+ *    makes the call encode (ADAPT_DOUBT_MARGIN while the encoded estimate
+ *    has fewer than ADAPT_SETTLED samples, see encoded_try_pays).
  *  - Encode preferred: the plain cost per byte is a property of the link
  *    and the load, not of the data, so it needs refreshing only now and
- *    then; while encoded calls cost under ADAPT_CLEAR_WIN x plain, a plain
- *    try waits the longest interval.
+ *    then; while encoded calls cost under ADAPT_CLEAR_WIN x plain (against
+ *    a plain estimate of at least ADAPT_SETTLED samples), a plain try
+ *    waits the longest interval.
  * Agreement: in an all-to-all a rank that encodes still waits for the
  * plain bytes of the others (and the other way round), so its own timings
  * only mean something when all ranks run the same mode. Each rank
@@ -46,12 +48,23 @@
  * tie or without votes). Each sender still flags its segments, so a rank
  * that differs is always decoded right.
  */
+#include <limits.h>
+
 #include "lshmoe/adapt.h"
 #include "lshmoe/common/log.h"
 
-static void ewma(double *est, double sample)
+/* Adds a sample to an estimate: the running mean of the first samples,
+ * then an EWMA of weight ADAPT_ALPHA, so that no single sample (the first
+ * one least of all) outweighs the others while they are few. n counts the
+ * samples (saturating); NULL: the EWMA from the first sample on. */
+static void ewma(double *est, unsigned *n, double sample)
 {
-    *est = *est < 0.0 ? sample : *est + ADAPT_ALPHA * (sample - *est);
+    double w = ADAPT_ALPHA;
+    if (n != NULL) {
+        *n += *n < UINT_MAX;
+        w = 1.0 / *n > ADAPT_ALPHA ? 1.0 / *n : ADAPT_ALPHA;
+    }
+    *est = *est < 0.0 ? sample : *est + w * (sample - *est);
 }
 
 /* The codec's share of an encoded call, seconds per remote token byte:
@@ -66,25 +79,32 @@ double lshmoe_adapt_codec_s_per_byte(const lshmoe_adapt_t *a)
 
 /* Would an encoded call pay, judged from samples of this call's data? A
  * codec whose share alone costs ADAPT_PAY_MARGIN x plain cannot pay at any
- * ratio: then no sample is taken, and a try costs nothing. */
-static int encoded_try_pays(const lshmoe_adapt_t *a, lshmoe_adapt_probe_fn_t probe, void *arg)
+ * ratio: then no sample is taken, and a try costs nothing. While the
+ * encoded estimate rests on fewer than ADAPT_SETTLED samples (one noisy
+ * call on a loaded host can read 1.5x its true cost, and a model fed only
+ * that would never try again), the margin is ADAPT_DOUBT_MARGIN instead,
+ * for data the samples say compresses: a real try then adds a sample. */
+static int encoded_try_pays(const lshmoe_adapt_t *a, double min_ratio,
+                            lshmoe_adapt_probe_fn_t probe, void *arg)
 {
+    int settled = a->comp_samples >= ADAPT_SETTLED;
+    double margin = settled ? ADAPT_PAY_MARGIN : ADAPT_DOUBT_MARGIN;
     double codec = lshmoe_adapt_codec_s_per_byte(a);
-    if (codec >= ADAPT_PAY_MARGIN * a->plain_s_per_byte) {
+    if (codec >= margin * a->plain_s_per_byte) {
         LSHMOE_DEBUG("adapt: codec %.3g s/B alone is over %.2f x plain %.3g s/B: no try",
-                     codec, ADAPT_PAY_MARGIN, a->plain_s_per_byte);
+                     codec, margin, a->plain_s_per_byte);
         return 0;
     }
     double ratio = probe(arg);
     if (ratio < 0.0)
         return 1; /* unpredictable: only a try tells, at the exploration
                      points, whose interval doubles */
-    if (ratio == 0.0)
+    if (ratio == 0.0 || (!settled && ratio < min_ratio))
         return 0;
     double predicted = codec + a->plain_s_per_byte / ratio;
-    LSHMOE_DEBUG("adapt: estimated ratio %.3g, predicted encoded %.3g s/B, plain %.3g s/B",
-                 ratio, predicted, a->plain_s_per_byte);
-    return predicted < ADAPT_PAY_MARGIN * a->plain_s_per_byte;
+    LSHMOE_DEBUG("adapt: estimated ratio %.3g, predicted encoded %.3g s/B, plain %.3g s/B%s",
+                 ratio, predicted, a->plain_s_per_byte, settled ? "" : " (unsettled)");
+    return predicted < margin * a->plain_s_per_byte;
 }
 
 /*
@@ -137,6 +157,7 @@ static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe
         if (!prefer_plain) {
             /* a clear win waits the longest interval before a plain try */
             int clear = a->comp_s_per_byte < ADAPT_CLEAR_WIN * a->plain_s_per_byte &&
+                        a->plain_samples >= ADAPT_SETTLED &&
                         a->explore_every < ADAPT_EXPLORE_MAX;
             if (clear)
                 a->explore_every = ADAPT_EXPLORE_MAX;
@@ -144,7 +165,7 @@ static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe
             if (!clear)
                 a->explore_every = next;
         } else {
-            plain = !encoded_try_pays(a, probe, probe_arg);
+            plain = !encoded_try_pays(a, ctx->cfg.min_ratio, probe, probe_arg);
             a->explore_every = next;
         }
         *explore_p = plain != prefer_plain;
@@ -189,10 +210,10 @@ void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed,
         return;
     if (compressed) {
         if (wire_bytes > 0.0)
-            ewma(&a->comp_ratio, remote_bytes / wire_bytes);
+            ewma(&a->comp_ratio, NULL, remote_bytes / wire_bytes);
         if (a->comp_calls++ > 0)
-            ewma(&a->comp_s_per_byte, t / remote_bytes);
+            ewma(&a->comp_s_per_byte, &a->comp_samples, t / remote_bytes);
     } else {
-        ewma(&a->plain_s_per_byte, t / remote_bytes);
+        ewma(&a->plain_s_per_byte, &a->plain_samples, t / remote_bytes);
     }
 }

@@ -17,7 +17,8 @@
 
 /*
  * The adaptive policy's running estimates (LSHMOE_ADAPT, docs/api.md
- * "Adaptive policy"), per rank and context. Each estimate is an EWMA,
+ * "Adaptive policy"), per rank and context. Each estimate is an EWMA
+ * (the plain mean of its first samples until 1/n falls to the weight),
  * negative while no sample has been taken. Not reset by
  * lshmoe_stats_reset(): they describe the machine, not the counters.
  */
@@ -29,6 +30,10 @@
                                              cost under 0.9x a plain call       */
 #define ADAPT_CLEAR_WIN     0.7           /* encoded calls under 0.7x plain: tries
                                              of plain wait the longest interval */
+#define ADAPT_SETTLED       3u            /* samples before an estimate is trusted
+                                             to rule out a try on its own        */
+#define ADAPT_DOUBT_MARGIN  1.5           /* an unsettled estimate still earns a
+                                             real try up to 1.5x plain          */
 
 typedef struct lshmoe_adapt {
     int      on;               /* LSHMOE_ADAPT at context creation          */
@@ -36,6 +41,8 @@ typedef struct lshmoe_adapt {
                                   calls that encoded                       */
     double   plain_s_per_byte; /* the same for calls sent plain            */
     uint64_t comp_calls;       /* encoded calls seen (the first is not sampled) */
+    unsigned comp_samples;     /* samples in comp_s_per_byte, saturating   */
+    unsigned plain_samples;    /* samples in plain_s_per_byte, saturating  */
     unsigned since_explore;    /* calls since the other mode was last tried */
     unsigned explore_every;    /* calls between such tries (4 .. 256)       */
     int      prefer_plain;     /* the mode the averages prefer now          */

@@ -310,14 +310,17 @@ static double stub_probe(void *arg)
     return p->ratio;
 }
 
-/* A context holding only the policy's state, with both estimates set. */
+/* A context holding only the policy's state, with both estimates set and
+ * settled (ADAPT_SETTLED samples each, where one is set). */
 static lshmoe_ctx_t *policy_ctx(double comp, double plain, double comp_ratio)
 {
     lshmoe_ctx_t *ctx = calloc(1, sizeof *ctx);
     CU_ASSERT_FATAL(ctx != NULL);
     ctx->adapt = (lshmoe_adapt_t){.on = 1, .comp_s_per_byte = comp, .plain_s_per_byte = plain,
                                   .comp_calls = 2, .explore_every = ADAPT_EXPLORE_MIN,
-                                  .comp_ratio = comp_ratio, .agreed = -1};
+                                  .comp_ratio = comp_ratio, .agreed = -1,
+                                  .comp_samples = comp < 0.0 ? 0 : ADAPT_SETTLED,
+                                  .plain_samples = plain < 0.0 ? 0 : ADAPT_SETTLED};
     return ctx;
 }
 
@@ -453,6 +456,7 @@ static void test_adapt_unknown_ratio_left_to_the_codec(void)
  */
 typedef struct cost_model {
     double link, codec, ratio, jitter;
+    double spike; /* > 0: the first timed encoded call costs this many times more */
 } cost_model_t;
 
 /* Runs n calls of 1 MiB from a fresh policy state, feeding each call's
@@ -472,6 +476,8 @@ static void simulate(const cost_model_t *m, int n, int warm, int *enc, int *late
         int plain = lshmoe_adapt_choose_plain(ctx, bytes, stub_probe, &stub, &ex, &vote);
         double j = exp(log(m->jitter) * (2.0 * lt_uniform(11, (uint64_t)i) - 1.0));
         double per_byte = plain ? m->link : m->codec + m->link / m->ratio;
+        if (!plain && *enc == 1 && m->spike > 0.0) /* the first encoded call is not timed */
+            per_byte *= m->spike;
         lshmoe_adapt_update(ctx, 1, !plain, bytes, plain ? bytes : bytes / m->ratio,
                             per_byte * bytes * j);
         *enc += !plain;
@@ -504,8 +510,10 @@ static void test_adapt_injected_slow_link_keeps_encoding(void)
     cost_model_t m = {.link = 400e-9, .codec = 5e-9, .ratio = 4.0, .jitter = 1.5};
     int enc, late, tries, probes;
     simulate(&m, 300, 0, &enc, &late, &tries, &probes);
-    CU_ASSERT(enc >= 297); /* plain: call 2, then one try per 256 calls */
-    CU_ASSERT(tries <= 2);
+    /* plain: call 2, two tries at the short intervals until the plain
+     * estimate has ADAPT_SETTLED samples, then one try per 256 calls */
+    CU_ASSERT(enc >= 295);
+    CU_ASSERT(tries <= 3);
 }
 
 /* A codec cheap enough but data that does not compress (ratio 1): no
@@ -522,6 +530,29 @@ static void test_adapt_injected_ratio_decides(void)
     m.ratio = 4.0;
     simulate(&m, 300, 0, &enc, &late, &tries, &probes);
     CU_ASSERT(enc >= 295);
+}
+
+/* Encoding pays (0.82x plain), but the first timed encoded call reads
+ * 1.5x its cost (one unlucky call on a loaded host): 1.23x plain. A single
+ * sample must not shut encoding out for good. While the encoded estimate
+ * is unsettled, an exploration point makes a real try (the samples say
+ * the data compresses, and the prediction is under 1.5x plain); the tries'
+ * samples correct the mean, and encoding wins from then on. Without a
+ * spike the policy encodes throughout. */
+static void test_adapt_injected_unlucky_sample_recovers(void)
+{
+    cost_model_t m = {.link = 1e-9, .codec = 0.55e-9, .ratio = 3.7, .jitter = 1.05,
+                      .spike = 1.5};
+    int enc, late, tries, probes;
+    simulate(&m, 300, 40, &enc, &late, &tries, &probes);
+    printf("%d encoded, %d of them after call 40, %d tries ", enc, late, tries);
+    CU_ASSERT(late >= 250);
+    /* tries of each mode at the short intervals until its estimate is
+     * settled, then the doubling intervals */
+    CU_ASSERT(tries >= 1 && tries <= 12);
+    m.spike = 0.0;
+    simulate(&m, 300, 40, &enc, &late, &tries, &probes);
+    CU_ASSERT(enc >= 290);
 }
 
 /* The votes of a call decide the next one on every rank: a majority
@@ -566,6 +597,7 @@ static const lt_test_t tests[] = {
     {"test_adapt_injected_fast_link_never_encodes", test_adapt_injected_fast_link_never_encodes},
     {"test_adapt_injected_slow_link_keeps_encoding", test_adapt_injected_slow_link_keeps_encoding},
     {"test_adapt_injected_ratio_decides", test_adapt_injected_ratio_decides},
+    {"test_adapt_injected_unlucky_sample_recovers", test_adapt_injected_unlucky_sample_recovers},
 };
 
 LT_MAIN("adapt", tests)
