@@ -88,7 +88,10 @@ typedef struct lshmoe_codec_params {
  * measure in full, over every token, the first candidate whose estimate is
  * within the budget; accept it only if that full measurement is (a miss:
  * walk on; estimates a little over the budget get a second walk; nothing
- * measured fits: RAW). About one full measurement per segment. WARM: start
+ * measured fits: RAW). About one full measurement per segment. After a
+ * segment that took a row format, the next segments of the stream search
+ * the row formats only, every 8th the whole ladder (codec_rd.c rows_only;
+ * the stream's state is the warm start below). WARM: start
  * from the encoding the previous segment of this codec got (raw: from the
  * largest candidate), walk down the byte order while candidates fit and up
  * while they do not; a few evaluations, may miss a smaller fit elsewhere;
@@ -146,6 +149,9 @@ typedef struct lshmoe_codec_stats {
                                      nothing on the ladder within the
                                      budget at or above it), so the rest
                                      were never hashed nor searched       */
+    uint64_t segments_rows_only;  /* budget segments searched among the row
+                                     formats only (the stream's previous
+                                     segment took one, codec_rd.c)        */
 } lshmoe_codec_stats_t;
 
 /*

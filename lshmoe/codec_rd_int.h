@@ -46,6 +46,7 @@ typedef struct rd {
     const float     *x;          /* tokens in fp32                          */
     double           den, limit; /* sum |x|^2; accept iff sse <= limit      */
     int              measure;    /* 0: fixed mode without the guard         */
+    int              rows_only;  /* budget: the row formats only (codec_rd.c) */
     int              hashed;
     /* the clustering the workspaces hold now */
     int              cur_L, cur_refine;

@@ -466,12 +466,80 @@ static void test_params_refused(void)
     CU_ASSERT(lshmoe_codec_create(&p, &c) == LSHMOE_ERR_INVALID_ARG && c == NULL);
 }
 
+/*
+ * The sampled search's stream memory: after a segment that went to a row
+ * format, the next 7 leave the clusterings out (codec_rd.c rows_only), and
+ * every 8th searches the whole ladder. On data no clustering fits
+ * (Gaussian) every segment still gets exactly what a fresh codec's full
+ * search gives it, byte for byte; when the stream turns to clustered data
+ * the row formats carry on, within the budget, until the next full search
+ * finds the clustering, and it is kept from then on.
+ */
+static void test_budget_rows_only_between_anchors(void)
+{
+    const size_t n = 256, h = 64;
+    const double budget = 0.13;
+    float *x = malloc(n * h * sizeof *x);
+    uint16_t *tok = malloc(n * h * 2);
+    size_t cap;
+    CU_ASSERT_FATAL(x && tok);
+    CU_ASSERT_FATAL(lshmoe_codec_max_bytes(LSHMOE_DTYPE_BF16, h, n, &cap) == LSHMOE_OK);
+    uint8_t *seg = malloc(cap), *ref = malloc(cap);
+    CU_ASSERT_FATAL(seg && ref);
+    lshmoe_codec_params_t p = base_params(LSHMOE_CODEC_BUDGET, budget);
+    lshmoe_codec_t *c = NULL;
+    CU_ASSERT_FATAL(lshmoe_codec_create(&p, &c) == LSHMOE_OK);
+    lshmoe_codec_stats_t st;
+    memset(&st, 0, sizeof st);
+    int first_clustered = -1, prev_L = 0;
+    for (int s = 0; s < 28; s++) {
+        int clustered = s >= 19; /* segment 19: 3 after the anchor at 16 */
+        if (clustered)
+            lt_gen_clustered(x, n, h, 4, 0.02, 900 + (uint64_t)s);
+        else
+            lt_gen_gaussian(x, n, h, 800 + (uint64_t)s);
+        lt_to_dtype(x, n * h, LSHMOE_DTYPE_BF16, tok);
+        uint64_t before = st.segments_rows_only;
+        size_t len, ref_len;
+        CU_ASSERT_FATAL(lshmoe_codec_encode(c, tok, LSHMOE_DTYPE_BF16, h, n, seg, cap, &len,
+                                            &st) == LSHMOE_OK);
+        int choice = st.last_choice, L = choice / (2 * LSHMOE_CODEC_NFMTS);
+        int hinted = st.segments_rows_only > before;
+        CU_ASSERT(st.last_error <= budget * (1.0 + 1e-9));
+        CU_ASSERT(choice != 0);
+        /* rows only after a row format, but every 8th segment, the first
+         * included, searches everything */
+        CU_ASSERT_EQUAL(hinted, s % 8 != 0 && prev_L == 0);
+        prev_L = L;
+        if (!clustered) {
+            lshmoe_codec_t *fresh = NULL;
+            CU_ASSERT_FATAL(lshmoe_codec_create(&p, &fresh) == LSHMOE_OK);
+            CU_ASSERT_FATAL(lshmoe_codec_encode(fresh, tok, LSHMOE_DTYPE_BF16, h, n, ref, cap,
+                                                &ref_len, NULL) == LSHMOE_OK);
+            CU_ASSERT(ref_len == len && memcmp(ref, seg, len) == 0);
+            CU_ASSERT_EQUAL(L, 0);
+            lshmoe_codec_destroy(fresh);
+        } else if (first_clustered < 0 && L > 0) {
+            first_clustered = s;
+        }
+        if (clustered && s > first_clustered && first_clustered >= 0)
+            CU_ASSERT(L > 0); /* a clustering, once found, is searched again */
+    }
+    CU_ASSERT_EQUAL(first_clustered, 24); /* the first full search on the new data */
+    lshmoe_codec_destroy(c);
+    free(x);
+    free(tok);
+    free(seg);
+    free(ref);
+}
+
 static const lt_test_t tests[] = {
     {"test_fp8_matches_definition", test_fp8_matches_definition},
     {"test_scale_codings", test_scale_codings},
     {"test_row_formats_round_trip", test_row_formats_round_trip},
     {"test_budget_within_budget_random", test_budget_within_budget_random},
     {"test_budget_warm_sequence", test_budget_warm_sequence},
+    {"test_budget_rows_only_between_anchors", test_budget_rows_only_between_anchors},
     {"test_budget_nothing_fits_is_exact", test_budget_nothing_fits_is_exact},
     {"test_fixed_modes", test_fixed_modes},
     {"test_nonfinite_tokens_exact", test_nonfinite_tokens_exact},
