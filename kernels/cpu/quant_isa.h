@@ -32,4 +32,43 @@ int lshmoe_kn_low_block_errors_scalar(int fmt, const float *x, float *e);
 int lshmoe_kn_low_block_errors_avx2(int fmt, const float *x, float *e);
 int lshmoe_kn_low_block_errors_avx512(int fmt, const float *x, float *e);
 
+#define LSHMOE_KN_QUANT_ROWS_ARGS                                              \
+    int fmt, const float *x, size_t x_stride, size_t nrows, size_t hidden,       \
+    lshmoe_dtype_t dtype, uint8_t *dst, size_t dst_stride, float *y, double *sse
+
+typedef void (*lshmoe_kn_quant_row_fn)(int fmt, const float *x, size_t hidden, uint8_t *dst);
+typedef double (*lshmoe_kn_quant_row_sse_fn)(LSHMOE_KN_QUANT_SSE_ARGS);
+
+/* lshmoe_kn_quant_rows_sse() as a loop over a level's one-row kernels:
+ * the scalar level, and the formats that have no batched path. */
+static inline void lshmoe_kn_rows_by_row(LSHMOE_KN_QUANT_ROWS_ARGS, lshmoe_kn_quant_row_fn code,
+                                         lshmoe_kn_quant_row_sse_fn measure)
+{
+    for (size_t r = 0; r < nrows; r++) {
+        const float *xr = x + r * x_stride;
+        uint8_t *dr = dst + r * dst_stride;
+        if (y == NULL) {
+            code(fmt, xr, hidden, dr);
+            continue;
+        }
+        double e = measure(fmt, xr, hidden, dtype, dr, y + r * hidden);
+        if (sse != NULL)
+            sse[r] = e;
+    }
+}
+
+void lshmoe_kn_quant_rows_sse_scalar(LSHMOE_KN_QUANT_ROWS_ARGS);
+void lshmoe_kn_quant_rows_sse_avx2(LSHMOE_KN_QUANT_ROWS_ARGS);
+void lshmoe_kn_quant_rows_sse_avx512(LSHMOE_KN_QUANT_ROWS_ARGS);
+
+/* Pieces of the AVX-512 row quantizer (x86/quant_avx512.c) the cross-block
+ * search (x86/lowbit_lanes_avx512.c) reuses: one low-bit block of n <= 32
+ * elements, the b-th of its row (its scale, code bytes and, with y, its
+ * decoded elements), and the measurement of a decoded row y (rounded to
+ * dtype in place, then its squared distance to x in the reference's
+ * order). */
+void lshmoe_kn_low_block_avx512(const float *x, size_t n, size_t b, int fmt, uint8_t *scales,
+                                uint8_t *codes, float *y);
+double lshmoe_kn_measure_row_avx512(const float *x, float *y, size_t n, lshmoe_dtype_t dtype);
+
 #endif /* LSHMOE_KERNELS_CPU_QUANT_ISA_H */

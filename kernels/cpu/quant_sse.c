@@ -49,3 +49,9 @@ int lshmoe_kn_low_block_errors_scalar(int fmt, const float *x, float *e)
                                      bits, q);
     return ntry;
 }
+
+void lshmoe_kn_quant_rows_sse_scalar(LSHMOE_KN_QUANT_ROWS_ARGS)
+{
+    lshmoe_kn_rows_by_row(fmt, x, x_stride, nrows, hidden, dtype, dst, dst_stride, y, sse,
+                          lshmoe_kn_quant_row_scalar, lshmoe_kn_quant_row_sse_scalar);
+}
