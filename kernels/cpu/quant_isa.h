@@ -61,14 +61,10 @@ void lshmoe_kn_quant_rows_sse_scalar(LSHMOE_KN_QUANT_ROWS_ARGS);
 void lshmoe_kn_quant_rows_sse_avx2(LSHMOE_KN_QUANT_ROWS_ARGS);
 void lshmoe_kn_quant_rows_sse_avx512(LSHMOE_KN_QUANT_ROWS_ARGS);
 
-/* Pieces of the AVX-512 row quantizer (x86/quant_avx512.c) the cross-block
- * search (x86/lowbit_lanes_avx512.c) reuses: one low-bit block of n <= 32
- * elements, the b-th of its row (its scale, code bytes and, with y, its
- * decoded elements), and the measurement of a decoded row y (rounded to
- * dtype in place, then its squared distance to x in the reference's
- * order). */
-void lshmoe_kn_low_block_avx512(const float *x, size_t n, size_t b, int fmt, uint8_t *scales,
-                                uint8_t *codes, float *y);
+/* The AVX-512 row quantizer's (x86/quant_avx512.c) measurement of a
+ * decoded row y, for the cross-block search (x86/lowbit_lanes_avx512.c):
+ * y rounded to dtype in place, then its squared distance to x in the
+ * reference's order. */
 double lshmoe_kn_measure_row_avx512(const float *x, float *y, size_t n, lshmoe_dtype_t dtype);
 
 #endif /* LSHMOE_KERNELS_CPU_QUANT_ISA_H */

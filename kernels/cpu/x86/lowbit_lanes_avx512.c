@@ -43,9 +43,12 @@
  *    decoder does, (code - offset) * scale.
  * Built with -ffp-contract=off like every file of this level.
  *
- * Partial blocks (the end of a row whose width is not a multiple of 32)
- * run the one-block path; each row's error is then measured over the row
- * in the reference's order (lshmoe_kn_measure_row_avx512).
+ * Partial blocks (the end of a row whose width is not a multiple of 32:
+ * every row of a call has one of the same length) are searched side by
+ * side as well, after the whole ones, with the reference's sum for a
+ * partial block (its n % 8 last elements first) and masked loads and
+ * stores. Each row's error is then measured over the row in the
+ * reference's order (lshmoe_kn_measure_row_avx512).
  */
 #include <immintrin.h>
 
@@ -180,19 +183,25 @@ INL __m512 level16(__m512 v, __m512 inv, int bits, int exact_zero)
     return bits == 4 ? t : _mm512_add_ps(t, _mm512_set1_ps(0.5f));
 }
 
-/* The squared error of one try on every lane, in the reference's order. */
-INL __m512 try_error16(const __m512 v[LOW], __m512 inv, __m512 s, int bits)
+/* The squared error of one try on every lane, blocks of n elements, in
+ * the reference's order: the lane partials over the whole groups of 8, the
+ * n % 8 elements after them summed first, then the partials in order. */
+INL __m512 try_error16(const __m512 v[LOW], __m512 inv, __m512 s, int bits, int n)
 {
-    __m512 e = _mm512_setzero_ps();
-    for (int k = 0; k < 8; k++) {
-        __m512 part = _mm512_setzero_ps();
-        for (int g = 0; g < LOW; g += 8) {
+    const int whole = n - n % 8;
+    __m512 e = _mm512_setzero_ps(), part[8];
+    for (int k = 0; k < 8 && whole > 0; k++)
+        for (int g = 0; g < whole; g += 8) {
             __m512 d = _mm512_sub_ps(v[g + k], _mm512_mul_ps(level16(v[g + k], inv, bits, 0), s));
             __m512 sq = _mm512_mul_ps(d, d);
-            part = g == 0 ? sq : _mm512_add_ps(part, sq);
+            part[k] = g == 0 ? sq : _mm512_add_ps(part[k], sq);
         }
-        e = k == 0 ? part : _mm512_add_ps(e, part);
+    for (int i = whole; i < n; i++) {
+        __m512 d = _mm512_sub_ps(v[i], _mm512_mul_ps(level16(v[i], inv, bits, 0), s));
+        e = _mm512_add_ps(e, _mm512_mul_ps(d, d));
     }
+    for (int k = 0; k < 8 && whole > 0; k++)
+        e = k == 0 && whole == n ? part[0] : _mm512_add_ps(e, part[k]);
     return e;
 }
 
@@ -205,9 +214,21 @@ INL void split4(__m512i v, __m128i out[4])
     out[3] = _mm512_extracti32x4_epi32(v, 3);
 }
 
+/* Stores the first nbytes (all: 16 or 8) of a block's code bytes. */
+INL void put_bytes(uint8_t *p, __m128i v, int nbytes, int all)
+{
+    if (nbytes == all && all == 16)
+        _mm_storeu_si128((__m128i *)(void *)p, v);
+    else if (nbytes == all)
+        _mm_storel_epi64((__m128i *)(void *)p, v);
+    else
+        _mm_mask_storeu_epi8(p, (__mmask16)((1u << nbytes) - 1u), v);
+}
+
 /* Packs 4 (4-bit) or 2 (2-bit) dwords per lane, w[t] holding bytes
- * 4t .. 4t + 3 of each block's codes, and stores each lane's bytes. */
-INL void store_codes(const __m512i *w, int bits, const lanes_t *L)
+ * 4t .. 4t + 3 of each block's codes, and stores each lane's first
+ * nbytes. */
+INL void store_codes(const __m512i *w, int bits, int nbytes, const lanes_t *L)
 {
     __m512i t0 = _mm512_unpacklo_epi32(w[0], w[1]), t1 = _mm512_unpackhi_epi32(w[0], w[1]);
     __m128i a[4], b[4];
@@ -215,12 +236,10 @@ INL void store_codes(const __m512i *w, int bits, const lanes_t *L)
         split4(t0, a);
         split4(t1, b);
         for (int q = 0; q < 4; q++) {
-            _mm_storel_epi64((__m128i *)(void *)L->code[4 * q], a[q]);
-            _mm_storel_epi64((__m128i *)(void *)L->code[4 * q + 1],
-                             _mm_unpackhi_epi64(a[q], a[q]));
-            _mm_storel_epi64((__m128i *)(void *)L->code[4 * q + 2], b[q]);
-            _mm_storel_epi64((__m128i *)(void *)L->code[4 * q + 3],
-                             _mm_unpackhi_epi64(b[q], b[q]));
+            put_bytes(L->code[4 * q], a[q], nbytes, 8);
+            put_bytes(L->code[4 * q + 1], _mm_unpackhi_epi64(a[q], a[q]), nbytes, 8);
+            put_bytes(L->code[4 * q + 2], b[q], nbytes, 8);
+            put_bytes(L->code[4 * q + 3], _mm_unpackhi_epi64(b[q], b[q]), nbytes, 8);
         }
         return;
     }
@@ -231,13 +250,21 @@ INL void store_codes(const __m512i *w, int bits, const lanes_t *L)
     for (int k = 0; k < 4; k++) {
         split4(o[k], a);
         for (int q = 0; q < 4; q++)
-            _mm_storeu_si128((__m128i *)(void *)L->code[4 * q + k], a[q]);
+            put_bytes(L->code[4 * q + k], a[q], nbytes, 16);
     }
 }
 
+/* The first k of 16 lanes. */
+INL __mmask16 first(int k)
+{
+    return k >= 16 ? (__mmask16)0xffff : k <= 0 ? 0 : (__mmask16)((1u << k) - 1u);
+}
+
 /* The search, codes and decoded elements of the blocks in L (every lane
- * set; unused lanes read zeros and write to a sink), for one format. */
-INL void search16(const lanes_t *L, int fmt)
+ * set; unused lanes read zeros and write to a sink), for one format and
+ * blocks of n <= 32 elements (a partial block: the elements past n are
+ * neither read nor written, nor summed, and their code bits are 0). */
+INL void search16(const lanes_t *L, int fmt, int n)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     const float *clip = fmt == LSHMOE_QM_INT2 ? lshmoe_qr_clip2 : lshmoe_qr_clip4;
@@ -245,11 +272,14 @@ INL void search16(const lanes_t *L, int fmt)
     __m512 v[LOW], amax = _mm512_setzero_ps();
 
     for (int half = 0; half < 2; half++) {
+        const __mmask16 k = first(n - 16 * half);
         for (int j = 0; j < LANES; j++)
-            v[16 * half + j] = _mm512_loadu_ps(L->x[j] + 16 * half);
-        transpose16(v + 16 * half);
+            v[16 * half + j] = k == 0xffff ? _mm512_loadu_ps(L->x[j] + 16 * half)
+                                           : _mm512_maskz_loadu_ps(k, L->x[j] + 16 * half);
+        if (k != 0)
+            transpose16(v + 16 * half);
     }
-    for (int i = 0; i < LOW; i++)
+    for (int i = 0; i < n; i++)
         amax = _mm512_max_ps(amax, _mm512_abs_ps(v[i]));
 
     __m512 best_e = _mm512_set1_ps(INFINITY), best_s = _mm512_setzero_ps();
@@ -262,7 +292,7 @@ INL void search16(const lanes_t *L, int fmt)
             e8_scale16(sc, &t);
         else
             f16_scale16(sc, &t);
-        __m512 e = try_error16(v, t.inv, t.s, bits);
+        __m512 e = try_error16(v, t.inv, t.s, bits, n);
         __mmask16 win = _mm512_cmp_ps_mask(e, best_e, _CMP_LT_OQ);
         best_e = _mm512_mask_mov_ps(best_e, win, e);
         best = _mm512_mask_mov_epi32(best, win, t.code);
@@ -285,11 +315,12 @@ INL void search16(const lanes_t *L, int fmt)
             v[at] = _mm512_mul_ps(q, best_s); /* decoded, as the decoder does */
             __m512i qi = _mm512_cvtps_epi32(bits == 4 ? q : _mm512_add_ps(q, _mm512_set1_ps(1.5f)));
             qi = _mm512_and_si512(qi, _mm512_set1_epi32(bits == 4 ? 15 : 3));
-            acc = _mm512_or_si512(acc, _mm512_slli_epi32(qi, bits * i));
+            if (at < n)
+                acc = _mm512_or_si512(acc, _mm512_slli_epi32(qi, bits * i));
         }
         w[t] = acc;
     }
-    store_codes(w, bits, L);
+    store_codes(w, bits, (n + per_byte - 1) / per_byte, L);
 
     uint32_t codes[LANES];
     _mm512_storeu_si512(codes, best);
@@ -300,14 +331,23 @@ INL void search16(const lanes_t *L, int fmt)
             lshmoe_qm_put_f16(L->scale[j], (uint16_t)codes[j]);
     }
     for (int half = 0; L->y[0] != NULL && half < 2; half++) {
+        const __mmask16 k = first(n - 16 * half);
+        if (k == 0)
+            break;
         transpose16(v + 16 * half);
-        for (int j = 0; j < LANES; j++)
-            _mm512_storeu_ps(L->y[j] + 16 * half, v[16 * half + j]);
+        for (int j = 0; j < LANES; j++) {
+            if (k == 0xffff)
+                _mm512_storeu_ps(L->y[j] + 16 * half, v[16 * half + j]);
+            else
+                _mm512_mask_storeu_ps(L->y[j] + 16 * half, k, v[16 * half + j]);
+        }
     }
 }
 
-/* Runs the blocks collected in L, the unused lanes on zeros into a sink. */
-static void flush(lanes_t *L, int fmt)
+/* Runs the blocks of n elements collected in L, the unused lanes on zeros
+ * into a sink. Whole blocks and partial ones are separate instances (the
+ * whole ones' loops fully unrolled). */
+static void flush(lanes_t *L, int fmt, int n)
 {
     static const float zeros[LOW];
     uint8_t sink_scale[2], sink_code[16];
@@ -320,17 +360,18 @@ static void flush(lanes_t *L, int fmt)
         L->code[j] = sink_code;
         L->y[j] = L->y[0] == NULL ? NULL : sink_y;
     }
-    switch (fmt) {
-    case LSHMOE_QM_INT4:
-        search16(L, LSHMOE_QM_INT4);
-        break;
-    case LSHMOE_QM_INT4E:
-        search16(L, LSHMOE_QM_INT4E);
-        break;
-    default:
-        search16(L, LSHMOE_QM_INT2);
-        break;
-    }
+    if (n == LOW && fmt == LSHMOE_QM_INT4)
+        search16(L, LSHMOE_QM_INT4, LOW);
+    else if (n == LOW && fmt == LSHMOE_QM_INT4E)
+        search16(L, LSHMOE_QM_INT4E, LOW);
+    else if (n == LOW)
+        search16(L, LSHMOE_QM_INT2, LOW);
+    else if (fmt == LSHMOE_QM_INT4)
+        search16(L, LSHMOE_QM_INT4, n);
+    else if (fmt == LSHMOE_QM_INT4E)
+        search16(L, LSHMOE_QM_INT4E, n);
+    else
+        search16(L, LSHMOE_QM_INT2, n);
     L->n = 0;
 }
 
@@ -342,32 +383,30 @@ void lshmoe_kn_quant_rows_sse_avx512(LSHMOE_KN_QUANT_ROWS_ARGS)
         return;
     }
     const size_t full = hidden / LOW, sb = (size_t)lshmoe_qm_scale_bytes(fmt, hidden);
+    const size_t tail = hidden - full * LOW;
     const size_t per_scale = fmt == LSHMOE_QM_INT4E ? 1 : 2;
     const size_t per_block = fmt == LSHMOE_QM_INT2 ? 8 : 16;
     lanes_t L;
     L.n = 0;
-    for (size_t r = 0; r < nrows; r++) {
-        uint8_t *d = dst + r * dst_stride;
-        for (size_t b = 0; b < full; b++) {
-            L.x[L.n] = x + r * x_stride + b * LOW;
-            L.scale[L.n] = d + b * per_scale;
-            L.code[L.n] = d + sb + b * per_block;
-            L.y[L.n] = y == NULL ? NULL : y + r * hidden + b * LOW;
-            if (++L.n == LANES)
-                flush(&L, fmt);
+    /* the whole blocks of every row, then the partial ones (all of n =
+     * tail elements) */
+    for (int part = 0; part < 2; part++) {
+        size_t b0 = part ? full : 0, b1 = part ? (tail ? full + 1 : full) : full;
+        for (size_t r = 0; r < nrows; r++) {
+            uint8_t *d = dst + r * dst_stride;
+            for (size_t b = b0; b < b1; b++) {
+                L.x[L.n] = x + r * x_stride + b * LOW;
+                L.scale[L.n] = d + b * per_scale;
+                L.code[L.n] = d + sb + b * per_block;
+                L.y[L.n] = y == NULL ? NULL : y + r * hidden + b * LOW;
+                if (++L.n == LANES)
+                    flush(&L, fmt, part ? (int)tail : LOW);
+            }
         }
+        flush(&L, fmt, part ? (int)tail : LOW);
     }
-    flush(&L, fmt);
-    for (size_t r = 0; r < nrows; r++) {
-        const float *xr = x + r * x_stride;
-        float *yr = y == NULL ? NULL : y + r * hidden;
-        uint8_t *d = dst + r * dst_stride;
-        if (full * LOW < hidden)
-            lshmoe_kn_low_block_avx512(xr + full * LOW, hidden - full * LOW, full, fmt, d, d + sb,
-                                       yr == NULL ? NULL : yr + full * LOW);
-        if (yr == NULL)
-            continue;
-        double e = lshmoe_kn_measure_row_avx512(xr, yr, hidden, dtype);
+    for (size_t r = 0; y != NULL && r < nrows; r++) {
+        double e = lshmoe_kn_measure_row_avx512(x + r * x_stride, y + r * hidden, hidden, dtype);
         if (sse != NULL)
             sse[r] = e;
     }

@@ -485,12 +485,6 @@ double lshmoe_kn_quant_row_sse_avx512(LSHMOE_KN_QUANT_SSE_ARGS)
     return dist(x, y, hidden, dtype, dtype != LSHMOE_DTYPE_FP32);
 }
 
-void lshmoe_kn_low_block_avx512(const float *x, size_t n, size_t b, int fmt, uint8_t *scales,
-                                uint8_t *codes, float *y)
-{
-    low_block(x, n, b, fmt, scales, codes, y);
-}
-
 double lshmoe_kn_measure_row_avx512(const float *x, float *y, size_t n, lshmoe_dtype_t dtype)
 {
     return dist(x, y, n, dtype, dtype != LSHMOE_DTYPE_FP32);
