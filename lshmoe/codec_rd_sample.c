@@ -132,7 +132,6 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
         mem[m++] = (uint32_t)i;
         r->visited++;
     }
-    uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
     for (size_t k = 0; k < nrows; k++) {
         uint32_t s = slot_of[k];
         if (s == UINT32_MAX)
@@ -140,11 +139,17 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
         float *ms = mean + (size_t)s * h, inv = 1.0f / (float)size[k];
         for (size_t e = 0; e < h; e++)
             ms[e] *= inv;
-        for (size_t f = 0; f < N_CL_FMTS; f++) {
-            float *qs = q + (f * nslots + s) * h;
-            (void)lshmoe_kn_quant_row_sse(cl_fmts[f], ms, h, j->dtype, code, qs);
-        }
     }
+    /* each format's decoded means, a batch of slots per kernel call (the
+     * codes go to the scratch after its measured rows, and are dropped) */
+    size_t batch = lshmoe_rd_batch_rows(h);
+    uint8_t *code = (uint8_t *)((float *)c->scratch.ptr + batch * h);
+    for (size_t f = 0; f < N_CL_FMTS; f++)
+        for (size_t s = 0; s < nslots; s += batch)
+            lshmoe_kn_quant_rows_sse(cl_fmts[f], mean + s * h, h,
+                                     nslots - s < batch ? nslots - s : batch, h, j->dtype, code,
+                                     (size_t)lshmoe_qm_row_bytes(cl_fmts[f], h),
+                                     q + (f * nslots + s) * h, NULL);
     double sse[N_CL_FMTS] = {0}, dens = 0.0;
     for (size_t t = 0; t < m; t++) {
         const float *xi = r->x + (size_t)mem[t] * h;

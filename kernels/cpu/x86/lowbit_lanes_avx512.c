@@ -58,6 +58,10 @@
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define LANES 16
 #define INL static inline __attribute__((always_inline))
+/* Loops over elements, lanes and tries run in full: their trip counts are
+ * constants (n too, for whole blocks), and unrolled they leave the
+ * out-of-order core 16 independent blocks per step and no loop state. */
+#define UNROLL _Pragma("GCC unroll 32")
 
 /* Where each lane's block comes from and where its results go. */
 typedef struct lanes {
@@ -72,10 +76,12 @@ typedef struct lanes {
 INL void transpose16(__m512 r[16])
 {
     __m512 t[16];
+    UNROLL
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
+    UNROLL
     for (int i = 0; i < 16; i += 4) {
         __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
         __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
@@ -85,6 +91,7 @@ INL void transpose16(__m512 r[16])
         r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
     }
     /* r[4g + k], 128-bit lane L: element 4L + k of rows 4g .. 4g + 3 */
+    UNROLL
     for (int k = 0; k < 4; k++) {
         __m512 ab_lo = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x44);
         __m512 ab_hi = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xee);
@@ -95,6 +102,7 @@ INL void transpose16(__m512 r[16])
         t[8 + k] = _mm512_shuffle_f32x4(ab_hi, cd_hi, 0x88);
         t[12 + k] = _mm512_shuffle_f32x4(ab_hi, cd_hi, 0xdd);
     }
+    UNROLL
     for (int i = 0; i < 16; i++)
         r[i] = t[i];
 }
@@ -186,23 +194,44 @@ INL __m512 level16(__m512 v, __m512 inv, int bits, int exact_zero)
 /* The squared error of one try on every lane, blocks of n elements, in
  * the reference's order: the lane partials over the whole groups of 8, the
  * n % 8 elements after them summed first, then the partials in order. */
-INL __m512 try_error16(const __m512 v[LOW], __m512 inv, __m512 s, int bits, int n)
+INL __m512 d2_16(__m512 v, __m512 inv, __m512 s, int bits)
+{
+    __m512 d = _mm512_sub_ps(v, _mm512_mul_ps(level16(v, inv, bits, 0), s));
+    return _mm512_mul_ps(d, d);
+}
+
+/* The squared errors of the four tries t on every lane, blocks of n
+ * elements, each in the reference's order: the lane partials over the
+ * whole groups of 8, the n % 8 elements after them summed first, then the
+ * partials in order. The tries advance together, element by element, so
+ * that each element is loaded once and four independent chains overlap. */
+INL void try_errors16(const __m512 v[LOW], const scale16_t t[LSHMOE_QR_NCLIP], int bits, int n,
+                      __m512 e[LSHMOE_QR_NCLIP])
 {
     const int whole = n - n % 8;
-    __m512 e = _mm512_setzero_ps(), part[8];
-    for (int k = 0; k < 8 && whole > 0; k++)
-        for (int g = 0; g < whole; g += 8) {
-            __m512 d = _mm512_sub_ps(v[g + k], _mm512_mul_ps(level16(v[g + k], inv, bits, 0), s));
-            __m512 sq = _mm512_mul_ps(d, d);
-            part[k] = g == 0 ? sq : _mm512_add_ps(part[k], sq);
-        }
-    for (int i = whole; i < n; i++) {
-        __m512 d = _mm512_sub_ps(v[i], _mm512_mul_ps(level16(v[i], inv, bits, 0), s));
-        e = _mm512_add_ps(e, _mm512_mul_ps(d, d));
+    UNROLL
+    for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
+        e[c] = _mm512_setzero_ps();
+    UNROLL
+    for (int i = whole; i < n; i++)
+        UNROLL
+        for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
+            e[c] = _mm512_add_ps(e[c], d2_16(v[i], t[c].inv, t[c].s, bits));
+    UNROLL
+    for (int k = 0; k < 8 && k < whole; k++) {
+        __m512 part[LSHMOE_QR_NCLIP];
+        UNROLL
+        for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
+            part[c] = d2_16(v[k], t[c].inv, t[c].s, bits);
+        UNROLL
+        for (int g = 8; g < whole; g += 8)
+            UNROLL
+            for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
+                part[c] = _mm512_add_ps(part[c], d2_16(v[g + k], t[c].inv, t[c].s, bits));
+        UNROLL
+        for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
+            e[c] = k == 0 && whole == n ? part[c] : _mm512_add_ps(e[c], part[c]);
     }
-    for (int k = 0; k < 8 && whole > 0; k++)
-        e = k == 0 && whole == n ? part[0] : _mm512_add_ps(e, part[k]);
-    return e;
 }
 
 /* The four 128-bit lanes of v (the index must be a constant). */
@@ -235,6 +264,7 @@ INL void store_codes(const __m512i *w, int bits, int nbytes, const lanes_t *L)
     if (bits == 2) { /* 128-bit lane q: blocks 4q, 4q + 1 (t0); 4q + 2, 4q + 3 (t1) */
         split4(t0, a);
         split4(t1, b);
+        UNROLL
         for (int q = 0; q < 4; q++) {
             put_bytes(L->code[4 * q], a[q], nbytes, 8);
             put_bytes(L->code[4 * q + 1], _mm_unpackhi_epi64(a[q], a[q]), nbytes, 8);
@@ -247,8 +277,10 @@ INL void store_codes(const __m512i *w, int bits, int nbytes, const lanes_t *L)
     __m512i o[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
                     _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
     /* o[k], 128-bit lane q: the 16 bytes of block 4q + k */
+    UNROLL
     for (int k = 0; k < 4; k++) {
         split4(o[k], a);
+        UNROLL
         for (int q = 0; q < 4; q++)
             put_bytes(L->code[4 * q + k], a[q], nbytes, 16);
     }
@@ -271,33 +303,41 @@ INL void search16(const lanes_t *L, int fmt, int n)
     const __m512 qmax = _mm512_set1_ps(fmt == LSHMOE_QM_INT2 ? 1.5f : 7.0f);
     __m512 v[LOW], amax = _mm512_setzero_ps();
 
+    UNROLL
     for (int half = 0; half < 2; half++) {
         const __mmask16 k = first(n - 16 * half);
+        UNROLL
         for (int j = 0; j < LANES; j++)
             v[16 * half + j] = k == 0xffff ? _mm512_loadu_ps(L->x[j] + 16 * half)
                                            : _mm512_maskz_loadu_ps(k, L->x[j] + 16 * half);
         if (k != 0)
             transpose16(v + 16 * half);
     }
+    UNROLL
     for (int i = 0; i < n; i++)
         amax = _mm512_max_ps(amax, _mm512_abs_ps(v[i]));
 
     __m512 best_e = _mm512_set1_ps(INFINITY), best_s = _mm512_setzero_ps();
     __m512 best_inv = _mm512_setzero_ps();
     __m512i best = _mm512_setzero_si512();
+    scale16_t t[LSHMOE_QR_NCLIP];
+    __m512 e[LSHMOE_QR_NCLIP];
+    UNROLL
     for (int c = 0; c < LSHMOE_QR_NCLIP; c++) {
         __m512 sc = _mm512_div_ps(_mm512_mul_ps(_mm512_set1_ps(clip[c]), amax), qmax);
-        scale16_t t;
         if (fmt == LSHMOE_QM_INT4E)
-            e8_scale16(sc, &t);
+            e8_scale16(sc, &t[c]);
         else
-            f16_scale16(sc, &t);
-        __m512 e = try_error16(v, t.inv, t.s, bits, n);
-        __mmask16 win = _mm512_cmp_ps_mask(e, best_e, _CMP_LT_OQ);
-        best_e = _mm512_mask_mov_ps(best_e, win, e);
-        best = _mm512_mask_mov_epi32(best, win, t.code);
-        best_s = _mm512_mask_mov_ps(best_s, win, t.s);
-        best_inv = _mm512_mask_mov_ps(best_inv, win, t.inv);
+            f16_scale16(sc, &t[c]);
+    }
+    try_errors16(v, t, bits, n, e);
+    UNROLL
+    for (int c = 0; c < LSHMOE_QR_NCLIP; c++) {
+        __mmask16 win = _mm512_cmp_ps_mask(e[c], best_e, _CMP_LT_OQ);
+        best_e = _mm512_mask_mov_ps(best_e, win, e[c]);
+        best = _mm512_mask_mov_epi32(best, win, t[c].code);
+        best_s = _mm512_mask_mov_ps(best_s, win, t[c].s);
+        best_inv = _mm512_mask_mov_ps(best_inv, win, t[c].inv);
     }
     /* a winner whose inverse is 0 (or none): scale code 0, codes of 0 */
     best = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(best_inv, _mm512_setzero_ps(), _CMP_NEQ_UQ),
@@ -307,10 +347,12 @@ INL void search16(const lanes_t *L, int fmt, int n)
      * (dword t: bytes 4t .. 4t + 3) */
     const int per_byte = 8 / bits, per_dword = 4 * per_byte;
     __m512i w[4];
-    for (int t = 0; t < LOW / per_dword; t++) {
+    UNROLL
+    for (int dw = 0; dw < LOW / per_dword; dw++) {
         __m512i acc = _mm512_setzero_si512();
+        UNROLL
         for (int i = 0; i < per_dword; i++) {
-            int at = t * per_dword + i;
+            int at = dw * per_dword + i;
             __m512 q = level16(v[at], best_inv, bits, 1);
             v[at] = _mm512_mul_ps(q, best_s); /* decoded, as the decoder does */
             __m512i qi = _mm512_cvtps_epi32(bits == 4 ? q : _mm512_add_ps(q, _mm512_set1_ps(1.5f)));
@@ -318,12 +360,13 @@ INL void search16(const lanes_t *L, int fmt, int n)
             if (at < n)
                 acc = _mm512_or_si512(acc, _mm512_slli_epi32(qi, bits * i));
         }
-        w[t] = acc;
+        w[dw] = acc;
     }
     store_codes(w, bits, (n + per_byte - 1) / per_byte, L);
 
     uint32_t codes[LANES];
     _mm512_storeu_si512(codes, best);
+    UNROLL
     for (int j = 0; j < LANES; j++) {
         if (fmt == LSHMOE_QM_INT4E)
             L->scale[j][0] = (uint8_t)codes[j];
@@ -335,6 +378,7 @@ INL void search16(const lanes_t *L, int fmt, int n)
         if (k == 0)
             break;
         transpose16(v + 16 * half);
+        UNROLL
         for (int j = 0; j < LANES; j++) {
             if (k == 0xffff)
                 _mm512_storeu_ps(L->y[j] + 16 * half, v[16 * half + j]);
