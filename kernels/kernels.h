@@ -385,6 +385,15 @@ double lshmoe_kn_row_sq_dist(const float *a, const float *b, size_t n);
 int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e);
 
 /*
+ * The same for the search of lshmoe_kn_quant_rows_sse(): the errors it
+ * measures for one block of n (1 .. 32) elements x (n < 32: a row's
+ * partial last block), to be the reference's bit for bit. At levels
+ * without a batched search, the errors of the one-row coder (AVX2: its
+ * whole-block search; partial blocks: the scalar steps). For the test.
+ */
+int lshmoe_kn_low_block_errors_n(int fmt, const float *x, size_t n, float *e);
+
+/*
  * One refinement step after grouping (kernels/cpu/refine.c): token i (fp32
  * row x[i]) moves to the nearest of `centroids` among its cluster and the
  * clusters whose key differs from its own in one of the L fields of `bits`

@@ -290,6 +290,29 @@ static void test_decode_every_code(void)
     CU_ASSERT_EQUAL(mismatches, 0);
 }
 
+/* The batched coder's search (lshmoe_kn_low_block_errors_n) on the first
+ * n elements of a block, whole and partial (whose sum takes the n % 8
+ * last elements first), at every level against the scalar reference. */
+static void check_block_errors_n(int fmt, const float *x, int kind)
+{
+    static const size_t ns[] = {1, 4, 7, 8, 9, 17, 31, 32};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        float ref[4] = {0}, got[4];
+        CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+        int nref = lshmoe_kn_low_block_errors_n(fmt, x, ns[k], ref);
+        for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+            if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                continue;
+            CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+            memcpy(got, ref, sizeof got);
+            int ngot = lshmoe_kn_low_block_errors_n(fmt, x, ns[k], got);
+            if (ngot != nref || memcmp(ref, got, (size_t)nref * sizeof(float)) != 0)
+                report("batched block errors", fmt, ns[k], kind, (lshmoe_kn_isa_t)isa,
+                       LSHMOE_DTYPE_FP32);
+        }
+    }
+}
+
 /* The errors of a low-bit block's candidate scales decide which scale is
  * kept, so every level must sum them in the reference's order, bit for
  * bit (a different order changes the codes only on near-ties, which the
@@ -323,6 +346,7 @@ static void test_block_errors_across_levels(void)
                         report("block errors", low[f], 32, kind, (lshmoe_kn_isa_t)isa,
                                LSHMOE_DTYPE_FP32);
                 }
+                check_block_errors_n(low[f], x + blk * 32, kind);
             }
         free(x);
     }

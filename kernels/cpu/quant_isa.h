@@ -31,6 +31,8 @@ double lshmoe_kn_row_sq_dist_avx512(const float *a, const float *b, size_t n);
 int lshmoe_kn_low_block_errors_scalar(int fmt, const float *x, float *e);
 int lshmoe_kn_low_block_errors_avx2(int fmt, const float *x, float *e);
 int lshmoe_kn_low_block_errors_avx512(int fmt, const float *x, float *e);
+int lshmoe_kn_low_block_errors_n_scalar(int fmt, const float *x, size_t n, float *e);
+int lshmoe_kn_low_block_errors_n_avx512(int fmt, const float *x, size_t n, float *e);
 
 #define LSHMOE_KN_QUANT_ROWS_ARGS                                              \
     int fmt, const float *x, size_t x_stride, size_t nrows, size_t hidden,       \

@@ -70,6 +70,10 @@ typedef struct lanes {
     uint8_t     *code[LANES];  /* its 16 (4-bit) or 8 (2-bit) code bytes */
     float       *y[LANES];     /* its 32 decoded elements                */
     int          n;            /* lanes filled                           */
+    /* NULL, or where the test hook wants each try's error and scale code
+     * (try c, lane j: [c * LANES + j]) */
+    float       *err;
+    uint32_t    *err_code;
 } lanes_t;
 
 /* In-place transpose of a 16 x 16 matrix of floats (row j: r[j]). */
@@ -213,7 +217,7 @@ INL void try_errors16(const __m512 v[LOW], const scale16_t t[LSHMOE_QR_NCLIP], i
     for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
         e[c] = _mm512_setzero_ps();
     UNROLL
-    for (int i = whole; i < n; i++)
+    for (int i = whole; i < n && i < LOW; i++)
         UNROLL
         for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
             e[c] = _mm512_add_ps(e[c], d2_16(v[i], t[c].inv, t[c].s, bits));
@@ -224,7 +228,7 @@ INL void try_errors16(const __m512 v[LOW], const scale16_t t[LSHMOE_QR_NCLIP], i
         for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
             part[c] = d2_16(v[k], t[c].inv, t[c].s, bits);
         UNROLL
-        for (int g = 8; g < whole; g += 8)
+        for (int g = 8; g < whole && g < LOW; g += 8)
             UNROLL
             for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
                 part[c] = _mm512_add_ps(part[c], d2_16(v[g + k], t[c].inv, t[c].s, bits));
@@ -331,6 +335,10 @@ INL void search16(const lanes_t *L, int fmt, int n)
             f16_scale16(sc, &t[c]);
     }
     try_errors16(v, t, bits, n, e);
+    for (int c = 0; L->err != NULL && c < LSHMOE_QR_NCLIP; c++) {
+        _mm512_storeu_ps(L->err + c * LANES, e[c]);
+        _mm512_storeu_si512(L->err_code + c * LANES, t[c].code);
+    }
     UNROLL
     for (int c = 0; c < LSHMOE_QR_NCLIP; c++) {
         __mmask16 win = _mm512_cmp_ps_mask(e[c], best_e, _CMP_LT_OQ);
@@ -432,6 +440,8 @@ void lshmoe_kn_quant_rows_sse_avx512(LSHMOE_KN_QUANT_ROWS_ARGS)
     const size_t per_block = fmt == LSHMOE_QM_INT2 ? 8 : 16;
     lanes_t L;
     L.n = 0;
+    L.err = NULL;
+    L.err_code = NULL;
     /* the whole blocks of every row, then the partial ones (all of n =
      * tail elements) */
     for (int part = 0; part < 2; part++) {
@@ -454,4 +464,24 @@ void lshmoe_kn_quant_rows_sse_avx512(LSHMOE_KN_QUANT_ROWS_ARGS)
         if (sse != NULL)
             sse[r] = e;
     }
+}
+
+/* The test hook (kernels.h: lshmoe_kn_low_block_errors_n): the block in
+ * lane 0, the others on zeros; a code equal to the try before it is left
+ * out, as the reference leaves it out. */
+int lshmoe_kn_low_block_errors_n_avx512(int fmt, const float *x, size_t n, float *e)
+{
+    float err[LSHMOE_QR_NCLIP * LANES];
+    uint32_t code[LSHMOE_QR_NCLIP * LANES];
+    uint8_t scale[2], bytes[16];
+    int k = 0;
+    lanes_t L = {.x = {x}, .scale = {scale}, .code = {bytes}, .y = {NULL}, .n = 1,
+                 .err = err, .err_code = code};
+    flush(&L, fmt, (int)n);
+    if (!(lshmoe_qr_amax(x, n) > 0.0f))
+        return 0;
+    for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
+        if (c == 0 || code[c * LANES] != code[(c - 1) * LANES])
+            e[k++] = err[c * LANES];
+    return k;
 }
