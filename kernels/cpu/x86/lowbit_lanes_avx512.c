@@ -198,9 +198,19 @@ INL __m512 level16(__m512 v, __m512 inv, int bits, int exact_zero)
 /* The squared error of one try on every lane, blocks of n elements, in
  * the reference's order: the lane partials over the whole groups of 8, the
  * n % 8 elements after them summed first, then the partials in order. */
-INL __m512 d2_16(__m512 v, __m512 inv, __m512 s, int bits)
+/* (x - level * s)^2 for one try. With fp16 scales (INT4, INT2) the
+ * product level * s is exact in fp32 (a level of at most 4 significant
+ * bits times an 11-bit significand, far from the fp32 range's ends), so
+ * x - level * s rounds once either way and one fused negated multiply-add
+ * gives the reference's difference bit for bit; INT4E's scales have
+ * 24-bit significands, so there the product is rounded first, as the
+ * reference rounds it. */
+INL __m512 d2_16(__m512 v, __m512 inv, __m512 s, int fmt)
 {
-    __m512 d = _mm512_sub_ps(v, _mm512_mul_ps(level16(v, inv, bits, 0), s));
+    const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
+    __m512 q = level16(v, inv, bits, 0);
+    __m512 d = fmt == LSHMOE_QM_INT4E ? _mm512_sub_ps(v, _mm512_mul_ps(q, s))
+                                      : _mm512_fnmadd_ps(q, s, v);
     return _mm512_mul_ps(d, d);
 }
 
@@ -209,7 +219,7 @@ INL __m512 d2_16(__m512 v, __m512 inv, __m512 s, int bits)
  * whole groups of 8, the n % 8 elements after them summed first, then the
  * partials in order. The tries advance together, element by element, so
  * that each element is loaded once and four independent chains overlap. */
-INL void try_errors16(const __m512 v[LOW], const scale16_t t[LSHMOE_QR_NCLIP], int bits, int n,
+INL void try_errors16(const __m512 v[LOW], const scale16_t t[LSHMOE_QR_NCLIP], int fmt, int n,
                       __m512 e[LSHMOE_QR_NCLIP])
 {
     const int whole = n - n % 8;
@@ -220,18 +230,18 @@ INL void try_errors16(const __m512 v[LOW], const scale16_t t[LSHMOE_QR_NCLIP], i
     for (int i = whole; i < n && i < LOW; i++)
         UNROLL
         for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-            e[c] = _mm512_add_ps(e[c], d2_16(v[i], t[c].inv, t[c].s, bits));
+            e[c] = _mm512_add_ps(e[c], d2_16(v[i], t[c].inv, t[c].s, fmt));
     UNROLL
     for (int k = 0; k < 8 && k < whole; k++) {
         __m512 part[LSHMOE_QR_NCLIP];
         UNROLL
         for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-            part[c] = d2_16(v[k], t[c].inv, t[c].s, bits);
+            part[c] = d2_16(v[k], t[c].inv, t[c].s, fmt);
         UNROLL
         for (int g = 8; g < whole && g < LOW; g += 8)
             UNROLL
             for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-                part[c] = _mm512_add_ps(part[c], d2_16(v[g + k], t[c].inv, t[c].s, bits));
+                part[c] = _mm512_add_ps(part[c], d2_16(v[g + k], t[c].inv, t[c].s, fmt));
         UNROLL
         for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
             e[c] = k == 0 && whole == n ? part[c] : _mm512_add_ps(e[c], part[c]);
@@ -334,7 +344,7 @@ INL void search16(const lanes_t *L, int fmt, int n)
         else
             f16_scale16(sc, &t[c]);
     }
-    try_errors16(v, t, bits, n, e);
+    try_errors16(v, t, fmt, n, e);
     for (int c = 0; L->err != NULL && c < LSHMOE_QR_NCLIP; c++) {
         _mm512_storeu_ps(L->err + c * LANES, e[c]);
         _mm512_storeu_si512(L->err_code + c * LANES, t[c].code);
@@ -361,12 +371,15 @@ INL void search16(const lanes_t *L, int fmt, int n)
         UNROLL
         for (int i = 0; i < per_dword; i++) {
             int at = dw * per_dword + i;
+            if (at >= n) { /* past a partial block: decoded 0, code bits 0 */
+                v[at] = _mm512_setzero_ps();
+                continue;
+            }
             __m512 q = level16(v[at], best_inv, bits, 1);
             v[at] = _mm512_mul_ps(q, best_s); /* decoded, as the decoder does */
             __m512i qi = _mm512_cvtps_epi32(bits == 4 ? q : _mm512_add_ps(q, _mm512_set1_ps(1.5f)));
             qi = _mm512_and_si512(qi, _mm512_set1_epi32(bits == 4 ? 15 : 3));
-            if (at < n)
-                acc = _mm512_or_si512(acc, _mm512_slli_epi32(qi, bits * i));
+            acc = _mm512_or_si512(acc, _mm512_slli_epi32(qi, bits * i));
         }
         w[dw] = acc;
     }
