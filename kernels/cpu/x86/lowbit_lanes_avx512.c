@@ -52,8 +52,7 @@
  */
 #include <immintrin.h>
 
-#include "kernels/cpu/quant_isa.h"
-#include "kernels/cpu/quant_ref.h"
+#include "kernels/cpu/x86/lowbit_lanes.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define LANES 16
@@ -63,18 +62,7 @@
  * out-of-order core 16 independent blocks per step and no loop state. */
 #define UNROLL _Pragma("GCC unroll 32")
 
-/* Where each lane's block comes from and where its results go. */
-typedef struct lanes {
-    const float *x[LANES];   /* 32 elements                              */
-    uint8_t     *scale[LANES]; /* its scale: 1 byte (INT4E) or 2 (fp16)  */
-    uint8_t     *code[LANES];  /* its 16 (4-bit) or 8 (2-bit) code bytes */
-    float       *y[LANES];     /* its 32 decoded elements                */
-    int          n;            /* lanes filled                           */
-    /* NULL, or where the test hook wants each try's error and scale code
-     * (try c, lane j: [c * LANES + j]) */
-    float       *err;
-    uint32_t    *err_code;
-} lanes_t;
+typedef lshmoe_kn_lanes_t lanes_t;
 
 /* In-place transpose of a 16 x 16 matrix of floats (row j: r[j]). */
 INL void transpose16(__m512 r[16])
@@ -409,22 +397,10 @@ INL void search16(const lanes_t *L, int fmt, int n)
     }
 }
 
-/* Runs the blocks of n elements collected in L, the unused lanes on zeros
- * into a sink. Whole blocks and partial ones are separate instances (the
- * whole ones' loops fully unrolled). */
-static void flush(lanes_t *L, int fmt, int n)
+/* Whole blocks and partial ones are separate instances (the whole ones'
+ * loops fully unrolled). */
+static void search(const lanes_t *L, int fmt, int n)
 {
-    static const float zeros[LOW];
-    uint8_t sink_scale[2], sink_code[16];
-    float sink_y[LOW];
-    if (L->n == 0)
-        return;
-    for (int j = L->n; j < LANES; j++) {
-        L->x[j] = zeros;
-        L->scale[j] = sink_scale;
-        L->code[j] = sink_code;
-        L->y[j] = L->y[0] == NULL ? NULL : sink_y;
-    }
     if (n == LOW && fmt == LSHMOE_QM_INT4)
         search16(L, LSHMOE_QM_INT4, LOW);
     else if (n == LOW && fmt == LSHMOE_QM_INT4E)
@@ -437,64 +413,19 @@ static void flush(lanes_t *L, int fmt, int n)
         search16(L, LSHMOE_QM_INT4E, n);
     else
         search16(L, LSHMOE_QM_INT2, n);
-    L->n = 0;
 }
 
 void lshmoe_kn_quant_rows_sse_avx512(LSHMOE_KN_QUANT_ROWS_ARGS)
 {
-    if (fmt != LSHMOE_QM_INT4 && fmt != LSHMOE_QM_INT4E && fmt != LSHMOE_QM_INT2) {
+    if (fmt != LSHMOE_QM_INT4 && fmt != LSHMOE_QM_INT4E && fmt != LSHMOE_QM_INT2)
         lshmoe_kn_rows_by_row(fmt, x, x_stride, nrows, hidden, dtype, dst, dst_stride, y, sse,
                               lshmoe_kn_quant_row_avx512, lshmoe_kn_quant_row_sse_avx512);
-        return;
-    }
-    const size_t full = hidden / LOW, sb = (size_t)lshmoe_qm_scale_bytes(fmt, hidden);
-    const size_t tail = hidden - full * LOW;
-    const size_t per_scale = fmt == LSHMOE_QM_INT4E ? 1 : 2;
-    const size_t per_block = fmt == LSHMOE_QM_INT2 ? 8 : 16;
-    lanes_t L;
-    L.n = 0;
-    L.err = NULL;
-    L.err_code = NULL;
-    /* the whole blocks of every row, then the partial ones (all of n =
-     * tail elements) */
-    for (int part = 0; part < 2; part++) {
-        size_t b0 = part ? full : 0, b1 = part ? (tail ? full + 1 : full) : full;
-        for (size_t r = 0; r < nrows; r++) {
-            uint8_t *d = dst + r * dst_stride;
-            for (size_t b = b0; b < b1; b++) {
-                L.x[L.n] = x + r * x_stride + b * LOW;
-                L.scale[L.n] = d + b * per_scale;
-                L.code[L.n] = d + sb + b * per_block;
-                L.y[L.n] = y == NULL ? NULL : y + r * hidden + b * LOW;
-                if (++L.n == LANES)
-                    flush(&L, fmt, part ? (int)tail : LOW);
-            }
-        }
-        flush(&L, fmt, part ? (int)tail : LOW);
-    }
-    for (size_t r = 0; y != NULL && r < nrows; r++) {
-        double e = lshmoe_kn_measure_row_avx512(x + r * x_stride, y + r * hidden, hidden, dtype);
-        if (sse != NULL)
-            sse[r] = e;
-    }
+    else
+        lshmoe_kn_lanes_rows(fmt, x, x_stride, nrows, hidden, dtype, dst, dst_stride, y, sse,
+                             LANES, search, lshmoe_kn_measure_row_avx512);
 }
 
-/* The test hook (kernels.h: lshmoe_kn_low_block_errors_n): the block in
- * lane 0, the others on zeros; a code equal to the try before it is left
- * out, as the reference leaves it out. */
 int lshmoe_kn_low_block_errors_n_avx512(int fmt, const float *x, size_t n, float *e)
 {
-    float err[LSHMOE_QR_NCLIP * LANES];
-    uint32_t code[LSHMOE_QR_NCLIP * LANES];
-    uint8_t scale[2], bytes[16];
-    int k = 0;
-    lanes_t L = {.x = {x}, .scale = {scale}, .code = {bytes}, .y = {NULL}, .n = 1,
-                 .err = err, .err_code = code};
-    flush(&L, fmt, (int)n);
-    if (!(lshmoe_qr_amax(x, n) > 0.0f))
-        return 0;
-    for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-        if (c == 0 || code[c * LANES] != code[(c - 1) * LANES])
-            e[k++] = err[c * LANES];
-    return k;
+    return lshmoe_kn_lanes_errors(fmt, x, n, e, LANES, search);
 }
