@@ -387,9 +387,8 @@ int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e);
 /*
  * The same for the search of lshmoe_kn_quant_rows_sse(): the errors it
  * measures for one block of n (1 .. 32) elements x (n < 32: a row's
- * partial last block), to be the reference's bit for bit. At levels
- * without a batched search, the errors of the one-row coder (AVX2: its
- * whole-block search; partial blocks: the scalar steps). For the test.
+ * partial last block), to be the reference's bit for bit (the scalar
+ * level: the reference's). For the test.
  */
 int lshmoe_kn_low_block_errors_n(int fmt, const float *x, size_t n, float *e);
 

@@ -3,7 +3,6 @@
 
 /* The CPU kernels that exist per ISA level: each call runs the level
  * lshmoe_kn_isa() chose (kernels/cpu/isa.c). */
-#include "kernels/common/quant_math.h"
 #include "kernels/cpu/checksum_isa.h"
 #include "kernels/cpu/cluster_isa.h"
 #include "kernels/cpu/expand_isa.h"
@@ -192,9 +191,7 @@ int lshmoe_kn_low_block_errors_n(int fmt, const float *x, size_t n, float *e)
     case LSHMOE_KN_ISA_AVX512:
         return lshmoe_kn_low_block_errors_n_avx512(fmt, x, n, e);
     case LSHMOE_KN_ISA_AVX2:
-        if (n == LSHMOE_QM_LOW_BLOCK)
-            return lshmoe_kn_low_block_errors_avx2(fmt, x, e);
-        return lshmoe_kn_low_block_errors_n_scalar(fmt, x, n, e);
+        return lshmoe_kn_low_block_errors_n_avx2(fmt, x, n, e);
 #endif
     default:
         return lshmoe_kn_low_block_errors_n_scalar(fmt, x, n, e);

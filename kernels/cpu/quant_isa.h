@@ -32,6 +32,7 @@ int lshmoe_kn_low_block_errors_scalar(int fmt, const float *x, float *e);
 int lshmoe_kn_low_block_errors_avx2(int fmt, const float *x, float *e);
 int lshmoe_kn_low_block_errors_avx512(int fmt, const float *x, float *e);
 int lshmoe_kn_low_block_errors_n_scalar(int fmt, const float *x, size_t n, float *e);
+int lshmoe_kn_low_block_errors_n_avx2(int fmt, const float *x, size_t n, float *e);
 int lshmoe_kn_low_block_errors_n_avx512(int fmt, const float *x, size_t n, float *e);
 
 #define LSHMOE_KN_QUANT_ROWS_ARGS                                              \
@@ -63,10 +64,10 @@ void lshmoe_kn_quant_rows_sse_scalar(LSHMOE_KN_QUANT_ROWS_ARGS);
 void lshmoe_kn_quant_rows_sse_avx2(LSHMOE_KN_QUANT_ROWS_ARGS);
 void lshmoe_kn_quant_rows_sse_avx512(LSHMOE_KN_QUANT_ROWS_ARGS);
 
-/* The AVX-512 row quantizer's (x86/quant_avx512.c) measurement of a
- * decoded row y, for the cross-block search (x86/lowbit_lanes_avx512.c):
- * y rounded to dtype in place, then its squared distance to x in the
- * reference's order. */
+/* The row quantizers' (x86/quant_*.c) measurement of a decoded row y, for
+ * the cross-block search (x86/lowbit_lanes_*.c): y rounded to dtype in
+ * place, then its squared distance to x in the reference's order. */
+double lshmoe_kn_measure_row_avx2(const float *x, float *y, size_t n, lshmoe_dtype_t dtype);
 double lshmoe_kn_measure_row_avx512(const float *x, float *y, size_t n, lshmoe_dtype_t dtype);
 
 #endif /* LSHMOE_KERNELS_CPU_QUANT_ISA_H */

@@ -424,9 +424,7 @@ double lshmoe_kn_quant_row_sse_avx2(LSHMOE_KN_QUANT_SSE_ARGS)
     return round_dist(x, y, hidden, dtype);
 }
 
-/* No cross-block search at this level yet: row by row. */
-void lshmoe_kn_quant_rows_sse_avx2(LSHMOE_KN_QUANT_ROWS_ARGS)
+double lshmoe_kn_measure_row_avx2(const float *x, float *y, size_t n, lshmoe_dtype_t dtype)
 {
-    lshmoe_kn_rows_by_row(fmt, x, x_stride, nrows, hidden, dtype, dst, dst_stride, y, sse,
-                          lshmoe_kn_quant_row_avx2, lshmoe_kn_quant_row_sse_avx2);
+    return round_dist(x, y, n, dtype);
 }
