@@ -358,6 +358,7 @@ double lshmoe_kn_quant_row_sse(int fmt, const float *x, size_t hidden, lshmoe_dt
  * written); sse NULL: y is written, the errors are not kept. Other formats
  * run the one-row kernel per row; NATIVE or unknown: nothing is written,
  * sse[r] = 0.
+ * x is only read; x, dst, y and sse must not overlap one another.
  * Not collective, not stream-ordered (host memory, caller's thread);
  * thread-safe on distinct buffers; x, dst, y and sse stay the caller's.
  */
