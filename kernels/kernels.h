@@ -356,6 +356,29 @@ double lshmoe_kn_quant_row_sse(int fmt, const float *x, size_t hidden, lshmoe_dt
                                uint8_t *dst, float *y);
 
 /*
+ * lshmoe_kn_quant_row_sse() on nrows rows at once, for short rows: the
+ * low-bit formats (INT4, INT4E, INT2) search the clip scales of the whole
+ * 32-element blocks of all the rows together, one block per vector lane,
+ * so that rows of a few blocks (hidden 100: three) still fill the lanes.
+ * Row r is read at x + r * x_stride (floats, x_stride >= hidden) and coded
+ * at dst + r * dst_stride (bytes, dst_stride >= lshmoe_qm_row_bytes(fmt,
+ * hidden); the rows must not overlap); y receives row r's measured row at
+ * y + r * hidden (nrows * hidden floats, caller scratch) and sse[r] its
+ * error. Bytes, y and sse[r] are bit for bit those of
+ * lshmoe_kn_quant_row_sse() on row r alone, at every ISA level. y NULL: the
+ * rows are only coded (the bytes of lshmoe_kn_quant_row(); sse is not
+ * written); sse NULL: y is written, the errors are not kept. Other formats
+ * run the one-row kernel per row; NATIVE or unknown: nothing is written,
+ * sse[r] = 0.
+ * x is only read; x, dst, y and sse must not overlap one another.
+ * Not collective, not stream-ordered (host memory, caller's thread);
+ * thread-safe on distinct buffers; x, dst, y and sse stay the caller's.
+ */
+void lshmoe_kn_quant_rows_sse(int fmt, const float *x, size_t x_stride, size_t nrows,
+                              size_t hidden, lshmoe_dtype_t dtype, uint8_t *dst,
+                              size_t dst_stride, float *y, double *sse);
+
+/*
  * Squared distance of two fp32 rows in a fixed order: 8 fp32 partial sums
  * (lane k: elements i = k mod 8 of the whole groups of 8, in order), then
  * in fp64 the last n mod 8 elements and the partials in lane order. Every
@@ -373,6 +396,14 @@ double lshmoe_kn_row_sq_dist(const float *a, const float *b, size_t n);
  * must give these bit for bit: exposed for the test that checks it.
  */
 int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e);
+
+/*
+ * The same for the search of lshmoe_kn_quant_rows_sse(): the errors it
+ * measures for one block of n (1 .. 32) elements x (n < 32: a row's
+ * partial last block), to be the reference's bit for bit (the scalar
+ * level: the reference's). For the test.
+ */
+int lshmoe_kn_low_block_errors_n(int fmt, const float *x, size_t n, float *e);
 
 /*
  * One refinement step after grouping (kernels/cpu/refine.c): token i (fp32

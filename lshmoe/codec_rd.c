@@ -125,25 +125,33 @@ static int widen(rd_t *r, float *x, double *norms)
 }
 
 /* Per-token rows in format fmt: codes go straight to the rows section of
- * the segment, each row coded and measured in one kernel call (the error
- * of what the decoder will write; y is scratch). Returns the sse (stops
- * early past the limit). tmp is not needed any more. */
-static double eval_rows(rd_t *r, int fmt, uint8_t *rows, float *y, void *tmp)
+ * the segment, coded and measured a batch of rows per kernel call (the
+ * error of what the decoder will write; y is scratch for a batch). Returns
+ * the sse (stops early past the limit). The rows' errors are added and
+ * the limit tested row by row, as a loop over single rows would: the same
+ * sse, stop and visited count; the rest of the batch past a stop is coded
+ * for nothing (its bytes are those of a candidate that does not fit). */
+static double eval_rows(rd_t *r, int fmt, uint8_t *rows, float *y)
 {
     const enc_job_t *j = r->j;
     size_t h = j->hidden, stride = (size_t)lshmoe_qm_row_bytes(fmt, h);
-    double sse = 0.0;
-    (void)tmp;
-    for (size_t i = 0; i < j->ntokens; i++) {
-        const float *xi = r->x + i * h;
+    size_t batch = lshmoe_rd_batch_rows(h);
+    double sse = 0.0, row_sse[LSHMOE_RD_BATCH_MAX];
+    for (size_t i = 0; i < j->ntokens; i += batch) {
+        size_t m = j->ntokens - i < batch ? j->ntokens - i : batch;
         if (!r->measure) {
-            lshmoe_kn_quant_row(fmt, xi, h, rows + i * stride);
+            lshmoe_kn_quant_rows_sse(fmt, r->x + i * h, h, m, h, j->dtype, rows + i * stride,
+                                     stride, NULL, NULL);
             continue;
         }
-        sse += lshmoe_kn_quant_row_sse(fmt, xi, h, j->dtype, rows + i * stride, y);
-        r->visited++;
-        if (sse > r->limit)
-            break;
+        lshmoe_kn_quant_rows_sse(fmt, r->x + i * h, h, m, h, j->dtype, rows + i * stride, stride,
+                                 y, row_sse);
+        for (size_t k = 0; k < m; k++) {
+            sse += row_sse[k];
+            r->visited++;
+            if (sse > r->limit)
+                return sse;
+        }
     }
     return sse;
 }
@@ -226,9 +234,9 @@ static lshmoe_status_t cluster(rd_t *r, int L, int refine)
 
 /* Centroid rows in format fmt (into `rows`, native: a copy of the rounded
  * means), decoded into qrows as the decoder will write them (coded and
- * decoded by one kernel call; its error against the mean is not needed);
- * then the error pass over the tokens. tmp is not needed any more. */
-static double eval_clustered(rd_t *r, int fmt, uint8_t *rows, void *tmp)
+ * decoded by the batched kernel; their error against the means is not
+ * needed); then the error pass over the tokens. */
+static double eval_clustered(rd_t *r, int fmt, uint8_t *rows)
 {
     lshmoe_codec_t *c = r->c;
     const enc_job_t *j = r->j;
@@ -242,23 +250,23 @@ static double eval_clustered(rd_t *r, int fmt, uint8_t *rows, void *tmp)
         memcpy(rows, c->nrows_tmp.ptr, nrows * h * j->es);
         lshmoe_row_to_f32(rows, j->dtype, nrows * h, q);
     } else if (!r->measure) {
-        for (size_t k = 0; k < nrows; k++)
-            lshmoe_kn_quant_row(fmt, acc + k * h, h, rows + k * stride);
+        lshmoe_kn_quant_rows_sse(fmt, acc, h, nrows, h, j->dtype, rows, stride, NULL, NULL);
     }
     if (!r->measure)
         return 0.0;
     /* Rows are coded when a token first needs them (clusters are numbered
      * in order of first appearance, so row k is reached at its first
-     * member): a pass stopped early codes only the rows it reached. */
+     * member), a batch of rows from k on at a time: a pass stopped early
+     * codes only the batches it reached. */
     double sse = 0.0;
-    size_t coded = fmt == LSHMOE_QM_NATIVE ? nrows : 0;
-    (void)tmp;
+    size_t coded = fmt == LSHMOE_QM_NATIVE ? nrows : 0, batch = lshmoe_rd_batch_rows(h);
     for (size_t i = 0; i < j->ntokens; i++) {
         size_t k = of[i];
         if (k == coded) {
-            (void)lshmoe_kn_quant_row_sse(fmt, acc + k * h, h, j->dtype, rows + k * stride,
-                                          q + k * h);
-            coded++;
+            size_t m = nrows - k < batch ? nrows - k : batch;
+            lshmoe_kn_quant_rows_sse(fmt, acc + k * h, h, m, h, j->dtype, rows + k * stride,
+                                     stride, q + k * h, NULL);
+            coded += m;
         }
         sse += lshmoe_kn_row_sq_dist(r->x + i * h, q + k * h, h);
         r->visited++;
@@ -418,14 +426,13 @@ static lshmoe_status_t eval(rd_t *r, const cand_t *k, double *sse_p)
     const enc_job_t *j = r->j;
     lshmoe_codec_t *c = r->c;
     float *y = c->scratch.ptr;
-    void *tmp = (uint8_t *)c->scratch.ptr + j->hidden * sizeof(float);
     uint8_t *rows = j->out + LSHMOE_WIRE_HEADER_BYTES;
     if (k->L == 0) {
-        *sse_p = eval_rows(r, k->fmt, rows, y, tmp);
+        *sse_p = eval_rows(r, k->fmt, rows, y);
         return LSHMOE_OK;
     }
     LSHMOE_CHECK(cluster(r, k->L, k->refine));
-    *sse_p = eval_clustered(r, k->fmt, rows, tmp);
+    *sse_p = eval_clustered(r, k->fmt, rows);
     return LSHMOE_OK;
 }
 
@@ -666,8 +673,7 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
         LSHMOE_CHECK(lshmoe_mul_size(n * h, sizeof(float), &bytes));
         LSHMOE_CHECK(lshmoe_buf_reserve(&c->xf, bytes));
         LSHMOE_CHECK(lshmoe_buf_reserve(&c->qrows, bytes));
-        /* one row of fp32 for decoding, one of the dtype for rounding */
-        LSHMOE_CHECK(lshmoe_buf_reserve(&c->scratch, h * sizeof(float) + h * 8 + 64));
+        LSHMOE_CHECK(lshmoe_buf_reserve(&c->scratch, lshmoe_rd_scratch_bytes(h)));
         LSHMOE_CHECK(lshmoe_buf_reserve(&c->norms, n * sizeof(double)));
         if (!widen(&r, c->xf.ptr, c->norms.ptr))
             return LSHMOE_OK; /* NaN/Inf: the caller's LSH path, exact tokens */

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/common/quant_math.h"
 #include "lshmoe/codec_internal.h"
 
 #define MAX_CAND 128
@@ -22,6 +23,27 @@
  * search's second walk, and the forecast by which the encoder bails out
  * (a sample of a few dozen tokens misjudges the error by some percent). */
 #define LSHMOE_RD_SAMPLE_SLACK 1.25
+
+/* Rows per call of the batched row coder (lshmoe_kn_quant_rows_sse): on
+ * short rows enough whole blocks to fill its vector lanes several times
+ * (hidden 100: 16 rows, 48 blocks), on rows of 4096 or more one row. */
+#define LSHMOE_RD_BATCH_MAX 16
+static inline size_t lshmoe_rd_batch_rows(size_t hidden)
+{
+    size_t b = hidden > 0 ? 4096 / hidden : LSHMOE_RD_BATCH_MAX;
+    return b < 1 ? 1 : (b > LSHMOE_RD_BATCH_MAX ? LSHMOE_RD_BATCH_MAX : b);
+}
+
+/* The scratch (c->scratch) of the row measurements, once the segment is
+ * widened: lshmoe_rd_batch_rows(hidden) measured rows (fp32), then as many
+ * coded rows for the estimates that keep no codes, of the largest row
+ * format (FP8) each. */
+static inline size_t lshmoe_rd_scratch_bytes(size_t hidden)
+{
+    size_t b = lshmoe_rd_batch_rows(hidden);
+    return b * (hidden * sizeof(float) + (size_t)lshmoe_qm_row_bytes(LSHMOE_QM_FP8, hidden)) +
+           64;
+}
 
 typedef struct cand {
     int      L, refine, fmt;

@@ -35,24 +35,32 @@ static double rel2(double sse, double den)
 }
 
 /* Relative squared error of rows in format fmt on every (n / SAMPLE_TOKENS)-th
- * token (kept in row_est). The one-row code goes where the segment's rows
- * will go (a listed candidate is smaller than RAW, so one row fits). */
+ * token (kept in row_est), a batch of sampled rows per kernel call; their
+ * codes go to the scratch after the measured rows (lshmoe_rd_scratch_bytes)
+ * and are dropped. The errors are added in token order, as one row at a
+ * time would add them. */
 static double est_rows(rd_t *r, int fmt)
 {
     const enc_job_t *j = r->j;
-    size_t n = j->ntokens, h = j->hidden;
+    size_t n = j->ntokens, h = j->hidden, batch = lshmoe_rd_batch_rows(h);
     size_t step = n > SAMPLE_TOKENS ? n / SAMPLE_TOKENS : 1;
+    size_t stride = (size_t)lshmoe_qm_row_bytes(fmt, h);
     const double *norms = r->c->norms.ptr;
     float *y = r->c->scratch.ptr;
-    uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
-    double sse = 0.0, den = 0.0;
+    uint8_t *code = (uint8_t *)(y + batch * h);
+    double sse = 0.0, den = 0.0, row_sse[LSHMOE_RD_BATCH_MAX];
     if (r->row_est[fmt] >= 0.0)
         return r->row_est[fmt];
-    for (size_t i = step / 2; i < n; i += step) {
-        const float *xi = r->x + i * h;
-        sse += lshmoe_kn_quant_row_sse(fmt, xi, h, j->dtype, code, y);
-        den += norms[i];
-        r->visited++;
+    for (size_t i = step / 2; i < n; i += batch * step) {
+        size_t m = (n - i + step - 1) / step;
+        m = m < batch ? m : batch;
+        lshmoe_kn_quant_rows_sse(fmt, r->x + i * h, step * h, m, h, j->dtype, code, stride, y,
+                                 row_sse);
+        for (size_t k = 0; k < m; k++) {
+            sse += row_sse[k];
+            den += norms[i + k * step];
+            r->visited++;
+        }
     }
     r->row_est[fmt] = rel2(sse, den);
     return r->row_est[fmt];
@@ -124,7 +132,6 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
         mem[m++] = (uint32_t)i;
         r->visited++;
     }
-    uint8_t *code = j->out + LSHMOE_WIRE_HEADER_BYTES;
     for (size_t k = 0; k < nrows; k++) {
         uint32_t s = slot_of[k];
         if (s == UINT32_MAX)
@@ -132,11 +139,17 @@ static lshmoe_status_t est_clusters(rd_t *r, int L, size_t nrows)
         float *ms = mean + (size_t)s * h, inv = 1.0f / (float)size[k];
         for (size_t e = 0; e < h; e++)
             ms[e] *= inv;
-        for (size_t f = 0; f < N_CL_FMTS; f++) {
-            float *qs = q + (f * nslots + s) * h;
-            (void)lshmoe_kn_quant_row_sse(cl_fmts[f], ms, h, j->dtype, code, qs);
-        }
     }
+    /* each format's decoded means, a batch of slots per kernel call (the
+     * codes go to the scratch after its measured rows, and are dropped) */
+    size_t batch = lshmoe_rd_batch_rows(h);
+    uint8_t *code = (uint8_t *)((float *)c->scratch.ptr + batch * h);
+    for (size_t f = 0; f < N_CL_FMTS; f++)
+        for (size_t s = 0; s < nslots; s += batch)
+            lshmoe_kn_quant_rows_sse(cl_fmts[f], mean + s * h, h,
+                                     nslots - s < batch ? nslots - s : batch, h, j->dtype, code,
+                                     (size_t)lshmoe_qm_row_bytes(cl_fmts[f], h),
+                                     q + (f * nslots + s) * h, NULL);
     double sse[N_CL_FMTS] = {0}, dens = 0.0;
     for (size_t t = 0; t < m; t++) {
         const float *xi = r->x + (size_t)mem[t] * h;
@@ -232,8 +245,8 @@ static const int fc_fmts[] = {LSHMOE_QM_INT2, LSHMOE_QM_INT4E, LSHMOE_QM_FP8, LS
 /* A sample of the segment in fp32: every (n / SAMPLE_TOKENS)-th token. */
 typedef struct fc_sample {
     const enc_job_t *j;
-    float           *x, *y;  /* the sampled tokens; one decoded row */
-    uint8_t         *code;   /* one coded row                       */
+    float           *x, *y;  /* the sampled tokens; a batch of decoded rows */
+    uint8_t         *code;   /* a batch of coded rows                      */
     size_t           m;      /* tokens in the sample                */
     double           den;    /* their sum |x|^2                     */
     double           rel[LSHMOE_QM_COUNT]; /* per format; < 0: not yet */
@@ -249,12 +262,12 @@ static lshmoe_status_t fc_widen(fc_sample_t *s, int *finite_p)
     size_t n = j->ntokens, h = j->hidden, tb = j->token_bytes / n, bytes;
     size_t step = n > SAMPLE_TOKENS ? n / SAMPLE_TOKENS : 1;
     s->m = (n - step / 2 + step - 1) / step;
-    /* the sample and y (fp32), one coded row (<= 4 B/elt) */
-    LSHMOE_CHECK(lshmoe_mul_size(h, (s->m + 1) * sizeof(float) + 4, &bytes));
-    LSHMOE_CHECK(lshmoe_buf_reserve(&c->scratch, bytes + 64));
+    /* the sample (fp32), then a batch of measured and coded rows */
+    LSHMOE_CHECK(lshmoe_mul_size(h, s->m * sizeof(float), &bytes));
+    LSHMOE_CHECK(lshmoe_buf_reserve(&c->scratch, bytes + lshmoe_rd_scratch_bytes(h)));
     s->x = c->scratch.ptr;
     s->y = s->x + s->m * h;
-    s->code = (uint8_t *)(s->y + h);
+    s->code = (uint8_t *)(s->y + lshmoe_rd_batch_rows(h) * h);
     s->den = 0.0;
     for (size_t f = 0; f < LSHMOE_QM_COUNT; f++)
         s->rel[f] = -1.0;
@@ -272,12 +285,16 @@ static double fc_rel(fc_sample_t *s, int fmt)
 {
     const enc_job_t *j = s->j;
     size_t h = j->hidden;
-    double sse = 0.0;
+    size_t batch = lshmoe_rd_batch_rows(h), stride = (size_t)lshmoe_qm_row_bytes(fmt, h);
+    double sse = 0.0, row_sse[LSHMOE_RD_BATCH_MAX];
     if (s->rel[fmt] >= 0.0)
         return s->rel[fmt];
-    for (size_t k = 0; k < s->m; k++) {
-        const float *xk = s->x + k * h;
-        sse += lshmoe_kn_quant_row_sse(fmt, xk, h, j->dtype, s->code, s->y);
+    for (size_t k = 0; k < s->m; k += batch) {
+        size_t m = s->m - k < batch ? s->m - k : batch;
+        lshmoe_kn_quant_rows_sse(fmt, s->x + k * h, h, m, h, j->dtype, s->code, stride, s->y,
+                                 row_sse);
+        for (size_t t = 0; t < m; t++)
+            sse += row_sse[t]; /* in token order, as one row at a time */
     }
     s->visited += s->m;
     s->rel[fmt] = rel2(sse, s->den);

@@ -153,6 +153,25 @@ double lshmoe_kn_quant_row_sse(LSHMOE_KN_QUANT_SSE_ARGS)
     }
 }
 
+void lshmoe_kn_quant_rows_sse(LSHMOE_KN_QUANT_ROWS_ARGS)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        lshmoe_kn_quant_rows_sse_avx512(fmt, x, x_stride, nrows, hidden, dtype, dst, dst_stride,
+                                        y, sse);
+        return;
+    case LSHMOE_KN_ISA_AVX2:
+        lshmoe_kn_quant_rows_sse_avx2(fmt, x, x_stride, nrows, hidden, dtype, dst, dst_stride, y,
+                                      sse);
+        return;
+#endif
+    default:
+        lshmoe_kn_quant_rows_sse_scalar(fmt, x, x_stride, nrows, hidden, dtype, dst, dst_stride,
+                                        y, sse);
+    }
+}
+
 double lshmoe_kn_row_sq_dist(const float *a, const float *b, size_t n)
 {
     switch (lshmoe_kn_isa()) {
@@ -178,6 +197,20 @@ int lshmoe_kn_low_block_errors(int fmt, const float *x, float *e)
 #endif
     default:
         return lshmoe_kn_low_block_errors_scalar(fmt, x, e);
+    }
+}
+
+int lshmoe_kn_low_block_errors_n(int fmt, const float *x, size_t n, float *e)
+{
+    switch (lshmoe_kn_isa()) {
+#if LSHMOE_HAVE_X86_SIMD
+    case LSHMOE_KN_ISA_AVX512:
+        return lshmoe_kn_low_block_errors_n_avx512(fmt, x, n, e);
+    case LSHMOE_KN_ISA_AVX2:
+        return lshmoe_kn_low_block_errors_n_avx2(fmt, x, n, e);
+#endif
+    default:
+        return lshmoe_kn_low_block_errors_n_scalar(fmt, x, n, e);
     }
 }
 

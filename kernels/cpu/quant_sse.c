@@ -38,14 +38,24 @@ double lshmoe_kn_quant_row_sse_scalar(LSHMOE_KN_QUANT_SSE_ARGS)
     return lshmoe_kn_row_sq_dist_scalar(x, y, hidden);
 }
 
-int lshmoe_kn_low_block_errors_scalar(int fmt, const float *x, float *e)
+int lshmoe_kn_low_block_errors_n_scalar(int fmt, const float *x, size_t n, float *e)
 {
     const int bits = fmt == LSHMOE_QM_INT2 ? 2 : 4;
     uint16_t tries[LSHMOE_QR_NCLIP];
-    float q[LSHMOE_QM_LOW_BLOCK], amax = lshmoe_qr_amax(x, LSHMOE_QM_LOW_BLOCK);
+    float q[LSHMOE_QM_LOW_BLOCK], amax = lshmoe_qr_amax(x, n);
     int ntry = amax > 0.0f ? lshmoe_qr_clip_codes(fmt, amax, tries) : 0;
     for (int c = 0; c < ntry; c++)
-        e[c] = lshmoe_qr_block_codes(x, LSHMOE_QM_LOW_BLOCK, lshmoe_qm_scale_value(fmt, tries[c]),
-                                     bits, q);
+        e[c] = lshmoe_qr_block_codes(x, n, lshmoe_qm_scale_value(fmt, tries[c]), bits, q);
     return ntry;
+}
+
+int lshmoe_kn_low_block_errors_scalar(int fmt, const float *x, float *e)
+{
+    return lshmoe_kn_low_block_errors_n_scalar(fmt, x, LSHMOE_QM_LOW_BLOCK, e);
+}
+
+void lshmoe_kn_quant_rows_sse_scalar(LSHMOE_KN_QUANT_ROWS_ARGS)
+{
+    lshmoe_kn_rows_by_row(fmt, x, x_stride, nrows, hidden, dtype, dst, dst_stride, y, sse,
+                          lshmoe_kn_quant_row_scalar, lshmoe_kn_quant_row_sse_scalar);
 }

@@ -478,3 +478,8 @@ double lshmoe_kn_quant_row_sse_avx2(LSHMOE_KN_QUANT_SSE_ARGS)
     quant_row(fmt, x, hidden, dst, y);
     return round_dist(x, y, hidden, dtype);
 }
+
+double lshmoe_kn_measure_row_avx2(const float *x, float *y, size_t n, lshmoe_dtype_t dtype)
+{
+    return round_dist(x, y, n, dtype);
+}

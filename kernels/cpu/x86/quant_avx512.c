@@ -568,3 +568,8 @@ double lshmoe_kn_quant_row_sse_avx512(LSHMOE_KN_QUANT_SSE_ARGS)
     quant_row(fmt, x, hidden, dst, y);
     return dist(x, y, hidden, dtype, dtype != LSHMOE_DTYPE_FP32);
 }
+
+double lshmoe_kn_measure_row_avx512(const float *x, float *y, size_t n, lshmoe_dtype_t dtype)
+{
+    return dist(x, y, n, dtype, dtype != LSHMOE_DTYPE_FP32);
+}
