@@ -44,27 +44,37 @@
  * only mean something when all ranks run the same mode. Each rank
  * therefore votes, in the metadata round of a call (two flag bits, no
  * round of its own), for the mode its rules choose; every rank hears the
- * same votes and runs the next call in the majority's mode (its own on a
- * tie or without votes). Each sender still flags its segments, so a rank
- * that differs is always decoded right.
+ * same votes and runs the next call in the majority's mode, plain on a
+ * tie (a call of both modes costs each rank the worse of the two: the
+ * plain ranks wait for the encoding ones, which then wait for nothing
+ * they gain; and it is not timed, see lshmoe_adapt_update), its own
+ * without votes. Each sender still flags its segments, so a rank that
+ * differs is always decoded right.
+ * Preference: encoding is preferred only while its calls cost under
+ * ADAPT_ENCODE_MARGIN x plain on this rank: its own time understates the
+ * collective's (a rank whose segments encode cheaply finishes before the
+ * slowest one does), so a near tie goes to the mode that is never worse.
  */
 #include <limits.h>
 
 #include "lshmoe/adapt.h"
 #include "lshmoe/common/log.h"
 
-/* Adds a sample to an estimate: the running mean of the first samples,
- * then an EWMA of weight ADAPT_ALPHA, so that no single sample (the first
- * one least of all) outweighs the others while they are few. n counts the
- * samples (saturating); NULL: the EWMA from the first sample on. */
+/* Adds a sample to an estimate: the smallest of the first ADAPT_SETTLED
+ * samples (a loaded host only ever adds time to a call, so one slow call
+ * must not stand for the mode while there are few), then an EWMA of
+ * weight ADAPT_ALPHA from there. n counts the samples (saturating); NULL:
+ * the EWMA from the first sample on. */
 static void ewma(double *est, unsigned *n, double sample)
 {
-    double w = ADAPT_ALPHA;
-    if (n != NULL) {
-        *n += *n < UINT_MAX;
-        w = 1.0 / *n > ADAPT_ALPHA ? 1.0 / *n : ADAPT_ALPHA;
-    }
-    *est = *est < 0.0 ? sample : *est + w * (sample - *est);
+    if (*est < 0.0)
+        *est = sample;
+    else if (n != NULL && *n < ADAPT_SETTLED)
+        *est = sample < *est ? sample : *est;
+    else
+        *est += ADAPT_ALPHA * (sample - *est);
+    if (n != NULL && *n < UINT_MAX)
+        (*n)++;
 }
 
 /* The codec's share of an encoded call, seconds per remote token byte:
@@ -142,7 +152,7 @@ static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe
         return before_encoded_sample(ctx, probe, probe_arg);
     if (a->plain_s_per_byte < 0.0)
         return 1; /* the first plain sample */
-    int prefer_plain = a->plain_s_per_byte < a->comp_s_per_byte;
+    int prefer_plain = !(a->comp_s_per_byte < ADAPT_ENCODE_MARGIN * a->plain_s_per_byte);
     if (a->prefer_plain != prefer_plain) { /* the preference flipped */
         a->prefer_plain = prefer_plain;
         a->explore_every = ADAPT_EXPLORE_MIN;
@@ -199,21 +209,21 @@ int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
 
 void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes)
 {
-    ctx->adapt.agreed = plain_votes > encode_votes ? 1 : encode_votes > plain_votes ? 0 : -1;
+    ctx->adapt.agreed = encode_votes > plain_votes ? 0 : plain_votes > 0 ? 1 : -1;
 }
 
-void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed,
+void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed, int uniform,
                          double remote_bytes, double wire_bytes, double t)
 {
     lshmoe_adapt_t *a = &ctx->adapt;
     if (!a->on || !codec_ok || remote_bytes < (double)ADAPT_MIN_BYTES)
         return;
     if (compressed) {
-        if (wire_bytes > 0.0)
+        if (wire_bytes > 0.0) /* the data's ratio, whatever the others did */
             ewma(&a->comp_ratio, NULL, remote_bytes / wire_bytes);
-        if (a->comp_calls++ > 0)
+        if (a->comp_calls++ > 0 && uniform)
             ewma(&a->comp_s_per_byte, &a->comp_samples, t / remote_bytes);
-    } else {
+    } else if (uniform) {
         ewma(&a->plain_s_per_byte, &a->plain_samples, t / remote_bytes);
     }
 }

@@ -37,8 +37,10 @@ int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
                               int *explore_p, int *vote_p);
 
 /* Every rank's votes of this call (all ranks see the same counts): the
- * next call goes plain when more ranks voted plain than encode, encodes
- * when more voted encode, and follows each rank's own choice on a tie. */
+ * next call encodes when more ranks voted encode than plain, goes plain
+ * when at least as many voted plain (a tie too: a call of both modes costs
+ * each rank the worse of them), and follows each rank's own choice when
+ * nobody voted. */
 void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes);
 
 /* The codec's measured share of an encoded call, in seconds per remote
@@ -49,8 +51,12 @@ double lshmoe_adapt_codec_s_per_byte(const lshmoe_adapt_t *a);
 
 /* Feeds the policy from a successful call; `codec_ok`: its tokens could
  * have been encoded, `compressed`: they were (then `wire_bytes` is what
- * this rank sent for them), `t`: the call's wall time on this rank. */
-void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed,
+ * this rank sent for them), `uniform`: every other rank ran the call in
+ * the same mode, `t`: the call's wall time on this rank. A call whose
+ * ranks ran both modes (a tied vote) is not timed: its plain ranks wait
+ * for the encoding ones, which would make plain look dear and keep
+ * encoding where it loses. */
+void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed, int uniform,
                          double remote_bytes, double wire_bytes, double t);
 
 #endif /* LSHMOE_ADAPT_H */

@@ -563,6 +563,17 @@ static double probe_ratio(void *arg)
     return wire > 0.0 ? bytes / wire : 0.0;
 }
 
+/* Did every other rank run this call in this rank's mode (all plain, or
+ * all codec segments)? Each rank's records to all peers carry its mode. */
+static int modes_agree(const a2a_call_t *c)
+{
+    uint32_t mine = c->compressed ? 0u : META_F_PLAIN;
+    for (int p = 0; p < c->ctx->nranks; p++)
+        if (p != c->ctx->rank && (c->meta_in[p].flags & META_F_PLAIN) != mine)
+            return 0;
+    return 1;
+}
+
 static void count_sent(a2a_call_t *c)
 {
     lshmoe_stats_t *s = &c->ctx->stats;
@@ -637,8 +648,8 @@ static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
         return lshmoe_ctx_fail(ctx, st);
     count_sent(&c);
     double t_call = lshmoe_now() - t0;
-    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed, remote_token_bytes(&c),
-                        (double)wire_bytes_sent(&c), t_call);
+    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed, modes_agree(&c),
+                        remote_token_bytes(&c), (double)wire_bytes_sent(&c), t_call);
     ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;
 }

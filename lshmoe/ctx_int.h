@@ -18,7 +18,7 @@
 /*
  * The adaptive policy's running estimates (LSHMOE_ADAPT, docs/api.md
  * "Adaptive policy"), per rank and context. Each estimate is an EWMA
- * (the plain mean of its first samples until 1/n falls to the weight),
+ * that starts from the smallest of its first ADAPT_SETTLED samples,
  * negative while no sample has been taken. Not reset by
  * lshmoe_stats_reset(): they describe the machine, not the counters.
  */
@@ -30,6 +30,9 @@
                                              cost under 0.9x a plain call       */
 #define ADAPT_CLEAR_WIN     0.7           /* encoded calls under 0.7x plain: tries
                                              of plain wait the longest interval */
+#define ADAPT_ENCODE_MARGIN 0.9           /* encoding preferred only under 0.9x
+                                             plain (own time understates the
+                                             collective's, adapt.c)           */
 #define ADAPT_SETTLED       3u            /* samples before an estimate is trusted
                                              to rule out a try on its own        */
 #define ADAPT_DOUBT_MARGIN  1.5           /* an unsettled estimate still earns a

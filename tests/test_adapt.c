@@ -478,7 +478,7 @@ static void simulate(const cost_model_t *m, int n, int warm, int *enc, int *late
         double per_byte = plain ? m->link : m->codec + m->link / m->ratio;
         if (!plain && *enc == 1 && m->spike > 0.0) /* the first encoded call is not timed */
             per_byte *= m->spike;
-        lshmoe_adapt_update(ctx, 1, !plain, bytes, plain ? bytes : bytes / m->ratio,
+        lshmoe_adapt_update(ctx, 1, !plain, 1, bytes, plain ? bytes : bytes / m->ratio,
                             per_byte * bytes * j);
         *enc += !plain;
         *late_enc += !plain && i >= warm;
@@ -555,9 +555,33 @@ static void test_adapt_injected_unlucky_sample_recovers(void)
     CU_ASSERT(enc >= 290);
 }
 
+/* A call whose ranks ran both modes (a tied vote) times neither mode: its
+ * plain ranks waited for the encoding ones. The ratio it reached is still
+ * the data's. A call of one mode is timed as usual. */
+static void test_adapt_mixed_call_not_timed(void)
+{
+    const double mib = 1 << 20;
+    lshmoe_ctx_t *ctx = policy_ctx(1e-9, 2e-9, 2.0);
+    lshmoe_adapt_update(ctx, 1, 0, 0, mib, mib, 10.0 * 2e-9 * mib); /* plain, mixed */
+    CU_ASSERT_EQUAL(ctx->adapt.plain_s_per_byte, 2e-9);
+    CU_ASSERT_EQUAL(ctx->adapt.plain_samples, ADAPT_SETTLED);
+    lshmoe_adapt_update(ctx, 1, 1, 0, mib, mib / 4.0, 10.0 * 1e-9 * mib); /* encoded, mixed */
+    CU_ASSERT_EQUAL(ctx->adapt.comp_s_per_byte, 1e-9);
+    CU_ASSERT_EQUAL(ctx->adapt.comp_samples, ADAPT_SETTLED);
+    CU_ASSERT(ctx->adapt.comp_ratio > 2.0); /* moved towards 4 */
+    lshmoe_adapt_update(ctx, 1, 0, 1, mib, mib, 3e-9 * mib); /* plain, every rank */
+    CU_ASSERT(ctx->adapt.plain_s_per_byte > 2e-9);
+    CU_ASSERT_EQUAL(ctx->adapt.plain_samples, ADAPT_SETTLED + 1);
+    lshmoe_adapt_update(ctx, 1, 1, 1, mib, mib / 4.0, 0.5e-9 * mib); /* encoded, every rank */
+    CU_ASSERT(ctx->adapt.comp_s_per_byte < 1e-9);
+    free(ctx);
+}
+
 /* The votes of a call decide the next one on every rank: a majority
  * overrides a rank's own choice (and counts as a try when it is the mode
- * its averages do not prefer); a tie leaves each rank its own choice. */
+ * its averages do not prefer); a tie sends the next call plain (a call of
+ * both modes costs every rank the worse of them); no votes leave each rank
+ * its own choice. */
 static void test_adapt_majority_vote_decides_next_call(void)
 {
     probe_stub_t stub = {.ratio = 4.0};
@@ -569,6 +593,10 @@ static void test_adapt_majority_vote_decides_next_call(void)
     CU_ASSERT_EQUAL(ex, 1);
     CU_ASSERT_EQUAL(vote, LSHMOE_ADAPT_VOTE_ENCODE); /* its own vote is unchanged */
     lshmoe_adapt_agree(ctx, 2, 2);
+    CU_ASSERT_TRUE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
+    CU_ASSERT_EQUAL(ex, 1);
+    CU_ASSERT_EQUAL(vote, LSHMOE_ADAPT_VOTE_ENCODE);
+    lshmoe_adapt_agree(ctx, 0, 0);
     CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, 1 << 20, stub_probe, &stub, &ex, &vote));
     CU_ASSERT_EQUAL(ex, 0);
     /* a vote holds for one call only */
@@ -594,6 +622,7 @@ static const lt_test_t tests[] = {
     {"test_adapt_flat_data_never_encoded", test_adapt_flat_data_never_encoded},
     {"test_adapt_unknown_ratio_left_to_the_codec", test_adapt_unknown_ratio_left_to_the_codec},
     {"test_adapt_majority_vote_decides_next_call", test_adapt_majority_vote_decides_next_call},
+    {"test_adapt_mixed_call_not_timed", test_adapt_mixed_call_not_timed},
     {"test_adapt_injected_fast_link_never_encodes", test_adapt_injected_fast_link_never_encodes},
     {"test_adapt_injected_slow_link_keeps_encoding", test_adapt_injected_slow_link_keeps_encoding},
     {"test_adapt_injected_ratio_decides", test_adapt_injected_ratio_decides},
