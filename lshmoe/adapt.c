@@ -36,9 +36,9 @@
  *    has fewer than ADAPT_SETTLED samples, see encoded_try_pays).
  *  - Encode preferred: the plain cost per byte is a property of the link
  *    and the load, not of the data, so it needs refreshing only now and
- *    then; while encoded calls cost under ADAPT_CLEAR_WIN x plain (against
- *    a plain estimate of at least ADAPT_SETTLED samples), a plain try
- *    waits the longest interval.
+ *    then; while encoded calls cost under ADAPT_CLEAR_WIN x plain (over
+ *    ADAPT_DOUBT_MARGIN less while the plain estimate has fewer than
+ *    ADAPT_SETTLED samples), a plain try waits the longest interval.
  * Agreement: in an all-to-all a rank that encodes still waits for the
  * plain bytes of the others (and the other way round), so its own timings
  * only mean something when all ranks run the same mode. Each rank
@@ -166,8 +166,11 @@ static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe
                                                              : ADAPT_EXPLORE_MAX;
         if (!prefer_plain) {
             /* a clear win waits the longest interval before a plain try */
-            int clear = a->comp_s_per_byte < ADAPT_CLEAR_WIN * a->plain_s_per_byte &&
-                        a->plain_samples >= ADAPT_SETTLED &&
+            /* against an unsettled plain estimate the win must hold even
+             * if that estimate read ADAPT_DOUBT_MARGIN x too high */
+            double win = a->plain_samples >= ADAPT_SETTLED ? ADAPT_CLEAR_WIN
+                                                           : ADAPT_CLEAR_WIN / ADAPT_DOUBT_MARGIN;
+            int clear = a->comp_s_per_byte < win * a->plain_s_per_byte &&
                         a->explore_every < ADAPT_EXPLORE_MAX;
             if (clear)
                 a->explore_every = ADAPT_EXPLORE_MAX;

@@ -510,10 +510,10 @@ static void test_adapt_injected_slow_link_keeps_encoding(void)
     cost_model_t m = {.link = 400e-9, .codec = 5e-9, .ratio = 4.0, .jitter = 1.5};
     int enc, late, tries, probes;
     simulate(&m, 300, 0, &enc, &late, &tries, &probes);
-    /* plain: call 2, two tries at the short intervals until the plain
-     * estimate has ADAPT_SETTLED samples, then one try per 256 calls */
-    CU_ASSERT(enc >= 295);
-    CU_ASSERT(tries <= 3);
+    /* plain: call 2, then one try per 256 calls (encoding wins by far
+     * more than an unsettled plain estimate could be off) */
+    CU_ASSERT(enc >= 297);
+    CU_ASSERT(tries <= 2);
 }
 
 /* A codec cheap enough but data that does not compress (ratio 1): no
