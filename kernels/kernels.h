@@ -332,8 +332,7 @@ void lshmoe_kn_dequant_row(int fmt, const uint8_t *src, size_t hidden, float *y)
  * without the fp32 row in between (the decoder's hot loop for row
  * formats). dst: hidden elements of dtype (LSHMOE_DTYPE_FP32/FP16/BF16),
  * any alignment; scratch: hidden floats the scalar level decodes into
- * (the SIMD levels use at most its first 7). Other formats: nothing is
- * written.
+ * (the SIMD levels leave it alone). Other formats: nothing is written.
  */
 void lshmoe_kn_dequant_row_to(int fmt, const uint8_t *src, size_t hidden, lshmoe_dtype_t dtype,
                               void *dst, float *scratch);

@@ -354,23 +354,6 @@ INL __m256 level8(int fmt, const uint8_t *codes, size_t i)
     }
 }
 
-void lshmoe_kn_dequant_row_avx2(int fmt, const uint8_t *src, size_t hidden, float *y)
-{
-    if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
-        return;
-    const uint8_t *codes = src + lshmoe_qm_scale_bytes(fmt, hidden);
-    size_t blk = fmt == LSHMOE_QM_FP8 ? LSHMOE_QM_FP8_BLOCK
-               : fmt == LSHMOE_QM_INT8 ? hidden : LOW;
-    for (size_t lo = 0; lo < hidden; lo += blk) {
-        size_t end = hidden - lo < blk ? hidden : lo + blk, i = lo;
-        const __m256 vs = _mm256_set1_ps(lshmoe_qr_block_scale(fmt, src, lo));
-        for (; i + 8 <= end; i += 8)
-            _mm256_storeu_ps(y + i, _mm256_mul_ps(level8(fmt, codes, i), vs));
-        for (; i < end; i++)
-            y[i] = lshmoe_qr_decode_elem(fmt, src, hidden, i);
-    }
-}
-
 /* Stores 8 lanes at element i of a dtype row, rounded as
  * lshmoe_row_from_f32() rounds (bf16: its nearest-even formula; fp16: the
  * hardware's nearest-even conversion, as round8 below). A NaN lane, which
@@ -402,10 +385,11 @@ INL void store8_as(void *dst, size_t i, __m256 v, lshmoe_dtype_t dtype)
     _mm_storeu_si128((__m128i *)(void *)d, h);
 }
 
-/* lshmoe_kn_dequant_row_avx2's loop, storing in the dtype; the elements
- * after a block's last whole 8 are decoded one by one into scratch (at
- * most 7: no vector load may read past the row). */
-void lshmoe_kn_dequant_row_to_avx2(LSHMOE_KN_DEQUANT_TO_ARGS)
+/* A coded row decoded into dst in the dtype (fp32: the decoded floats),
+ * 8 at a time; the elements after a block's last whole 8 are decoded one
+ * by one (at most 7: no vector load may read past the row). */
+static void dequant_to(int fmt, const uint8_t *src, size_t hidden, lshmoe_dtype_t dtype,
+                       void *dst)
 {
     if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
         return;
@@ -419,11 +403,23 @@ void lshmoe_kn_dequant_row_to_avx2(LSHMOE_KN_DEQUANT_TO_ARGS)
         for (; i + 8 <= end; i += 8)
             store8_as(dst, i, _mm256_mul_ps(level8(fmt, codes, i), vs), dtype);
         if (i < end) {
+            float tail[8];
             for (size_t t = i; t < end; t++)
-                scratch[t - i] = lshmoe_qr_decode_elem(fmt, src, hidden, t);
-            lshmoe_row_from_f32(scratch, end - i, dtype, (uint8_t *)dst + i * es);
+                tail[t - i] = lshmoe_qr_decode_elem(fmt, src, hidden, t);
+            lshmoe_row_from_f32(tail, end - i, dtype, (uint8_t *)dst + i * es);
         }
     }
+}
+
+void lshmoe_kn_dequant_row_avx2(int fmt, const uint8_t *src, size_t hidden, float *y)
+{
+    dequant_to(fmt, src, hidden, LSHMOE_DTYPE_FP32, y);
+}
+
+void lshmoe_kn_dequant_row_to_avx2(LSHMOE_KN_DEQUANT_TO_ARGS)
+{
+    (void)scratch;
+    dequant_to(fmt, src, hidden, dtype, dst);
 }
 
 /* The dtype's rounding of 8 finite lanes, widened back. */
