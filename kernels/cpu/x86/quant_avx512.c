@@ -411,26 +411,6 @@ INL __m512 level16(int fmt, const uint8_t *codes, size_t i, __mmask16 k)
     }
 }
 
-void lshmoe_kn_dequant_row_avx512(int fmt, const uint8_t *src, size_t hidden, float *y)
-{
-    if (lshmoe_qm_row_bytes(fmt, hidden) == 0)
-        return;
-    const uint8_t *codes = src + lshmoe_qm_scale_bytes(fmt, hidden);
-    int masked = fmt == LSHMOE_QM_FP8 || fmt == LSHMOE_QM_INT8;
-    size_t blk = fmt == LSHMOE_QM_FP8 ? LSHMOE_QM_FP8_BLOCK
-               : fmt == LSHMOE_QM_INT8 ? hidden : LOW;
-    for (size_t lo = 0; lo < hidden; lo += blk) {
-        size_t end = hidden - lo < blk ? hidden : lo + blk, i = lo;
-        const __m512 vs = _mm512_set1_ps(lshmoe_qr_block_scale(fmt, src, lo));
-        for (; i < end && (masked || i + 16 <= end); i += 16) {
-            __mmask16 k = first(end - i);
-            _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(level16(fmt, codes, i, k), vs));
-        }
-        for (; i < end; i++)
-            y[i] = lshmoe_qr_decode_elem(fmt, src, hidden, i);
-    }
-}
-
 /* Stores the first k lanes of v at element i of a dtype row, rounded as
  * lshmoe_row_from_f32() rounds: bf16 by its nearest-even formula, fp16 by
  * the hardware's nearest-even conversion (round16 below relies on the
@@ -460,9 +440,9 @@ INL void store16_as(void *dst, size_t i, __m512 v, lshmoe_dtype_t dtype, __mmask
     _mm256_mask_storeu_epi16((uint8_t *)dst + 2 * i, k, h);
 }
 
-/* lshmoe_kn_dequant_row_avx512's loop, storing in the dtype; a partial
- * last vector is masked in every format (level16 reads only its code
- * bytes). */
+/* A coded row decoded into dst in the dtype (fp32: the decoded floats),
+ * 16 at a time; a partial last vector is masked in every format (level16
+ * reads only its code bytes). */
 INL void dequant_to(int fmt, const uint8_t *src, size_t hidden, lshmoe_dtype_t dtype,
                     void *dst)
 {
@@ -490,6 +470,11 @@ INL void dequant_to(int fmt, const uint8_t *src, size_t hidden, lshmoe_dtype_t d
         else                                                                       \
             dequant_to(fmt, src, hidden, LSHMOE_DTYPE_FP32, dst);                  \
     } while (0)
+
+void lshmoe_kn_dequant_row_avx512(int fmt, const uint8_t *src, size_t hidden, float *y)
+{
+    lshmoe_kn_dequant_row_to_avx512(fmt, src, hidden, LSHMOE_DTYPE_FP32, y, NULL);
+}
 
 void lshmoe_kn_dequant_row_to_avx512(LSHMOE_KN_DEQUANT_TO_ARGS)
 {
