@@ -47,9 +47,11 @@ lshmoe_prepare_glove() {
 # Without arguments: clustered, gaussian and (when available) glove; error
 # budgets 0.03,0.13,0.3; links 1,10,100 Gb/s; 256 bf16 tokens per peer of
 # width 1024 (GloVe: its own width, 100); alltoall_perf's default -n 20 -w 5,
-# with the library's default (adaptive) policy. 27 runs, about 80 s on 2
-# cores after the build. With arguments: sweep.py's own defaults plus what
-# you give (see /usr/bin/python3 benchmarks/sweep.py -h).
+# with the library's default (adaptive) policy; plus one A/A run per link
+# (the first data set with LSHMOE_COMPRESS=0: this host's noise between two
+# identical exchanges). 30 runs, 35-80 s on 2 cores after the build. With
+# arguments: sweep.py's own defaults plus what you give (see
+# /usr/bin/python3 benchmarks/sweep.py -h).
 if [ $# -eq 0 ]; then
     data=(--data clustered --data gaussian)
     if [ "${SWEEP_GLOVE:-1}" != 0 ] && lshmoe_prepare_glove; then
@@ -58,7 +60,7 @@ if [ $# -eq 0 ]; then
     # the error budget (LSHMOE_CODEC=budget, sweep.py's default codec) at
     # three budgets; --codec lsh --hashes 2,6,10 sweeps LSH alone instead
     set -- --np 4 "${data[@]}" --max-error 0.03,0.13,0.3 \
-           --links 1,10,100 --tokens 256 --hidden 1024 --dtype bf16 -n 20 -w 5
+           --links 1,10,100 --tokens 256 --hidden 1024 --dtype bf16 -n 20 -w 5 --aa
 fi
 # Debian's interpreter: the one apt gave numpy and matplotlib.
 exec /usr/bin/python3 "$LSHMOE_ROOT/benchmarks/sweep.py" \
