@@ -142,35 +142,12 @@ INL __m256 d2_8(__m256 v, __m256 inv, __m256 s, int fmt)
     return _mm256_mul_ps(d, d);
 }
 
-/* The four tries' errors in the reference's order (try_errors16). */
-INL void try_errors8(const __m256 v[LOW], const scale8_t t[LSHMOE_QR_NCLIP], int fmt, int n,
-                     __m256 e[LSHMOE_QR_NCLIP])
-{
-    const int whole = n - n % 8;
-    UNROLL
-    for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-        e[c] = _mm256_setzero_ps();
-    UNROLL
-    for (int i = whole; i < n && i < LOW; i++)
-        UNROLL
-        for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-            e[c] = _mm256_add_ps(e[c], d2_8(v[i], t[c].inv, t[c].s, fmt));
-    UNROLL
-    for (int k = 0; k < 8 && k < whole; k++) {
-        __m256 part[LSHMOE_QR_NCLIP];
-        UNROLL
-        for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-            part[c] = d2_8(v[k], t[c].inv, t[c].s, fmt);
-        UNROLL
-        for (int g = 8; g < whole && g < LOW; g += 8)
-            UNROLL
-            for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-                part[c] = _mm256_add_ps(part[c], d2_8(v[g + k], t[c].inv, t[c].s, fmt));
-        UNROLL
-        for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-            e[c] = k == 0 && whole == n ? part[c] : _mm256_add_ps(e[c], part[c]);
-    }
-}
+#define LL_VEC __m256
+#define LL_SCALE scale8_t
+#define ll_zero _mm256_setzero_ps
+#define ll_add _mm256_add_ps
+#define ll_d2 d2_8
+#include "kernels/cpu/x86/lowbit_errors.h"
 
 /* An AVX2 mask of the first k of 8 int32 lanes. */
 INL __m256i first8(int k)
@@ -257,7 +234,7 @@ INL void search8(const lanes_t *L, int fmt, int n)
         else
             f16_scale8(sc, &t[c]);
     }
-    try_errors8(v, t, fmt, n, e);
+    try_errors(v, t, fmt, n, e);
     for (int c = 0; L->err != NULL && c < LSHMOE_QR_NCLIP; c++) {
         _mm256_storeu_ps(L->err + c * LANES, e[c]);
         _mm256_storeu_si256((__m256i *)(void *)(L->err_code + c * LANES), t[c].code);

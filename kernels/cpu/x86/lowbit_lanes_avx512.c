@@ -183,9 +183,6 @@ INL __m512 level16(__m512 v, __m512 inv, int bits, int exact_zero)
     return bits == 4 ? t : _mm512_add_ps(t, _mm512_set1_ps(0.5f));
 }
 
-/* The squared error of one try on every lane, blocks of n elements, in
- * the reference's order: the lane partials over the whole groups of 8, the
- * n % 8 elements after them summed first, then the partials in order. */
 /* (x - level * s)^2 for one try. With fp16 scales (INT4, INT2) the
  * product level * s is exact in fp32 (a level of at most 4 significant
  * bits times an 11-bit significand, far from the fp32 range's ends), so
@@ -202,39 +199,12 @@ INL __m512 d2_16(__m512 v, __m512 inv, __m512 s, int fmt)
     return _mm512_mul_ps(d, d);
 }
 
-/* The squared errors of the four tries t on every lane, blocks of n
- * elements, each in the reference's order: the lane partials over the
- * whole groups of 8, the n % 8 elements after them summed first, then the
- * partials in order. The tries advance together, element by element, so
- * that each element is loaded once and four independent chains overlap. */
-INL void try_errors16(const __m512 v[LOW], const scale16_t t[LSHMOE_QR_NCLIP], int fmt, int n,
-                      __m512 e[LSHMOE_QR_NCLIP])
-{
-    const int whole = n - n % 8;
-    UNROLL
-    for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-        e[c] = _mm512_setzero_ps();
-    UNROLL
-    for (int i = whole; i < n && i < LOW; i++)
-        UNROLL
-        for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-            e[c] = _mm512_add_ps(e[c], d2_16(v[i], t[c].inv, t[c].s, fmt));
-    UNROLL
-    for (int k = 0; k < 8 && k < whole; k++) {
-        __m512 part[LSHMOE_QR_NCLIP];
-        UNROLL
-        for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-            part[c] = d2_16(v[k], t[c].inv, t[c].s, fmt);
-        UNROLL
-        for (int g = 8; g < whole && g < LOW; g += 8)
-            UNROLL
-            for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-                part[c] = _mm512_add_ps(part[c], d2_16(v[g + k], t[c].inv, t[c].s, fmt));
-        UNROLL
-        for (int c = 0; c < LSHMOE_QR_NCLIP; c++)
-            e[c] = k == 0 && whole == n ? part[c] : _mm512_add_ps(e[c], part[c]);
-    }
-}
+#define LL_VEC __m512
+#define LL_SCALE scale16_t
+#define ll_zero _mm512_setzero_ps
+#define ll_add _mm512_add_ps
+#define ll_d2 d2_16
+#include "kernels/cpu/x86/lowbit_errors.h"
 
 /* The four 128-bit lanes of v (the index must be a constant). */
 INL void split4(__m512i v, __m128i out[4])
@@ -332,7 +302,7 @@ INL void search16(const lanes_t *L, int fmt, int n)
         else
             f16_scale16(sc, &t[c]);
     }
-    try_errors16(v, t, fmt, n, e);
+    try_errors(v, t, fmt, n, e);
     for (int c = 0; L->err != NULL && c < LSHMOE_QR_NCLIP; c++) {
         _mm512_storeu_ps(L->err + c * LANES, e[c]);
         _mm512_storeu_si512(L->err_code + c * LANES, t[c].code);
