@@ -163,7 +163,7 @@ typedef struct lshmoe_codec_stats {
  */
 typedef struct lshmoe_codec_warm {
     int      id, valid;
-    uint64_t count;
+    uint64_t count, every;
 } lshmoe_codec_warm_t;
 
 /* A codec owns its hashers (one per hidden size seen, cached) and grow-only

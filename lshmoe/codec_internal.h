@@ -48,7 +48,10 @@ struct lshmoe_codec {
     int          ladder_bits; /* bits per hash value in a packed key         */
     int          warm_id;     /* choice id of the last budget segment (0 raw) */
     int          warm_valid;  /* warm_id is set                              */
-    uint64_t     warm_count;  /* budget segments searched (re-anchoring)     */
+    uint64_t     warm_count;  /* WARM: segments searched; SAMPLE: segments
+                                 since the last full search (re-anchoring)  */
+    uint64_t     warm_every;  /* full searches of a rows stream this many
+                                 segments apart (0: WARM_REANCHOR)           */
     lshmoe_buf_t sample_ws;   /* sampled estimates of the budget search      */
     lshmoe_buf_t norms;       /* fp64 |x|^2 per token of the segment         */
     lshmoe_buf_t probe_rows;  /* sampled tokens gathered for the probe       */

@@ -453,6 +453,10 @@ lshmoe_status_t lshmoe_rd_fits(rd_t *r, const cand_t *cands, size_t i, signed ch
  * starts afresh (bisection) instead of from the previous choice. */
 #define WARM_TRIES 3
 #define WARM_REANCHOR 8
+/* The longest interval between full searches of a stream whose segments
+ * keep going to row formats (rows_only): it doubles from WARM_REANCHOR at
+ * each full search that confirms a row format. */
+#define ROWS_REANCHOR_MAX 64
 
 void lshmoe_codec_mode_encoding(int mode, int *L, int *refine, int *fmt)
 {
@@ -461,10 +465,12 @@ void lshmoe_codec_mode_encoding(int mode, int *L, int *refine, int *fmt)
 
 void lshmoe_codec_warm_swap(lshmoe_codec_t *codec, lshmoe_codec_warm_t *w)
 {
-    lshmoe_codec_warm_t mine = {codec->warm_id, codec->warm_valid, codec->warm_count};
+    lshmoe_codec_warm_t mine = {codec->warm_id, codec->warm_valid, codec->warm_count,
+                                codec->warm_every};
     codec->warm_id = w->id;
     codec->warm_valid = w->valid;
     codec->warm_count = w->count;
+    codec->warm_every = w->every;
     *w = mine;
 }
 
@@ -485,27 +491,60 @@ static int warm_start(rd_t *r, const cand_t *cands, size_t n)
     return -1;
 }
 
+/* Did the stream's previous segment go to a row format? */
+static int warm_rows(const lshmoe_codec_t *c)
+{
+    return c->warm_valid && c->warm_id != 0 && c->warm_id / (2 * LSHMOE_CODEC_NFMTS) == 0;
+}
+
 /*
  * The SAMPLE search of BUDGET mode between re-anchors: while this stream's
  * previous segment went to a row format (no clustering was within the
  * budget and smaller), the next segments leave the clusterings out: no
  * hash, no grouping, no cluster estimates, the ladder of BUDGET_ROWS.
- * Every WARM_REANCHOR-th segment of the stream (the first included)
- * searches the whole ladder, so data that starts to cluster is found
- * within that many segments; until then such a segment gets the row
- * format the full search would have picked among the rows (the walk sees
- * them in the same order), within the budget, only larger than the
- * clustering it missed. On a stream whose clusterings never fit (GloVe at
- * budget 0.13: 60% of the encoder's time went to them) that time is saved
- * in 7 of 8 segments.
+ * Full searches of the whole ladder come WARM_REANCHOR segments apart
+ * (the first segment, and the first after any other pick, is one), the
+ * interval doubling up to ROWS_REANCHOR_MAX while they confirm a row
+ * format (warm_note), as the adaptive policy's tries do: data that starts
+ * to cluster is found within that many segments; until then such a
+ * segment gets the row format the full search would have picked among the
+ * rows (the walk sees them in the same order), within the budget, only
+ * larger than the clustering it missed. On a stream whose clusterings
+ * never fit (GloVe at budget 0.13: 60% of the encoder's time went to
+ * them: a full search there visits about 4.7 token rows per token against
+ * 1.4 for a rows-only one) that time is saved in all but one
+ * segment of 8, then 16, 32 and 64. warm_count: segments since the last
+ * full search, that one included.
  */
 static int rows_only(lshmoe_codec_t *c)
 {
     if (c->params.mode != LSHMOE_CODEC_BUDGET || c->params.search != LSHMOE_CODEC_SEARCH_SAMPLE)
         return 0;
-    uint64_t k = c->warm_count++;
-    int L = c->warm_id / (2 * LSHMOE_CODEC_NFMTS);
-    return c->warm_valid && k % WARM_REANCHOR != 0 && c->warm_id != 0 && L == 0;
+    uint64_t every = c->warm_every > 0 ? c->warm_every : WARM_REANCHOR;
+    if (warm_rows(c) && c->warm_count < every) {
+        c->warm_count++;
+        return 1;
+    }
+    c->warm_count = 1;
+    return 0;
+}
+
+/* Remembers a budget segment's pick (0: raw) for the next segment of its
+ * stream; `rows_only`: the search left the clusterings out. A full search
+ * that finds a row format again after one doubles the interval to the
+ * next; any other pick starts it afresh. */
+static void warm_note(lshmoe_codec_t *c, int chosen, int rows_only)
+{
+    int prev_rows = warm_rows(c);
+    int rows = chosen != 0 && chosen / (2 * LSHMOE_CODEC_NFMTS) == 0;
+    uint64_t every = c->warm_every > 0 ? c->warm_every : WARM_REANCHOR;
+    if (!rows || !prev_rows)
+        every = WARM_REANCHOR;
+    else if (!rows_only)
+        every = 2 * every < ROWS_REANCHOR_MAX ? 2 * every : ROWS_REANCHOR_MAX;
+    c->warm_every = every;
+    c->warm_id = chosen;
+    c->warm_valid = 1;
 }
 
 /* Same chain: no clustering (the quantizers), or one (refine, fmt) over L. */
@@ -663,8 +702,7 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
                                         r.row_est));
         if (fc == 0) {
             try_comp = 0;
-            c->warm_id = 0;
-            c->warm_valid = 1;
+            warm_note(c, 0, 0);
             if (st != NULL)
                 st->segments_probed_raw++;
         }
@@ -702,10 +740,8 @@ lshmoe_status_t lshmoe_codec_encode_rd(const enc_job_t *j, size_t *len_p,
             st->err_den += r.den;
         }
     }
-    if (budget_mode(c->params.mode) && try_comp) {
-        c->warm_id = chosen;
-        c->warm_valid = 1;
-    }
+    if (budget_mode(c->params.mode) && try_comp)
+        warm_note(c, chosen, r.rows_only);
     if (len == 0) {
         len = lshmoe_codec_write_raw(j);
         err = 0.0;

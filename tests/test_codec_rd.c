@@ -468,12 +468,17 @@ static void test_params_refused(void)
 
 /*
  * The sampled search's stream memory: after a segment that went to a row
- * format, the next 7 leave the clusterings out (codec_rd.c rows_only), and
- * every 8th searches the whole ladder. On data no clustering fits
- * (Gaussian) every segment still gets exactly what a fresh codec's full
- * search gives it, byte for byte; when the stream turns to clustered data
- * the row formats carry on, within the budget, until the next full search
- * finds the clustering, and it is kept from then on.
+ * format, the next ones leave the clusterings out (codec_rd.c rows_only)
+ * until a full search of the whole ladder, 8 segments after the previous
+ * one, then 16, 32 and at most 64 while each confirms a row format; any
+ * other pick starts again at 8. On data no clustering fits (Gaussian)
+ * every segment still gets exactly what a fresh codec's full search gives
+ * it, byte for byte; when the stream turns to clustered data the row
+ * formats carry on, within the budget, until the next full search finds
+ * the clustering, and it is kept from then on.
+ * Schedule here: Gaussian 0-129 (full searches at 0, 8, 24, 56, 120),
+ * clustered 130-189 (found by the full search at 184), Gaussian from 190
+ * (a full search after the clusterings, then 8 and 16 apart: 198, 214).
  */
 static void test_budget_rows_only_between_anchors(void)
 {
@@ -491,9 +496,9 @@ static void test_budget_rows_only_between_anchors(void)
     CU_ASSERT_FATAL(lshmoe_codec_create(&p, &c) == LSHMOE_OK);
     lshmoe_codec_stats_t st;
     memset(&st, 0, sizeof st);
-    int first_clustered = -1, prev_L = 0;
-    for (int s = 0; s < 28; s++) {
-        int clustered = s >= 19; /* segment 19: 3 after the anchor at 16 */
+    int first_clustered = -1, prev_L = 0, full_at[16], nfull = 0;
+    for (int s = 0; s < 222; s++) {
+        int clustered = s >= 130 && s < 190;
         if (clustered)
             lt_gen_clustered(x, n, h, 4, 0.02, 900 + (uint64_t)s);
         else
@@ -507,11 +512,12 @@ static void test_budget_rows_only_between_anchors(void)
         int hinted = st.segments_rows_only > before;
         CU_ASSERT(st.last_error <= budget * (1.0 + 1e-9));
         CU_ASSERT(choice != 0);
-        /* rows only after a row format, but every 8th segment, the first
-         * included, searches everything */
-        CU_ASSERT_EQUAL(hinted, s % 8 != 0 && prev_L == 0);
+        CU_ASSERT(!hinted || prev_L == 0); /* rows only after a row format */
+        /* full searches, less the clustered stream's (after a clustering) */
+        if (!hinted && (prev_L == 0 || !clustered) && nfull < 16)
+            full_at[nfull++] = s;
         prev_L = L;
-        if (!clustered) {
+        if (!clustered && (s < 40 || s % 5 == 0 || s >= 190)) {
             lshmoe_codec_t *fresh = NULL;
             CU_ASSERT_FATAL(lshmoe_codec_create(&p, &fresh) == LSHMOE_OK);
             CU_ASSERT_FATAL(lshmoe_codec_encode(fresh, tok, LSHMOE_DTYPE_BF16, h, n, ref, cap,
@@ -519,13 +525,20 @@ static void test_budget_rows_only_between_anchors(void)
             CU_ASSERT(ref_len == len && memcmp(ref, seg, len) == 0);
             CU_ASSERT_EQUAL(L, 0);
             lshmoe_codec_destroy(fresh);
-        } else if (first_clustered < 0 && L > 0) {
+        } else if (clustered && first_clustered < 0 && L > 0) {
             first_clustered = s;
         }
         if (clustered && s > first_clustered && first_clustered >= 0)
             CU_ASSERT(L > 0); /* a clustering, once found, is searched again */
     }
-    CU_ASSERT_EQUAL(first_clustered, 24); /* the first full search on the new data */
+    /* full searches after a row format (or the first): 8, 16, 32, 64 apart
+     * (capped: 120 -> 184), then the clusterings' own, then 8 and 16 apart
+     * from the first Gaussian segment after them */
+    const int want[] = {0, 8, 24, 56, 120, 184, 190, 198, 214};
+    CU_ASSERT_EQUAL_FATAL(nfull, (int)(sizeof want / sizeof want[0]));
+    for (int i = 0; i < nfull; i++)
+        CU_ASSERT_EQUAL(full_at[i], want[i]);
+    CU_ASSERT_EQUAL(first_clustered, 184); /* the first full search on the new data */
     lshmoe_codec_destroy(c);
     free(x);
     free(tok);
