@@ -36,9 +36,11 @@
  *    has fewer than ADAPT_SETTLED samples, see encoded_try_pays).
  *  - Encode preferred: the plain cost per byte is a property of the link
  *    and the load, not of the data, so it needs refreshing only now and
- *    then; while encoded calls cost under ADAPT_CLEAR_WIN x plain (over
- *    ADAPT_DOUBT_MARGIN less while the plain estimate has fewer than
- *    ADAPT_SETTLED samples), a plain try waits the longest interval.
+ *    then; while encoded calls cost under ADAPT_CLEAR_WIN x plain, a plain
+ *    try waits the longest interval. While the plain estimate has fewer
+ *    than ADAPT_SETTLED samples, a try is made only where it could flip
+ *    the preference, were that estimate ADAPT_DOUBT_MARGIN x too high:
+ *    from ADAPT_ENCODE_MARGIN / ADAPT_DOUBT_MARGIN x plain up.
  * Agreement: in an all-to-all a rank that encodes still waits for the
  * plain bytes of the others (and the other way round), so its own timings
  * only mean something when all ranks run the same mode. Each rank
@@ -165,11 +167,14 @@ static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe
         unsigned next = a->explore_every < ADAPT_EXPLORE_MAX ? 2 * a->explore_every
                                                              : ADAPT_EXPLORE_MAX;
         if (!prefer_plain) {
-            /* a clear win waits the longest interval before a plain try */
-            /* against an unsettled plain estimate the win must hold even
-             * if that estimate read ADAPT_DOUBT_MARGIN x too high */
-            double win = a->plain_samples >= ADAPT_SETTLED ? ADAPT_CLEAR_WIN
-                                                           : ADAPT_CLEAR_WIN / ADAPT_DOUBT_MARGIN;
+            /* a clear win waits the longest interval before a plain try.
+             * Against an unsettled plain estimate, a try is worth its cost
+             * only if it could flip the preference: if the estimate read
+             * ADAPT_DOUBT_MARGIN x too high (load only adds time), would
+             * encoding still cost under ADAPT_ENCODE_MARGIN x plain? */
+            double win = a->plain_samples >= ADAPT_SETTLED
+                             ? ADAPT_CLEAR_WIN
+                             : ADAPT_ENCODE_MARGIN / ADAPT_DOUBT_MARGIN;
             int clear = a->comp_s_per_byte < win * a->plain_s_per_byte &&
                         a->explore_every < ADAPT_EXPLORE_MAX;
             if (clear)

@@ -394,6 +394,30 @@ static void test_adapt_clear_win_delays_plain_tries(void)
     free(ctx);
 }
 
+/* Encode preferred against a plain estimate of one sample: a plain try
+ * only where it could flip the preference if that sample read
+ * ADAPT_DOUBT_MARGIN x too high, i.e. from 0.9 / 1.5 = 0.6x plain up.
+ * At 0.55x no try for ADAPT_EXPLORE_MAX calls; at 0.65x the short
+ * interval, until the plain estimate settles. */
+static void test_adapt_unsettled_plain_tried_only_if_it_could_flip(void)
+{
+    probe_stub_t stub = {.ratio = 4.0};
+    int enc, ex, first;
+    lshmoe_ctx_t *ctx = policy_ctx(0.55e-9, 1e-9, 5.0);
+    ctx->adapt.plain_samples = 1;
+    decide(ctx, &stub, ADAPT_EXPLORE_MAX, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(enc, ADAPT_EXPLORE_MAX);
+    CU_ASSERT_EQUAL(ex, 0);
+    free(ctx);
+
+    ctx = policy_ctx(0.65e-9, 1e-9, 5.0);
+    ctx->adapt.plain_samples = 1;
+    decide(ctx, &stub, 12, &enc, &ex, &first);
+    CU_ASSERT_EQUAL(ex, 2); /* tries at calls 4 and 12 */
+    CU_ASSERT_EQUAL(enc, 10);
+    free(ctx);
+}
+
 /* No encoded call timed yet: structureless data (per the samples) goes
  * plain from the first call, and the probe runs only at the doubling
  * exploration points; data that compresses is encoded. */
@@ -619,6 +643,8 @@ static const lt_test_t tests[] = {
     {"test_adapt_bad_env_values", test_adapt_bad_env_values},
     {"test_adapt_try_only_when_samples_say_it_pays", test_adapt_try_only_when_samples_say_it_pays},
     {"test_adapt_clear_win_delays_plain_tries", test_adapt_clear_win_delays_plain_tries},
+    {"test_adapt_unsettled_plain_tried_only_if_it_could_flip",
+     test_adapt_unsettled_plain_tried_only_if_it_could_flip},
     {"test_adapt_flat_data_never_encoded", test_adapt_flat_data_never_encoded},
     {"test_adapt_unknown_ratio_left_to_the_codec", test_adapt_unknown_ratio_left_to_the_codec},
     {"test_adapt_majority_vote_decides_next_call", test_adapt_majority_vote_decides_next_call},
