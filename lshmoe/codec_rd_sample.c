@@ -190,13 +190,35 @@ static lshmoe_status_t estimate(rd_t *r, const cand_t *k, double *est_p)
 /* lshmoe_rd_bisect's test for the sampled search: est[i] <= thr,
  * estimating on first use (est[i] < 0: not yet). */
 typedef struct estimated {
-    double *est;
-    double  thr;
+    double            *est;
+    double             thr;
+    const signed char *state; /* measured: > 0 fits, < 0 does not */
 } estimated_t;
+
+/* Does a row format smaller than candidate i, not measured to miss, have
+ * an estimate within thr already (the forecast's, or an earlier test's)?
+ * Then i, a row format too, is taken to fit without an estimate of its
+ * own: the bisection only asks about i to find the smallest fit, and in
+ * the chain's order (monotone by assumption) a smaller fit implies it.
+ * Where the chain is not monotone (int4 can miss where int4e fits) this
+ * keeps the bisection on the smaller fit instead of sending it above i. */
+static int smaller_row_fits(const rd_t *r, const cand_t *cands, size_t i, const estimated_t *e)
+{
+    for (size_t k = 0; k < i; k++)
+        if (cands[k].L == 0 && cands[k].bytes < cands[i].bytes && e->state[k] >= 0 &&
+            r->row_est[cands[k].fmt] >= 0.0 && r->row_est[cands[k].fmt] <= e->thr)
+            return 1;
+    return 0;
+}
 
 static lshmoe_status_t est_fit(rd_t *r, const cand_t *cands, size_t i, void *arg, int *fit_p)
 {
     estimated_t *e = arg;
+    if (e->est[i] < 0.0 && cands[i].L == 0 && r->row_est[cands[i].fmt] < 0.0 &&
+        smaller_row_fits(r, cands, i, e)) {
+        *fit_p = 1;
+        return LSHMOE_OK;
+    }
     if (e->est[i] < 0.0)
         LSHMOE_CHECK(estimate(r, &cands[i], &e->est[i]));
     *fit_p = e->est[i] <= e->thr;
@@ -221,7 +243,7 @@ lshmoe_status_t lshmoe_rd_search_sample(rd_t *r, const cand_t *cands, size_t n,
             /* the smallest unmeasured candidate whose estimate is within
              * thr: a chain that is not monotone can make this miss a
              * smaller fit, which costs ratio, never the budget */
-            estimated_t e = {est, thr};
+            estimated_t e = {est, thr, state};
             LSHMOE_CHECK(lshmoe_rd_bisect(r, cands, n, state, est_fit, &e, &i));
             if (i < 0)
                 break;
