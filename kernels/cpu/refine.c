@@ -13,12 +13,15 @@
  * cluster. Wider fields rewrite one field of the packed key and look the
  * result up among whole keys: L * (2c - 1) lookups per cluster, most of
  * them misses. Distances are evaluated only for neighbours that exist,
- * and stop halfway once they cannot win.
+ * and stop halfway once they cannot win. The distance loops run at the
+ * CPU's ISA level (refine_isa.h; dist2 below is the reference they
+ * reproduce bit for bit).
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/cpu/refine_isa.h"
 #include "kernels/kernels.h"
 
 #define NONE UINT32_MAX
@@ -44,9 +47,10 @@ static uint64_t mix(uint64_t k)
 /* Workspace: the key table, each cluster's key, its members (a counting
  * sort of the tokens), each token's decision, and one cluster's neighbour
  * list of max_nb = L * (2^bits - 1) entries: O(tokens + max_nb), so wide
- * polytopes cannot blow it up; for narrow fields (2^bits <= FIELD_MAX_VALS,
- * where max_nb + 1 >= 2^bits) also step_by_field's rows, row index per
- * cluster and best distance per token: O(tokens + 16 clusters). */
+ * polytopes cannot blow it up; each token's best distance so far; for
+ * narrow fields (2^bits <= FIELD_MAX_VALS, where max_nb + 1 >= 2^bits)
+ * also step_by_field's rows and row index per cluster: O(tokens + 16
+ * clusters). */
 size_t lshmoe_kn_refine_ws_size(size_t ntokens, size_t nclusters, size_t max_nb)
 {
     size_t slots = slots_for(nclusters);
@@ -97,6 +101,27 @@ static float dist2(const float *restrict a, const float *restrict b, size_t n, f
     for (size_t k = 0; k < 8; k++)
         s += part[k];
     return s;
+}
+
+/* The scalar level of the distance loop (kernels/cpu/refine_isa.h). */
+void lshmoe_kn_refine_members_scalar(LSHMOE_KN_REFINE_MEMBERS_ARGS)
+{
+    for (size_t v = 0; v < nnb; v++) {
+        const float *row = centroids + (size_t)nb[v] * hidden;
+        for (size_t t = 0; t < nmembers; t++) {
+            uint32_t i = members[t];
+            const float *xi = x + (size_t)i * hidden;
+            if (choice == NULL) {
+                best[i] = dist2(xi, row, hidden, INFINITY);
+                continue;
+            }
+            float d = dist2(xi, row, hidden, best[i]);
+            if (d < best[i]) {
+                best[i] = d;
+                choice[i] = nb[v];
+            }
+        }
+    }
 }
 
 static uint32_t lookup(const uint64_t *tkey, const uint32_t *tid, size_t mask,
@@ -173,31 +198,23 @@ static uint64_t step_by_field(const step_t *st, uint32_t *rows, uint32_t *rowof,
                 continue;
             const uint32_t *row = rows + (size_t)rowof[c] * vals;
             uint64_t own = (st->ckey[c] >> sh) & field;
-            for (uint64_t v = 0; v < vals; v++) {
-                uint32_t j = row[v];
-                if (v == own || j == NONE)
-                    continue;
-                size_t lo = st->start[c], hi = st->start[c + 1];
-                if (!flag[c]) { /* the first neighbour: own distances first */
-                    flag[c] = 1;
-                    for (size_t t = lo; t < hi; t++) {
-                        uint32_t i = st->order[t];
-                        best[i] = dist2(st->x + (size_t)i * h, st->centroids + c * h, h,
-                                        INFINITY);
-                    }
-                    evals += hi - lo;
-                }
-                const float *cj = st->centroids + (size_t)j * h;
-                for (size_t t = lo; t < hi; t++) {
-                    uint32_t i = st->order[t];
-                    float d = dist2(st->x + (size_t)i * h, cj, h, best[i]);
-                    if (d < best[i]) {
-                        best[i] = d;
-                        st->choice[i] = j;
-                    }
-                }
+            uint32_t nb[FIELD_MAX_VALS], own_c = (uint32_t)c;
+            size_t m = 0;
+            for (uint64_t v = 0; v < vals; v++)
+                if (v != own && row[v] != NONE)
+                    nb[m++] = row[v];
+            if (m == 0)
+                continue;
+            size_t lo = st->start[c], hi = st->start[c + 1];
+            if (!flag[c]) { /* the first neighbour: own distances first */
+                flag[c] = 1;
+                lshmoe_kn_refine_members(st->x, h, st->order + lo, hi - lo, st->centroids,
+                                         &own_c, 1, best, NULL);
                 evals += hi - lo;
             }
+            lshmoe_kn_refine_members(st->x, h, st->order + lo, hi - lo, st->centroids, nb, m,
+                                     best, st->choice);
+            evals += (hi - lo) * m;
         }
     }
     return evals;
@@ -275,22 +292,16 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
                     nb[m++] = j;
             }
         }
-        for (size_t t = start[c]; t < start[c + 1]; t++) {
-            uint32_t i = order[t], arg = (uint32_t)c;
-            if (m > 0) {
-                const float *xi = x + (size_t)i * hidden;
-                float best = dist2(xi, centroids + c * hidden, hidden, INFINITY);
-                for (size_t q = 0; q < m; q++) {
-                    float d = dist2(xi, centroids + (size_t)nb[q] * hidden, hidden, best);
-                    if (d < best) {
-                        best = d;
-                        arg = nb[q];
-                    }
-                }
-                evals += 1 + m;
-            }
-            choice[i] = arg;
-        }
+        uint32_t own_c = (uint32_t)c;
+        for (size_t t = start[c]; t < start[c + 1]; t++)
+            choice[order[t]] = own_c;
+        if (m == 0)
+            continue;
+        lshmoe_kn_refine_members(x, hidden, order + start[c], start[c + 1] - start[c],
+                                 centroids, &own_c, 1, tok_best, NULL);
+        lshmoe_kn_refine_members(x, hidden, order + start[c], start[c + 1] - start[c],
+                                 centroids, nb, m, tok_best, choice);
+        evals += (start[c + 1] - start[c]) * (1 + m);
     }
     /* clusters that lost every token disappear; first-appearance order */
     size_t next = 0;
