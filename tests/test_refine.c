@@ -24,6 +24,7 @@
 
 #include <CUnit/CUnit.h>
 
+#include "kernels/cpu/refine_isa.h"
 #include "kernels/kernels.h"
 #include "testutil.h"
 
@@ -253,7 +254,7 @@ static size_t lv_run(const lv_case_t *k, lshmoe_kn_isa_t isa, uint32_t *of, uint
 static void test_refine_levels_agree(void)
 {
     lshmoe_kn_isa_t orig = lshmoe_kn_isa();
-    size_t levels = 0, cases = 0, bad = 0, moved = 0, tokens_moved = 0;
+    size_t levels = 0, cases = 0, bad = 0, changed = 0, merged = 0;
     for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++)
         levels += lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa) != 0;
     for (size_t h = 1; h <= 300; h += h < 40 ? 1 : h < 140 ? 5 : 23) {
@@ -267,9 +268,8 @@ static void test_refine_levels_agree(void)
             CU_ASSERT_FATAL(ref != NULL && got != NULL);
             uint64_t ref_evals, got_evals;
             size_t ref_nc = lv_run(&k, LSHMOE_KN_ISA_SCALAR, ref, &ref_evals);
-            moved += ref_nc < k.nc;
-            for (size_t i = 0; i < k.n; i++)
-                tokens_moved += k.of[i] != ref[i];
+            merged += ref_nc < k.nc;
+            changed += memcmp(k.of, ref, k.n * sizeof *ref) != 0;
             for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
                 if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
                     continue;
@@ -291,15 +291,94 @@ static void test_refine_levels_agree(void)
         }
     }
     CU_ASSERT_EQUAL(lshmoe_kn_isa_force(orig), LSHMOE_OK);
-    printf("\n  %zu SIMD level(s) against the scalar one, %zu cases, %zu tokens moved ",
-           levels, cases, tokens_moved);
+    printf("\n  %zu SIMD level(s) against the scalar one, %zu cases, %zu changed by the "
+           "step, %zu with fewer clusters ", levels, cases, changed, merged);
     CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT(moved > cases / 4);     /* the step changed clusterings, not only kept them */
+    CU_ASSERT(changed > cases / 2); /* the step moved tokens, not only kept them */
+}
+
+/*
+ * The distance loop itself (kernels/cpu/refine_isa.h) at every level, bit
+ * for bit, where the clusterings above see only decisions: the own
+ * distances it stores (the full fp32 sums: any other order of the lanes or
+ * the tail, or a fused multiply-add, changes their last bits), and the
+ * best distances and choices under bounds around those distances, for 1
+ * to 7 members against 1 to 9 candidates (pairs of one member in the same
+ * batch, batches with spare lanes). The odd tokens equal the first
+ * candidate past the first half of the groups of 8, so their halfway sum
+ * is their whole distance: bounds within ulps of it decide there.
+ */
+static void test_refine_distances_bitwise(void)
+{
+    enum { NTOK = 7, NROW = 10 };
+    lshmoe_kn_isa_t orig = lshmoe_kn_isa();
+    size_t bad = 0, cases = 0, updated = 0;
+    for (size_t h = 1; h <= 300; h++) {
+        float *x = malloc(NTOK * h * sizeof *x), *cent = malloc(NROW * h * sizeof *cent);
+        CU_ASSERT_FATAL(x != NULL && cent != NULL);
+        lt_gen_clustered(x, NTOK, h, 2, 0.5, 90000 + h);
+        lt_gen_clustered(cent, NROW, h, 2, 0.5, 190000 + h);
+        uint32_t members[NTOK], nb[NROW - 1];
+        for (uint32_t t = 0; t < NTOK; t++)
+            members[t] = (t * 3 + 1) % NTOK;
+        for (uint32_t r = 0; r + 1 < NROW; r++)
+            nb[r] = (r * 4 + 1) % (NROW - 1) + 1; /* 2, 6, 1, ...: all rows but 0 */
+        /* odd tokens equal the first candidate past the half */
+        size_t half = h / 16 * 8;
+        for (size_t t = 1; t < NTOK; t += 2)
+            memcpy(x + t * h + half, cent + nb[0] * h + half, (h - half) * sizeof *x);
+        for (size_t nm = 1; nm <= NTOK; nm += 2)
+            for (size_t nnb = 1; nnb < NROW; nnb += 4) {
+                float own_ref[NTOK], best_ref[6][NTOK], best[NTOK];
+                uint32_t ch_ref[6][NTOK], ch[NTOK], own_row = 0;
+                for (int isa = 0; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+                    if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
+                        continue;
+                    CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
+                    memset(best, 0x5a, sizeof best);
+                    lshmoe_kn_refine_members(x, h, members, nm, cent, &own_row, 1, best, NULL);
+                    if (isa == 0)
+                        memcpy(own_ref, best, sizeof best);
+                    for (size_t t = 0; t < nm; t++)
+                        bad += memcmp(&best[members[t]], &own_ref[members[t]], sizeof *best) != 0;
+                    /* bounds: the distance to the candidate a member meets first,
+                     * 1 to 3 ulps above it, one below, or none */
+                    for (int b = 0; b < 6; b++) {
+                        memset(best, 0, sizeof best);
+                        lshmoe_kn_refine_members(x, h, members, nm, cent, nb, 1, best, NULL);
+                        for (uint32_t i = 0; i < NTOK; i++) {
+                            float d = best[i];
+                            for (int u = 0; u < b && b < 4; u++)
+                                d = nextafterf(d, INFINITY);
+                            best[i] = b == 4 ? nextafterf(d, -INFINITY) : b == 5 ? INFINITY : d;
+                            ch[i] = 1000 + i;
+                        }
+                        lshmoe_kn_refine_members(x, h, members, nm, cent, nb, nnb, best, ch);
+                        if (isa == 0) {
+                            memcpy(best_ref[b], best, sizeof best);
+                            memcpy(ch_ref[b], ch, sizeof ch);
+                            for (uint32_t i = 0; i < NTOK; i++)
+                                updated += ch[i] != 1000 + i;
+                        }
+                        bad += memcmp(best, best_ref[b], sizeof best) != 0 ||
+                               memcmp(ch, ch_ref[b], sizeof ch) != 0;
+                        cases++;
+                    }
+                }
+            }
+        free(x);
+        free(cent);
+    }
+    CU_ASSERT_EQUAL(lshmoe_kn_isa_force(orig), LSHMOE_OK);
+    printf("\n  %zu comparisons, %zu choices made ", cases, updated);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(updated > 0);
 }
 
 static const lt_test_t tests[] = {
     {"test_refine_matches_reference", test_refine_matches_reference},
     {"test_refine_levels_agree", test_refine_levels_agree},
+    {"test_refine_distances_bitwise", test_refine_distances_bitwise},
 };
 
 LT_MAIN("refine", tests)
