@@ -298,87 +298,88 @@ static void test_refine_levels_agree(void)
 }
 
 /*
- * The distance loop itself (kernels/cpu/refine_isa.h) at every level, bit
- * for bit, where the clusterings above see only decisions: the own
- * distances it stores (the full fp32 sums: any other order of the lanes or
- * the tail, or a fused multiply-add, changes their last bits), and the
- * best distances and choices under bounds around those distances, for 1
- * to 7 members against 1 to 9 candidates (pairs of one member in the same
- * batch, batches with spare lanes). The odd tokens equal the first
- * candidate past the first half of the groups of 8, so their halfway sum
- * is their whole distance: bounds within ulps of it decide there.
+ * The four-distance kernel itself (kernels/cpu/refine_isa.h) at every
+ * level, bit for bit, where the clusterings above see only decisions: the
+ * full sums (any other order of the lanes or the tail, or a fused
+ * multiply-add, changes their last bits) and the partial sums returned
+ * where the halfway test stops (any other order of its lane sum changes
+ * them), for widths 1 to 300, under bounds that mix lanes that stop with
+ * lanes that do not: the distance itself, 1 to 3 ulps above it, one
+ * below, 0, half and 0.9 of it, INFINITY and NaN. The odd rows equal their
+ * partner past the first half of the groups of 8, so their halfway sum is
+ * their whole distance: bounds within ulps of it decide there.
  */
-static void test_refine_distances_bitwise(void)
+static void test_refine_dist4_bitwise(void)
 {
-    enum { NTOK = 7, NROW = 10 };
+    enum { NROW = 6, NKIND = 10 };
     lshmoe_kn_isa_t orig = lshmoe_kn_isa();
-    size_t bad = 0, cases = 0, updated = 0;
+    size_t bad = 0, cases = 0, stops = 0;
     for (size_t h = 1; h <= 300; h++) {
-        float *x = malloc(NTOK * h * sizeof *x), *cent = malloc(NROW * h * sizeof *cent);
-        CU_ASSERT_FATAL(x != NULL && cent != NULL);
-        lt_gen_clustered(x, NTOK, h, 2, 0.5, 90000 + h);
-        lt_gen_clustered(cent, NROW, h, 2, 0.5, 190000 + h);
-        uint32_t members[NTOK], nb[NROW - 1];
-        for (uint32_t t = 0; t < NTOK; t++)
-            members[t] = (t * 3 + 1) % NTOK;
-        for (uint32_t r = 0; r + 1 < NROW; r++)
-            nb[r] = (r * 4 + 1) % (NROW - 1) + 1; /* 2, 6, 1, ...: all rows but 0 */
-        /* odd tokens equal the first candidate past the half */
+        float *a = malloc(NROW * h * sizeof *a), *b = malloc(NROW * h * sizeof *b);
+        CU_ASSERT_FATAL(a != NULL && b != NULL);
+        lt_gen_clustered(a, NROW, h, 2, 0.5, 90000 + h);
+        lt_gen_clustered(b, NROW, h, 2, 0.5, 190000 + h);
         size_t half = h / 16 * 8;
-        for (size_t t = 1; t < NTOK; t += 2)
-            memcpy(x + t * h + half, cent + nb[0] * h + half, (h - half) * sizeof *x);
-        for (size_t nm = 1; nm <= NTOK; nm += 2)
-            for (size_t nnb = 1; nnb < NROW; nnb += 4) {
-                float own_ref[NTOK], best_ref[6][NTOK], best[NTOK];
-                uint32_t ch_ref[6][NTOK], ch[NTOK], own_row = 0;
-                for (int isa = 0; isa < LSHMOE_KN_ISA_COUNT; isa++) {
+        for (size_t r = 1; r < NROW; r += 2)
+            memcpy(a + r * h + half, b + r * h + half, (h - half) * sizeof *a);
+        for (size_t first = 0; first < NROW; first++) {
+            const float *ar[4], *br[4];
+            float full[4], bound[4], ref[4], got[4];
+            for (int t = 0; t < 4; t++) { /* lanes 2 and 3 may repeat a pair */
+                size_t r = (first + (size_t)t * (t < 3 ? 1 : 2)) % NROW;
+                ar[t] = a + r * h;
+                br[t] = b + r * h;
+                bound[t] = INFINITY;
+            }
+            CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+            lshmoe_kn_refine_dist4(ar, br, h, bound, full);
+            for (int kind = 0; kind < NKIND; kind++) {
+                for (int t = 0; t < 4; t++) {
+                    float f = full[t], up = f;
+                    int k = (kind + t) % NKIND;
+                    for (int u = 0; u < k && k <= 3; u++) /* kinds 1..3: ulps above */
+                        up = nextafterf(up, INFINITY);
+                    switch (k) {
+                    case 0: case 1: case 2: case 3: bound[t] = up; break;
+                    case 4: bound[t] = nextafterf(f, -INFINITY); break;
+                    case 5: bound[t] = 0.0f; break;
+                    case 6: bound[t] = 0.5f * f; break;
+                    case 7: bound[t] = 0.9f * f; break;
+                    case 8: bound[t] = INFINITY; break;
+                    default: bound[t] = NAN; break;
+                    }
+                }
+                CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
+                lshmoe_kn_refine_dist4(ar, br, h, bound, ref);
+                for (int t = 0; t < 4; t++)
+                    stops += memcmp(&ref[t], &full[t], sizeof ref[t]) != 0;
+                for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
                     if (!lshmoe_kn_isa_supported((lshmoe_kn_isa_t)isa))
                         continue;
                     CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
-                    memset(best, 0x5a, sizeof best);
-                    lshmoe_kn_refine_members(x, h, members, nm, cent, &own_row, 1, best, NULL);
-                    if (isa == 0)
-                        memcpy(own_ref, best, sizeof best);
-                    for (size_t t = 0; t < nm; t++)
-                        bad += memcmp(&best[members[t]], &own_ref[members[t]], sizeof *best) != 0;
-                    /* bounds: the distance to the candidate a member meets first,
-                     * 1 to 3 ulps above it, one below, or none */
-                    for (int b = 0; b < 6; b++) {
-                        memset(best, 0, sizeof best);
-                        lshmoe_kn_refine_members(x, h, members, nm, cent, nb, 1, best, NULL);
-                        for (uint32_t i = 0; i < NTOK; i++) {
-                            float d = best[i];
-                            for (int u = 0; u < b && b < 4; u++)
-                                d = nextafterf(d, INFINITY);
-                            best[i] = b == 4 ? nextafterf(d, -INFINITY) : b == 5 ? INFINITY : d;
-                            ch[i] = 1000 + i;
-                        }
-                        lshmoe_kn_refine_members(x, h, members, nm, cent, nb, nnb, best, ch);
-                        if (isa == 0) {
-                            memcpy(best_ref[b], best, sizeof best);
-                            memcpy(ch_ref[b], ch, sizeof ch);
-                            for (uint32_t i = 0; i < NTOK; i++)
-                                updated += ch[i] != 1000 + i;
-                        }
-                        bad += memcmp(best, best_ref[b], sizeof best) != 0 ||
-                               memcmp(ch, ch_ref[b], sizeof ch) != 0;
-                        cases++;
-                    }
+                    memset(got, 0x5a, sizeof got);
+                    lshmoe_kn_refine_dist4(ar, br, h, bound, got);
+                    if (memcmp(got, ref, sizeof got) != 0 && bad++ < 10)
+                        printf("\n  %s: h %zu, kind %d: %a %a %a %a vs %a %a %a %a",
+                               lshmoe_kn_isa_name((lshmoe_kn_isa_t)isa), h, kind, got[0],
+                               got[1], got[2], got[3], ref[0], ref[1], ref[2], ref[3]);
+                    cases++;
                 }
             }
-        free(x);
-        free(cent);
+        }
+        free(a);
+        free(b);
     }
     CU_ASSERT_EQUAL(lshmoe_kn_isa_force(orig), LSHMOE_OK);
-    printf("\n  %zu comparisons, %zu choices made ", cases, updated);
+    printf("\n  %zu calls compared, %zu distances stopped halfway ", cases, stops);
     CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT(updated > 0);
+    CU_ASSERT(stops > 1000); /* the halfway test returned partial sums */
 }
 
 static const lt_test_t tests[] = {
     {"test_refine_matches_reference", test_refine_matches_reference},
     {"test_refine_levels_agree", test_refine_levels_agree},
-    {"test_refine_distances_bitwise", test_refine_distances_bitwise},
+    {"test_refine_dist4_bitwise", test_refine_dist4_bitwise},
 };
 
 LT_MAIN("refine", tests)

@@ -267,15 +267,13 @@ void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden, siz
     }
 }
 
-void lshmoe_kn_refine_members(LSHMOE_KN_REFINE_MEMBERS_ARGS)
+void lshmoe_kn_refine_dist4(LSHMOE_KN_REFINE_DIST4_ARGS)
 {
 #if LSHMOE_HAVE_X86_SIMD
     if (lshmoe_kn_isa() != LSHMOE_KN_ISA_SCALAR) { /* AVX2 or AVX-512 */
-        lshmoe_kn_refine_members_avx2(x, hidden, members, nmembers, centroids, nb, nnb, best,
-                                      choice);
+        lshmoe_kn_refine_dist4_avx2(a, b, n, bound, d);
         return;
     }
 #endif
-    lshmoe_kn_refine_members_scalar(x, hidden, members, nmembers, centroids, nb, nnb, best,
-                                    choice);
+    lshmoe_kn_refine_dist4_scalar(a, b, n, bound, d);
 }

@@ -103,25 +103,77 @@ static float dist2(const float *restrict a, const float *restrict b, size_t n, f
     return s;
 }
 
-/* The scalar level of the distance loop (kernels/cpu/refine_isa.h). */
-void lshmoe_kn_refine_members_scalar(LSHMOE_KN_REFINE_MEMBERS_ARGS)
+/* The scalar level of the four-distance kernel (refine_isa.h). */
+void lshmoe_kn_refine_dist4_scalar(LSHMOE_KN_REFINE_DIST4_ARGS)
 {
-    for (size_t v = 0; v < nnb; v++) {
-        const float *row = centroids + (size_t)nb[v] * hidden;
-        for (size_t t = 0; t < nmembers; t++) {
-            uint32_t i = members[t];
-            const float *xi = x + (size_t)i * hidden;
-            if (choice == NULL) {
-                best[i] = dist2(xi, row, hidden, INFINITY);
-                continue;
-            }
-            float d = dist2(xi, row, hidden, best[i]);
-            if (d < best[i]) {
-                best[i] = d;
-                choice[i] = nb[v];
-            }
+    for (int t = 0; t < 4; t++)
+        d[t] = dist2(a[t], b[t], n, bound[t]);
+}
+
+/*
+ * The (token, candidate) pairs of the step, in the order the reference
+ * meets them, evaluated four at a time (most clusters have one to three
+ * members and one or two neighbours per field: pairs fill the kernel's
+ * lanes where one cluster's would not). A pair is bounded by its token's
+ * best when its batch starts, not after the batch's earlier pairs, as a
+ * one-at-a-time loop would be; the decisions are the same: a bound only
+ * stops a distance whose partial sum is over it, the full distance is
+ * never below that partial sum (dist2), and a token's best only falls, so
+ * a pair stopped by the older bound would not have been below the newer
+ * one either, and a pair that was not stopped carries the reference's
+ * full distance into the in-order comparison. A token's own distance
+ * comes first and is unbounded; best[] starts at INFINITY, so a pair
+ * whose own distance is in the same batch is unbounded too.
+ */
+typedef struct pairs {
+    const float *x, *centroids;
+    size_t       hidden;
+    float       *best;          /* per token: the best distance so far     */
+    uint32_t    *choice;        /* per token: its candidate at that best   */
+    uint32_t     tok[4], cand[4];
+    int          own[4];        /* the pair is the token's own centroid    */
+    int          k;             /* pairs queued                            */
+} pairs_t;
+
+static void pairs_flush(pairs_t *q)
+{
+    const float *a[4], *b[4];
+    float bound[4], d[4];
+    if (q->k == 0)
+        return;
+    for (int t = 0; t < 4; t++) { /* spare lanes repeat the last pair */
+        int r = t < q->k ? t : q->k - 1;
+        a[t] = q->x + (size_t)q->tok[r] * q->hidden;
+        b[t] = q->centroids + (size_t)q->cand[r] * q->hidden;
+        bound[t] = q->own[r] ? INFINITY : q->best[q->tok[r]];
+    }
+    lshmoe_kn_refine_dist4(a, b, q->hidden, bound, d);
+    for (int t = 0; t < q->k; t++) {
+        uint32_t i = q->tok[t];
+        if (q->own[t]) {
+            q->best[i] = d[t];
+        } else if (d[t] < q->best[i]) {
+            q->best[i] = d[t];
+            q->choice[i] = q->cand[t];
         }
     }
+    q->k = 0;
+}
+
+/* Queues the pairs of `members` (n tokens) with candidates nb[0 .. m), in
+ * the reference's order: candidate by candidate, each against every
+ * member. own: nb[0] is the members' own centroid (m == 1). */
+static void pairs_push(pairs_t *q, const uint32_t *members, size_t n, const uint32_t *nb,
+                       size_t m, int own)
+{
+    for (size_t v = 0; v < m; v++)
+        for (size_t t = 0; t < n; t++) {
+            q->tok[q->k] = members[t];
+            q->cand[q->k] = nb[v];
+            q->own[q->k] = own;
+            if (++q->k == 4)
+                pairs_flush(q);
+        }
 }
 
 static uint32_t lookup(const uint64_t *tkey, const uint32_t *tid, size_t mask,
@@ -162,9 +214,9 @@ typedef struct step {
  * best: workspace. Returns the evaluations.
  */
 static uint64_t step_by_field(const step_t *st, uint32_t *rows, uint32_t *rowof, uint32_t *flag,
-                              float *best)
+                              pairs_t *q)
 {
-    const size_t mask = st->slots - 1, h = st->hidden;
+    const size_t mask = st->slots - 1;
     const uint64_t vals = (uint64_t)1 << st->bits, field = vals - 1;
     uint64_t evals = 0;
     for (size_t c = 0; c < st->nclusters; c++)
@@ -208,15 +260,14 @@ static uint64_t step_by_field(const step_t *st, uint32_t *rows, uint32_t *rowof,
             size_t lo = st->start[c], hi = st->start[c + 1];
             if (!flag[c]) { /* the first neighbour: own distances first */
                 flag[c] = 1;
-                lshmoe_kn_refine_members(st->x, h, st->order + lo, hi - lo, st->centroids,
-                                         &own_c, 1, best, NULL);
+                pairs_push(q, st->order + lo, hi - lo, &own_c, 1, 1);
                 evals += hi - lo;
             }
-            lshmoe_kn_refine_members(st->x, h, st->order + lo, hi - lo, st->centroids, nb, m,
-                                     best, st->choice);
+            pairs_push(q, st->order + lo, hi - lo, nb, m, 0);
             evals += (hi - lo) * m;
         }
     }
+    pairs_flush(q);
     return evals;
 }
 
@@ -269,12 +320,16 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
     for (size_t i = 0; i < ntokens; i++)
         order[remap[cluster_of[i]]++] = (uint32_t)i;
 
+    pairs_t q = {.x = x, .centroids = centroids, .hidden = hidden, .best = tok_best,
+                 .choice = choice, .k = 0};
+    for (size_t i = 0; i < ntokens; i++) {
+        choice[i] = cluster_of[i];
+        tok_best[i] = INFINITY;
+    }
     if (by_field) {
         step_t st = {x, centroids, hidden, nclusters, slots, L, bits, ckey, start, order,
                      choice, tkey, tid};
-        for (size_t i = 0; i < ntokens; i++)
-            choice[i] = cluster_of[i];
-        evals = step_by_field(&st, rows, rowof, remap, tok_best);
+        evals = step_by_field(&st, rows, rowof, remap, &q);
     }
     /* per cluster: its neighbours (one field rewritten), then the Lloyd
      * step of its members against them; decisions use the old clustering */
@@ -293,16 +348,14 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
             }
         }
         uint32_t own_c = (uint32_t)c;
-        for (size_t t = start[c]; t < start[c + 1]; t++)
-            choice[order[t]] = own_c;
         if (m == 0)
             continue;
-        lshmoe_kn_refine_members(x, hidden, order + start[c], start[c + 1] - start[c],
-                                 centroids, &own_c, 1, tok_best, NULL);
-        lshmoe_kn_refine_members(x, hidden, order + start[c], start[c + 1] - start[c],
-                                 centroids, nb, m, tok_best, choice);
+        /* the queue copies nb's entries: it may be rewritten next cluster */
+        pairs_push(&q, order + start[c], start[c + 1] - start[c], &own_c, 1, 1);
+        pairs_push(&q, order + start[c], start[c + 1] - start[c], nb, m, 0);
         evals += (start[c + 1] - start[c]) * (1 + m);
     }
+    pairs_flush(&q);
     /* clusters that lost every token disappear; first-appearance order */
     size_t next = 0;
     for (size_t c = 0; c < nclusters; c++)
