@@ -332,7 +332,7 @@ static void test_refine_dist4_bitwise(void)
                 bound[t] = INFINITY;
             }
             CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
-            lshmoe_kn_refine_dist4(ar, br, h, bound, full);
+            lshmoe_kn_refine_dist4_kernel()(ar, br, h, bound, full);
             for (int kind = 0; kind < NKIND; kind++) {
                 for (int t = 0; t < 4; t++) {
                     float f = full[t], up = f;
@@ -350,7 +350,7 @@ static void test_refine_dist4_bitwise(void)
                     }
                 }
                 CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force(LSHMOE_KN_ISA_SCALAR), LSHMOE_OK);
-                lshmoe_kn_refine_dist4(ar, br, h, bound, ref);
+                lshmoe_kn_refine_dist4_kernel()(ar, br, h, bound, ref);
                 for (int t = 0; t < 4; t++)
                     stops += memcmp(&ref[t], &full[t], sizeof ref[t]) != 0;
                 for (int isa = 1; isa < LSHMOE_KN_ISA_COUNT; isa++) {
@@ -358,7 +358,7 @@ static void test_refine_dist4_bitwise(void)
                         continue;
                     CU_ASSERT_EQUAL_FATAL(lshmoe_kn_isa_force((lshmoe_kn_isa_t)isa), LSHMOE_OK);
                     memset(got, 0x5a, sizeof got);
-                    lshmoe_kn_refine_dist4(ar, br, h, bound, got);
+                    lshmoe_kn_refine_dist4_kernel()(ar, br, h, bound, got);
                     if (memcmp(got, ref, sizeof got) != 0 && bad++ < 10)
                         printf("\n  %s: h %zu, kind %d: %a %a %a %a vs %a %a %a %a",
                                lshmoe_kn_isa_name((lshmoe_kn_isa_t)isa), h, kind, got[0],

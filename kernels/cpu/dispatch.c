@@ -267,13 +267,11 @@ void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden, siz
     }
 }
 
-void lshmoe_kn_refine_dist4(LSHMOE_KN_REFINE_DIST4_ARGS)
+lshmoe_kn_refine_dist4_fn lshmoe_kn_refine_dist4_kernel(void)
 {
 #if LSHMOE_HAVE_X86_SIMD
-    if (lshmoe_kn_isa() != LSHMOE_KN_ISA_SCALAR) { /* AVX2 or AVX-512 */
-        lshmoe_kn_refine_dist4_avx2(a, b, n, bound, d);
-        return;
-    }
+    if (lshmoe_kn_isa() != LSHMOE_KN_ISA_SCALAR) /* AVX2 or AVX-512 */
+        return lshmoe_kn_refine_dist4_avx2;
 #endif
-    lshmoe_kn_refine_dist4_scalar(a, b, n, bound, d);
+    return lshmoe_kn_refine_dist4_scalar;
 }

@@ -130,24 +130,31 @@ typedef struct pairs {
     size_t       hidden;
     float       *best;          /* per token: the best distance so far     */
     uint32_t    *choice;        /* per token: its candidate at that best   */
+    lshmoe_kn_refine_dist4_fn dist4;
+    const float *a[4], *b[4];   /* the queued pairs' rows                  */
+    float        bound[4];      /* their tokens' best when queued          */
     uint32_t     tok[4], cand[4];
     int          own[4];        /* the pair is the token's own centroid    */
     int          k;             /* pairs queued                            */
+    int          direct;        /* scalar level: each pair at once, with
+                                 * the bound its earlier pairs left (the
+                                 * reference loop; no batch to fill)      */
 } pairs_t;
 
+/* Evaluates the queued pairs; their outcomes in queue order. A bound read
+ * when its pair was queued is the one at the batch's start: nothing is
+ * decided between a batch's first pair and its flush. */
 static void pairs_flush(pairs_t *q)
 {
-    const float *a[4], *b[4];
-    float bound[4], d[4];
+    float d[4];
     if (q->k == 0)
         return;
-    for (int t = 0; t < 4; t++) { /* spare lanes repeat the last pair */
-        int r = t < q->k ? t : q->k - 1;
-        a[t] = q->x + (size_t)q->tok[r] * q->hidden;
-        b[t] = q->centroids + (size_t)q->cand[r] * q->hidden;
-        bound[t] = q->own[r] ? INFINITY : q->best[q->tok[r]];
+    for (int t = q->k; t < 4; t++) { /* spare lanes repeat the last pair */
+        q->a[t] = q->a[q->k - 1];
+        q->b[t] = q->b[q->k - 1];
+        q->bound[t] = q->bound[q->k - 1];
     }
-    lshmoe_kn_refine_dist4(a, b, q->hidden, bound, d);
+    q->dist4(q->a, q->b, q->hidden, q->bound, d);
     for (int t = 0; t < q->k; t++) {
         uint32_t i = q->tok[t];
         if (q->own[t]) {
@@ -168,7 +175,24 @@ static void pairs_push(pairs_t *q, const uint32_t *members, size_t n, const uint
 {
     for (size_t v = 0; v < m; v++)
         for (size_t t = 0; t < n; t++) {
-            q->tok[q->k] = members[t];
+            if (q->direct) {
+                uint32_t i = members[t];
+                const float *xi = q->x + (size_t)i * q->hidden;
+                float d = dist2(xi, q->centroids + (size_t)nb[v] * q->hidden, q->hidden,
+                                own ? INFINITY : q->best[i]);
+                if (own) {
+                    q->best[i] = d;
+                } else if (d < q->best[i]) {
+                    q->best[i] = d;
+                    q->choice[i] = nb[v];
+                }
+                continue;
+            }
+            uint32_t i = members[t];
+            q->a[q->k] = q->x + (size_t)i * q->hidden;
+            q->b[q->k] = q->centroids + (size_t)nb[v] * q->hidden;
+            q->bound[q->k] = own ? INFINITY : q->best[i];
+            q->tok[q->k] = i;
             q->cand[q->k] = nb[v];
             q->own[q->k] = own;
             if (++q->k == 4)
@@ -321,7 +345,8 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
         order[remap[cluster_of[i]]++] = (uint32_t)i;
 
     pairs_t q = {.x = x, .centroids = centroids, .hidden = hidden, .best = tok_best,
-                 .choice = choice, .k = 0};
+                 .choice = choice, .dist4 = lshmoe_kn_refine_dist4_kernel(), .k = 0};
+    q.direct = q.dist4 == lshmoe_kn_refine_dist4_scalar;
     for (size_t i = 0; i < ntokens; i++) {
         choice[i] = cluster_of[i];
         tok_best[i] = INFINITY;

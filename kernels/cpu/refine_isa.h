@@ -29,8 +29,12 @@
 void lshmoe_kn_refine_dist4_scalar(LSHMOE_KN_REFINE_DIST4_ARGS);
 void lshmoe_kn_refine_dist4_avx2(LSHMOE_KN_REFINE_DIST4_ARGS);
 
-/* The level lshmoe_kn_isa() chose (kernels/cpu/dispatch.c); AVX-512 runs
- * the AVX2 kernel: a distance is 8 lanes, one __m256, by definition. */
-void lshmoe_kn_refine_dist4(LSHMOE_KN_REFINE_DIST4_ARGS);
+typedef void (*lshmoe_kn_refine_dist4_fn)(LSHMOE_KN_REFINE_DIST4_ARGS);
+
+/* The kernel of the level lshmoe_kn_isa() chooses now (kernels/cpu/
+ * dispatch.c), for a caller to keep through one refinement step: it runs
+ * per four distances. AVX-512 gets the AVX2 kernel: a distance is 8 lanes,
+ * one __m256, by definition. */
+lshmoe_kn_refine_dist4_fn lshmoe_kn_refine_dist4_kernel(void);
 
 #endif /* LSHMOE_KERNELS_CPU_REFINE_ISA_H */
