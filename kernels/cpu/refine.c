@@ -141,6 +141,17 @@ typedef struct pairs {
                                  * reference loop; no batch to fill)      */
 } pairs_t;
 
+/* One pair's outcome: distance d of token i to candidate `cand`. */
+static inline void pairs_take(pairs_t *q, uint32_t i, uint32_t cand, int own, float d)
+{
+    if (own) {
+        q->best[i] = d;
+    } else if (d < q->best[i]) {
+        q->best[i] = d;
+        q->choice[i] = cand;
+    }
+}
+
 /* Evaluates the queued pairs; their outcomes in queue order. A bound read
  * when its pair was queued is the one at the batch's start: nothing is
  * decided between a batch's first pair and its flush. */
@@ -155,15 +166,8 @@ static void pairs_flush(pairs_t *q)
         q->bound[t] = q->bound[q->k - 1];
     }
     q->dist4(q->a, q->b, q->hidden, q->bound, d);
-    for (int t = 0; t < q->k; t++) {
-        uint32_t i = q->tok[t];
-        if (q->own[t]) {
-            q->best[i] = d[t];
-        } else if (d[t] < q->best[i]) {
-            q->best[i] = d[t];
-            q->choice[i] = q->cand[t];
-        }
-    }
+    for (int t = 0; t < q->k; t++)
+        pairs_take(q, q->tok[t], q->cand[t], q->own[t], d[t]);
     q->k = 0;
 }
 
@@ -175,23 +179,17 @@ static void pairs_push(pairs_t *q, const uint32_t *members, size_t n, const uint
 {
     for (size_t v = 0; v < m; v++)
         for (size_t t = 0; t < n; t++) {
+            uint32_t i = members[t];
+            const float *xi = q->x + (size_t)i * q->hidden;
+            const float *row = q->centroids + (size_t)nb[v] * q->hidden;
+            float bound = own ? INFINITY : q->best[i];
             if (q->direct) {
-                uint32_t i = members[t];
-                const float *xi = q->x + (size_t)i * q->hidden;
-                float d = dist2(xi, q->centroids + (size_t)nb[v] * q->hidden, q->hidden,
-                                own ? INFINITY : q->best[i]);
-                if (own) {
-                    q->best[i] = d;
-                } else if (d < q->best[i]) {
-                    q->best[i] = d;
-                    q->choice[i] = nb[v];
-                }
+                pairs_take(q, i, nb[v], own, dist2(xi, row, q->hidden, bound));
                 continue;
             }
-            uint32_t i = members[t];
-            q->a[q->k] = q->x + (size_t)i * q->hidden;
-            q->b[q->k] = q->centroids + (size_t)nb[v] * q->hidden;
-            q->bound[q->k] = own ? INFINITY : q->best[i];
+            q->a[q->k] = xi;
+            q->b[q->k] = row;
+            q->bound[q->k] = bound;
             q->tok[q->k] = i;
             q->cand[q->k] = nb[v];
             q->own[q->k] = own;
@@ -234,8 +232,8 @@ typedef struct step {
  * its candidates in the cluster-major loop's order (its own centroid, then
  * field 0's neighbours by value, field 1's, ...), with the same running
  * best, so it makes the same choices and the same evaluations. flag: one
- * byte-sized flag per cluster (own distances computed), rows, rowof and
- * best: workspace. Returns the evaluations.
+ * byte-sized flag per cluster (own distances computed), rows and rowof:
+ * workspace; q: the pairs' queue. Returns the evaluations.
  */
 static uint64_t step_by_field(const step_t *st, uint32_t *rows, uint32_t *rowof, uint32_t *flag,
                               pairs_t *q)
