@@ -9,6 +9,7 @@
 #include "kernels/cpu/guard_isa.h"
 #include "kernels/cpu/hash_isa.h"
 #include "kernels/cpu/quant_isa.h"
+#include "kernels/cpu/refine_isa.h"
 #include "kernels/kernels.h"
 #include "lshmoe/common/dtype.h"
 #include "lshmoe_build_config.h"
@@ -264,4 +265,13 @@ void lshmoe_kn_expand(const void *rows, lshmoe_dtype_t dtype, size_t hidden, siz
     default:
         lshmoe_kn_expand_scalar(rows, row_bytes, ntokens, cluster_of, out);
     }
+}
+
+lshmoe_kn_refine_dist4_fn lshmoe_kn_refine_dist4_kernel(void)
+{
+#if LSHMOE_HAVE_X86_SIMD
+    if (lshmoe_kn_isa() != LSHMOE_KN_ISA_SCALAR) /* AVX2 or AVX-512 */
+        return lshmoe_kn_refine_dist4_avx2;
+#endif
+    return lshmoe_kn_refine_dist4_scalar;
 }

@@ -13,12 +13,15 @@
  * cluster. Wider fields rewrite one field of the packed key and look the
  * result up among whole keys: L * (2c - 1) lookups per cluster, most of
  * them misses. Distances are evaluated only for neighbours that exist,
- * and stop halfway once they cannot win.
+ * and stop halfway once they cannot win. The distance loops run at the
+ * CPU's ISA level (refine_isa.h; dist2 below is the reference they
+ * reproduce bit for bit).
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/cpu/refine_isa.h"
 #include "kernels/kernels.h"
 
 #define NONE UINT32_MAX
@@ -44,9 +47,10 @@ static uint64_t mix(uint64_t k)
 /* Workspace: the key table, each cluster's key, its members (a counting
  * sort of the tokens), each token's decision, and one cluster's neighbour
  * list of max_nb = L * (2^bits - 1) entries: O(tokens + max_nb), so wide
- * polytopes cannot blow it up; for narrow fields (2^bits <= FIELD_MAX_VALS,
- * where max_nb + 1 >= 2^bits) also step_by_field's rows, row index per
- * cluster and best distance per token: O(tokens + 16 clusters). */
+ * polytopes cannot blow it up; each token's best distance so far; for
+ * narrow fields (2^bits <= FIELD_MAX_VALS, where max_nb + 1 >= 2^bits)
+ * also step_by_field's rows and row index per cluster: O(tokens + 16
+ * clusters). */
 size_t lshmoe_kn_refine_ws_size(size_t ntokens, size_t nclusters, size_t max_nb)
 {
     size_t slots = slots_for(nclusters);
@@ -99,6 +103,101 @@ static float dist2(const float *restrict a, const float *restrict b, size_t n, f
     return s;
 }
 
+/* The scalar level of the four-distance kernel (refine_isa.h). */
+void lshmoe_kn_refine_dist4_scalar(LSHMOE_KN_REFINE_DIST4_ARGS)
+{
+    for (int t = 0; t < 4; t++)
+        d[t] = dist2(a[t], b[t], n, bound[t]);
+}
+
+/*
+ * The (token, candidate) pairs of the step, in the order the reference
+ * meets them, evaluated four at a time (most clusters have one to three
+ * members and one or two neighbours per field: pairs fill the kernel's
+ * lanes where one cluster's would not). A pair is bounded by its token's
+ * best when its batch starts, not after the batch's earlier pairs, as a
+ * one-at-a-time loop would be; the decisions are the same: a bound only
+ * stops a distance whose partial sum is over it, the full distance is
+ * never below that partial sum (dist2), and a token's best only falls, so
+ * a pair stopped by the older bound would not have been below the newer
+ * one either, and a pair that was not stopped carries the reference's
+ * full distance into the in-order comparison. A token's own distance
+ * comes first and is unbounded; best[] starts at INFINITY, so a pair
+ * whose own distance is in the same batch is unbounded too.
+ */
+typedef struct pairs {
+    const float *x, *centroids;
+    size_t       hidden;
+    float       *best;          /* per token: the best distance so far     */
+    uint32_t    *choice;        /* per token: its candidate at that best   */
+    lshmoe_kn_refine_dist4_fn dist4;
+    const float *a[4], *b[4];   /* the queued pairs' rows                  */
+    float        bound[4];      /* their tokens' best when queued          */
+    uint32_t     tok[4], cand[4];
+    int          own[4];        /* the pair is the token's own centroid    */
+    int          k;             /* pairs queued                            */
+    int          direct;        /* scalar level: each pair at once, with
+                                 * the bound its earlier pairs left (the
+                                 * reference loop; no batch to fill)      */
+} pairs_t;
+
+/* One pair's outcome: distance d of token i to candidate `cand`. */
+static inline void pairs_take(pairs_t *q, uint32_t i, uint32_t cand, int own, float d)
+{
+    if (own) {
+        q->best[i] = d;
+    } else if (d < q->best[i]) {
+        q->best[i] = d;
+        q->choice[i] = cand;
+    }
+}
+
+/* Evaluates the queued pairs; their outcomes in queue order. A bound read
+ * when its pair was queued is the one at the batch's start: nothing is
+ * decided between a batch's first pair and its flush. */
+static void pairs_flush(pairs_t *q)
+{
+    float d[4];
+    if (q->k == 0)
+        return;
+    for (int t = q->k; t < 4; t++) { /* spare lanes repeat the last pair */
+        q->a[t] = q->a[q->k - 1];
+        q->b[t] = q->b[q->k - 1];
+        q->bound[t] = q->bound[q->k - 1];
+    }
+    q->dist4(q->a, q->b, q->hidden, q->bound, d);
+    for (int t = 0; t < q->k; t++)
+        pairs_take(q, q->tok[t], q->cand[t], q->own[t], d[t]);
+    q->k = 0;
+}
+
+/* Queues the pairs of `members` (n tokens) with candidates nb[0 .. m), in
+ * the reference's order: candidate by candidate, each against every
+ * member. own: nb[0] is the members' own centroid (m == 1). */
+static void pairs_push(pairs_t *q, const uint32_t *members, size_t n, const uint32_t *nb,
+                       size_t m, int own)
+{
+    for (size_t v = 0; v < m; v++)
+        for (size_t t = 0; t < n; t++) {
+            uint32_t i = members[t];
+            const float *xi = q->x + (size_t)i * q->hidden;
+            const float *row = q->centroids + (size_t)nb[v] * q->hidden;
+            float bound = own ? INFINITY : q->best[i];
+            if (q->direct) {
+                pairs_take(q, i, nb[v], own, dist2(xi, row, q->hidden, bound));
+                continue;
+            }
+            q->a[q->k] = xi;
+            q->b[q->k] = row;
+            q->bound[q->k] = bound;
+            q->tok[q->k] = i;
+            q->cand[q->k] = nb[v];
+            q->own[q->k] = own;
+            if (++q->k == 4)
+                pairs_flush(q);
+        }
+}
+
 static uint32_t lookup(const uint64_t *tkey, const uint32_t *tid, size_t mask,
                        uint64_t k)
 {
@@ -133,13 +232,13 @@ typedef struct step {
  * its candidates in the cluster-major loop's order (its own centroid, then
  * field 0's neighbours by value, field 1's, ...), with the same running
  * best, so it makes the same choices and the same evaluations. flag: one
- * byte-sized flag per cluster (own distances computed), rows, rowof and
- * best: workspace. Returns the evaluations.
+ * byte-sized flag per cluster (own distances computed), rows and rowof:
+ * workspace; q: the pairs' queue. Returns the evaluations.
  */
 static uint64_t step_by_field(const step_t *st, uint32_t *rows, uint32_t *rowof, uint32_t *flag,
-                              float *best)
+                              pairs_t *q)
 {
-    const size_t mask = st->slots - 1, h = st->hidden;
+    const size_t mask = st->slots - 1;
     const uint64_t vals = (uint64_t)1 << st->bits, field = vals - 1;
     uint64_t evals = 0;
     for (size_t c = 0; c < st->nclusters; c++)
@@ -173,33 +272,24 @@ static uint64_t step_by_field(const step_t *st, uint32_t *rows, uint32_t *rowof,
                 continue;
             const uint32_t *row = rows + (size_t)rowof[c] * vals;
             uint64_t own = (st->ckey[c] >> sh) & field;
-            for (uint64_t v = 0; v < vals; v++) {
-                uint32_t j = row[v];
-                if (v == own || j == NONE)
-                    continue;
-                size_t lo = st->start[c], hi = st->start[c + 1];
-                if (!flag[c]) { /* the first neighbour: own distances first */
-                    flag[c] = 1;
-                    for (size_t t = lo; t < hi; t++) {
-                        uint32_t i = st->order[t];
-                        best[i] = dist2(st->x + (size_t)i * h, st->centroids + c * h, h,
-                                        INFINITY);
-                    }
-                    evals += hi - lo;
-                }
-                const float *cj = st->centroids + (size_t)j * h;
-                for (size_t t = lo; t < hi; t++) {
-                    uint32_t i = st->order[t];
-                    float d = dist2(st->x + (size_t)i * h, cj, h, best[i]);
-                    if (d < best[i]) {
-                        best[i] = d;
-                        st->choice[i] = j;
-                    }
-                }
+            uint32_t nb[FIELD_MAX_VALS], own_c = (uint32_t)c;
+            size_t m = 0;
+            for (uint64_t v = 0; v < vals; v++)
+                if (v != own && row[v] != NONE)
+                    nb[m++] = row[v];
+            if (m == 0)
+                continue;
+            size_t lo = st->start[c], hi = st->start[c + 1];
+            if (!flag[c]) { /* the first neighbour: own distances first */
+                flag[c] = 1;
+                pairs_push(q, st->order + lo, hi - lo, &own_c, 1, 1);
                 evals += hi - lo;
             }
+            pairs_push(q, st->order + lo, hi - lo, nb, m, 0);
+            evals += (hi - lo) * m;
         }
     }
+    pairs_flush(q);
     return evals;
 }
 
@@ -252,12 +342,17 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
     for (size_t i = 0; i < ntokens; i++)
         order[remap[cluster_of[i]]++] = (uint32_t)i;
 
+    pairs_t q = {.x = x, .centroids = centroids, .hidden = hidden, .best = tok_best,
+                 .choice = choice, .dist4 = lshmoe_kn_refine_dist4_kernel(), .k = 0};
+    q.direct = q.dist4 == lshmoe_kn_refine_dist4_scalar;
+    for (size_t i = 0; i < ntokens; i++) {
+        choice[i] = cluster_of[i];
+        tok_best[i] = INFINITY;
+    }
     if (by_field) {
         step_t st = {x, centroids, hidden, nclusters, slots, L, bits, ckey, start, order,
                      choice, tkey, tid};
-        for (size_t i = 0; i < ntokens; i++)
-            choice[i] = cluster_of[i];
-        evals = step_by_field(&st, rows, rowof, remap, tok_best);
+        evals = step_by_field(&st, rows, rowof, remap, &q);
     }
     /* per cluster: its neighbours (one field rewritten), then the Lloyd
      * step of its members against them; decisions use the old clustering */
@@ -275,23 +370,15 @@ size_t lshmoe_kn_refine(const float *x, size_t hidden, size_t ntokens,
                     nb[m++] = j;
             }
         }
-        for (size_t t = start[c]; t < start[c + 1]; t++) {
-            uint32_t i = order[t], arg = (uint32_t)c;
-            if (m > 0) {
-                const float *xi = x + (size_t)i * hidden;
-                float best = dist2(xi, centroids + c * hidden, hidden, INFINITY);
-                for (size_t q = 0; q < m; q++) {
-                    float d = dist2(xi, centroids + (size_t)nb[q] * hidden, hidden, best);
-                    if (d < best) {
-                        best = d;
-                        arg = nb[q];
-                    }
-                }
-                evals += 1 + m;
-            }
-            choice[i] = arg;
-        }
+        uint32_t own_c = (uint32_t)c;
+        if (m == 0)
+            continue;
+        /* the queue copies nb's entries: it may be rewritten next cluster */
+        pairs_push(&q, order + start[c], start[c + 1] - start[c], &own_c, 1, 1);
+        pairs_push(&q, order + start[c], start[c + 1] - start[c], nb, m, 0);
+        evals += (start[c + 1] - start[c]) * (1 + m);
     }
+    pairs_flush(&q);
     /* clusters that lost every token disappear; first-appearance order */
     size_t next = 0;
     for (size_t c = 0; c < nclusters; c++)
