@@ -56,28 +56,11 @@ ALWAYS_INLINE void accumulate(const unsigned char *tok, lshmoe_dtype_t dt, size_
 static void mean_row(float *a, float d, size_t n, lshmoe_dtype_t dt, unsigned char *out)
 {
     const __m256 dv = _mm256_set1_ps(d);
-    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
     size_t e = 0;
     for (; e + 8 <= n; e += 8) {
         __m256 v = _mm256_div_ps(_mm256_loadu_ps(a + e), dv);
         _mm256_storeu_ps(a + e, v);
-        if (dt == LSHMOE_DTYPE_FP32) {
-            _mm256_storeu_ps((float *)(void *)(out + 4 * e), v);
-        } else if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
-            float tmp[8];
-            _mm256_storeu_ps(tmp, v);
-            lshmoe_row_from_f32(tmp, 8, dt, out + 2 * e);
-        } else if (dt == LSHMOE_DTYPE_BF16) {
-            __m256i u = _mm256_castps_si256(v);
-            __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), one);
-            u = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, bias), lsb), 16);
-            __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(u),
-                                         _mm256_extracti128_si256(u, 1));
-            _mm_storeu_si128((__m128i *)(void *)(out + 2 * e), p);
-        } else {
-            _mm_storeu_si128((__m128i *)(void *)(out + 2 * e),
-                             _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        }
+        lshmoe_kn_store8(out, e, v, dt);
     }
     if (e < n) {
         float tmp[8];

@@ -60,28 +60,12 @@ ALWAYS_INLINE void accumulate(const unsigned char *tok, lshmoe_dtype_t dt, size_
 static void mean_row(float *a, float d, size_t n, lshmoe_dtype_t dt, unsigned char *out)
 {
     const __m512 dv = _mm512_set1_ps(d);
-    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
     for (size_t e = 0; e < n; e += 16) {
         size_t k = n - e < 16 ? n - e : 16;
         __mmask16 m = (__mmask16)(k == 16 ? 0xffffu : (1u << k) - 1u);
         __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, a + e), dv);
         _mm512_mask_storeu_ps(a + e, m, v);
-        if (dt == LSHMOE_DTYPE_FP32) {
-            _mm512_mask_storeu_ps(out + 4 * e, m, v);
-        } else if (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & m) {
-            float tmp[16];
-            _mm512_storeu_ps(tmp, v);
-            lshmoe_row_from_f32(tmp, k, dt, out + 2 * e);
-        } else if (dt == LSHMOE_DTYPE_BF16) {
-            __m512i u = _mm512_castps_si512(v);
-            __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
-            u = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, bias), lsb), 16);
-            _mm256_mask_storeu_epi16(out + 2 * e, m, _mm512_cvtepi32_epi16(u));
-        } else {
-            _mm256_mask_storeu_epi16(out + 2 * e, m,
-                                     _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT |
-                                                            _MM_FROUND_NO_EXC));
-        }
+        lshmoe_kn_store_part16(out, e, v, m, dt);
     }
 }
 

@@ -17,6 +17,7 @@
 #include "kernels/cpu/quant_isa.h"
 #include "kernels/cpu/quant_ref.h"
 #include "kernels/cpu/x86/lane_sums.h"
+#include "kernels/cpu/x86/rows_avx2.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define INL static inline __attribute__((always_inline))
@@ -354,37 +355,6 @@ INL __m256 level8(int fmt, const uint8_t *codes, size_t i)
     }
 }
 
-/* Stores 8 lanes at element i of a dtype row, rounded as
- * lshmoe_row_from_f32() rounds (bf16: its nearest-even formula; fp16: the
- * hardware's nearest-even conversion, as round8 below). A NaN lane, which
- * a valid row never decodes to, sends the 8 through the reference. */
-INL void store8_as(void *dst, size_t i, __m256 v, lshmoe_dtype_t dtype)
-{
-    uint8_t *d = (uint8_t *)dst + (dtype == LSHMOE_DTYPE_FP32 ? 4 : 2) * i;
-    if (dtype == LSHMOE_DTYPE_FP32) {
-        _mm256_storeu_ps((float *)(void *)d, v);
-        return;
-    }
-    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
-        float t[8];
-        _mm256_storeu_ps(t, v);
-        lshmoe_row_from_f32(t, 8, dtype, d);
-        return;
-    }
-    __m128i h;
-    if (dtype == LSHMOE_DTYPE_BF16) {
-        __m256i u = _mm256_castps_si256(v);
-        __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-        u = _mm256_srli_epi32(
-            _mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
-        /* 8 values < 2^16 packed in order: pack the halves, not the lanes */
-        h = _mm_packus_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
-    } else {
-        h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    }
-    _mm_storeu_si128((__m128i *)(void *)d, h);
-}
-
 /* A coded row decoded into dst in the dtype (fp32: the decoded floats),
  * 8 at a time; the elements after a block's last whole 8 are decoded one
  * by one (at most 7: no vector load may read past the row). */
@@ -401,7 +371,7 @@ static void dequant_to(int fmt, const uint8_t *src, size_t hidden, lshmoe_dtype_
         size_t end = hidden - lo < blk ? hidden : lo + blk, i = lo;
         const __m256 vs = _mm256_set1_ps(lshmoe_qr_block_scale(fmt, src, lo));
         for (; i + 8 <= end; i += 8)
-            store8_as(dst, i, _mm256_mul_ps(level8(fmt, codes, i), vs), dtype);
+            lshmoe_kn_store8(dst, i, _mm256_mul_ps(level8(fmt, codes, i), vs), dtype);
         if (i < end) {
             float tail[8];
             for (size_t t = i; t < end; t++)

@@ -15,6 +15,7 @@
 #include "kernels/cpu/quant_isa.h"
 #include "kernels/cpu/quant_ref.h"
 #include "kernels/cpu/x86/lane_sums.h"
+#include "kernels/cpu/x86/rows_avx512.h"
 
 #define LOW LSHMOE_QM_LOW_BLOCK
 #define INL static inline __attribute__((always_inline))
@@ -411,35 +412,6 @@ INL __m512 level16(int fmt, const uint8_t *codes, size_t i, __mmask16 k)
     }
 }
 
-/* Stores the first k lanes of v at element i of a dtype row, rounded as
- * lshmoe_row_from_f32() rounds: bf16 by its nearest-even formula, fp16 by
- * the hardware's nearest-even conversion (round16 below relies on the
- * same). A NaN lane, which a valid row never decodes to, sends the 16
- * through the reference instead. */
-INL void store16_as(void *dst, size_t i, __m512 v, lshmoe_dtype_t dtype, __mmask16 k)
-{
-    if (dtype == LSHMOE_DTYPE_FP32) {
-        _mm512_mask_storeu_ps((uint8_t *)dst + 4 * i, k, v);
-        return;
-    }
-    if (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & k) {
-        float t[16];
-        _mm512_storeu_ps(t, v);
-        lshmoe_row_from_f32(t, (size_t)__builtin_popcount(k), dtype, (uint8_t *)dst + 2 * i);
-        return;
-    }
-    __m256i h;
-    if (dtype == LSHMOE_DTYPE_BF16) {
-        __m512i u = _mm512_castps_si512(v);
-        __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-        u = _mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff)));
-        h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
-    } else {
-        h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    }
-    _mm256_mask_storeu_epi16((uint8_t *)dst + 2 * i, k, h);
-}
-
 /* A coded row decoded into dst in the dtype (fp32: the decoded floats),
  * 16 at a time; a partial last vector is masked in every format (level16
  * reads only its code bytes). */
@@ -454,7 +426,7 @@ INL void dequant_to(int fmt, const uint8_t *src, size_t hidden, lshmoe_dtype_t d
         size_t end = hidden - lo < blk ? hidden : lo + blk;
         for (size_t i = lo; i < end; i += 16) {
             __mmask16 k = first(end - i);
-            store16_as(dst, i, _mm512_mul_ps(level16(fmt, codes, i, k), vs), dtype, k);
+            lshmoe_kn_store_part16(dst, i, _mm512_mul_ps(level16(fmt, codes, i, k), vs), k, dtype);
         }
     }
 }
