@@ -189,7 +189,7 @@ static void add_codec_stats(lshmoe_stats_t *s, const lshmoe_codec_stats_t *cs)
     for (int id = 1; id < LSHMOE_CODEC_NCHOICES; id++) {
         uint64_t n = cs->choice_segments[id];
         s->segments_by_format[id % LSHMOE_CODEC_NFMTS] += n;
-        s->segments_grouped += id / (2 * LSHMOE_CODEC_NFMTS) > 0 ? n : 0;
+        s->segments_grouped += lshmoe_codec_choice_l(id) > 0 ? n : 0;
         s->segments_refined += (id / LSHMOE_CODEC_NFMTS) % 2 ? n : 0;
     }
 }

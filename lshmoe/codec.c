@@ -327,7 +327,7 @@ void lshmoe_codec_choice_name(int id, char *buf, size_t n)
         return;
     }
     int fmt = id % LSHMOE_CODEC_NFMTS, refine = (id / LSHMOE_CODEC_NFMTS) % 2;
-    int L = id / (2 * LSHMOE_CODEC_NFMTS);
+    int L = lshmoe_codec_choice_l(id);
     if (id == 0)
         snprintf(buf, n, "raw");
     else if (L == 0)

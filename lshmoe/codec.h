@@ -90,8 +90,9 @@ typedef struct lshmoe_codec_params {
  * walk on; estimates a little over the budget get a second walk; nothing
  * measured fits: RAW). About one full measurement per segment. After a
  * segment that took a row format, the next segments of the stream search
- * the row formats only, every 8th the whole ladder (codec_rd.c rows_only;
- * the stream's state is the warm start below). WARM: start
+ * the row formats only, the whole ladder 8, then 16, 32 and at most 64
+ * segments apart while it keeps finding a row format (codec_rd.c
+ * rows_only; the stream's state is the warm start below). WARM: start
  * from the encoding the previous segment of this codec got (raw: from the
  * largest candidate), walk down the byte order while candidates fit and up
  * while they do not; a few evaluations, may miss a smaller fit elsewhere;
@@ -115,6 +116,12 @@ typedef struct lshmoe_codec_params {
 static inline int lshmoe_codec_choice_id(int L, int refine, int fmt)
 {
     return (L * 2 + refine) * LSHMOE_CODEC_NFMTS + fmt;
+}
+
+/* The L of a choice id (0: a row format, or RAW). */
+static inline int lshmoe_codec_choice_l(int id)
+{
+    return id / (2 * LSHMOE_CODEC_NFMTS);
 }
 
 /* "raw", "int4", "lsh6+r/int8", ... into buf (always terminated). */

@@ -491,10 +491,23 @@ static int warm_start(rd_t *r, const cand_t *cands, size_t n)
     return -1;
 }
 
+/* Is a choice id a row format (not RAW, no clustering)? */
+static int row_choice(int id)
+{
+    return id != 0 && lshmoe_codec_choice_l(id) == 0;
+}
+
 /* Did the stream's previous segment go to a row format? */
 static int warm_rows(const lshmoe_codec_t *c)
 {
-    return c->warm_valid && c->warm_id != 0 && c->warm_id / (2 * LSHMOE_CODEC_NFMTS) == 0;
+    return c->warm_valid && row_choice(c->warm_id);
+}
+
+/* Segments between full searches of the stream now (warm_every 0: none
+ * set yet). */
+static uint64_t warm_interval(const lshmoe_codec_t *c)
+{
+    return c->warm_every > 0 ? c->warm_every : WARM_REANCHOR;
 }
 
 /*
@@ -520,8 +533,7 @@ static int rows_only(lshmoe_codec_t *c)
 {
     if (c->params.mode != LSHMOE_CODEC_BUDGET || c->params.search != LSHMOE_CODEC_SEARCH_SAMPLE)
         return 0;
-    uint64_t every = c->warm_every > 0 ? c->warm_every : WARM_REANCHOR;
-    if (warm_rows(c) && c->warm_count < every) {
+    if (warm_rows(c) && c->warm_count < warm_interval(c)) {
         c->warm_count++;
         return 1;
     }
@@ -535,10 +547,8 @@ static int rows_only(lshmoe_codec_t *c)
  * next; any other pick starts it afresh. */
 static void warm_note(lshmoe_codec_t *c, int chosen, int rows_only)
 {
-    int prev_rows = warm_rows(c);
-    int rows = chosen != 0 && chosen / (2 * LSHMOE_CODEC_NFMTS) == 0;
-    uint64_t every = c->warm_every > 0 ? c->warm_every : WARM_REANCHOR;
-    if (!rows || !prev_rows)
+    uint64_t every = warm_interval(c);
+    if (!row_choice(chosen) || !warm_rows(c))
         every = WARM_REANCHOR;
     else if (!rows_only)
         every = 2 * every < ROWS_REANCHOR_MAX ? 2 * every : ROWS_REANCHOR_MAX;

@@ -508,7 +508,7 @@ static void test_budget_rows_only_between_anchors(void)
         size_t len, ref_len;
         CU_ASSERT_FATAL(lshmoe_codec_encode(c, tok, LSHMOE_DTYPE_BF16, h, n, seg, cap, &len,
                                             &st) == LSHMOE_OK);
-        int choice = st.last_choice, L = choice / (2 * LSHMOE_CODEC_NFMTS);
+        int choice = st.last_choice, L = lshmoe_codec_choice_l(choice);
         int hinted = st.segments_rows_only > before;
         CU_ASSERT(st.last_error <= budget * (1.0 + 1e-9));
         CU_ASSERT(choice != 0);
