@@ -50,8 +50,13 @@
  * tie (a call of both modes costs each rank the worse of the two: the
  * plain ranks wait for the encoding ones, which then wait for nothing
  * they gain; and it is not timed, see lshmoe_adapt_update), its own
- * without votes. Each sender still flags its segments, so a rank that
- * differs is always decoded right.
+ * without votes. A try is flagged in the vote, and a tie goes to the
+ * side with more tries (then plain): seen on the 2-core host, load made
+ * three of four ranks prefer plain from different calls on, and each
+ * one's encoded try, joined only by the fourth rank's vote, tied and
+ * lost, for good. A tried call gives every rank a sample, so a rank that
+ * did not ask for it restarts its own interval. Each sender still flags
+ * its segments, so a rank that differs is always decoded right.
  * Preference: encoding is preferred only while its calls cost under
  * ADAPT_ENCODE_MARGIN x plain on this rank: its own time understates the
  * collective's (a rank whose segments encode cheaply finishes before the
@@ -73,8 +78,14 @@ static void ewma(double *est, unsigned *n, double sample)
         *est = sample;
     else if (n != NULL && *n < ADAPT_SETTLED)
         *est = sample < *est ? sample : *est;
-    else
+    else {
+        /* One descheduled call read 4x its cost here and, at weight
+         * ADAPT_ALPHA, flipped a clear preference on its own. A lasting
+         * change still gets through: the bound grows with the estimate. */
+        if (n != NULL && sample > ADAPT_SPIKE * *est)
+            sample = ADAPT_SPIKE * *est;
         *est += ADAPT_ALPHA * (sample - *est);
+    }
     if (n != NULL && *n < UINT_MAX)
         (*n)++;
 }
@@ -200,12 +211,22 @@ int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
 {
     lshmoe_adapt_t *a = &ctx->adapt;
     int agreed = a->agreed;
+    /* Another rank's try of the mode this rank does not prefer samples
+     * that mode here too: this rank's own try waits a whole interval. */
+    if (a->agreed_try && !a->voted_try && agreed != a->prefer_plain)
+        a->since_explore = 0;
     a->agreed = -1;
+    a->agreed_try = 0;
+    a->voted_try = 0;
     *vote_p = LSHMOE_ADAPT_VOTE_NONE;
     int plain = own_choice(ctx, remote_bytes, probe, probe_arg, explore_p);
     if (!a->on || remote_bytes < (double)ADAPT_MIN_BYTES)
         return plain; /* small calls encode, and do not vote */
     *vote_p = plain ? LSHMOE_ADAPT_VOTE_PLAIN : LSHMOE_ADAPT_VOTE_ENCODE;
+    if (*explore_p) {
+        *vote_p |= LSHMOE_ADAPT_VOTE_TRY;
+        a->voted_try = 1;
+    }
     if (agreed >= 0 && agreed != plain) {
         plain = agreed;
         /* a try is the mode the averages do not prefer */
@@ -215,9 +236,17 @@ int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
     return plain;
 }
 
-void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes)
+void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes,
+                        int plain_tries, int encode_tries)
 {
-    ctx->adapt.agreed = encode_votes > plain_votes ? 0 : plain_votes > 0 ? 1 : -1;
+    lshmoe_adapt_t *a = &ctx->adapt;
+    if (encode_votes != plain_votes)
+        a->agreed = encode_votes > plain_votes ? 0 : 1;
+    else if (plain_votes > 0)
+        a->agreed = encode_tries > plain_tries ? 0 : 1;
+    else
+        a->agreed = -1;
+    a->agreed_try = (a->agreed == 0 && encode_tries > 0) || (a->agreed == 1 && plain_tries > 0);
 }
 
 void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed, int uniform,
@@ -229,8 +258,18 @@ void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed, int un
     if (compressed) {
         if (wire_bytes > 0.0) /* the data's ratio, whatever the others did */
             ewma(&a->comp_ratio, NULL, remote_bytes / wire_bytes);
-        if (a->comp_calls++ > 0 && uniform)
+        if (a->comp_calls++ > 0 && uniform) {
+            int was_preferred = a->plain_s_per_byte >= 0.0 &&
+                                a->comp_s_per_byte < ADAPT_ENCODE_MARGIN * a->plain_s_per_byte;
             ewma(&a->comp_s_per_byte, &a->comp_samples, t / remote_bytes);
+            /* This sample cost encoding the preference: slow calls in a
+             * row (load) can do that, and the plain calls that follow
+             * never correct it. The estimate is unsettled again: tries
+             * judge it with the doubt margin, and the smallest of the
+             * next samples stands for it (encoded_try_pays, ewma). */
+            if (was_preferred && !(a->comp_s_per_byte < ADAPT_ENCODE_MARGIN * a->plain_s_per_byte))
+                a->comp_samples = 0;
+        }
     } else if (uniform) {
         ewma(&a->plain_s_per_byte, &a->plain_samples, t / remote_bytes);
     }

@@ -23,8 +23,14 @@
 typedef double (*lshmoe_adapt_probe_fn_t)(void *arg);
 
 /* What a rank's policy asks for the next call (travels in the metadata
- * round of this one). */
-enum { LSHMOE_ADAPT_VOTE_NONE = 0, LSHMOE_ADAPT_VOTE_ENCODE = 1, LSHMOE_ADAPT_VOTE_PLAIN = 2 };
+ * round of this one): NONE, or ENCODE or PLAIN, with TRY or'ed in when
+ * that is the mode the rank's averages do not prefer (an exploration). */
+enum {
+    LSHMOE_ADAPT_VOTE_NONE = 0,
+    LSHMOE_ADAPT_VOTE_ENCODE = 1,
+    LSHMOE_ADAPT_VOTE_PLAIN = 2,
+    LSHMOE_ADAPT_VOTE_TRY = 4
+};
 
 /* 1 = send this call's segments plain: the mode the ranks agreed on in the
  * previous call's votes (lshmoe_adapt_agree), or this rank's own choice
@@ -36,12 +42,15 @@ int lshmoe_adapt_choose_plain(lshmoe_ctx_t *ctx, double remote_bytes,
                               lshmoe_adapt_probe_fn_t probe, void *probe_arg,
                               int *explore_p, int *vote_p);
 
-/* Every rank's votes of this call (all ranks see the same counts): the
- * next call encodes when more ranks voted encode than plain, goes plain
- * when at least as many voted plain (a tie too: a call of both modes costs
- * each rank the worse of them), and follows each rank's own choice when
- * nobody voted. */
-void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes);
+/* Every rank's votes of this call (all ranks see the same counts; the
+ * tries are counted among the votes too): the next call runs the mode
+ * more ranks voted for; on a tie, the mode more of them voted for as a
+ * try (so that a rank whose estimate went stale can still measure the
+ * other mode when half the others prefer it), else plain (a call of both
+ * modes costs each rank the worse of them); without votes, each rank's
+ * own choice. */
+void lshmoe_adapt_agree(lshmoe_ctx_t *ctx, int plain_votes, int encode_votes,
+                        int plain_tries, int encode_tries);
 
 /* The codec's measured share of an encoded call, in seconds per remote
  * token byte (>= 0; meaningful once both modes were timed): what the

@@ -52,6 +52,8 @@ typedef lshmoe_meta_t peer_meta_t;
  * (adapt.c); neither bit: no vote. */
 #define META_F_VOTE_ENCODE 0x2u
 #define META_F_VOTE_PLAIN  0x4u
+/* ... and that vote is a try of the mode its averages do not prefer. */
+#define META_F_VOTE_TRY    0x8u
 
 
 /* Per-call view of the arguments and the scratch carved from the context. */
@@ -475,8 +477,10 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     lshmoe_ctx_t *ctx = c->ctx;
     /* The header first: a rank in another collective, or with another
      * dtype, fails every rank here, before any data moves. */
-    uint32_t vote = c->vote == LSHMOE_ADAPT_VOTE_PLAIN    ? META_F_VOTE_PLAIN
-                  : c->vote == LSHMOE_ADAPT_VOTE_ENCODE   ? META_F_VOTE_ENCODE : 0u;
+    uint32_t vote = (c->vote & LSHMOE_ADAPT_VOTE_PLAIN)    ? META_F_VOTE_PLAIN
+                  : (c->vote & LSHMOE_ADAPT_VOTE_ENCODE)   ? META_F_VOTE_ENCODE : 0u;
+    if (vote != 0u && (c->vote & LSHMOE_ADAPT_VOTE_TRY))
+        vote |= META_F_VOTE_TRY;
     uint64_t seq = ++ctx->a2a_calls;
     for (int p = 0; p < ctx->nranks; p++) {
         lshmoe_meta_t *m = &c->meta_out[p];
@@ -494,12 +498,16 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     /* Every rank hears the same votes (a rank's vote is the same in every
      * record it sends), so every rank agrees on the next call's mode
      * without a round of its own. */
-    int plain_votes = 0, encode_votes = 0;
+    int votes[2] = {0, 0}, tries[2] = {0, 0}; /* [plain], [encode] */
     for (int p = 0; p < ctx->nranks; p++) {
-        plain_votes += (c->meta_in[p].flags & META_F_VOTE_PLAIN) != 0;
-        encode_votes += (c->meta_in[p].flags & META_F_VOTE_ENCODE) != 0;
+        uint32_t f = c->meta_in[p].flags;
+        if (!(f & (META_F_VOTE_PLAIN | META_F_VOTE_ENCODE)))
+            continue;
+        int enc = (f & META_F_VOTE_PLAIN) == 0;
+        votes[enc]++;
+        tries[enc] += (f & META_F_VOTE_TRY) != 0;
     }
-    lshmoe_adapt_agree(ctx, plain_votes, encode_votes);
+    lshmoe_adapt_agree(ctx, votes[0], votes[1], tries[0], tries[1]);
     int bad_peer;
     LSHMOE_CHECK(recv_setup(c, &bad_peer));
     LSHMOE_CHECK(ctx->tl_ops->alltoallv(ctx->tl, (const void *const *)c->send_ptrs,

@@ -35,6 +35,8 @@
                                              collective's, adapt.c)           */
 #define ADAPT_SETTLED       3u            /* samples before an estimate is trusted
                                              to rule out a try on its own        */
+#define ADAPT_SPIKE         2.0           /* a settled estimate takes a sample as
+                                             at most 2x itself                 */
 #define ADAPT_DOUBT_MARGIN  1.5           /* an unsettled estimate still earns a
                                              real try up to 1.5x plain          */
 
@@ -55,6 +57,8 @@ typedef struct lshmoe_adapt {
                                   found the data below MIN_RATIO            */
     int      agreed;           /* mode the ranks' votes chose for the next
                                   call: 1 plain, 0 encode, -1 none          */
+    int      agreed_try;       /* ... and it is a rank's try                */
+    int      voted_try;        /* this rank's last vote was a try           */
 } lshmoe_adapt_t;
 
 struct lshmoe_ctx {
