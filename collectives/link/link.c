@@ -29,11 +29,21 @@
 #include "lshmoe/common/error.h"
 #include "lshmoe/common/log.h"
 
-/* clock_nanosleep overshoots by its wake-up latency (tens of µs, more on a
- * busy machine); sleeping until this much before the deadline and spinning
- * the rest keeps the emulated time precise without burning a core for the
- * whole transfer. */
-#define LINK_SPIN_NS   50000L
+/* clock_nanosleep returns late: by the thread's timer slack (50 µs by
+ * default) plus its wake-up latency (40-60 µs more on the 2-core CI VM,
+ * where waking a fixed 50 µs early still returned 40-60 µs past the
+ * deadline, adding that to every emulated transfer). The decorator learns
+ * how late its wakes are (wake_late_s: an average that rises fast and
+ * falls slowly, so it sits near the late end; one descheduled wake moves
+ * it by a quarter of its lateness, taken as at most LINK_LATE_MAX_S),
+ * wakes that much plus LINK_SPIN_S before the deadline, and spins the
+ * rest: precise, without burning a core for the whole transfer (ranks
+ * may share cores). */
+#define LINK_SPIN_S      20e-6
+#define LINK_LATE_INIT_S 100e-6
+#define LINK_LATE_MAX_S  1e-3
+#define LINK_LATE_RISE   4.0
+#define LINK_LATE_FALL   32.0
 /* Longest delay one call may add: keeps the deadline inside time_t and a
  * tiny bandwidth from turning into an overflow. */
 #define LINK_MAX_DELAY_S 1e9
@@ -44,6 +54,7 @@ typedef struct link_tl {
     int                    rank, nranks;
     double                 bytes_per_s;   /* 0 = infinite bandwidth */
     double                 latency_s;
+    double                 wake_late_s;   /* how late a wake returns (above) */
     lshmoe_tl_link_stats_t stats;
 } link_tl_t;
 
@@ -110,18 +121,19 @@ static void link_complete(link_tl_t *tl, const struct timespec *start, double mo
     if (model_s > LINK_MAX_DELAY_S)
         model_s = LINK_MAX_DELAY_S;
     struct timespec deadline = ts_add(*start, model_s);
-    struct timespec wake = deadline;
-    if (wake.tv_nsec >= LINK_SPIN_NS) {
-        wake.tv_nsec -= LINK_SPIN_NS;
-    } else {
-        wake.tv_sec--;
-        wake.tv_nsec += 1000000000L - LINK_SPIN_NS;
-    }
-    if (ts_before(&now, &wake)) {
-        /* A signal handler may interrupt the sleep; the absolute deadline
+    double wake_s = model_s - tl->wake_late_s - LINK_SPIN_S;
+    if (wake_s > inner_s) {
+        struct timespec wake = ts_add(*start, wake_s);
+        /* A signal handler may interrupt the sleep; the absolute time
          * makes resuming it exact. */
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, NULL) == EINTR)
             ;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double late = ts_seconds(&now) - ts_seconds(&wake);
+        if (late > LINK_LATE_MAX_S)
+            late = LINK_LATE_MAX_S;
+        tl->wake_late_s += (late - tl->wake_late_s) /
+                           (late > tl->wake_late_s ? LINK_LATE_RISE : LINK_LATE_FALL);
     }
     do {
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -254,6 +266,7 @@ lshmoe_status_t lshmoe_tl_link_wrap(const lshmoe_tl_ops_t *inner_ops, void *inne
     tl->nranks = comm->nranks;
     tl->bytes_per_s = gbps * 1e9 / 8.0;
     tl->latency_s = latency_us * 1e-6;
+    tl->wake_late_s = LINK_LATE_INIT_S;
     LSHMOE_INFO("rank %d: emulated link over %s: %g Gb/s, %g us per message",
                 comm->rank, inner_ops->name, gbps, latency_us);
     *ops_p = &lshmoe_tl_link_ops;
