@@ -153,6 +153,21 @@ static int before_encoded_sample(lshmoe_ctx_t *ctx, lshmoe_adapt_probe_fn_t prob
     return flat;
 }
 
+/* The budget codec's full search groups tokens, and its rows arm has
+ * never been timed (lshmoe_adapt_rows_arm). */
+static int arm_untried(const lshmoe_adapt_t *a)
+{
+    return a->arm_grouped && a->arm_enc[0] >= 0.0 && a->arm_enc[1] < 0.0;
+}
+
+/* Each search arm's predicted cost of an encoded call, per remote token
+ * byte: its encode time plus its wire bytes at the plain cost per byte. */
+static void arm_costs(const lshmoe_adapt_t *a, double cost[2])
+{
+    for (int k = 0; k < 2; k++)
+        cost[k] = a->arm_enc[k] + a->plain_s_per_byte / a->arm_ratio[k];
+}
+
 /* This rank's own choice (the rules above). */
 static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe_fn_t probe,
                       void *probe_arg, int *explore_p)
@@ -170,6 +185,17 @@ static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe
         a->prefer_plain = prefer_plain;
         a->explore_every = ADAPT_EXPLORE_MIN;
         a->since_explore = 0;
+    }
+    if (a->arm_wait > 0) {
+        a->arm_wait--;
+    } else if (prefer_plain && arm_untried(a)) {
+        /* the encoded estimate is the full search's; the other search arm
+         * has never run, and only a try can time it (asked once, again
+         * ADAPT_EXPLORE_MIN calls later if the vote did not run it) */
+        a->arm_wait = ADAPT_EXPLORE_MIN;
+        *explore_p = 1;
+        LSHMOE_DEBUG("rank %d adapt: encode (try of the untimed search arm)", ctx->rank);
+        return 0;
     }
     int plain = prefer_plain;
     if (++a->since_explore >= a->explore_every) {
@@ -272,5 +298,65 @@ void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed, int un
         }
     } else if (uniform) {
         ewma(&a->plain_s_per_byte, &a->plain_samples, t / remote_bytes);
+    }
+}
+
+int lshmoe_adapt_rows_arm(lshmoe_ctx_t *ctx, int *try_p)
+{
+    lshmoe_adapt_t *a = &ctx->adapt;
+    *try_p = 0;
+    if (!a->on || a->plain_s_per_byte < 0.0 || a->arm_enc[0] < 0.0 || !a->arm_grouped)
+        return 0;
+    if (a->arm_enc[1] < 0.0) {
+        *try_p = 1; /* the first sample of the rows arm */
+        return 1;
+    }
+    double cost[2];
+    arm_costs(a, cost);
+    int rows = cost[1] < cost[0];
+    if (rows != a->arm_rows) {
+        a->arm_rows = rows;
+        a->arm_every = ADAPT_EXPLORE_MIN;
+        a->arm_since = 0;
+    }
+    if (++a->arm_since >= a->arm_every) {
+        a->arm_since = 0;
+        a->arm_every = a->arm_every < ADAPT_EXPLORE_MAX ? 2 * a->arm_every : ADAPT_EXPLORE_MAX;
+        *try_p = 1;
+        rows = !rows;
+    }
+    LSHMOE_DEBUG("rank %d adapt: full search %.3g s/B, rows %.3g s/B: %s%s", ctx->rank,
+                 cost[0], cost[1], rows ? "rows" : "full", *try_p ? " (try)" : "");
+    return rows;
+}
+
+void lshmoe_adapt_update_arm(lshmoe_ctx_t *ctx, int rows, double remote_bytes,
+                             double wire_bytes, double encode_s, int grouped)
+{
+    lshmoe_adapt_t *a = &ctx->adapt;
+    if (!a->on || remote_bytes < (double)ADAPT_MIN_BYTES || wire_bytes <= 0.0)
+        return;
+    if (!rows)
+        a->arm_grouped = grouped;
+    if (a->comp_calls == 0)
+        return; /* set-up (hasher creation, first touch) is not the arm's cost */
+    ewma(&a->arm_enc[rows], &a->arm_samples[rows], encode_s / remote_bytes);
+    ewma(&a->arm_ratio[rows], NULL, remote_bytes / wire_bytes);
+    if (a->arm_enc[0] < 0.0 || a->arm_enc[1] < 0.0 || a->plain_s_per_byte < 0.0 ||
+        a->comp_s_per_byte < 0.0)
+        return;
+    /* The encoded estimate times the arm that ran; when the other one is
+     * now predicted cheaper, the estimate moves by the predicted
+     * difference (its next samples are that arm's): else plain, preferred
+     * on the full search's cost, would keep the cheaper arm from ever
+     * running. Its settledness stays: unsettling it would loosen the
+     * margin of encoded tries where plain wins anyway (fast links). */
+    double cost[2];
+    arm_costs(a, cost);
+    int best = cost[1] < cost[0];
+    if (best != a->comp_arm) {
+        double moved = a->comp_s_per_byte + cost[best] - cost[a->comp_arm];
+        a->comp_s_per_byte = moved > 0.0 ? moved : 0.0;
+        a->comp_arm = best;
     }
 }

@@ -68,4 +68,31 @@ double lshmoe_adapt_codec_s_per_byte(const lshmoe_adapt_t *a);
 void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed, int uniform,
                          double remote_bytes, double wire_bytes, double t);
 
+/*
+ * For an encoded call of a BUDGET codec: 1 = search only the row formats
+ * this call (lshmoe_codec_set_rows_only), 0 = the full search. The full
+ * search sends the fewest bytes within the budget, but finding a
+ * clustering costs encode time that a fast link may not pay back (GloVe
+ * at budget 0.3, 4 ranks on 2 cores at 1 Gb/s: the clusterings took the
+ * encoded call from under to over the plain one's time). Each arm's cost
+ * per remote token byte is predicted as its measured encode time plus
+ * its wire bytes at the plain calls' cost per byte; the cheaper arm runs,
+ * and the other is tried now and then (4 encoded calls after the
+ * preference is set, the interval doubling up to 256 while tries confirm
+ * it). The full search runs while there is no plain estimate, no full
+ * sample, or while the last full search grouped nothing (then the two are
+ * one search: the codec's own memory already leaves the clusterings out
+ * of a stream whose rows win). *try_p = 1 when the arm is the one the
+ * estimates do not prefer (its call is not timed for the encoded mode).
+ * Local to the rank: the receiver needs no word of it.
+ */
+int lshmoe_adapt_rows_arm(lshmoe_ctx_t *ctx, int *try_p);
+
+/* Feeds the arm of an encoded call (`rows` as lshmoe_adapt_rows_arm said)
+ * from its encode wall time `encode_s`, its remote token bytes and wire
+ * bytes, and whether any of its segments was grouped. Call it before
+ * lshmoe_adapt_update (the context's first encoded call is not sampled). */
+void lshmoe_adapt_update_arm(lshmoe_ctx_t *ctx, int rows, double remote_bytes,
+                             double wire_bytes, double encode_s, int grouped);
+
 #endif /* LSHMOE_ADAPT_H */

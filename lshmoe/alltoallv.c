@@ -70,6 +70,7 @@ typedef struct a2a_call {
     int            compressed;   /* this rank encodes its segments this call */
     int            policy_plain; /* ... would have, but the policy said plain */
     int            explored;     /* the policy tried its non-preferred mode   */
+    int            arm_try;      /* ... or its non-preferred search arm        */
     int            vote;         /* the policy's vote for the next call        */
     peer_meta_t   *meta_out, *meta_in;
     const void   **send_ptrs;
@@ -222,7 +223,8 @@ typedef struct codec_job {
 
 typedef struct codec_run {
     a2a_call_t  *c;
-    codec_job_t *job;     /* per peer */
+    codec_job_t *job;       /* per peer */
+    int          rows_only; /* encode: the budget search's rows arm (adapt.h) */
 } codec_run_t;
 
 /* Per-peer job results and stats, zeroed. */
@@ -234,6 +236,7 @@ static lshmoe_status_t codec_run_init(a2a_call_t *c, codec_run_t *run)
     memset(ctx->jobs.ptr, 0, jb);
     run->c = c;
     run->job = ctx->jobs.ptr;
+    run->rows_only = 0;
     return LSHMOE_OK;
 }
 
@@ -276,10 +279,12 @@ static void encode_job(void *arg, size_t p, int slot)
         return;
     lshmoe_codec_t *codec = c->ctx->codecs[slot];
     lshmoe_codec_warm_swap(codec, &c->ctx->peer_warm[p]); /* this peer's stream */
+    lshmoe_codec_set_rows_only(codec, run->rows_only);
     j->st = lshmoe_codec_encode(codec, c->send + c->send_displs[p] * c->token_bytes, c->dtype,
                                 c->hidden, c->send_counts[p],
                                 (char *)c->ctx->send_stage.ptr + j->off, j->cap, &j->len,
                                 &j->cs);
+    lshmoe_codec_set_rows_only(codec, 0);
     lshmoe_codec_warm_swap(codec, &c->ctx->peer_warm[p]);
     if (j->st != LSHMOE_OK)
         snprintf(j->msg, sizeof j->msg, "%s", lshmoe_error_thread_msg());
@@ -337,6 +342,25 @@ static lshmoe_status_t dev_decode(a2a_call_t *c)
     return LSHMOE_OK;
 }
 
+/* Bytes this rank sends to the other ranks in this call. */
+static size_t wire_bytes_sent(const a2a_call_t *c)
+{
+    size_t b = 0;
+    for (int p = 0; p < c->ctx->nranks; p++)
+        b += c->send_bytes[p];
+    return b;
+}
+
+/* Token bytes this rank sends to the other ranks in this call. */
+static double remote_token_bytes(const a2a_call_t *c)
+{
+    double b = 0.0;
+    for (int p = 0; p < c->ctx->nranks; p++)
+        if (p != c->ctx->rank)
+            b += (double)c->send_counts[p] * (double)c->token_bytes;
+    return b;
+}
+
 /* Encodes every remote segment into its own slot of send_stage (sized for
  * the worst case, so the pool's threads never share bytes, and each
  * segment's bytes do not depend on the thread count); fills meta_out. */
@@ -345,6 +369,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
     lshmoe_ctx_t *ctx = c->ctx;
     codec_run_t run;
     size_t total = 0;
+    double t_encode = -1.0; /* host encode wall time, for the search arms */
     LSHMOE_CHECK(codec_run_init(c, &run));
     for (int p = 0; p < ctx->nranks; p++) {
         size_t b;
@@ -365,7 +390,11 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
     } else {
         LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->send_stage, total));
         stage = ctx->send_stage.ptr;
+        if (ctx->codec->params.mode == LSHMOE_CODEC_BUDGET)
+            run.rows_only = lshmoe_adapt_rows_arm(ctx, &c->arm_try);
+        t_encode = lshmoe_now();
         lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, encode_job, &run);
+        t_encode = lshmoe_now() - t_encode;
         LSHMOE_CHECK(codec_run_status(&run, "encoding the segment for"));
     }
     for (int p = 0; p < ctx->nranks; p++) {
@@ -381,6 +410,13 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
     lshmoe_codec_stats_t cs;
     codec_run_stats(&run, &cs);
     add_codec_stats(&ctx->stats, &cs);
+    if (t_encode >= 0.0 && ctx->codec->params.mode == LSHMOE_CODEC_BUDGET) {
+        int grouped = 0;
+        for (int id = 1; id < LSHMOE_CODEC_NCHOICES; id++)
+            grouped |= lshmoe_codec_choice_l(id) > 0 && cs.choice_segments[id] > 0;
+        lshmoe_adapt_update_arm(ctx, run.rows_only, remote_token_bytes(c),
+                                (double)wire_bytes_sent(c), t_encode, grouped);
+    }
     return LSHMOE_OK;
 }
 
@@ -527,25 +563,6 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     return LSHMOE_OK;
 }
 
-/* Bytes this rank sends to the other ranks in this call. */
-static size_t wire_bytes_sent(const a2a_call_t *c)
-{
-    size_t b = 0;
-    for (int p = 0; p < c->ctx->nranks; p++)
-        b += c->send_bytes[p];
-    return b;
-}
-
-/* Token bytes this rank sends to the other ranks in this call. */
-static double remote_token_bytes(const a2a_call_t *c)
-{
-    double b = 0.0;
-    for (int p = 0; p < c->ctx->nranks; p++)
-        if (p != c->ctx->rank)
-            b += (double)c->send_counts[p] * (double)c->token_bytes;
-    return b;
-}
-
 /* The ratio this call's remote segments would reach if encoded, from the
  * codec's estimate for its mode (a sample probe for the LSH modes; adapt.c
  * calls it before an encoded try): remote token bytes / estimated bytes.
@@ -656,7 +673,8 @@ static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
         return lshmoe_ctx_fail(ctx, st);
     count_sent(&c);
     double t_call = lshmoe_now() - t0;
-    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed, modes_agree(&c),
+    /* a try of the other search arm is not the encoded mode's cost */
+    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed, modes_agree(&c) && !c.arm_try,
                         remote_token_bytes(&c), (double)wire_bytes_sent(&c), t_call);
     ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;

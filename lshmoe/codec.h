@@ -180,6 +180,14 @@ typedef struct lshmoe_codec lshmoe_codec_t;
 /* Exchanges the codec's warm start with *w. Not thread-safe per codec. */
 void lshmoe_codec_warm_swap(lshmoe_codec_t *codec, lshmoe_codec_warm_t *w);
 
+/* on = 1: the next encodes of a BUDGET codec search the row formats only
+ * (no hash, no grouping: the ladder of BUDGET_ROWS) and leave the stream's
+ * warm start as it was, so that the full search resumes where it stopped
+ * once this is 0 again (the default). The adaptive policy's cheaper arm
+ * when the link is fast for what the clusterings save (adapt.c). No effect
+ * in other modes. Not thread-safe per codec. */
+void lshmoe_codec_set_rows_only(lshmoe_codec_t *codec, int on);
+
 /* Returns LSHMOE_ERR_INVALID_ARG or LSHMOE_ERR_NO_MEMORY. */
 lshmoe_status_t lshmoe_codec_create(const lshmoe_codec_params_t *params,
                                     lshmoe_codec_t **codec_p);

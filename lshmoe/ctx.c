@@ -137,7 +137,9 @@ static lshmoe_status_t init_adapt(lshmoe_ctx_t *ctx)
     ctx->adapt = (lshmoe_adapt_t){.on = (int)adapt, .comp_s_per_byte = -1.0,
                                   .plain_s_per_byte = -1.0, .comp_ratio = -1.0,
                                   .agreed = -1,
-                                  .explore_every = ADAPT_EXPLORE_MIN};
+                                  .explore_every = ADAPT_EXPLORE_MIN,
+                                  .arm_enc = {-1.0, -1.0}, .arm_ratio = {-1.0, -1.0},
+                                  .arm_every = ADAPT_EXPLORE_MIN};
     return LSHMOE_OK;
 }
 

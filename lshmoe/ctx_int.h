@@ -59,6 +59,17 @@ typedef struct lshmoe_adapt {
                                   call: 1 plain, 0 encode, -1 none          */
     int      agreed_try;       /* ... and it is a rank's try                */
     int      voted_try;        /* this rank's last vote was a try           */
+    /* The budget codec's search in encoded calls (lshmoe_adapt_rows_arm):
+     * [0] full (clusterings too), [1] the row formats only. */
+    double   arm_enc[2];       /* encode seconds per remote token byte      */
+    double   arm_ratio[2];     /* remote token bytes / wire bytes           */
+    unsigned arm_samples[2];
+    int      arm_rows;         /* the arm the estimates prefer now          */
+    int      arm_grouped;      /* the last full search grouped tokens       */
+    int      comp_arm;         /* the arm comp_s_per_byte stands for        */
+    unsigned arm_wait;         /* calls before the untimed arm is asked again */
+    unsigned arm_since;        /* encoded calls since the other arm's try   */
+    unsigned arm_every;        /* ... between its tries (4 .. 256)          */
 } lshmoe_adapt_t;
 
 struct lshmoe_ctx {

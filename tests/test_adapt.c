@@ -320,7 +320,9 @@ static lshmoe_ctx_t *policy_ctx(double comp, double plain, double comp_ratio)
                                   .comp_calls = 2, .explore_every = ADAPT_EXPLORE_MIN,
                                   .comp_ratio = comp_ratio, .agreed = -1,
                                   .comp_samples = comp < 0.0 ? 0 : ADAPT_SETTLED,
-                                  .plain_samples = plain < 0.0 ? 0 : ADAPT_SETTLED};
+                                  .plain_samples = plain < 0.0 ? 0 : ADAPT_SETTLED,
+                                  .arm_enc = {-1.0, -1.0}, .arm_ratio = {-1.0, -1.0},
+                                  .arm_every = ADAPT_EXPLORE_MIN};
     return ctx;
 }
 
@@ -765,6 +767,104 @@ static void test_adapt_injected_load_burst_does_not_stick(void)
     CU_ASSERT(apart >= 390);
 }
 
+/* Runs n encoded calls of 1 MiB through the search arms, feeding each
+ * arm's modelled encode time (s/B) and ratio back; counts rows-arm calls
+ * and tries. `grouped`: the full search groups tokens. */
+static void run_arms(lshmoe_ctx_t *ctx, int n, const double enc[2], const double ratio[2],
+                     int grouped, int *rows_calls, int *tries)
+{
+    const double mib = 1 << 20;
+    *rows_calls = *tries = 0;
+    for (int i = 0; i < n; i++) {
+        int t;
+        int rows = lshmoe_adapt_rows_arm(ctx, &t);
+        lshmoe_adapt_update_arm(ctx, rows, mib, mib / ratio[rows], enc[rows] * mib,
+                                grouped);
+        *rows_calls += rows;
+        *tries += t;
+    }
+}
+
+/*
+ * The budget codec's search arms: on a link whose bytes cost 8 ns each
+ * (1 Gb/s), a full search at 5 ns/B for ratio 9.5 loses to the row
+ * formats at 1.3 ns/B for ratio 3.7 (5.8 against 3.5 ns/B), so the rows
+ * arm runs, with full tries at doubling intervals; at 80 ns/B (0.1 Gb/s)
+ * the full search wins (13.4 against 23). No plain estimate, or a full
+ * search that groups nothing: always the full search, no try.
+ */
+static void test_adapt_search_arm_follows_the_link(void)
+{
+    const double enc[2] = {5e-9, 1.3e-9}, ratio[2] = {9.5, 3.7};
+    int rows, tries;
+    lshmoe_ctx_t *ctx = policy_ctx(4e-9, 8e-9, 5.0);
+    lshmoe_adapt_update_arm(ctx, 0, 1 << 20, (1 << 20) / 9.5, 5e-9 * (1 << 20), 1);
+    run_arms(ctx, 300, enc, ratio, 1, &rows, &tries);
+    printf("1 Gb/s: %d of 300 calls rows, %d tries; ", rows, tries);
+    CU_ASSERT(rows >= 290);
+    CU_ASSERT(tries >= 5 && tries <= 9); /* the first rows call, then 4, 12, 28, ... */
+    free(ctx);
+
+    ctx = policy_ctx(40e-9, 80e-9, 5.0);
+    lshmoe_adapt_update_arm(ctx, 0, 1 << 20, (1 << 20) / 9.5, 5e-9 * (1 << 20), 1);
+    run_arms(ctx, 300, enc, ratio, 1, &rows, &tries);
+    printf("0.1 Gb/s: %d rows, %d tries ", rows, tries);
+    CU_ASSERT(rows >= 1 && rows <= 9); /* the first sample, then the tries */
+    CU_ASSERT_EQUAL(rows, tries);
+    free(ctx);
+
+    ctx = policy_ctx(4e-9, -1.0, 5.0); /* no plain estimate yet */
+    run_arms(ctx, 50, enc, ratio, 1, &rows, &tries);
+    CU_ASSERT_EQUAL(rows, 0);
+    free(ctx);
+    ctx = policy_ctx(4e-9, 8e-9, 5.0); /* the full search picks row formats */
+    run_arms(ctx, 50, enc, ratio, 0, &rows, &tries);
+    CU_ASSERT_EQUAL(rows + tries, 0);
+    free(ctx);
+}
+
+/*
+ * The policy and the search arms together, on one rank with injected
+ * costs (the GloVe stream at budget 0.3, 4 ranks on 2 cores, 1 Gb/s): the
+ * full search's encoded call costs 0.98x plain, so plain is preferred
+ * after the first plain call; the rows arm's call would cost 0.46x. The
+ * untried arm earns an encoded try at once, its sample moves the encoded
+ * estimate (without that move, 4 of the first 20 calls went plain), and
+ * encoding with the rows arm wins from then on.
+ */
+static void test_adapt_cheaper_arm_wins_over_plain(void)
+{
+    const double link = 8e-9, enc[2] = {7e-9, 1.5e-9}, ratio[2] = {9.5, 3.7};
+    const double bytes = 1 << 20;
+    lshmoe_ctx_t *ctx = policy_ctx(-1.0, -1.0, -1.0);
+    ctx->cfg.min_ratio = 1.2;
+    ctx->adapt.comp_calls = 0;
+    probe_stub_t stub = {.ratio = LSHMOE_CODEC_RATIO_UNKNOWN};
+    int rows_late = 0, first_rows = -1, plain_early = 0;
+    for (int i = 0; i < 100; i++) {
+        int ex, vote, arm_try = 0, rows = 0;
+        int plain = lshmoe_adapt_choose_plain(ctx, bytes, stub_probe, &stub, &ex, &vote);
+        double per_byte = link;
+        if (!plain) {
+            rows = lshmoe_adapt_rows_arm(ctx, &arm_try);
+            lshmoe_adapt_update_arm(ctx, rows, bytes, bytes / ratio[rows], enc[rows] * bytes, 1);
+            per_byte = enc[rows] + link / ratio[rows];
+        }
+        lshmoe_adapt_update(ctx, 1, !plain, !arm_try, bytes,
+                            plain ? bytes : bytes / ratio[rows], per_byte * bytes);
+        if (!plain && rows && first_rows < 0)
+            first_rows = i;
+        rows_late += i >= 10 && !plain && rows;
+        plain_early += i < 20 && plain;
+    }
+    printf("rows arm first at call %d, %d of calls 10-99, %d of calls 0-19 plain ", first_rows,
+           rows_late, plain_early);
+    CU_ASSERT(first_rows >= 2 && first_rows <= 5);
+    CU_ASSERT(plain_early <= 2); /* the first plain call (and one try) */
+    CU_ASSERT(rows_late >= 85);
+    free(ctx);
+}
+
 static const lt_test_t tests[] = {
     {"test_adapt_off_always_compresses", test_adapt_off_always_compresses},
     {"test_adapt_fast_link_goes_plain", test_adapt_fast_link_goes_plain},
@@ -781,6 +881,8 @@ static const lt_test_t tests[] = {
     {"test_adapt_majority_vote_decides_next_call", test_adapt_majority_vote_decides_next_call},
     {"test_adapt_others_try_restarts_the_interval", test_adapt_others_try_restarts_the_interval},
     {"test_adapt_one_slow_call_does_not_flip", test_adapt_one_slow_call_does_not_flip},
+    {"test_adapt_search_arm_follows_the_link", test_adapt_search_arm_follows_the_link},
+    {"test_adapt_cheaper_arm_wins_over_plain", test_adapt_cheaper_arm_wins_over_plain},
     {"test_adapt_injected_load_burst_does_not_stick",
      test_adapt_injected_load_burst_does_not_stick},
     {"test_adapt_mixed_call_not_timed", test_adapt_mixed_call_not_timed},

@@ -546,6 +546,76 @@ static void test_budget_rows_only_between_anchors(void)
     free(ref);
 }
 
+/* Encodes segment s of a stream: clustered bf16 tokens (seed 700 + s). */
+static void encode_clustered(lshmoe_codec_t *c, int s, float *x, uint16_t *tok, size_t n,
+                             size_t h, uint8_t *seg, size_t cap, size_t *len,
+                             lshmoe_codec_stats_t *st)
+{
+    lt_gen_clustered(x, n, h, 4, 0.02, 700 + (uint64_t)s);
+    lt_to_dtype(x, n * h, LSHMOE_DTYPE_BF16, tok);
+    memset(st, 0, sizeof *st);
+    CU_ASSERT_FATAL(lshmoe_codec_encode(c, tok, LSHMOE_DTYPE_BF16, h, n, seg, cap, len, st) ==
+                    LSHMOE_OK);
+}
+
+/*
+ * lshmoe_codec_set_rows_only (the adaptive policy's cheap search arm): on
+ * data whose full search picks a clustering, a forced segment gets a row
+ * format within the budget, found without the clusterings, and the
+ * stream's memory is left alone: the segments after it are byte-equal to
+ * those of a stream that never had the forced ones.
+ */
+static void test_budget_forced_rows_leave_the_stream_alone(void)
+{
+    const size_t n = 256, h = 64;
+    const double budget = 0.13;
+    float *x = malloc(n * h * sizeof *x);
+    uint16_t *tok = malloc(n * h * 2);
+    size_t cap, len, ref_len;
+    CU_ASSERT_FATAL(x && tok);
+    CU_ASSERT_FATAL(lshmoe_codec_max_bytes(LSHMOE_DTYPE_BF16, h, n, &cap) == LSHMOE_OK);
+    uint8_t *seg = malloc(cap), *ref = malloc(cap);
+    CU_ASSERT_FATAL(seg && ref);
+    lshmoe_codec_params_t p = base_params(LSHMOE_CODEC_BUDGET, budget);
+    lshmoe_codec_t *c = NULL, *plain = NULL;
+    CU_ASSERT_FATAL(lshmoe_codec_create(&p, &c) == LSHMOE_OK);
+    CU_ASSERT_FATAL(lshmoe_codec_create(&p, &plain) == LSHMOE_OK);
+    lshmoe_codec_stats_t st, ref_st;
+    int forced = 0;
+    for (int s = 0; s < 20; s++) {
+        int force = s % 3 == 1;
+        lshmoe_codec_set_rows_only(c, force);
+        encode_clustered(c, s, x, tok, n, h, seg, cap, &len, &st);
+        lshmoe_codec_set_rows_only(c, 0);
+        CU_ASSERT(st.last_error <= budget * (1.0 + 1e-9));
+        if (force) {
+            forced++;
+            CU_ASSERT_EQUAL(st.segments_rows_only, 1u);
+            CU_ASSERT_EQUAL(lshmoe_codec_choice_l(st.last_choice), 0);
+            CU_ASSERT(st.last_choice != 0);
+            continue;
+        }
+        encode_clustered(plain, s, x, tok, n, h, ref, cap, &ref_len, &ref_st);
+        CU_ASSERT(lshmoe_codec_choice_l(st.last_choice) > 0);
+        CU_ASSERT(ref_len == len && memcmp(ref, seg, len) == 0);
+    }
+    CU_ASSERT_EQUAL(forced, 7);
+    /* other modes ignore it */
+    lshmoe_codec_params_t q = base_params(LSHMOE_CODEC_LSH, budget);
+    lshmoe_codec_t *lsh = NULL;
+    CU_ASSERT_FATAL(lshmoe_codec_create(&q, &lsh) == LSHMOE_OK);
+    lshmoe_codec_set_rows_only(lsh, 1);
+    encode_clustered(lsh, 0, x, tok, n, h, seg, cap, &len, &st);
+    CU_ASSERT_EQUAL(st.segments_rows_only, 0u);
+    lshmoe_codec_destroy(lsh);
+    lshmoe_codec_destroy(c);
+    lshmoe_codec_destroy(plain);
+    free(x);
+    free(tok);
+    free(seg);
+    free(ref);
+}
+
 static const lt_test_t tests[] = {
     {"test_fp8_matches_definition", test_fp8_matches_definition},
     {"test_scale_codings", test_scale_codings},
@@ -553,6 +623,8 @@ static const lt_test_t tests[] = {
     {"test_budget_within_budget_random", test_budget_within_budget_random},
     {"test_budget_warm_sequence", test_budget_warm_sequence},
     {"test_budget_rows_only_between_anchors", test_budget_rows_only_between_anchors},
+    {"test_budget_forced_rows_leave_the_stream_alone",
+     test_budget_forced_rows_leave_the_stream_alone},
     {"test_budget_nothing_fits_is_exact", test_budget_nothing_fits_is_exact},
     {"test_fixed_modes", test_fixed_modes},
     {"test_nonfinite_tokens_exact", test_nonfinite_tokens_exact},
