@@ -57,6 +57,10 @@
  * lost, for good. A tried call gives every rank a sample, so a rank that
  * did not ask for it restarts its own interval. Each sender still flags
  * its segments, so a rank that differs is always decoded right.
+ * Search arms: with the budget codec an encoded call also picks the full
+ * search or the row formats only, from each one's measured encode time
+ * and wire bytes (lshmoe_adapt_rows_arm, adapt.h); the encoded estimate
+ * stands for the arm that runs.
  * Preference: encoding is preferred only while its calls cost under
  * ADAPT_ENCODE_MARGIN x plain on this rank: its own time understates the
  * collective's (a rank whose segments encode cheaply finishes before the
