@@ -15,8 +15,8 @@
  * Rules: the first encoded call is not sampled (hasher creation, first
  * touch of the buffers), so the first two calls encode (unless samples of
  * the data say it does not compress: then calls go plain until a sample
- * says otherwise, see before_encoded_sample); then one plain call
- * (when it moves at least ADAPT_MIN_BYTES) measures the plain cost; from
+ * says otherwise, see before_encoded_sample); then ADAPT_FIRST_PLAIN plain
+ * calls (each moving at least ADAPT_MIN_BYTES) measure the plain cost; from
  * then on the cheaper mode wins, and now and then (ADAPT_EXPLORE_MIN calls
  * after the preference is set, the interval doubling up to
  * ADAPT_EXPLORE_MAX while tries confirm it) the policy considers the other
@@ -182,8 +182,11 @@ static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe
         return 0;
     if (a->comp_s_per_byte < 0.0)
         return before_encoded_sample(ctx, probe, probe_arg);
-    if (a->plain_s_per_byte < 0.0)
-        return 1; /* the first plain sample */
+    /* The first plain samples, two in a row: one plain call that ran 4x
+     * long under load once made encoding look like a clear win at 10 Gb/s,
+     * where it cost 2x plain, and no plain try came for the whole run. */
+    if (a->plain_samples < ADAPT_FIRST_PLAIN)
+        return 1;
     int prefer_plain = !(a->comp_s_per_byte < ADAPT_ENCODE_MARGIN * a->plain_s_per_byte);
     if (a->prefer_plain != prefer_plain) { /* the preference flipped */
         a->prefer_plain = prefer_plain;
@@ -353,14 +356,18 @@ void lshmoe_adapt_update_arm(lshmoe_ctx_t *ctx, int rows, double remote_bytes,
      * now predicted cheaper, the estimate moves by the predicted
      * difference (its next samples are that arm's): else plain, preferred
      * on the full search's cost, would keep the cheaper arm from ever
-     * running. Its settledness stays: unsettling it would loosen the
-     * margin of encoded tries where plain wins anyway (fast links). */
+     * running. Never below that arm's own prediction: a whole call costs
+     * at least its encode and its wire bytes, and an estimate moved too
+     * low would encode where plain wins until samples pull it back up
+     * (fewer than ADAPT_SETTLED samples only lower an estimate). Its
+     * settledness stays: unsettling it would loosen the margin of encoded
+     * tries where plain wins anyway (fast links). */
     double cost[2];
     arm_costs(a, cost);
     int best = cost[1] < cost[0];
     if (best != a->comp_arm) {
         double moved = a->comp_s_per_byte + cost[best] - cost[a->comp_arm];
-        a->comp_s_per_byte = moved > 0.0 ? moved : 0.0;
+        a->comp_s_per_byte = moved > cost[best] ? moved : cost[best];
         a->comp_arm = best;
     }
 }

@@ -33,6 +33,7 @@
 #define ADAPT_ENCODE_MARGIN 0.9           /* encoding preferred only under 0.9x
                                              plain (own time understates the
                                              collective's, adapt.c)           */
+#define ADAPT_FIRST_PLAIN   2u            /* plain calls timed before comparing  */
 #define ADAPT_SETTLED       3u            /* samples before an estimate is trusted
                                              to rule out a try on its own        */
 #define ADAPT_SPIKE         2.0           /* a settled estimate takes a sample as

@@ -222,10 +222,10 @@ static void test_adapt_slow_link_keeps_compressing(void)
     run(s);
     unsetenv("LSHMOE_LINK_GBPS");
     for (int r = 0; r < NR; r++) {
-        /* In 8 calls: the probe (call 2) and the first try of the other
-         * mode (call 7, 4 calls after the preference is set) go plain;
-         * plain measures ~400 ns/B here, so every other call compresses. */
-        CU_ASSERT_TRUE(s->stats[r].calls_plain_policy <= 2);
+        /* In 8 calls: the two plain timings (calls 2 and 3) and at most
+         * one try of the other mode go plain; plain measures ~400 ns/B
+         * here, so every other call compresses. */
+        CU_ASSERT_TRUE(s->stats[r].calls_plain_policy <= 3);
         CU_ASSERT_TRUE(s->comp_cost[r] > 0.0); /* encoded calls were timed */
         CU_ASSERT_TRUE(s->stats[r].bytes_in > 2 * s->stats[r].bytes_wire);
         for (int call = 0; call < s->ncalls; call++)
@@ -398,7 +398,7 @@ static void test_adapt_clear_win_delays_plain_tries(void)
     free(ctx);
 }
 
-/* Encode preferred against a plain estimate of one sample: a plain try
+/* Encode preferred against a plain estimate of two samples: a plain try
  * only where it could flip the preference if that sample read
  * ADAPT_DOUBT_MARGIN x too high, i.e. from 0.9 / 1.5 = 0.6x plain up.
  * At 0.55x no try for ADAPT_EXPLORE_MAX calls; at 0.65x the short
@@ -408,14 +408,14 @@ static void test_adapt_unsettled_plain_tried_only_if_it_could_flip(void)
     probe_stub_t stub = {.ratio = 4.0};
     int enc, ex, first;
     lshmoe_ctx_t *ctx = policy_ctx(0.55e-9, 1e-9, 5.0);
-    ctx->adapt.plain_samples = 1;
+    ctx->adapt.plain_samples = ADAPT_FIRST_PLAIN;
     decide(ctx, &stub, ADAPT_EXPLORE_MAX, &enc, &ex, &first);
     CU_ASSERT_EQUAL(enc, ADAPT_EXPLORE_MAX);
     CU_ASSERT_EQUAL(ex, 0);
     free(ctx);
 
     ctx = policy_ctx(0.65e-9, 1e-9, 5.0);
-    ctx->adapt.plain_samples = 1;
+    ctx->adapt.plain_samples = ADAPT_FIRST_PLAIN;
     decide(ctx, &stub, 12, &enc, &ex, &first);
     CU_ASSERT_EQUAL(ex, 2); /* tries at calls 4 and 12 */
     CU_ASSERT_EQUAL(enc, 10);
@@ -485,6 +485,7 @@ static void test_adapt_unknown_ratio_left_to_the_codec(void)
 typedef struct cost_model {
     double link, codec, ratio, jitter;
     double spike; /* > 0: the first timed encoded call costs this many times more */
+    double plain_spike; /* > 0: the same for the first plain call */
 } cost_model_t;
 
 /* Runs n calls of 1 MiB from a fresh policy state, feeding each call's
@@ -506,6 +507,8 @@ static void simulate(const cost_model_t *m, int n, int warm, int *enc, int *late
         double per_byte = plain ? m->link : m->codec + m->link / m->ratio;
         if (!plain && *enc == 1 && m->spike > 0.0) /* the first encoded call is not timed */
             per_byte *= m->spike;
+        if (plain && i - *enc == 0 && m->plain_spike > 0.0)
+            per_byte *= m->plain_spike;
         lshmoe_adapt_update(ctx, 1, !plain, 1, bytes, plain ? bytes : bytes / m->ratio,
                             per_byte * bytes * j);
         *enc += !plain;
@@ -581,6 +584,20 @@ static void test_adapt_injected_unlucky_sample_recovers(void)
     m.spike = 0.0;
     simulate(&m, 300, 40, &enc, &late, &tries, &probes);
     CU_ASSERT(enc >= 290);
+}
+
+/* Encoding costs 2x plain (a 10 Gb/s link), but the first plain call runs
+ * 4x long (load): with one plain timing encoding looked like a clear win
+ * (0.5x), and no plain try came for 256 calls. The second plain timing
+ * settles it: plain from then on. */
+static void test_adapt_slow_first_plain_call_does_not_decide(void)
+{
+    cost_model_t m = {.link = 1e-9, .codec = 1.75e-9, .ratio = 4.0, .jitter = 1.1,
+                      .plain_spike = 4.0};
+    int enc, late, tries, probes;
+    simulate(&m, 300, 10, &enc, &late, &tries, &probes);
+    printf("%d encoded, %d after call 10 ", enc, late);
+    CU_ASSERT(late <= 8);
 }
 
 /* A call whose ranks ran both modes (a tied vote) times neither mode: its
@@ -823,46 +840,74 @@ static void test_adapt_search_arm_follows_the_link(void)
     free(ctx);
 }
 
-/*
- * The policy and the search arms together, on one rank with injected
- * costs (the GloVe stream at budget 0.3, 4 ranks on 2 cores, 1 Gb/s): the
- * full search's encoded call costs 0.98x plain, so plain is preferred
- * after the first plain call; the rows arm's call would cost 0.46x. The
- * untried arm earns an encoded try at once, its sample moves the encoded
- * estimate (without that move, 4 of the first 20 calls went plain), and
- * encoding with the rows arm wins from then on.
- */
-static void test_adapt_cheaper_arm_wins_over_plain(void)
+/* One rank's policy and search arms on injected costs, 100 encoded-or-
+ * plain calls of 1 MiB: plain costs `link` per byte, an encoded call its
+ * arm's encode time plus its wire bytes at `link`. `spike`: the first
+ * timed full-search encode reads that many times its cost. Counts the
+ * calls from 10 on that encoded (with the rows arm), and plain calls
+ * before 20; *first_rows: the first call of the rows arm. */
+static void simulate_arms(double link, const double enc[2], const double ratio[2],
+                          double spike, int *enc_late, int *rows_late, int *plain_early,
+                          int *first_rows)
 {
-    const double link = 8e-9, enc[2] = {7e-9, 1.5e-9}, ratio[2] = {9.5, 3.7};
     const double bytes = 1 << 20;
     lshmoe_ctx_t *ctx = policy_ctx(-1.0, -1.0, -1.0);
     ctx->cfg.min_ratio = 1.2;
     ctx->adapt.comp_calls = 0;
     probe_stub_t stub = {.ratio = LSHMOE_CODEC_RATIO_UNKNOWN};
-    int rows_late = 0, first_rows = -1, plain_early = 0;
+    int full_calls = 0;
+    *enc_late = *rows_late = *plain_early = 0;
+    *first_rows = -1;
     for (int i = 0; i < 100; i++) {
         int ex, vote, arm_try = 0, rows = 0;
         int plain = lshmoe_adapt_choose_plain(ctx, bytes, stub_probe, &stub, &ex, &vote);
         double per_byte = link;
         if (!plain) {
             rows = lshmoe_adapt_rows_arm(ctx, &arm_try);
-            lshmoe_adapt_update_arm(ctx, rows, bytes, bytes / ratio[rows], enc[rows] * bytes, 1);
-            per_byte = enc[rows] + link / ratio[rows];
+            double e = enc[rows];
+            if (!rows && ++full_calls == 2) /* the first timed one */
+                e *= spike;
+            lshmoe_adapt_update_arm(ctx, rows, bytes, bytes / ratio[rows], e * bytes, 1);
+            per_byte = e + link / ratio[rows];
         }
         lshmoe_adapt_update(ctx, 1, !plain, !arm_try, bytes,
                             plain ? bytes : bytes / ratio[rows], per_byte * bytes);
-        if (!plain && rows && first_rows < 0)
-            first_rows = i;
-        rows_late += i >= 10 && !plain && rows;
-        plain_early += i < 20 && plain;
+        if (!plain && rows && *first_rows < 0)
+            *first_rows = i;
+        *enc_late += i >= 10 && !plain;
+        *rows_late += i >= 10 && !plain && rows;
+        *plain_early += i < 20 && plain;
     }
-    printf("rows arm first at call %d, %d of calls 10-99, %d of calls 0-19 plain ", first_rows,
-           rows_late, plain_early);
+    free(ctx);
+}
+
+/*
+ * The policy and the search arms together (the GloVe stream at budget
+ * 0.3, 4 ranks on 2 cores, 1 Gb/s): the full search's encoded call costs
+ * 0.98x plain, so plain is preferred after the first plain call; the rows
+ * arm's call would cost 0.46x. The untried arm earns an encoded try at
+ * once, its sample moves the encoded estimate (without that move, 4 of
+ * the first 20 calls went plain), and encoding with the rows arm wins
+ * from then on. On a link where both arms lose to plain (0.6 and 1.6x
+ * plain), a first full-search timing 4x too high must not move the
+ * encoded estimate below what the rows arm itself costs: plain stays.
+ */
+static void test_adapt_cheaper_arm_wins_over_plain(void)
+{
+    const double enc[2] = {7e-9, 1.5e-9}, ratio[2] = {9.5, 3.7};
+    int enc_late, rows_late, plain_early, first_rows;
+    simulate_arms(8e-9, enc, ratio, 1.0, &enc_late, &rows_late, &plain_early, &first_rows);
+    printf("rows arm first at call %d, %d of calls 10-99, %d of calls 0-19 plain; ",
+           first_rows, rows_late, plain_early);
     CU_ASSERT(first_rows >= 2 && first_rows <= 5);
     CU_ASSERT(plain_early <= 2); /* the first plain call (and one try) */
     CU_ASSERT(rows_late >= 85);
-    free(ctx);
+
+    const double enc_fast[2] = {3e-9, 1.3e-9}, ratio_fast[2] = {3.9, 3.77};
+    simulate_arms(1e-9, enc_fast, ratio_fast, 4.0, &enc_late, &rows_late, &plain_early,
+                  &first_rows);
+    printf("losing arms: %d of calls 10-99 encoded ", enc_late);
+    CU_ASSERT(enc_late <= 6);
 }
 
 static const lt_test_t tests[] = {
@@ -890,6 +935,8 @@ static const lt_test_t tests[] = {
     {"test_adapt_injected_slow_link_keeps_encoding", test_adapt_injected_slow_link_keeps_encoding},
     {"test_adapt_injected_ratio_decides", test_adapt_injected_ratio_decides},
     {"test_adapt_injected_unlucky_sample_recovers", test_adapt_injected_unlucky_sample_recovers},
+    {"test_adapt_slow_first_plain_call_does_not_decide",
+     test_adapt_slow_first_plain_call_does_not_decide},
 };
 
 LT_MAIN("adapt", tests)
