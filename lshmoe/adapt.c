@@ -185,8 +185,12 @@ static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe
     /* The first plain samples, two in a row: one plain call that ran 4x
      * long under load once made encoding look like a clear win at 10 Gb/s,
      * where it cost 2x plain, and no plain try came for the whole run. */
-    if (a->plain_samples < ADAPT_FIRST_PLAIN)
+    if (a->plain_s_per_byte < 0.0 || a->plain_asked < ADAPT_FIRST_PLAIN) {
+        /* counted when chosen, not when timed: the vote runs the call one
+         * later, and counting samples made it three plain calls */
+        a->plain_asked += a->plain_asked < ADAPT_FIRST_PLAIN;
         return 1;
+    }
     int prefer_plain = !(a->comp_s_per_byte < ADAPT_ENCODE_MARGIN * a->plain_s_per_byte);
     if (a->prefer_plain != prefer_plain) { /* the preference flipped */
         a->prefer_plain = prefer_plain;

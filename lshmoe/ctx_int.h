@@ -49,6 +49,7 @@ typedef struct lshmoe_adapt {
     uint64_t comp_calls;       /* encoded calls seen (the first is not sampled) */
     unsigned comp_samples;     /* samples in comp_s_per_byte, saturating   */
     unsigned plain_samples;    /* samples in plain_s_per_byte, saturating  */
+    unsigned plain_asked;      /* plain calls chosen to time plain (<= 2)  */
     unsigned since_explore;    /* calls since the other mode was last tried */
     unsigned explore_every;    /* calls between such tries (4 .. 256)       */
     int      prefer_plain;     /* the mode the averages prefer now          */

@@ -321,6 +321,7 @@ static lshmoe_ctx_t *policy_ctx(double comp, double plain, double comp_ratio)
                                   .comp_ratio = comp_ratio, .agreed = -1,
                                   .comp_samples = comp < 0.0 ? 0 : ADAPT_SETTLED,
                                   .plain_samples = plain < 0.0 ? 0 : ADAPT_SETTLED,
+                                  .plain_asked = plain < 0.0 ? 0 : ADAPT_FIRST_PLAIN,
                                   .arm_enc = {-1.0, -1.0}, .arm_ratio = {-1.0, -1.0},
                                   .arm_every = ADAPT_EXPLORE_MIN};
     return ctx;
