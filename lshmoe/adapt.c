@@ -157,11 +157,16 @@ static int before_encoded_sample(lshmoe_ctx_t *ctx, lshmoe_adapt_probe_fn_t prob
     return flat;
 }
 
-/* The budget codec's full search groups tokens, and its rows arm has
- * never been timed (lshmoe_adapt_rows_arm). */
+/* The budget codec's full search groups tokens, its rows arm has never
+ * been timed (lshmoe_adapt_rows_arm), and could pay: only if the codec's
+ * share, were the rows arm ADAPT_ARM_GAIN_MAX x cheaper to encode, would
+ * be under ADAPT_PAY_MARGIN x plain (no try on a link far faster than
+ * any search). */
 static int arm_untried(const lshmoe_adapt_t *a)
 {
-    return a->arm_grouped && a->arm_enc[0] >= 0.0 && a->arm_enc[1] < 0.0;
+    return a->arm_grouped && a->arm_enc[0] >= 0.0 && a->arm_enc[1] < 0.0 &&
+           lshmoe_adapt_codec_s_per_byte(a) / ADAPT_ARM_GAIN_MAX <
+               ADAPT_PAY_MARGIN * a->plain_s_per_byte;
 }
 
 /* Each search arm's predicted cost of an encoded call, per remote token

@@ -33,6 +33,9 @@
 #define ADAPT_ENCODE_MARGIN 0.9           /* encoding preferred only under 0.9x
                                              plain (own time understates the
                                              collective's, adapt.c)           */
+#define ADAPT_ARM_GAIN_MAX  5.0           /* rows-only encodes up to ~5x faster
+                                             than the full search (GloVe at
+                                             budget 0.3: 4.6x)                */
 #define ADAPT_FIRST_PLAIN   2u            /* plain calls timed before comparing  */
 #define ADAPT_SETTLED       3u            /* samples before an estimate is trusted
                                              to rule out a try on its own        */

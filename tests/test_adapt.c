@@ -891,7 +891,8 @@ static void simulate_arms(double link, const double enc[2], const double ratio[2
  * the first 20 calls went plain), and encoding with the rows arm wins
  * from then on. On a link where both arms lose to plain (0.6 and 1.6x
  * plain), a first full-search timing 4x too high must not move the
- * encoded estimate below what the rows arm itself costs: plain stays.
+ * encoded estimate below what the rows arm itself costs: plain stays. On
+ * a link far faster than any search the rows arm is not even tried.
  */
 static void test_adapt_cheaper_arm_wins_over_plain(void)
 {
@@ -907,8 +908,16 @@ static void test_adapt_cheaper_arm_wins_over_plain(void)
     const double enc_fast[2] = {3e-9, 1.3e-9}, ratio_fast[2] = {3.9, 3.77};
     simulate_arms(1e-9, enc_fast, ratio_fast, 4.0, &enc_late, &rows_late, &plain_early,
                   &first_rows);
-    printf("losing arms: %d of calls 10-99 encoded ", enc_late);
+    printf("losing arms: %d of calls 10-99 encoded; ", enc_late);
     CU_ASSERT(enc_late <= 6);
+
+    /* a link 50x faster than the full search: the rows arm, even 5x
+     * cheaper, cannot pay, and is never tried */
+    simulate_arms(0.1e-9, enc_fast, ratio_fast, 1.0, &enc_late, &rows_late, &plain_early,
+                  &first_rows);
+    printf("fast link: rows arm first at %d ", first_rows);
+    CU_ASSERT_EQUAL(first_rows, -1);
+    CU_ASSERT_EQUAL(enc_late, 0);
 }
 
 static const lt_test_t tests[] = {
