@@ -161,10 +161,13 @@ static int before_encoded_sample(lshmoe_ctx_t *ctx, lshmoe_adapt_probe_fn_t prob
  * been timed (lshmoe_adapt_rows_arm), and could pay: only if the codec's
  * share, were the rows arm ADAPT_ARM_GAIN_MAX x cheaper to encode, would
  * be under ADAPT_PAY_MARGIN x plain (no try on a link far faster than
- * any search). */
+ * any search), judged on a settled plain estimate (a context's first
+ * plain calls run slow: at 100 Gb/s they read 1.7x the later ones, which
+ * was enough to pass). */
 static int arm_untried(const lshmoe_adapt_t *a)
 {
     return a->arm_grouped && a->arm_enc[0] >= 0.0 && a->arm_enc[1] < 0.0 &&
+           a->plain_samples >= ADAPT_SETTLED &&
            lshmoe_adapt_codec_s_per_byte(a) / ADAPT_ARM_GAIN_MAX <
                ADAPT_PAY_MARGIN * a->plain_s_per_byte;
 }

@@ -886,10 +886,10 @@ static void simulate_arms(double link, const double enc[2], const double ratio[2
  * The policy and the search arms together (the GloVe stream at budget
  * 0.3, 4 ranks on 2 cores, 1 Gb/s): the full search's encoded call costs
  * 0.98x plain, so plain is preferred after the first plain call; the rows
- * arm's call would cost 0.46x. The untried arm earns an encoded try at
- * once, its sample moves the encoded estimate (without that move, 4 of
- * the first 20 calls went plain), and encoding with the rows arm wins
- * from then on. On a link where both arms lose to plain (0.6 and 1.6x
+ * arm's call would cost 0.46x. The untried arm earns an encoded try once
+ * the plain estimate is settled, its sample moves the encoded estimate
+ * (without that move, 5 of the first 20 calls went plain), and encoding
+ * with the rows arm wins from then on. On a link where both arms lose to plain (0.6 and 1.6x
  * plain), a first full-search timing 4x too high must not move the
  * encoded estimate below what the rows arm itself costs: plain stays. On
  * a link far faster than any search the rows arm is not even tried.
@@ -902,7 +902,7 @@ static void test_adapt_cheaper_arm_wins_over_plain(void)
     printf("rows arm first at call %d, %d of calls 10-99, %d of calls 0-19 plain; ",
            first_rows, rows_late, plain_early);
     CU_ASSERT(first_rows >= 2 && first_rows <= 5);
-    CU_ASSERT(plain_early <= 2); /* the first plain call (and one try) */
+    CU_ASSERT(plain_early <= 3); /* the plain timings until plain is settled */
     CU_ASSERT(rows_late >= 85);
 
     const double enc_fast[2] = {3e-9, 1.3e-9}, ratio_fast[2] = {3.9, 3.77};
