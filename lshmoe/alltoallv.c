@@ -369,7 +369,8 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
     lshmoe_ctx_t *ctx = c->ctx;
     codec_run_t run;
     size_t total = 0;
-    double t_encode = -1.0; /* host encode wall time, for the search arms */
+    double t_encode = -1.0; /* host encode wall time of a BUDGET codec: the
+                               search arms' sample (adapt.h) */
     LSHMOE_CHECK(codec_run_init(c, &run));
     for (int p = 0; p < ctx->nranks; p++) {
         size_t b;
@@ -390,11 +391,13 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
     } else {
         LSHMOE_CHECK(lshmoe_buf_reserve(&ctx->send_stage, total));
         stage = ctx->send_stage.ptr;
-        if (ctx->codec->params.mode == LSHMOE_CODEC_BUDGET)
+        int arms = ctx->codec->params.mode == LSHMOE_CODEC_BUDGET;
+        if (arms)
             run.rows_only = lshmoe_adapt_rows_arm(ctx, &c->arm_try);
-        t_encode = lshmoe_now();
+        double t0 = lshmoe_now();
         lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, encode_job, &run);
-        t_encode = lshmoe_now() - t_encode;
+        if (arms)
+            t_encode = lshmoe_now() - t0;
         LSHMOE_CHECK(codec_run_status(&run, "encoding the segment for"));
     }
     for (int p = 0; p < ctx->nranks; p++) {
@@ -409,14 +412,12 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
     }
     lshmoe_codec_stats_t cs;
     codec_run_stats(&run, &cs);
+    uint64_t grouped_before = ctx->stats.segments_grouped;
     add_codec_stats(&ctx->stats, &cs);
-    if (t_encode >= 0.0 && ctx->codec->params.mode == LSHMOE_CODEC_BUDGET) {
-        int grouped = 0;
-        for (int id = 1; id < LSHMOE_CODEC_NCHOICES; id++)
-            grouped |= lshmoe_codec_choice_l(id) > 0 && cs.choice_segments[id] > 0;
+    if (t_encode >= 0.0)
         lshmoe_adapt_update_arm(ctx, run.rows_only, remote_token_bytes(c),
-                                (double)wire_bytes_sent(c), t_encode, grouped);
-    }
+                                (double)wire_bytes_sent(c), t_encode,
+                                ctx->stats.segments_grouped > grouped_before);
     return LSHMOE_OK;
 }
 

@@ -52,7 +52,7 @@ struct lshmoe_codec {
                                  since the last full search (re-anchoring)  */
     uint64_t     warm_every;  /* full searches of a rows stream this many
                                  segments apart (0: WARM_REANCHOR)           */
-    int          rows_forced; /* lshmoe_codec_set_rows_only                  */
+    int          rows_forced; /* lshmoe_codec_set_rows_only (BUDGET only)    */
     lshmoe_buf_t sample_ws;   /* sampled estimates of the budget search      */
     lshmoe_buf_t norms;       /* fp64 |x|^2 per token of the segment         */
     lshmoe_buf_t probe_rows;  /* sampled tokens gathered for the probe       */

@@ -480,7 +480,7 @@ static int warm_start(rd_t *r, const cand_t *cands, size_t n)
 {
     /* every WARM_REANCHOR-th segment bisects: a walk that stops at a local
      * optimum (two misses below it) is not kept for ever */
-    if (r->c->rows_forced && r->c->params.mode == LSHMOE_CODEC_BUDGET)
+    if (r->c->rows_forced)
         return -1; /* the stream's memory is the full search's (warm_note) */
     if (!r->c->warm_valid || n == 0 || r->c->warm_count++ % WARM_REANCHOR == 0)
         return -1;
@@ -533,7 +533,7 @@ static uint64_t warm_interval(const lshmoe_codec_t *c)
  */
 static int rows_only(lshmoe_codec_t *c)
 {
-    if (c->params.mode == LSHMOE_CODEC_BUDGET && c->rows_forced)
+    if (c->rows_forced)
         return 1; /* and the stream's memory is left alone (warm_note) */
     if (c->params.mode != LSHMOE_CODEC_BUDGET || c->params.search != LSHMOE_CODEC_SEARCH_SAMPLE)
         return 0;
@@ -547,7 +547,7 @@ static int rows_only(lshmoe_codec_t *c)
 
 void lshmoe_codec_set_rows_only(lshmoe_codec_t *codec, int on)
 {
-    codec->rows_forced = on != 0;
+    codec->rows_forced = on != 0 && codec->params.mode == LSHMOE_CODEC_BUDGET;
 }
 
 /* Remembers a budget segment's pick (0: raw) for the next segment of its
@@ -557,7 +557,7 @@ void lshmoe_codec_set_rows_only(lshmoe_codec_t *codec, int on)
  * changes nothing: the full search resumes from its own memory. */
 static void warm_note(lshmoe_codec_t *c, int chosen, int rows_only)
 {
-    if (c->rows_forced && c->params.mode == LSHMOE_CODEC_BUDGET)
+    if (c->rows_forced)
         return;
     uint64_t every = warm_interval(c);
     if (!row_choice(chosen) || !warm_rows(c))
