@@ -114,8 +114,11 @@ static void check_run(run_t *u, int expect_compressed)
         CU_ASSERT(u->worst[r] <= u->budget * (1.0 + 1e-9));
         CU_ASSERT_EQUAL(u->cfg[r].codec, u->codec);
         CU_ASSERT_EQUAL(u->cfg[r].max_error, u->budget);
-        if (expect_compressed)
+        if (expect_compressed) {
             CU_ASSERT(s->bytes_wire * 2 < s->bytes_in);
+            /* the search that built the rows is the packing's time */
+            CU_ASSERT(s->time_pack_s > 0.0);
+        }
         if (u->codec == LSHMOE_CODEC_BUDGET_ROWS)
             CU_ASSERT_EQUAL(s->clusters, s->tokens);
         CU_ASSERT(s->err_max <= u->budget * (1.0 + 1e-9));
