@@ -303,7 +303,14 @@ void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed, int un
     if (compressed) {
         if (wire_bytes > 0.0) /* the data's ratio, whatever the others did */
             ewma(&a->comp_ratio, NULL, remote_bytes / wire_bytes);
-        if (a->comp_calls++ > 0 && uniform) {
+        int sampled = a->comp_calls++ > 0 && uniform;
+        if (sampled && a->comp_fresh > 0) {
+            /* the first samples of the arm just switched to (see
+             * lshmoe_adapt_update_arm) */
+            a->comp_fresh--;
+            if (t / remote_bytes < a->comp_s_per_byte)
+                a->comp_s_per_byte = t / remote_bytes;
+        } else if (sampled) {
             int was_preferred = a->plain_s_per_byte >= 0.0 &&
                                 a->comp_s_per_byte < ADAPT_ENCODE_MARGIN * a->plain_s_per_byte;
             ewma(&a->comp_s_per_byte, &a->comp_samples, t / remote_bytes);
@@ -320,7 +327,7 @@ void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed, int un
     }
 }
 
-int lshmoe_adapt_rows_arm(lshmoe_ctx_t *ctx, int *try_p)
+int lshmoe_adapt_rows_arm(lshmoe_ctx_t *ctx, uint64_t seq, int *try_p)
 {
     lshmoe_adapt_t *a = &ctx->adapt;
     *try_p = 0;
@@ -338,7 +345,10 @@ int lshmoe_adapt_rows_arm(lshmoe_ctx_t *ctx, int *try_p)
         a->arm_every = ADAPT_EXPLORE_MIN;
         a->arm_since = 0;
     }
-    if (++a->arm_since >= a->arm_every) {
+    /* A try makes the whole call as slow as its search: tried at the
+     * calls whose number the interval divides, the ranks' tries fall on
+     * the same calls (their intervals double alike), not one call each. */
+    if (++a->arm_since >= a->arm_every && seq % a->arm_every == 0) {
         a->arm_since = 0;
         a->arm_every = a->arm_every < ADAPT_EXPLORE_MAX ? 2 * a->arm_every : ADAPT_EXPLORE_MAX;
         *try_p = 1;
@@ -373,7 +383,14 @@ void lshmoe_adapt_update_arm(lshmoe_ctx_t *ctx, int rows, double remote_bytes,
      * low would encode where plain wins until samples pull it back up
      * (fewer than ADAPT_SETTLED samples only lower an estimate). Its
      * settledness stays: unsettling it would loosen the margin of encoded
-     * tries where plain wins anyway (fast links). */
+     * tries where plain wins anyway (fast links). The predicted difference
+     * counts each arm's encode once, but a whole call pays it more than
+     * once on a loaded host (the peers' encode skew, shared cores): GloVe
+     * at budget 0.3, 4 ranks on 2 cores, encoded 1.75 ms per call with
+     * the full search and 0.65 ms with the rows, where the arms' costs
+     * differed by 0.08 ms. So the next ADAPT_SETTLED samples of the arm
+     * switched to may lower the estimate at once (comp_fresh): without
+     * that, ranks voted plain for up to 8 calls while it came down. */
     double cost[2];
     arm_costs(a, cost);
     int best = cost[1] < cost[0];
@@ -381,5 +398,6 @@ void lshmoe_adapt_update_arm(lshmoe_ctx_t *ctx, int rows, double remote_bytes,
         double moved = a->comp_s_per_byte + cost[best] - cost[a->comp_arm];
         a->comp_s_per_byte = moved > cost[best] ? moved : cost[best];
         a->comp_arm = best;
+        a->comp_fresh = ADAPT_SETTLED;
     }
 }

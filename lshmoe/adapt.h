@@ -83,10 +83,13 @@ void lshmoe_adapt_update(lshmoe_ctx_t *ctx, int codec_ok, int compressed, int un
  * sample, or while the last full search grouped nothing (then the two are
  * one search: the codec's own memory already leaves the clusterings out
  * of a stream whose rows win). *try_p = 1 when the arm is the one the
- * estimates do not prefer (its call is not timed for the encoded mode).
- * Local to the rank: the receiver needs no word of it.
+ * estimates do not prefer: its call is not timed for the encoded mode, on
+ * any rank (the caller flags it in the metadata), and it is made only at
+ * a call whose number `seq` (the same on every rank) the interval
+ * divides, so that the ranks' tries fall on the same calls. The receiver
+ * needs no word of the arm itself: segments describe themselves.
  */
-int lshmoe_adapt_rows_arm(lshmoe_ctx_t *ctx, int *try_p);
+int lshmoe_adapt_rows_arm(lshmoe_ctx_t *ctx, uint64_t seq, int *try_p);
 
 /* Feeds the arm of an encoded call (`rows` as lshmoe_adapt_rows_arm said)
  * from its encode wall time `encode_s`, its remote token bytes and wire

@@ -54,6 +54,10 @@ typedef lshmoe_meta_t peer_meta_t;
 #define META_F_VOTE_PLAIN  0x4u
 /* ... and that vote is a try of the mode its averages do not prefer. */
 #define META_F_VOTE_TRY    0x8u
+/* The sender's encoder runs the search arm its averages do not prefer
+ * (lshmoe_adapt_rows_arm): the call is as slow as that search, so no rank
+ * takes its time for the encoded mode's cost. */
+#define META_F_ARM_TRY     0x10u
 
 
 /* Per-call view of the arguments and the scratch carved from the context. */
@@ -71,6 +75,7 @@ typedef struct a2a_call {
     int            policy_plain; /* ... would have, but the policy said plain */
     int            explored;     /* the policy tried its non-preferred mode   */
     int            arm_try;      /* ... or its non-preferred search arm        */
+    int            peer_arm_try; /* ... and another rank did that             */
     int            vote;         /* the policy's vote for the next call        */
     peer_meta_t   *meta_out, *meta_in;
     const void   **send_ptrs;
@@ -396,7 +401,7 @@ static lshmoe_status_t encode_all(a2a_call_t *c)
         stage = ctx->send_stage.ptr;
         int arms = ctx->codec->params.mode == LSHMOE_CODEC_BUDGET;
         if (arms)
-            run.rows_only = lshmoe_adapt_rows_arm(ctx, &c->arm_try);
+            run.rows_only = lshmoe_adapt_rows_arm(ctx, ctx->a2a_calls + 1, &c->arm_try);
         double t0 = lshmoe_now();
         lshmoe_pool_run(ctx->pool, (size_t)ctx->nranks, encode_job, &run);
         if (arms)
@@ -528,7 +533,8 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
                                              local);
         h.count = m->count;
         h.bytes = m->bytes;
-        h.flags = m->flags | (local == LSHMOE_OK ? vote : 0u);
+        h.flags = m->flags | (local == LSHMOE_OK ? vote : 0u) |
+                  (local == LSHMOE_OK && c->arm_try ? META_F_ARM_TRY : 0u);
         *m = h;
     }
     LSHMOE_CHECK(ctx->tl_ops->alltoall(ctx->tl, c->meta_out, sizeof(peer_meta_t), c->meta_in));
@@ -541,6 +547,8 @@ static lshmoe_status_t exchange(a2a_call_t *c, lshmoe_status_t local)
     int votes[2] = {0, 0}, tries[2] = {0, 0}; /* [plain], [encode] */
     for (int p = 0; p < ctx->nranks; p++) {
         uint32_t f = c->meta_in[p].flags;
+        if (p != ctx->rank && (f & META_F_ARM_TRY))
+            c->peer_arm_try = 1;
         if (!(f & (META_F_VOTE_PLAIN | META_F_VOTE_ENCODE)))
             continue;
         int enc = (f & META_F_VOTE_PLAIN) == 0;
@@ -677,8 +685,10 @@ static lshmoe_status_t alltoallv_held(lshmoe_ctx_t *ctx, const void *send,
         return lshmoe_ctx_fail(ctx, st);
     count_sent(&c);
     double t_call = lshmoe_now() - t0;
-    /* a try of the other search arm is not the encoded mode's cost */
-    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed, modes_agree(&c) && !c.arm_try,
+    /* a try of the other search arm, here or elsewhere, is not the
+     * encoded mode's cost */
+    lshmoe_adapt_update(ctx, c.codec_ok, c.compressed,
+                        modes_agree(&c) && !c.arm_try && !c.peer_arm_try,
                         remote_token_bytes(&c), (double)wire_bytes_sent(&c), t_call);
     ctx->stats.time_total_s += t_call;
     return LSHMOE_OK;

@@ -72,6 +72,8 @@ typedef struct lshmoe_adapt {
     int      arm_rows;         /* the arm the estimates prefer now          */
     int      arm_grouped;      /* the last full search grouped tokens       */
     int      comp_arm;         /* the arm comp_s_per_byte stands for        */
+    unsigned comp_fresh;       /* encoded samples that may still only lower
+                                  comp_s_per_byte (after an arm switch)     */
     unsigned arm_wait;         /* calls before the untimed arm is asked again */
     unsigned arm_since;        /* encoded calls since the other arm's try   */
     unsigned arm_every;        /* ... between its tries (4 .. 256)          */

@@ -795,7 +795,7 @@ static void run_arms(lshmoe_ctx_t *ctx, int n, const double enc[2], const double
     *rows_calls = *tries = 0;
     for (int i = 0; i < n; i++) {
         int t;
-        int rows = lshmoe_adapt_rows_arm(ctx, &t);
+        int rows = lshmoe_adapt_rows_arm(ctx, (uint64_t)i + 1, &t);
         lshmoe_adapt_update_arm(ctx, rows, mib, mib / ratio[rows], enc[rows] * mib,
                                 grouped);
         *rows_calls += rows;
@@ -864,7 +864,7 @@ static void simulate_arms(double link, const double enc[2], const double ratio[2
         int plain = lshmoe_adapt_choose_plain(ctx, bytes, stub_probe, &stub, &ex, &vote);
         double per_byte = link;
         if (!plain) {
-            rows = lshmoe_adapt_rows_arm(ctx, &arm_try);
+            rows = lshmoe_adapt_rows_arm(ctx, (uint64_t)i + 1, &arm_try);
             double e = enc[rows];
             if (!rows && ++full_calls == 2) /* the first timed one */
                 e *= spike;
@@ -920,6 +920,72 @@ static void test_adapt_cheaper_arm_wins_over_plain(void)
     CU_ASSERT_EQUAL(enc_late, 0);
 }
 
+/*
+ * A switch to the cheaper arm lets its first samples set the encoded
+ * estimate. The arms' predicted costs count each one's encode once; on the
+ * 2-core host (GloVe at budget 0.3, 4 ranks, 1 Gb/s) a whole call with the
+ * full search cost 1.14e-8 s/B against 0.42e-8 with the rows, while the
+ * prediction put the arms 0.05e-8 apart. Moved by that alone, the
+ * estimate stayed above plain (0.83e-8) for several calls of the rows
+ * arm, and the rank voted plain. Samples of the arm that did not switch
+ * keep the average's weight.
+ */
+static void test_adapt_arm_switch_takes_the_new_arms_samples(void)
+{
+    const double mib = 1 << 20;
+    probe_stub_t stub = {.ratio = 4.0};
+    int ex, vote;
+    lshmoe_ctx_t *ctx = policy_ctx(1.14e-8, 0.83e-8, 9.5); /* full-search calls: plain wins */
+    lshmoe_adapt_update_arm(ctx, 0, mib, mib / 9.5, 3.2e-9 * mib, 1);
+    lshmoe_adapt_update_arm(ctx, 1, mib, mib / 3.7, 0.7e-9 * mib, 1); /* rows: cheaper */
+    CU_ASSERT_EQUAL(ctx->adapt.comp_arm, 1);
+    CU_ASSERT(ctx->adapt.comp_s_per_byte > 1e-8); /* moved by the prediction only */
+    lshmoe_adapt_update(ctx, 1, 1, 1, mib, mib / 3.7, 0.42e-8 * mib);
+    CU_ASSERT_DOUBLE_EQUAL(ctx->adapt.comp_s_per_byte, 0.42e-8, 1e-15);
+    CU_ASSERT_EQUAL(ctx->adapt.comp_samples, ADAPT_SETTLED);
+    lshmoe_adapt_agree(ctx, 0, 0, 0, 0);
+    CU_ASSERT_FALSE(lshmoe_adapt_choose_plain(ctx, mib, stub_probe, &stub, &ex, &vote));
+    /* a higher sample does not raise it while the switch is fresh, */
+    lshmoe_adapt_update(ctx, 1, 1, 1, mib, mib / 3.7, 0.6e-8 * mib);
+    CU_ASSERT_DOUBLE_EQUAL(ctx->adapt.comp_s_per_byte, 0.42e-8, 1e-15);
+    lshmoe_adapt_update(ctx, 1, 1, 1, mib, mib / 3.7, 0.42e-8 * mib);
+    /* then samples count with the average's weight again */
+    lshmoe_adapt_update(ctx, 1, 1, 1, mib, mib / 3.7, 0.62e-8 * mib);
+    CU_ASSERT_DOUBLE_EQUAL(ctx->adapt.comp_s_per_byte,
+                           0.42e-8 + ADAPT_ALPHA * (0.62e-8 - 0.42e-8), 1e-15);
+    free(ctx);
+}
+
+/* Every rank's arm tries fall on the same calls: a try makes the whole
+ * call as slow as the full search, so four ranks trying at four
+ * different calls cost four slow calls. Two ranks whose preference for
+ * the rows arm began three calls apart try together. */
+static void test_adapt_arm_tries_fall_on_the_same_calls(void)
+{
+    const double enc[2] = {5e-9, 1.3e-9}, ratio[2] = {9.5, 3.7}, mib = 1 << 20;
+    lshmoe_ctx_t *ctx[2];
+    int tried[2][300] = {{0}}, tries = 0, together = 0;
+    for (int k = 0; k < 2; k++) {
+        ctx[k] = policy_ctx(4e-9, 8e-9, 5.0);
+        lshmoe_adapt_update_arm(ctx[k], 0, mib, mib / 9.5, 5e-9 * mib, 1);
+        for (int i = 0; i < 300; i++) {
+            int t = 0, rows = 0;
+            if (k == 0 || i >= 3) /* the second rank's first arm call is call 3 */
+                rows = lshmoe_adapt_rows_arm(ctx[k], (uint64_t)i + 1, &t);
+            lshmoe_adapt_update_arm(ctx[k], rows, mib, mib / ratio[rows], enc[rows] * mib, 1);
+            tried[k][i] = t;
+        }
+        free(ctx[k]);
+    }
+    for (int i = 10; i < 300; i++) {
+        tries += tried[0][i] + tried[1][i];
+        together += tried[0][i] && tried[1][i];
+    }
+    printf("%d tries after call 10, %d calls with both ", tries, together);
+    CU_ASSERT(tries >= 6);
+    CU_ASSERT_EQUAL(2 * together, tries);
+}
+
 static const lt_test_t tests[] = {
     {"test_adapt_off_always_compresses", test_adapt_off_always_compresses},
     {"test_adapt_fast_link_goes_plain", test_adapt_fast_link_goes_plain},
@@ -938,6 +1004,9 @@ static const lt_test_t tests[] = {
     {"test_adapt_one_slow_call_does_not_flip", test_adapt_one_slow_call_does_not_flip},
     {"test_adapt_search_arm_follows_the_link", test_adapt_search_arm_follows_the_link},
     {"test_adapt_cheaper_arm_wins_over_plain", test_adapt_cheaper_arm_wins_over_plain},
+    {"test_adapt_arm_switch_takes_the_new_arms_samples",
+     test_adapt_arm_switch_takes_the_new_arms_samples},
+    {"test_adapt_arm_tries_fall_on_the_same_calls", test_adapt_arm_tries_fall_on_the_same_calls},
     {"test_adapt_injected_load_burst_does_not_stick",
      test_adapt_injected_load_burst_does_not_stick},
     {"test_adapt_mixed_call_not_timed", test_adapt_mixed_call_not_timed},
