@@ -94,6 +94,13 @@ static void ewma(double *est, unsigned *n, double sample)
         (*n)++;
 }
 
+/* The next interval between tries, after a try that confirmed the
+ * preference: twice this one, at most ADAPT_EXPLORE_MAX calls. */
+static unsigned doubled(unsigned every)
+{
+    return every < ADAPT_EXPLORE_MAX ? 2 * every : ADAPT_EXPLORE_MAX;
+}
+
 /* The codec's share of an encoded call, seconds per remote token byte:
  * the encoded calls' cost minus their wire bytes at the plain cost. */
 double lshmoe_adapt_codec_s_per_byte(const lshmoe_adapt_t *a)
@@ -149,8 +156,8 @@ static int before_encoded_sample(lshmoe_ctx_t *ctx, lshmoe_adapt_probe_fn_t prob
     a->since_explore = 0;
     double ratio = probe(arg);
     int flat = ratio >= 0.0 && ratio < ctx->cfg.min_ratio; /* < 0: the codec decides */
-    if (flat && a->flat && a->explore_every < ADAPT_EXPLORE_MAX)
-        a->explore_every *= 2;
+    if (flat && a->flat)
+        a->explore_every = doubled(a->explore_every);
     if (!flat)
         a->explore_every = ADAPT_EXPLORE_MIN;
     a->flat = flat;
@@ -220,8 +227,7 @@ static int own_choice(lshmoe_ctx_t *ctx, double remote_bytes, lshmoe_adapt_probe
     if (++a->since_explore >= a->explore_every) {
         a->since_explore = 0;
         /* if this try does not flip the preference, wait longer next time */
-        unsigned next = a->explore_every < ADAPT_EXPLORE_MAX ? 2 * a->explore_every
-                                                             : ADAPT_EXPLORE_MAX;
+        unsigned next = doubled(a->explore_every);
         if (!prefer_plain) {
             /* a clear win waits the longest interval before a plain try.
              * Against an unsettled plain estimate, a try is worth its cost
@@ -350,7 +356,7 @@ int lshmoe_adapt_rows_arm(lshmoe_ctx_t *ctx, uint64_t seq, int *try_p)
      * the same calls (their intervals double alike), not one call each. */
     if (++a->arm_since >= a->arm_every && seq % a->arm_every == 0) {
         a->arm_since = 0;
-        a->arm_every = a->arm_every < ADAPT_EXPLORE_MAX ? 2 * a->arm_every : ADAPT_EXPLORE_MAX;
+        a->arm_every = doubled(a->arm_every);
         *try_p = 1;
         rows = !rows;
     }

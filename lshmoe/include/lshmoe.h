@@ -528,7 +528,7 @@ typedef struct lshmoe_stats {
     uint64_t segments_raw;      /* float segments sent raw by policy         */
     uint64_t tokens_nonfinite;  /* tokens with NaN/Inf sent exact            */
     double   time_hash_s;       /* hashing and grouping                      */
-    double   time_pack_s;       /* centroids, row search, wire format         */
+    double   time_pack_s;       /* centroids, row search, wire format        */
     double   time_exchange_s;   /* transport                                 */
     double   time_unpack_s;     /* validation and reconstruction             */
     double   time_total_s;
